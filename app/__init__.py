@@ -1,0 +1,1 @@
+"""Study-log web tier; `from app.app import create_app` works from the repo root."""
