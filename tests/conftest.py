@@ -1,0 +1,50 @@
+"""Shared fixtures. Each group below belongs to one area; append new groups, keep them apart."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `pytest` as well as `python -m pytest` from the root
+    sys.path.insert(0, str(REPO_ROOT))
+
+from scripts.db_standin import (  # noqa: E402
+    AppDB,
+    DBServer,
+    deprovision,
+    ensure_db,
+    provision,
+    stop,
+)
+
+# --- MySQL/MariaDB stand-in: a real server for the app and db_standin tests -----------------
+# ensure_db reuses DB_HOST/DB_PORT/DB_USER/DB_PASS when that server answers, else starts a
+# throwaway local mariadbd (installing mariadb-server with apt-get as root on a clean Debian).
+
+SCHEMA_SQL = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def mysql_admin() -> Iterator[DBServer]:
+    """The server and an account that may create databases and users; stopped at the end."""
+    server = ensure_db()
+    yield server
+    stop(server)
+
+
+@pytest.fixture(scope="session")
+def mysql_server(mysql_admin: DBServer) -> Iterator[AppDB]:
+    """A fresh database with the schema and its own app account.
+
+    Yields an AppDB: host, port, user, password, database, .env() (the app's DB_* variables),
+    .connect() (a PyMySQL connection as the app user) and .server (the admin DBServer).
+    """
+    name = f"t_{secrets.token_hex(4)}"
+    app_db = provision(mysql_admin, name, name, secrets.token_urlsafe(16), SCHEMA_SQL)
+    yield app_db
+    deprovision(mysql_admin, name, name)
