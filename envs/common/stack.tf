@@ -1,0 +1,55 @@
+# How the tiers connect, the same in every environment: the network's subnets feed the web
+# and database tiers, the web tier's security group is the only one the database admits, and
+# the database's address, port, name, user and password secret are injected into the web
+# tier's user data. Both roots link to this file (envs/<env>/common_stack.tf); what differs
+# per environment (provider, backend, db_mode, AMIs) stays in each root's own files.
+
+locals {
+  app_dir   = "${path.module}/../../app"
+  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "schema.sql"] : f => file("${local.app_dir}/${f}") }
+}
+
+module "vpc" {
+  source = "../../modules/vpc"
+
+  name                 = var.project_name
+  vpc_cidr             = var.vpc_cidr
+  public_subnet_cidrs  = var.public_subnet_cidrs
+  private_subnet_cidrs = var.private_subnet_cidrs
+  enable_nat_gateway   = var.enable_nat_gateway
+}
+
+module "db" {
+  source = "../../modules/db"
+
+  name                      = var.project_name
+  mode                      = var.db_mode
+  region                    = var.aws_region
+  vpc_id                    = module.vpc.vpc_id
+  subnet_ids                = module.vpc.private_subnet_ids
+  allowed_security_group_id = module.web.security_group_id
+  schema_sql                = local.app_files["schema.sql"]
+  ami_id                    = var.ami_id
+  detailed_monitoring       = var.detailed_monitoring
+}
+
+module "web" {
+  source = "../../modules/ec2"
+
+  name                = var.project_name
+  region              = var.aws_region
+  vpc_id              = module.vpc.vpc_id
+  vpc_cidr            = module.vpc.vpc_cidr
+  subnet_id           = module.vpc.public_subnet_ids[0]
+  instance_type       = var.web_instance_type
+  ami_id              = var.ami_id
+  detailed_monitoring = var.detailed_monitoring
+  key_name            = var.key_name
+  ssh_allowed_cidrs   = var.ssh_allowed_cidrs
+  app_files           = local.app_files
+  db_host             = module.db.address
+  db_port             = module.db.port
+  db_name             = module.db.db_name
+  db_user             = module.db.username
+  db_secret_arn       = module.db.password_secret_arn
+}

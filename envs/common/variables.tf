@@ -1,0 +1,161 @@
+# Root variables every environment shares, with the checks that refuse a wrong value at plan
+# time, before any API call. Both roots link to this one file (envs/<env>/common_variables.tf),
+# so the rules cannot drift apart between environments.
+
+variable "project_name" {
+  description = "Name prefix of every resource (lowercase letters, digits, hyphens)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project_name)) && !strcontains(var.project_name, "--")
+    error_message = "project_name must be 3-32 characters: lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR block of the VPC, /16 to /24."
+  type        = string
+  default     = "10.0.0.0/16"
+
+  validation {
+    condition     = can(regex("^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$", var.vpc_cidr)) && can(cidrnetmask(var.vpc_cidr))
+    error_message = "vpc_cidr must be an IPv4 CIDR block such as 10.0.0.0/16."
+  }
+  validation {
+    condition     = !can(cidrnetmask(var.vpc_cidr)) || (tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24)
+    error_message = "vpc_cidr prefix must be between /16 and /24 (the sizes AWS allows for a VPC)."
+  }
+  validation {
+    condition     = !can(cidrnetmask(var.vpc_cidr)) || cidrhost(var.vpc_cidr, 0) == split("/", var.vpc_cidr)[0]
+    error_message = "vpc_cidr must name the network address of its block (for example 10.0.0.0/16, not 10.0.1.0/16)."
+  }
+}
+
+variable "public_subnet_cidrs" {
+  description = "CIDR blocks of the public subnets (web tier), inside vpc_cidr."
+  type        = list(string)
+  default     = ["10.0.1.0/24"]
+
+  validation {
+    condition     = length(var.public_subnet_cidrs) >= 1 && alltrue([for c in var.public_subnet_cidrs : can(regex("^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$", c)) && can(cidrnetmask(c)) && try(cidrhost(c, 0) == split("/", c)[0], false)])
+    error_message = "public_subnet_cidrs must hold at least one IPv4 CIDR block, each naming its network address, such as 10.0.1.0/24."
+  }
+  validation {
+    condition = !can(cidrnetmask(var.vpc_cidr)) || alltrue([for c in var.public_subnet_cidrs : !can(cidrnetmask(c)) || (
+      tonumber(split("/", c)[1]) >= tonumber(split("/", var.vpc_cidr)[1]) && tonumber(split("/", c)[1]) <= 28 &&
+      cidrhost("${cidrhost(c, 0)}/${split("/", var.vpc_cidr)[1]}", 0) == cidrhost(var.vpc_cidr, 0)
+    )])
+    error_message = "public_subnet_cidrs must lie inside vpc_cidr, with prefixes /16 to /28."
+  }
+  validation {
+    condition = alltrue(flatten([for i, a in var.public_subnet_cidrs : [
+      for j, b in var.public_subnet_cidrs : !can(cidrnetmask(a)) || !can(cidrnetmask(b)) || i == j || (
+        cidrhost("${cidrhost(a, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0) !=
+        cidrhost("${cidrhost(b, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0)
+      )
+    ]]))
+    error_message = "public_subnet_cidrs must not overlap each other (each block once)."
+  }
+}
+
+variable "private_subnet_cidrs" {
+  description = "CIDR blocks of the private subnets (database tier), inside vpc_cidr; at least two, for two availability zones."
+  type        = list(string)
+  default     = ["10.0.11.0/24", "10.0.12.0/24"]
+
+  validation {
+    condition     = length(var.private_subnet_cidrs) >= 2 && alltrue([for c in var.private_subnet_cidrs : can(regex("^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$", c)) && can(cidrnetmask(c)) && try(cidrhost(c, 0) == split("/", c)[0], false)])
+    error_message = "private_subnet_cidrs must hold at least two IPv4 CIDR blocks, each naming its network address (a DB subnet group spans two availability zones)."
+  }
+  validation {
+    condition = !can(cidrnetmask(var.vpc_cidr)) || alltrue([for c in var.private_subnet_cidrs : !can(cidrnetmask(c)) || (
+      tonumber(split("/", c)[1]) >= tonumber(split("/", var.vpc_cidr)[1]) && tonumber(split("/", c)[1]) <= 28 &&
+      cidrhost("${cidrhost(c, 0)}/${split("/", var.vpc_cidr)[1]}", 0) == cidrhost(var.vpc_cidr, 0)
+    )])
+    error_message = "private_subnet_cidrs must lie inside vpc_cidr, with prefixes /16 to /28."
+  }
+  validation {
+    condition = alltrue(flatten([for i, a in var.private_subnet_cidrs : [
+      for j, b in concat(var.private_subnet_cidrs, var.public_subnet_cidrs) : !can(cidrnetmask(a)) || !can(cidrnetmask(b)) || i == j || (
+        cidrhost("${cidrhost(a, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0) !=
+        cidrhost("${cidrhost(b, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0)
+      )
+    ]]))
+    error_message = "private_subnet_cidrs must not overlap each other, nor public_subnet_cidrs."
+  }
+}
+
+variable "ssh_allowed_cidrs" {
+  description = "CIDR blocks allowed to reach SSH on the web tier. Empty (the default) opens nothing."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.ssh_allowed_cidrs : can(regex("^([0-9]{1,3}\\.){3}[0-9]{1,3}/[0-9]{1,2}$", c)) && can(cidrnetmask(c))])
+    error_message = "ssh_allowed_cidrs must hold IPv4 CIDR blocks such as 203.0.113.10/32."
+  }
+  validation {
+    condition     = alltrue([for c in var.ssh_allowed_cidrs : !can(cidrnetmask(c)) || tonumber(split("/", c)[1]) >= 8])
+    error_message = "ssh_allowed_cidrs must not open SSH to the internet: 0.0.0.0/0 and blocks wider than /8 are refused."
+  }
+}
+
+variable "web_instance_type" {
+  description = "EC2 instance type of the web tier."
+  type        = string
+  default     = "t3.micro"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[0-9]*[a-z]+[a-z0-9]*$", var.web_instance_type))
+    error_message = "web_instance_type must look like an EC2 instance type, family.size, such as t3.micro."
+  }
+}
+
+variable "aws_region" {
+  description = "AWS region of the environment."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
+    error_message = "aws_region must be an AWS region name such as ap-northeast-2."
+  }
+}
+
+variable "db_mode" {
+  description = "How the database tier runs: \"rds\" (managed MySQL) or \"ec2\" (a server on an instance, the shape LocalStack's free edition can emulate)."
+  type        = string
+
+  validation {
+    condition     = contains(["rds", "ec2"], var.db_mode)
+    error_message = "db_mode must be \"rds\" or \"ec2\"."
+  }
+}
+
+variable "ami_id" {
+  description = "AMI for the instances. Null: the region's latest Amazon Linux 2023, looked up from its SSM public parameter."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be null or an AMI ID such as ami-0123456789abcdef0."
+  }
+}
+
+variable "key_name" {
+  description = "Existing EC2 key pair for SSH to the web tier. Null: no key pair."
+  type        = string
+  default     = null
+}
+
+variable "enable_nat_gateway" {
+  description = "Give the private subnets a NAT gateway (billed hourly). Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "detailed_monitoring" {
+  description = "1-minute CloudWatch detailed monitoring on the instances. Off only where the API lacks it (LocalStack)."
+  type        = bool
+  default     = true
+}

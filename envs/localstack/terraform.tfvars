@@ -1,0 +1,10 @@
+# Non-secret values only. Secrets never go here.
+project_name         = "study-local"
+aws_region           = "us-east-1"
+db_mode              = "ec2"
+vpc_cidr             = "10.0.0.0/16"
+public_subnet_cidrs  = ["10.0.1.0/24", "10.0.2.0/24"]
+private_subnet_cidrs = ["10.0.11.0/24", "10.0.12.0/24"]
+ssh_allowed_cidrs    = ["192.0.2.10/32"] # documentation range: proves the SSH rule is rendered
+web_instance_type    = "t3.micro"
+detailed_monitoring  = false # LocalStack does not implement MonitorInstances

@@ -1,0 +1,4 @@
+# The stack itself (network, web tier, database tier and how they connect) is in
+# common_stack.tf, shared with every environment. This root only chooses the real AWS
+# provider in Seoul (providers.tf), the S3 backend (backend.tf) and RDS for the database
+# (terraform.tfvars).

@@ -1,0 +1,9 @@
+# Non-secret values only. Secrets never go here: RDS keeps the database password itself.
+project_name         = "study-seoul"
+aws_region           = "ap-northeast-2"
+db_mode              = "rds"
+vpc_cidr             = "10.10.0.0/16"
+public_subnet_cidrs  = ["10.10.1.0/24", "10.10.2.0/24"]
+private_subnet_cidrs = ["10.10.11.0/24", "10.10.12.0/24"]
+ssh_allowed_cidrs    = []
+web_instance_type    = "t3.micro"

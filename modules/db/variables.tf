@@ -1,0 +1,169 @@
+variable "name" {
+  description = "Name prefix for the database tier's resources."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "mode" {
+  description = "How the database runs: \"rds\" (managed MySQL 8.0) or \"ec2\" (MySQL-compatible server on an instance, the shape an emulator without RDS can run)."
+  type        = string
+  default     = "rds"
+
+  validation {
+    condition     = contains(["rds", "ec2"], var.mode)
+    error_message = "mode must be \"rds\" or \"ec2\"."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "IDs of the private subnets the database may use (two or more availability zones for RDS)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "subnet_ids must name at least two private subnets: an RDS subnet group spans two availability zones."
+  }
+}
+
+variable "allowed_security_group_id" {
+  description = "Security group (the web tier's) that may reach the database port. Nothing else may."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region, for the ec2-mode setup script that reads the password secret."
+  type        = string
+}
+
+variable "db_name" {
+  description = "Name of the app's database."
+  type        = string
+  default     = "app"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_]{0,63}$", var.db_name))
+    error_message = "db_name must start with a letter and hold at most 64 letters, digits or underscores."
+  }
+}
+
+variable "db_username" {
+  description = "Database user of the app (the RDS master user in rds mode)."
+  type        = string
+  default     = "app"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_]{0,15}$", var.db_username)) && !contains(["admin", "root", "rdsadmin"], lower(var.db_username))
+    error_message = "db_username must start with a letter, hold at most 16 letters, digits or underscores, and not be a reserved name (admin, root, rdsadmin)."
+  }
+}
+
+variable "port" {
+  description = "TCP port of the database."
+  type        = number
+  default     = 3306
+
+  validation {
+    condition     = var.port >= 1024 && var.port <= 65535
+    error_message = "port must be between 1024 and 65535."
+  }
+}
+
+variable "schema_sql" {
+  description = "The app's schema (CREATE TABLE IF NOT EXISTS ...), applied by the ec2-mode setup script. On RDS the app applies the same file at start."
+  type        = string
+}
+
+variable "rds_instance_class" {
+  description = "RDS instance class (rds mode)."
+  type        = string
+  default     = "db.t3.micro"
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9]+\\.[a-z0-9]+$", var.rds_instance_class))
+    error_message = "rds_instance_class must look like db.family.size, such as db.t3.micro."
+  }
+}
+
+variable "rds_engine_version" {
+  description = "MySQL engine version (rds mode)."
+  type        = string
+  default     = "8.0"
+}
+
+variable "rds_allocated_storage" {
+  description = "Allocated storage in GiB (rds mode)."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.rds_allocated_storage >= 20 && var.rds_allocated_storage <= 1000
+    error_message = "rds_allocated_storage must be between 20 and 1000 GiB."
+  }
+}
+
+variable "rds_multi_az" {
+  description = "Run RDS with a standby in a second zone (rds mode). Off by default: it doubles the cost of a stack destroyed nightly."
+  type        = bool
+  default     = false
+}
+
+variable "rds_deletion_protection" {
+  description = "Refuse to delete the RDS instance (rds mode). Off by default so the nightly destroy can remove it."
+  type        = bool
+  default     = false
+}
+
+variable "rds_backup_retention_days" {
+  description = "Days of automated backups (rds mode)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.rds_backup_retention_days >= 0 && var.rds_backup_retention_days <= 35
+    error_message = "rds_backup_retention_days must be between 0 and 35."
+  }
+}
+
+variable "ec2_instance_type" {
+  description = "Instance type of the database server (ec2 mode)."
+  type        = string
+  default     = "t3.micro"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[a-z0-9]+$", var.ec2_instance_type))
+    error_message = "ec2_instance_type must look like an EC2 instance type, family.size, such as t3.micro."
+  }
+}
+
+variable "ami_id" {
+  description = "AMI of the database server (ec2 mode). Null: looked up from ami_ssm_parameter."
+  type        = string
+  default     = null
+}
+
+variable "ami_ssm_parameter" {
+  description = "SSM public parameter naming the region's current AMI (ec2 mode, when ami_id is null)."
+  type        = string
+  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+variable "detailed_monitoring" {
+  description = "Enable 1-minute CloudWatch detailed monitoring on the instance. Turn off only where the API lacks it (LocalStack)."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}

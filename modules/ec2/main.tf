@@ -1,0 +1,38 @@
+data "aws_ssm_parameter" "ami" {
+  count = var.ami_id == null ? 1 : 0
+
+  name = var.ami_ssm_parameter
+}
+
+locals {
+  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
+}
+
+resource "aws_instance" "this" {
+  #checkov:skip=CKV_AWS_88:The web tier serves the public on port 80, so it needs a public address.
+  ami                         = local.ami_id
+  instance_type               = var.instance_type
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = [aws_security_group.this.id]
+  associate_public_ip_address = true
+  key_name                    = var.key_name
+  iam_instance_profile        = aws_iam_instance_profile.this.name
+  monitoring                  = var.detailed_monitoring
+  ebs_optimized               = true
+  user_data                   = local.user_data
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 2 # the app runs in a container, one hop further away
+  }
+
+  root_block_device {
+    encrypted   = true
+    volume_type = "gp3"
+    volume_size = var.root_volume_size
+  }
+
+  tags = merge({ Name = "${var.name}-web" }, var.tags)
+}

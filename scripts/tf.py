@@ -1,0 +1,218 @@
+"""Run Terraform for one environment the way the pipeline does, on a laptop and in CI alike.
+
+    python3 scripts/tf.py init|validate|plan|apply|destroy|drift|output ENV [options]
+
+- The project's CLI config (.cache/terraform/cli.tfrc, written by `make setup`) is used when it
+  exists, so init takes providers from a local mirror where there is one.
+- `-input=false` everywhere; no prompt ever waits for a person.
+- envs/localstack talks to AWS_ENDPOINT_URL (default http://localhost:4566).
+- envs/seoul takes its S3 backend from TF_STATE_BUCKET (required) and TF_STATE_KEY
+  (default seoul/terraform.tfstate): partial backend configuration, nothing committed.
+- plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure.
+- apply --plan FILE applies exactly that reviewed plan; a stale plan is refused with a hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.progress import fail, say, stage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENVS_DIR = REPO_ROOT / "envs"
+CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
+PLANS_DIR = REPO_ROOT / ".artifacts" / "plans"
+ENVIRONMENTS = ("localstack", "seoul")
+DEFAULT_ENDPOINT = "http://localhost:4566"
+
+
+def env_dir(env: str) -> Path:
+    if env not in ENVIRONMENTS:
+        raise fail(f"unknown environment {env!r}", f"use one of: {', '.join(ENVIRONMENTS)}", 2)
+    return ENVS_DIR / env
+
+
+def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The process environment Terraform runs with for this environment."""
+    environ = dict(os.environ if base is None else base)
+    if CLI_CONFIG.exists() and "TF_CLI_CONFIG_FILE" not in (base or {}):
+        environ["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    environ["TF_IN_AUTOMATION"] = "1"
+    environ["TF_INPUT"] = "0"
+    if env == "localstack":
+        endpoint = environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+        environ["TF_VAR_localstack_endpoint"] = endpoint
+    return environ
+
+
+def terraform(
+    env: str, args: list[str], *, capture: bool = False, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `terraform <args>` in the environment's root."""
+    if shutil.which("terraform") is None:
+        raise fail("terraform is not on PATH", "install Terraform (see .terraform-version)", 127)
+    proc = subprocess.run(
+        ["terraform", *args],
+        cwd=env_dir(env),
+        env=terraform_environ(env),
+        text=True,
+        capture_output=capture,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        if capture:
+            sys.stderr.write(proc.stderr)
+        raise fail(
+            f"terraform {args[0]} failed in envs/{env} (exit {proc.returncode})",
+            hint_for(proc.stderr if capture else ""),
+            proc.returncode,
+        )
+    return proc
+
+
+def hint_for(stderr: str) -> str:
+    """Turn the failures people really meet into the next step to take."""
+    text = stderr.lower()
+    if "saved plan is stale" in text:
+        return "the state changed since this plan was made: run the plan again and review it"
+    if "error acquiring the state lock" in text:
+        return "another run holds the state lock; wait for it, or see `make unlock ENV=...`"
+    if "connection refused" in text or "dial tcp" in text:
+        return "the AWS endpoint does not answer: for LocalStack run `make up` (or start it)"
+    if "no valid credential sources" in text or "expiredtoken" in text:
+        return "no AWS credentials: set AWS_PROFILE, or run in CI where OIDC provides them"
+    return "read Terraform's error above; `make help` lists the targets"
+
+
+def backend_args(env: str) -> list[str]:
+    if env != "seoul":
+        return []
+    bucket = os.environ.get("TF_STATE_BUCKET", "").strip()
+    if not bucket:
+        raise fail(
+            "TF_STATE_BUCKET is not set: envs/seoul keeps its state in S3",
+            "export TF_STATE_BUCKET=<your state bucket> (docs/PIPELINE.md says how to create it)",
+            2,
+        )
+    key = os.environ.get("TF_STATE_KEY", "seoul/terraform.tfstate")
+    return [f"-backend-config=bucket={bucket}", f"-backend-config=key={key}"]
+
+
+def init(env: str, backend: bool = True) -> None:
+    args = ["init", "-input=false", "-no-color"]
+    args += backend_args(env) if backend else ["-backend=false"]
+    if env == "seoul" and backend:
+        args.append("-reconfigure")
+    with stage(f"terraform init ({env})"):
+        terraform(env, args, capture=True)
+
+
+def validate(env: str) -> None:
+    init(env, backend=False)
+    with stage(f"terraform validate ({env})"):
+        terraform(env, ["validate", "-no-color"])
+
+
+def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
+    """Plan into .artifacts/plans; returns 0 (no changes), 2 (changes) or 1 (error)."""
+    PLANS_DIR.mkdir(parents=True, exist_ok=True)
+    name = f"{env}-drift" if refresh_only else env
+    plan_file, json_file = PLANS_DIR / f"{name}.tfplan", PLANS_DIR / f"{name}.json"
+    err_file = PLANS_DIR / f"{name}.stderr.txt"
+    for stale in (plan_file, json_file, err_file):
+        stale.unlink(missing_ok=True)
+    args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+    args += ["-destroy"] if destroy else []
+    args += ["-refresh-only"] if refresh_only else []
+    with stage(f"terraform plan ({name})"):
+        proc = terraform(env, args, capture=True, check=False)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode == 1:
+            err_file.write_text(proc.stderr, encoding="utf-8")
+            sys.stderr.write(proc.stderr)
+            say(f"plan failed; its output is in {err_file.relative_to(REPO_ROOT)}")
+            return 1
+    shown = terraform(env, ["show", "-json", str(plan_file)], capture=True)
+    json_file.write_text(shown.stdout, encoding="utf-8")
+    say(f"plan saved: {plan_file.relative_to(REPO_ROOT)} and {json_file.name}")
+    return proc.returncode
+
+
+def apply(env: str, plan_file: Path | None = None) -> None:
+    if plan_file is not None:
+        if not plan_file.exists():
+            raise fail(f"plan file {plan_file} does not exist", f"run `make plan ENV={env}`", 2)
+        args = ["apply", "-input=false", "-no-color", str(plan_file.resolve())]
+    else:
+        args = ["apply", "-input=false", "-no-color", "-auto-approve"]
+    with stage(f"terraform apply ({env})"):
+        proc = terraform(env, args, capture=True, check=False)
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise fail(f"terraform apply failed in envs/{env}", hint_for(proc.stderr))
+
+
+def destroy(env: str) -> None:
+    with stage(f"terraform destroy ({env})"):
+        proc = terraform(
+            env, ["destroy", "-input=false", "-no-color", "-auto-approve"], capture=True, check=False
+        )
+        sys.stdout.write(proc.stdout)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            raise fail(f"terraform destroy failed in envs/{env}", hint_for(proc.stderr))
+
+
+def outputs(env: str) -> dict[str, object]:
+    """The root's outputs as plain values ({} when nothing was applied)."""
+    proc = terraform(env, ["output", "-json", "-no-color"], capture=True)
+    raw = json.loads(proc.stdout or "{}")
+    return {name: item.get("value") for name, item in raw.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Terraform for one environment.")
+    parser.add_argument(
+        "command", choices=["init", "validate", "plan", "apply", "destroy", "drift", "output"]
+    )
+    parser.add_argument("env", choices=ENVIRONMENTS)
+    parser.add_argument("--plan", type=Path, help="apply: the saved plan file to apply")
+    parser.add_argument("--destroy", action="store_true", help="plan: a destroy plan")
+    parser.add_argument("--no-init", action="store_true", help="skip terraform init")
+    args = parser.parse_args(argv)
+
+    if args.command == "validate":
+        validate(args.env)
+        return 0
+    if not args.no_init:
+        init(args.env)
+    if args.command == "init":
+        return 0
+    if args.command == "plan":
+        code = plan(args.env, destroy=args.destroy)
+        return 1 if code == 1 else 0
+    if args.command == "drift":
+        code = plan(args.env, refresh_only=True)
+        say({0: "no drift", 2: "drift found"}.get(code, "drift check failed"))
+        return code
+    if args.command == "apply":
+        apply(args.env, args.plan)
+    elif args.command == "destroy":
+        destroy(args.env)
+    elif args.command == "output":
+        print(json.dumps(outputs(args.env), indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
