@@ -1,0 +1,245 @@
+"""Keep one plan-preview comment per pull request, and one drift issue per environment.
+
+    python3 scripts/github_comment.py pr --number 42 --body-file comment.md
+    python3 scripts/github_comment.py drift --env seoul --status drift --body-file drift.md
+    python3 scripts/github_comment.py drift --env seoul --status clean
+
+- pr: finds the pull request's comment that carries the hidden marker (default
+  `<!-- plan-preview -->`, the first line plan_preview.py writes) and edits it in place;
+  creates it when there is none. One comment per pull request, however many pushes.
+- drift --status drift: updates the open issue that carries `<!-- drift-issue:ENV -->`, or
+  opens one. --status clean: comments on that issue and closes it; nothing to do when none is
+  open.
+
+GitHub REST API through urllib with $GITHUB_TOKEN (stdlib only). $GITHUB_REPOSITORY and
+$GITHUB_API_URL give the repository and the API (so a test can point it at a local server).
+Prints one line saying what it did; writes `action=` and `url=` to $GITHUB_OUTPUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_API = "https://api.github.com"
+PR_MARKER = "<!-- plan-preview -->"
+# GitHub refuses comment and issue bodies longer than 65,536 characters.
+MAX_BODY = 65_536
+TRUNCATED = "\n\n_…truncated: the full preview is in the job summary of the run._\n"
+_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+class GitHubError(RuntimeError):
+    """The API answered with an error status, or could not be reached."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # created | updated | opened | closed | unchanged
+    url: str = ""
+
+
+class GitHub:
+    """A minimal client for the handful of REST calls this pipeline makes."""
+
+    def __init__(self, token: str, repo: str, api_url: str = DEFAULT_API, timeout: float = 30):
+        if not token:
+            raise GitHubError("GITHUB_TOKEN is not set")
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo or ""):
+            raise GitHubError(f"repository must be OWNER/NAME, got {repo!r}")
+        self.token = token
+        self.repo = repo
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+
+    def _url(self, path: str, params: dict[str, str] | None = None) -> str:
+        url = path if path.startswith(self.api_url + "/") else f"{self.api_url}{path}"
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        return url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[Any, dict[str, str]]:
+        url = self._url(path, params)
+        if not url.startswith(self.api_url + "/"):
+            raise GitHubError(f"refusing to send the token outside {self.api_url}: {url}")
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Accept", "application/vnd.github+json")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("X-GitHub-Api-Version", "2022-11-28")
+        req.add_header("User-Agent", "tf-3tier-gitops-pipeline")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode("utf-8", "replace")
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = json.loads(detail).get("message", detail)
+            hint = ""
+            if err.code in (401, 403):
+                hint = (
+                    " (the token may lack the permission this job grants, or be the read-only"
+                    " token of a pull request from a fork)"
+                )
+            raise GitHubError(f"{method} {path}: HTTP {err.code}: {detail}{hint}") from err
+        except urllib.error.URLError as err:
+            raise GitHubError(f"{method} {path}: {err.reason}") from err
+        return (json.loads(raw) if raw else None), headers
+
+    def paginate(self, path: str, params: dict[str, str] | None = None) -> Iterator[Any]:
+        url: str | None = self._url(path, {"per_page": "100", **(params or {})})
+        while url:
+            items, headers = self.request("GET", url)
+            yield from items or []
+            match = _NEXT.search(headers.get("link", ""))
+            url = match.group(1) if match else None
+
+
+def with_marker(body: str, marker: str) -> str:
+    """The body, guaranteed to carry the marker, cut to what GitHub accepts."""
+    if marker not in body:
+        body = f"{marker}\n{body}"
+    if len(body) > MAX_BODY:
+        body = body[: MAX_BODY - len(TRUNCATED)] + TRUNCATED
+    return body
+
+
+def upsert_pr_comment(gh: GitHub, number: int, body: str, marker: str = PR_MARKER) -> Outcome:
+    """Edit the pull request's marked comment in place, or create it."""
+    body = with_marker(body, marker)
+    for comment in gh.paginate(f"/repos/{gh.repo}/issues/{number}/comments"):
+        if marker in (comment.get("body") or ""):
+            if comment.get("body") == body:
+                return Outcome("unchanged", comment.get("html_url", ""))
+            updated, _ = gh.request(
+                "PATCH", f"/repos/{gh.repo}/issues/comments/{comment['id']}", {"body": body}
+            )
+            return Outcome("updated", updated.get("html_url", ""))
+    created, _ = gh.request("POST", f"/repos/{gh.repo}/issues/{number}/comments", {"body": body})
+    return Outcome("created", created.get("html_url", ""))
+
+
+def drift_marker(env: str) -> str:
+    return f"<!-- drift-issue:{env} -->"
+
+
+def find_drift_issue(gh: GitHub, marker: str) -> dict[str, Any] | None:
+    for issue in gh.paginate(f"/repos/{gh.repo}/issues", {"state": "open"}):
+        if "pull_request" in issue:  # the issues list includes pull requests
+            continue
+        if marker in (issue.get("body") or ""):
+            return issue
+    return None
+
+
+def sync_drift_issue(
+    gh: GitHub, env: str, status: str, body: str = "", run_url: str = ""
+) -> Outcome:
+    """drift: open or update the environment's drift issue; clean: close it."""
+    if status not in ("drift", "clean"):
+        raise ValueError(f"status must be drift or clean, got {status!r}")
+    marker = drift_marker(env)
+    issue = find_drift_issue(gh, marker)
+    where = f" ([run]({run_url}))" if run_url else ""
+    if status == "clean":
+        if issue is None:
+            return Outcome("unchanged")
+        number = issue["number"]
+        gh.request(
+            "POST",
+            f"/repos/{gh.repo}/issues/{number}/comments",
+            {"body": f"The refresh-only plan of {env} is clean again{where}: closing."},
+        )
+        closed, _ = gh.request(
+            "PATCH",
+            f"/repos/{gh.repo}/issues/{number}",
+            {"state": "closed", "state_reason": "completed"},
+        )
+        return Outcome("closed", closed.get("html_url", ""))
+
+    text = (
+        f"{marker}\n"
+        f"A refresh-only plan found that the real {env} stack differs from the Terraform "
+        f"state{where}. Review the changes below, then either apply the code again or bring "
+        f"the code in line. This issue closes itself when a later check is clean.\n\n{body}"
+    )
+    text = with_marker(text, marker)
+    if issue is None:
+        opened, _ = gh.request(
+            "POST", f"/repos/{gh.repo}/issues", {"title": f"Drift detected in {env}", "body": text}
+        )
+        return Outcome("opened", opened.get("html_url", ""))
+    updated, _ = gh.request("PATCH", f"/repos/{gh.repo}/issues/{issue['number']}", {"body": text})
+    return Outcome("updated", updated.get("html_url", ""))
+
+
+def run_url(environ: dict[str, str]) -> str:
+    server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+    repo, run_id = environ.get("GITHUB_REPOSITORY"), environ.get("GITHUB_RUN_ID")
+    return f"{server}/{repo}/actions/runs/{run_id}" if repo and run_id else ""
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if environ is None else environ
+    parser = argparse.ArgumentParser(description="Upsert the PR comment or sync the drift issue.")
+    parser.add_argument("--repo", default=env.get("GITHUB_REPOSITORY", ""), help="OWNER/NAME")
+    sub = parser.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("pr", help="create or update the pull request's plan-preview comment")
+    pr.add_argument("--number", type=int, required=True)
+    pr.add_argument("--body-file", type=Path, required=True)
+    pr.add_argument("--marker", default=PR_MARKER)
+    drift = sub.add_parser("drift", help="open, update or close the drift issue")
+    drift.add_argument("--env", default="seoul")
+    drift.add_argument("--status", choices=["drift", "clean"], required=True)
+    drift.add_argument("--body-file", type=Path)
+    args = parser.parse_args(argv)
+
+    try:
+        gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
+        if args.command == "pr":
+            body = args.body_file.read_text(encoding="utf-8")
+            outcome = upsert_pr_comment(gh, args.number, body, args.marker)
+            what = f"plan-preview comment on #{args.number}"
+        else:
+            if args.status == "drift" and args.body_file is None:
+                parser.error("drift --status drift needs --body-file")
+            body = args.body_file.read_text(encoding="utf-8") if args.body_file else ""
+            outcome = sync_drift_issue(gh, args.env, args.status, body, run_url(env))
+            what = f"drift issue for {args.env}"
+    except (GitHubError, OSError) as err:
+        print(f"::error title=GitHub API::{err}")
+        return 1
+
+    line = f"{what}: {outcome.action}" + (f" {outcome.url}" if outcome.url else "")
+    print(line)
+    if env.get("GITHUB_OUTPUT"):
+        with Path(env["GITHUB_OUTPUT"]).open("a", encoding="utf-8") as fh:
+            fh.write(f"action={outcome.action}\nurl={outcome.url}\n")
+    if env.get("GITHUB_STEP_SUMMARY"):
+        with Path(env["GITHUB_STEP_SUMMARY"]).open("a", encoding="utf-8") as fh:
+            fh.write(f"{line}\n\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Check, before a job touches AWS, that this repository and this run may do so.
+
+    python3 scripts/preflight.py --name seoul --require AWS_PLAN_ROLE_ARN --require TF_STATE_BUCKET
+        [--same-repo] [--confirm TYPED --expect seoul]
+
+- --require NAME: the variable must be set and non-blank in the environment (the workflow passes
+  repository variables in as env). A new clone, or a fork, has none of them: the run is not an
+  error, the AWS jobs are skipped, and a notice says which variables to set (docs/PIPELINE.md).
+- --same-repo: a pull request from a fork gets no OIDC token and a read-only GITHUB_TOKEN, so
+  it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow.
+- --confirm/--expect: a manual destroy proceeds only when the operator typed the environment
+  name; anything else fails the run (exit 1) before any approval is even requested.
+
+Writes `ready=true|false` and `reason=...` to $GITHUB_OUTPUT, a line to $GITHUB_STEP_SUMMARY
+and a `::notice` (or `::error`) annotation; exit 0 unless the confirmation is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ready: bool
+    reason: str
+    fatal: bool = False
+
+
+def check(
+    name: str,
+    required: list[str],
+    environ: dict[str, str],
+    *,
+    same_repo: bool = False,
+    confirm: str | None = None,
+    expect: str | None = None,
+) -> Verdict:
+    """Whether the AWS jobs for `name` may run, and why not when they may not."""
+    if expect is not None and (confirm or "").strip() != expect:
+        return Verdict(
+            False,
+            f"confirmation {(confirm or '')!r} does not match {expect!r}: nothing was destroyed; "
+            f"run the workflow again and type {expect} exactly",
+            fatal=True,
+        )
+    if same_repo:
+        head, base = environ.get("HEAD_REPO", ""), environ.get("BASE_REPO", "")
+        if head and base and head != base:
+            return Verdict(
+                False,
+                f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
+            )
+    missing = [var for var in required if not environ.get(var, "").strip()]
+    if missing:
+        return Verdict(
+            False,
+            f"{name} skipped: AWS OIDC is not configured in this repository "
+            f"(repository variables not set: {', '.join(missing)}; see docs/PIPELINE.md)",
+        )
+    return Verdict(True, f"{name}: AWS OIDC configured, proceeding")
+
+
+def report(verdict: Verdict, environ: dict[str, str]) -> None:
+    output = environ.get("GITHUB_OUTPUT")
+    if output:
+        with Path(output).open("a", encoding="utf-8") as fh:
+            fh.write(f"ready={'true' if verdict.ready else 'false'}\n")
+            fh.write(f"reason={verdict.reason}\n")
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    if summary and not verdict.ready:
+        with Path(summary).open("a", encoding="utf-8") as fh:
+            fh.write(f"> [!{'CAUTION' if verdict.fatal else 'NOTE'}]\n> {verdict.reason}\n\n")
+    if verdict.fatal:
+        print(f"::error title=Not confirmed::{verdict.reason}")
+    elif not verdict.ready:
+        print(f"::notice title=Skipped::{verdict.reason}")
+    else:
+        print(verdict.reason)
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if environ is None else environ
+    parser = argparse.ArgumentParser(description="May this run use AWS?")
+    parser.add_argument("--name", required=True, help="what is being gated (shown in messages)")
+    parser.add_argument("--require", action="append", default=[], metavar="VAR")
+    parser.add_argument("--same-repo", action="store_true", help="skip pull requests from forks")
+    parser.add_argument("--confirm", help="what the operator typed")
+    parser.add_argument("--expect", help="what the operator must type")
+    args = parser.parse_args(argv)
+    if args.confirm is not None and args.expect is None:
+        parser.error("--confirm needs --expect")
+    verdict = check(
+        args.name,
+        args.require,
+        env,
+        same_repo=args.same_repo,
+        confirm=args.confirm,
+        expect=args.expect,
+    )
+    report(verdict, env)
+    return 1 if verdict.fatal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

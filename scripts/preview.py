@@ -1,0 +1,127 @@
+"""Render the plan preview for whatever plans a job left in a directory.
+
+    python3 scripts/preview.py --plans .artifacts/plans --env localstack --env seoul
+        [--skipped "seoul=REASON"] [--summary FILE] [--output comment.md]
+
+scripts/plan_preview.py renders plans it is told about: `ENV=plan.json`, `--failed ENV=stderr`
+and `--skipped ENV=reason`. Which of those applies to an environment is only known once the
+plan jobs have finished, from the files they uploaded. This script makes that choice, the same
+way in CI and on a laptop, then runs plan_preview.py:
+
+- --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
+  --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`).
+- neither file: the job stopped before it could plan; shown as failed with that explanation.
+- --skipped NAME=REASON with a non-empty REASON: skipped, with a ::notice annotation.
+- --summary defaults to $GITHUB_STEP_SUMMARY (the full detail goes there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+RENDERER = Path(__file__).resolve().parent / "plan_preview.py"
+NO_PLAN = (
+    "No plan was produced for {name}: the job stopped before `make plan` could write one, or "
+    "it was cancelled. Its log says why.\n"
+)
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    name: str
+    kind: str  # "planned" | "failed" | "skipped"
+    value: str  # plan JSON path, stderr path, or skip reason
+
+
+def parse_pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not name.strip():
+            raise ValueError(f"{flag} expects NAME=VALUE, got {value!r}")
+        pairs.append((name.strip(), rest.strip() if sep else ""))
+    return pairs
+
+
+def classify(plans: Path, envs: list[tuple[str, str]], skipped: dict[str, str]) -> list[EnvPlan]:
+    """Decide, per environment, whether it planned, failed or was skipped."""
+    result = []
+    for name, stem in envs:
+        stem = stem or name
+        if skipped.get(name):
+            result.append(EnvPlan(name, "skipped", skipped[name]))
+        elif (plans / f"{stem}.json").is_file():
+            result.append(EnvPlan(name, "planned", str(plans / f"{stem}.json")))
+        elif (plans / f"{stem}.stderr.txt").is_file():
+            result.append(EnvPlan(name, "failed", str(plans / f"{stem}.stderr.txt")))
+        else:
+            plans.mkdir(parents=True, exist_ok=True)
+            missing = plans / f"{stem}.missing.txt"
+            missing.write_text(NO_PLAN.format(name=name), encoding="utf-8")
+            result.append(EnvPlan(name, "failed", str(missing)))
+    return result
+
+
+def renderer_args(items: list[EnvPlan], summary: str | None) -> list[str]:
+    args: list[str] = []
+    for item in items:
+        if item.kind == "planned":
+            args.append(f"{item.name}={item.value}")
+        elif item.kind == "failed":
+            args += ["--failed", f"{item.name}={item.value}"]
+        else:
+            args += ["--skipped", f"{item.name}={item.value}"]
+    if summary:
+        args += ["--summary", summary]
+    return args
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if environ is None else environ
+    parser = argparse.ArgumentParser(description="Render the plan preview of a plans directory.")
+    parser.add_argument("--plans", type=Path, default=Path(".artifacts/plans"))
+    parser.add_argument("--env", action="append", required=True, metavar="NAME[=STEM]")
+    parser.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON")
+    parser.add_argument("--summary", default=env.get("GITHUB_STEP_SUMMARY") or None)
+    parser.add_argument("--output", type=Path, help="write the comment here (default: stdout)")
+    parser.add_argument("--renderer", type=Path, default=RENDERER, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        envs = parse_pairs(args.env, "--env")
+        skipped = dict(parse_pairs(args.skipped, "--skipped"))
+    except ValueError as err:
+        parser.error(str(err))
+
+    items = classify(args.plans, envs, skipped)
+    # Annotations go to stdout (where the runner reads them) unless stdout is the comment.
+    log = sys.stdout if args.output else sys.stderr
+    for item in items:
+        if item.kind == "skipped":
+            print(f"::notice title=Plan skipped ({item.name})::{item.value}", file=log)
+        else:
+            print(f"{item.name}: {item.kind} ({item.value})", file=log)
+    proc = subprocess.run(
+        [sys.executable, str(args.renderer), *renderer_args(items, args.summary)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        print(f"plan_preview.py failed (exit {proc.returncode})", file=sys.stderr)
+        return proc.returncode
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(proc.stdout, encoding="utf-8")
+    else:
+        sys.stdout.write(proc.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

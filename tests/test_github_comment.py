@@ -1,0 +1,373 @@
+"""scripts/github_comment.py against a fake GitHub REST API served on localhost."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from scripts import github_comment
+from scripts.github_comment import (
+    MAX_BODY,
+    PR_MARKER,
+    GitHub,
+    GitHubError,
+    drift_marker,
+    sync_drift_issue,
+    upsert_pr_comment,
+)
+
+REPO = "owner/repo"
+TOKEN = "test-token"
+PAGE = 2  # the fake pages every list by 2, so pagination is always exercised
+
+
+@dataclass
+class FakeGitHub:
+    """In-memory issues and issue comments, as much of the API as the script uses."""
+
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    next_id: int = 1000
+    fail_with: int | None = None
+    base: str = ""
+    foreign_next: bool = False
+
+    def new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def add_comment(self, number: int, body: str, login: str = "someone") -> dict[str, Any]:
+        comment = {
+            "id": self.new_id(),
+            "body": body,
+            "user": {"login": login},
+            "html_url": f"https://github.test/{REPO}/pull/{number}#c",
+        }
+        self.comments.setdefault(number, []).append(comment)
+        return comment
+
+    def add_issue(self, body: str, *, pull: bool = False, state: str = "open") -> dict[str, Any]:
+        number = len(self.issues) + 1
+        issue: dict[str, Any] = {
+            "number": number,
+            "title": f"issue {number}",
+            "body": body,
+            "state": state,
+            "html_url": f"https://github.test/{REPO}/issues/{number}",
+        }
+        if pull:
+            issue["pull_request"] = {"url": "x"}
+        self.issues.append(issue)
+        return issue
+
+
+def make_handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep pytest output clean
+            pass
+
+        def reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def page(self, items: list[Any], url: str) -> None:
+            query = parse_qs(urlparse(url).query)
+            page = int(query.get("page", ["1"])[0])
+            chunk = items[(page - 1) * PAGE : page * PAGE]
+            headers = {}
+            if page * PAGE < len(items):
+                base = "http://evil.test" if fake.foreign_next else fake.base
+                path = urlparse(url).path
+                headers["Link"] = f'<{base}{path}?per_page={PAGE}&page={page + 1}>; rel="next"'
+            self.reply(200, chunk, headers)
+
+        def body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length", "0"))
+            return json.loads(self.rfile.read(length) or b"{}")
+
+        def handle_any(self, method: str) -> None:
+            fake.calls.append((method, self.path))
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self.reply(401, {"message": "Bad credentials"})
+                return
+            if fake.fail_with:
+                self.reply(fake.fail_with, {"message": "Resource not accessible by integration"})
+                return
+            path = urlparse(self.path).path
+            prefix = f"/repos/{REPO}"
+            if not path.startswith(prefix):
+                self.reply(404, {"message": "Not Found"})
+                return
+            rest = path[len(prefix) :]
+            if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
+                number = int(m.group(1))
+                if method == "GET":
+                    self.page(fake.comments.get(number, []), self.path)
+                else:
+                    comment = fake.add_comment(number, self.body()["body"], "github-actions[bot]")
+                    self.reply(201, comment)
+            elif m := re.fullmatch(r"/issues/comments/(\d+)", rest):
+                for comments in fake.comments.values():
+                    for comment in comments:
+                        if comment["id"] == int(m.group(1)):
+                            comment.update(self.body())
+                            self.reply(200, comment)
+                            return
+                self.reply(404, {"message": "Not Found"})
+            elif rest == "/issues" and method == "GET":
+                state = parse_qs(urlparse(self.path).query).get("state", ["open"])[0]
+                self.page([i for i in fake.issues if i["state"] == state], self.path)
+            elif rest == "/issues" and method == "POST":
+                payload = self.body()
+                issue = fake.add_issue(payload["body"])
+                issue["title"] = payload["title"]
+                self.reply(201, issue)
+            elif (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "PATCH":
+                issue = fake.issues[int(m.group(1)) - 1]
+                issue.update(self.body())
+                self.reply(200, issue)
+            else:
+                self.reply(404, {"message": "Not Found"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.handle_any("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.handle_any("POST")
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self.handle_any("PATCH")
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGitHub]:
+    state = FakeGitHub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def gh(fake: FakeGitHub) -> GitHub:
+    return GitHub(TOKEN, REPO, fake.base, timeout=5)
+
+
+# --- pull request comment -------------------------------------------------------------------
+
+
+def test_first_push_creates_the_comment(fake: FakeGitHub, gh: GitHub) -> None:
+    outcome = upsert_pr_comment(gh, 7, f"{PR_MARKER}\n## Plan preview\nv1")
+    assert outcome.action == "created"
+    assert [c["body"] for c in fake.comments[7]] == [f"{PR_MARKER}\n## Plan preview\nv1"]
+
+
+def test_later_pushes_edit_the_same_comment(fake: FakeGitHub, gh: GitHub) -> None:
+    upsert_pr_comment(gh, 7, f"{PR_MARKER}\nv1")
+    first_id = fake.comments[7][0]["id"]
+    assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\nv2").action == "updated"
+    assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\nv3").action == "updated"
+    assert len(fake.comments[7]) == 1
+    assert fake.comments[7][0]["id"] == first_id
+    assert fake.comments[7][0]["body"] == f"{PR_MARKER}\nv3"
+
+
+def test_identical_preview_is_left_alone(fake: FakeGitHub, gh: GitHub) -> None:
+    upsert_pr_comment(gh, 7, f"{PR_MARKER}\nsame")
+    assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\nsame").action == "unchanged"
+    assert not [call for call in fake.calls if call[0] == "PATCH"]
+
+
+def test_marked_comment_is_found_past_the_first_page(fake: FakeGitHub, gh: GitHub) -> None:
+    for i in range(5):
+        fake.add_comment(7, f"human comment {i}")
+    marked = fake.add_comment(7, f"{PR_MARKER}\nold preview", "github-actions[bot]")
+    fake.add_comment(7, "another human comment")
+    assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\nnew preview").action == "updated"
+    assert marked["body"] == f"{PR_MARKER}\nnew preview"
+    assert len(fake.comments[7]) == 7
+    assert sum(1 for method, _ in fake.calls if method == "GET") == 3  # 3 pages of 2
+
+
+def test_marker_is_added_when_the_body_lacks_it(fake: FakeGitHub, gh: GitHub) -> None:
+    upsert_pr_comment(gh, 9, "no marker here")
+    body = fake.comments[9][0]["body"]
+    assert body.splitlines()[0] == PR_MARKER and body.endswith("no marker here")
+
+
+def test_oversized_preview_is_truncated_to_what_github_accepts(
+    fake: FakeGitHub, gh: GitHub
+) -> None:
+    upsert_pr_comment(gh, 7, PR_MARKER + "\n" + "x" * (MAX_BODY * 2))
+    body = fake.comments[7][0]["body"]
+    assert len(body) <= MAX_BODY and "full preview is in the job summary" in body
+
+
+def test_read_only_token_gives_a_clear_error(fake: FakeGitHub, gh: GitHub) -> None:
+    fake.fail_with = 403
+    with pytest.raises(GitHubError) as err:
+        upsert_pr_comment(gh, 7, "x")
+    assert "HTTP 403" in str(err.value) and "fork" in str(err.value)
+    assert "Resource not accessible" in str(err.value)
+
+
+def test_token_never_follows_a_link_to_another_host(fake: FakeGitHub, gh: GitHub) -> None:
+    for i in range(3):
+        fake.add_comment(7, f"c{i}")
+    fake.foreign_next = True
+    with pytest.raises(GitHubError, match="refusing to send the token"):
+        upsert_pr_comment(gh, 7, "x")
+
+
+def test_client_refuses_missing_token_and_bad_repository() -> None:
+    with pytest.raises(GitHubError, match="GITHUB_TOKEN"):
+        GitHub("", REPO)
+    with pytest.raises(GitHubError, match="OWNER/NAME"):
+        GitHub(TOKEN, "not a repo")
+
+
+# --- drift issue ----------------------------------------------------------------------------
+
+
+def test_drift_opens_one_issue(fake: FakeGitHub, gh: GitHub) -> None:
+    outcome = sync_drift_issue(
+        gh, "seoul", "drift", "## seoul\n~ aws_instance.web", "https://run/1"
+    )
+    assert outcome.action == "opened"
+    assert len(fake.issues) == 1
+    issue = fake.issues[0]
+    assert issue["title"] == "Drift detected in seoul"
+    assert issue["body"].startswith(drift_marker("seoul"))
+    assert "~ aws_instance.web" in issue["body"] and "https://run/1" in issue["body"]
+
+
+def test_drift_again_updates_the_open_issue(fake: FakeGitHub, gh: GitHub) -> None:
+    sync_drift_issue(gh, "seoul", "drift", "first")
+    assert sync_drift_issue(gh, "seoul", "drift", "second").action == "updated"
+    assert len(fake.issues) == 1
+    assert "second" in fake.issues[0]["body"] and "first" not in fake.issues[0]["body"]
+
+
+def test_clean_check_comments_and_closes_the_issue(fake: FakeGitHub, gh: GitHub) -> None:
+    sync_drift_issue(gh, "seoul", "drift", "drifted")
+    outcome = sync_drift_issue(gh, "seoul", "clean", run_url="https://run/2")
+    assert outcome.action == "closed"
+    assert fake.issues[0]["state"] == "closed"
+    assert fake.issues[0]["state_reason"] == "completed"
+    assert "clean again" in fake.comments[1][0]["body"]
+    assert "https://run/2" in fake.comments[1][0]["body"]
+
+
+def test_clean_without_an_open_issue_does_nothing(fake: FakeGitHub, gh: GitHub) -> None:
+    assert sync_drift_issue(gh, "seoul", "clean").action == "unchanged"
+    assert not [call for call in fake.calls if call[0] != "GET"]
+
+
+def test_drift_after_a_closed_issue_opens_a_new_one(fake: FakeGitHub, gh: GitHub) -> None:
+    sync_drift_issue(gh, "seoul", "drift", "one")
+    sync_drift_issue(gh, "seoul", "clean")
+    assert sync_drift_issue(gh, "seoul", "drift", "two").action == "opened"
+    assert [i["state"] for i in fake.issues] == ["closed", "open"]
+
+
+def test_pull_requests_and_other_issues_are_not_mistaken_for_it(
+    fake: FakeGitHub, gh: GitHub
+) -> None:
+    fake.add_issue(f"{drift_marker('seoul')} quoted in a pull request", pull=True)
+    fake.add_issue("an unrelated issue")
+    fake.add_issue(f"{drift_marker('tokyo')}\ndrift elsewhere")
+    assert sync_drift_issue(gh, "seoul", "drift", "x").action == "opened"
+    assert len(fake.issues) == 4
+
+
+def test_unknown_status_is_refused(gh: GitHub) -> None:
+    with pytest.raises(ValueError):
+        sync_drift_issue(gh, "seoul", "maybe")
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def env_for(fake: FakeGitHub, tmp_path: Path) -> dict[str, str]:
+    return {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": fake.base,
+        "GITHUB_SERVER_URL": "https://github.test",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+
+
+def test_cli_pr_upserts_and_reports(fake: FakeGitHub, tmp_path: Path) -> None:
+    body = tmp_path / "comment.md"
+    body.write_text(f"{PR_MARKER}\npreview")
+    environ = env_for(fake, tmp_path)
+    argv = ["pr", "--number", "3", "--body-file", str(body)]
+    assert github_comment.main(argv, environ) == 0
+    assert github_comment.main(argv, environ) == 0
+    assert len(fake.comments[3]) == 1
+    lines = (tmp_path / "output").read_text().splitlines()
+    assert lines[0] == "action=created" and "action=unchanged" in lines
+    assert "plan-preview comment on #3" in (tmp_path / "summary").read_text()
+
+
+def test_cli_drift_uses_the_run_url(fake: FakeGitHub, tmp_path: Path) -> None:
+    body = tmp_path / "drift.md"
+    body.write_text("## seoul drift")
+    environ = env_for(fake, tmp_path)
+    argv = ["drift", "--env", "seoul", "--status", "drift", "--body-file", str(body)]
+    assert github_comment.main(argv, environ) == 0
+    assert "https://github.test/owner/repo/actions/runs/42" in fake.issues[0]["body"]
+    assert github_comment.main(["drift", "--env", "seoul", "--status", "clean"], environ) == 0
+    assert fake.issues[0]["state"] == "closed"
+
+
+def test_cli_api_error_exits_one_with_an_annotation(
+    fake: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.fail_with = 403
+    body = tmp_path / "c.md"
+    body.write_text("x")
+    code = github_comment.main(
+        ["pr", "--number", "3", "--body-file", str(body)], env_for(fake, tmp_path)
+    )
+    assert code == 1
+    assert "::error title=GitHub API::" in capsys.readouterr().out
+
+
+def test_cli_without_token_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = tmp_path / "c.md"
+    body.write_text("x")
+    environ = {"GITHUB_REPOSITORY": REPO}
+    assert github_comment.main(["pr", "--number", "3", "--body-file", str(body)], environ) == 1
+    assert "GITHUB_TOKEN is not set" in capsys.readouterr().out
+
+
+def test_cli_drift_needs_a_body(fake: FakeGitHub, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as err:
+        github_comment.main(["drift", "--status", "drift"], env_for(fake, tmp_path))
+    assert err.value.code == 2

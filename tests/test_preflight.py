@@ -1,0 +1,85 @@
+"""scripts/preflight.py: AWS jobs run only where OIDC is configured and the run may use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts import preflight
+from scripts.preflight import check
+
+CONFIGURED = {"AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan", "TF_STATE_BUCKET": "b"}
+REQUIRED = ["AWS_PLAN_ROLE_ARN", "TF_STATE_BUCKET"]
+
+
+def test_configured_repository_is_ready() -> None:
+    verdict = check("Seoul plan", REQUIRED, CONFIGURED)
+    assert verdict.ready and not verdict.fatal
+
+
+def test_missing_variables_skip_and_name_them() -> None:
+    verdict = check("Seoul plan", REQUIRED, {"AWS_PLAN_ROLE_ARN": "  "})
+    assert not verdict.ready and not verdict.fatal
+    assert "AWS_PLAN_ROLE_ARN, TF_STATE_BUCKET" in verdict.reason
+    assert "docs/PIPELINE.md" in verdict.reason
+
+
+def test_pull_request_from_a_fork_is_skipped_even_when_configured() -> None:
+    environ = {**CONFIGURED, "HEAD_REPO": "someone/fork", "BASE_REPO": "owner/repo"}
+    verdict = check("Seoul plan", REQUIRED, environ, same_repo=True)
+    assert not verdict.ready and "someone/fork" in verdict.reason
+
+
+def test_pull_request_from_the_same_repository_is_ready() -> None:
+    environ = {**CONFIGURED, "HEAD_REPO": "owner/repo", "BASE_REPO": "owner/repo"}
+    assert check("Seoul plan", REQUIRED, environ, same_repo=True).ready
+
+
+@pytest.mark.parametrize("typed", ["", "Seoul", "seou", "production", None])
+def test_wrong_confirmation_is_fatal(typed: str | None) -> None:
+    verdict = check("Destroy", REQUIRED, CONFIGURED, confirm=typed, expect="seoul")
+    assert verdict.fatal and not verdict.ready
+    assert "nothing was destroyed" in verdict.reason
+
+
+def test_right_confirmation_passes_with_whitespace_trimmed() -> None:
+    assert check("Destroy", REQUIRED, CONFIGURED, confirm=" seoul ", expect="seoul").ready
+
+
+def test_main_skips_with_a_notice_and_exit_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, summary = tmp_path / "out", tmp_path / "summary"
+    environ = {"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    argv = ["--name", "Seoul plan", "--require", "AWS_PLAN_ROLE_ARN"]
+    assert preflight.main(argv, environ) == 0
+    assert "ready=false" in output.read_text().splitlines()
+    assert "AWS_PLAN_ROLE_ARN" in summary.read_text()
+    assert capsys.readouterr().out.startswith("::notice title=Skipped::")
+
+
+def test_main_ready_writes_true_and_no_summary(tmp_path: Path) -> None:
+    output, summary = tmp_path / "out", tmp_path / "summary"
+    environ = {**CONFIGURED, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
+    argv = ["--name", "x", "--require", "AWS_PLAN_ROLE_ARN", "--require", "TF_STATE_BUCKET"]
+    assert preflight.main(argv, environ) == 0
+    assert "ready=true" in output.read_text().splitlines()
+    assert not summary.exists()
+
+
+def test_main_wrong_confirmation_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out"
+    environ = {**CONFIGURED, "GITHUB_OUTPUT": str(output)}
+    argv = ["--name", "Destroy", "--confirm", "yes", "--expect", "seoul"]
+    assert preflight.main(argv, environ) == 1
+    assert "ready=false" in output.read_text().splitlines()
+    assert "::error title=Not confirmed::" in capsys.readouterr().out
+
+
+def test_confirm_without_expect_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as err:
+        preflight.main(["--name", "x", "--confirm", "seoul"], {})
+    assert err.value.code == 2

@@ -1,0 +1,123 @@
+"""scripts/run_logged.py: a wrapped command's outcome reaches the step result and the summary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import run_logged
+from scripts.run_logged import fence_for, parse_statuses
+
+
+def py(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def outputs(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines())
+
+
+@pytest.fixture
+def gh(tmp_path: Path) -> dict[str, str]:
+    return {
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+
+
+def test_success_streams_output_and_summarises(
+    gh: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_logged.main(["--title", "Hello", "--", *py("print('hi there')")], gh)
+    assert code == 0
+    assert "hi there" in capsys.readouterr().out
+    assert outputs(Path(gh["GITHUB_OUTPUT"])) == {"status": "ok", "exit-code": "0"}
+    summary = Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.startswith("### Hello")
+    assert "**ok** (exit 0)" in summary and "hi there" in summary
+
+
+def test_mapped_exit_code_is_an_outcome_not_a_failure(gh: dict[str, str]) -> None:
+    argv = ["--title", "Drift", "--status", "0=clean", "--status", "2=drift", "--"]
+    assert run_logged.main([*argv, *py("import sys; sys.exit(2)")], gh) == 0
+    assert outputs(Path(gh["GITHUB_OUTPUT"]))["status"] == "drift"
+
+
+def test_unmapped_exit_code_fails_with_the_same_code(gh: dict[str, str]) -> None:
+    argv = ["--title", "Drift", "--status", "0=clean", "--status", "2=drift", "--"]
+    code = run_logged.main(
+        [*argv, *py("import sys; print('boom', file=sys.stderr); sys.exit(1)")], gh
+    )
+    assert code == 1
+    assert outputs(Path(gh["GITHUB_OUTPUT"])) == {"status": "error", "exit-code": "1"}
+    assert "boom" in Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_highlight_lists_what_was_destroyed(gh: dict[str, str]) -> None:
+    script = (
+        "print('module.ec2.aws_instance.this: Destroying...');"
+        "print('\\x1b[1mmodule.ec2.aws_instance.this: Destruction complete after 31s\\x1b[0m');"
+        "print('module.vpc.aws_vpc.this: Destruction complete after 1s');"
+        "print('Destroy complete! Resources: 2 destroyed.')"
+    )
+    argv = ["--title", "Destroyed", "--highlight", "Destruction complete|Destroy complete", "--"]
+    assert run_logged.main([*argv, *py(script)], gh) == 0
+    summary = Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+    bullets = [line for line in summary.splitlines() if line.startswith("- ")]
+    assert bullets == [
+        "- `module.ec2.aws_instance.this: Destruction complete after 31s`",
+        "- `module.vpc.aws_vpc.this: Destruction complete after 1s`",
+        "- `Destroy complete! Resources: 2 destroyed.`",
+    ]
+    assert "\x1b" not in summary
+
+
+def test_highlight_without_match_says_so(gh: dict[str, str]) -> None:
+    argv = ["--title", "Destroyed", "--highlight", "Destruction complete", "--"]
+    assert run_logged.main([*argv, *py("print('nothing to destroy')")], gh) == 0
+    assert "_No output line matched" in Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_tail_on_error_keeps_the_summary_short_on_success(gh: dict[str, str]) -> None:
+    argv = ["--title", "Drift", "--tail-on-error", "--status", "0=clean", "--"]
+    assert run_logged.main([*argv, *py("print('long ' + 'terraform text')")], gh) == 0
+    summary = Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "**clean**" in summary and "long terraform text" not in summary
+
+
+def test_tail_on_error_still_shows_a_failure(gh: dict[str, str]) -> None:
+    argv = ["--title", "Drift", "--tail-on-error", "--status", "0=clean", "--"]
+    script = "import sys; print('Error: no credentials'); sys.exit(1)"
+    assert run_logged.main([*argv, *py(script)], gh) == 1
+    assert "Error: no credentials" in Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+
+
+def test_long_output_is_cut_to_its_tail(gh: dict[str, str]) -> None:
+    script = "for i in range(1000): print(f'line {i}')"
+    assert run_logged.main(["--title", "Long", "--", *py(script)], gh) == 0
+    summary = Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "line 999" in summary and "line 699\n" not in summary and "line 700" in summary
+    assert "last 300 lines" in summary
+
+
+def test_missing_command_is_127(gh: dict[str, str]) -> None:
+    assert run_logged.main(["--title", "x", "--", "no-such-command-here-xyz"], gh) == 127
+    assert outputs(Path(gh["GITHUB_OUTPUT"]))["status"] == "error"
+
+
+def test_no_separator_is_a_usage_error(gh: dict[str, str]) -> None:
+    assert run_logged.main(["--title", "x", "make", "plan"], gh) == 2
+
+
+def test_statuses_parse_and_default() -> None:
+    assert parse_statuses([]) == {0: "ok"}
+    assert parse_statuses(["0=clean", "2=drift"]) == {0: "clean", 2: "drift"}
+    with pytest.raises(ValueError):
+        parse_statuses(["two=drift"])
+
+
+def test_fence_outgrows_backticks_in_the_output() -> None:
+    assert fence_for("plain") == "```"
+    assert fence_for("a ```` b") == "`````"
