@@ -1,0 +1,569 @@
+"""The GitHub Actions workflows keep the pipeline's rules (see docs/PIPELINE.md).
+
+Loads every workflow and asserts: least permissions, OIDC only where AWS is used and no static
+keys, third-party actions pinned by commit SHA, concurrency that never cancels an apply, Seoul's
+apply and destroy bound to the `seoul` environment (the nightly destroy to `seoul-nightly`),
+schedules that match the documented KST hours, and `run:` steps that call only repository code
+with its own tests. The linters themselves run at the end when they are installed.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+REUSABLE = "./.github/workflows/terraform.yml"
+SHA_PIN = re.compile(
+    r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})"
+    r"\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$"
+)
+TF_VERSION_STEP = 'echo "version=$(cat .terraform-version)" >> "$GITHUB_OUTPUT"'
+# The only run: lines that are neither `make <target>` nor `python3 scripts/<x>.py`.
+TRIVIAL_SHELL = {TF_VERSION_STEP}
+SUBSTITUTION = re.compile(r"`|\$\(")  # runs a command, even inside double quotes
+MAKE_ARG = re.compile(r"^[A-Z][A-Z0-9_]*=[\w./${}-]*$")
+STATIC_KEY_WORDS = (
+    "aws-access-key-id",
+    "aws-secret-access-key",
+    "aws-session-token",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "secrets.AWS_",
+)
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path.name} is not a mapping"
+    if True in data:  # YAML 1.1 reads the key `on` as the boolean true
+        data["on"] = data.pop(True)
+    return data
+
+
+WORKFLOW_PATHS = sorted([*WORKFLOWS_DIR.glob("*.yml"), *WORKFLOWS_DIR.glob("*.yaml")])
+WORKFLOWS = {path.name: load(path) for path in WORKFLOW_PATHS}
+TEXTS = {path.name: path.read_text(encoding="utf-8") for path in WORKFLOW_PATHS}
+TERRAFORM = WORKFLOWS["terraform.yml"]
+
+
+def jobs(name: str) -> dict[str, dict[str, Any]]:
+    return WORKFLOWS[name]["jobs"]
+
+
+def all_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name, workflow in WORKFLOWS.items():
+        for job_id, job in workflow["jobs"].items():
+            yield name, job_id, job
+
+
+def all_steps() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name, job_id, job in all_jobs():
+        for step in job.get("steps", []):
+            yield name, job_id, step
+
+
+def uses_of(step: dict[str, Any]) -> str:
+    return str(step.get("uses", "")).split("@")[0]
+
+
+def reusable_callers(command: str | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name, job_id, job in all_jobs():
+        if job.get("uses") == REUSABLE and (command is None or job["with"]["command"] == command):
+            yield name, job_id, job
+
+
+def makefile_targets() -> set[str]:
+    makefile = ROOT / "Makefile"
+    assert makefile.exists(), "the Makefile (the repository's front door) is missing"
+    return set(re.findall(r"^([a-z][\w-]*):", makefile.read_text(encoding="utf-8"), re.M))
+
+
+def cron_to_kst(cron: str) -> str:
+    minute, hour, dom, month, dow = cron.split()
+    assert (dom, month, dow) == ("*", "*", "*"), f"expected a daily schedule, got {cron!r}"
+    return f"{(int(hour) + 9) % 24:02d}:{int(minute):02d}"
+
+
+# --- inventory ------------------------------------------------------------------------------
+
+
+def test_the_pipeline_workflows_exist() -> None:
+    assert {"pr.yml", "deploy-seoul.yml", "destroy-seoul.yml", "drift-seoul.yml"} <= set(WORKFLOWS)
+    assert "workflow_call" in TERRAFORM["on"]
+
+
+def test_no_privileged_triggers() -> None:
+    for name, workflow in WORKFLOWS.items():
+        triggers = workflow["on"]
+        assert "pull_request_target" not in triggers, name
+        assert "workflow_run" not in triggers, name
+
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_top_level_permissions_are_least(name: str) -> None:
+    assert "permissions" in WORKFLOWS[name], f"{name}: no top-level permissions"
+    assert WORKFLOWS[name]["permissions"] in ({}, {"contents": "read"}), name
+
+
+def test_every_widened_permission_says_why() -> None:
+    for name, text in TEXTS.items():
+        for line in text.splitlines():
+            if re.match(r"^\s+[a-z-]+:\s+write\b", line):
+                assert "#" in line, f"{name}: `{line.strip()}` has no comment saying why"
+
+
+def test_id_token_only_in_jobs_that_assume_an_aws_role() -> None:
+    oidc_jobs = set()
+    for name, job_id, job in all_jobs():
+        perms = job.get("permissions") or {}
+        assumes = any(
+            uses_of(s) == "aws-actions/configure-aws-credentials" for s in job.get("steps", [])
+        )
+        calls_reusable = job.get("uses") == REUSABLE
+        if perms.get("id-token") == "write":
+            oidc_jobs.add((name, job_id))
+            assert assumes or calls_reusable, f"{name}:{job_id} asks for id-token without AWS"
+        if assumes:
+            assert perms.get("id-token") == "write", f"{name}:{job_id} assumes a role sans OIDC"
+    assert ("terraform.yml", "plan") in oidc_jobs and ("terraform.yml", "apply") in oidc_jobs
+    # Jobs that only decide, comment or open issues never see AWS.
+    for name, job_id in [("pr.yml", "preview"), ("drift-seoul.yml", "issue")]:
+        assert (name, job_id) not in oidc_jobs
+
+
+def test_github_write_scopes_only_where_needed() -> None:
+    allowed = {
+        ("pr.yml", "preview"): {"pull-requests": "write"},
+        ("drift-seoul.yml", "issue"): {"issues": "write"},
+    }
+    for name, job_id, job in all_jobs():
+        writes = {
+            scope: level
+            for scope, level in (job.get("permissions") or {}).items()
+            if level == "write" and scope != "id-token"
+        }
+        assert writes == allowed.get((name, job_id), {}), f"{name}:{job_id} writes {writes}"
+
+
+# --- AWS credentials ------------------------------------------------------------------------
+
+
+def test_no_static_aws_keys_anywhere() -> None:
+    for name, text in TEXTS.items():
+        for word in STATIC_KEY_WORDS:
+            assert word not in text, f"{name} mentions {word}"
+
+
+def test_aws_credentials_come_from_oidc_role_only() -> None:
+    seen = 0
+    for _name, job_id, step in all_steps():
+        if uses_of(step) == "aws-actions/configure-aws-credentials":
+            seen += 1
+            assert set(step["with"]) <= {"role-to-assume", "role-session-name", "aws-region"}
+            assert step["with"]["role-to-assume"] == "${{ inputs.role-to-assume }}", job_id
+    assert seen == 2  # the plan job and the apply job of the reusable workflow
+
+
+def test_plan_role_and_apply_role_are_kept_apart() -> None:
+    for name, job_id, job in reusable_callers():
+        role = job["with"]["role-to-assume"]
+        if job["with"]["command"] in ("plan", "drift"):
+            assert role == "${{ vars.AWS_PLAN_ROLE_ARN }}", f"{name}:{job_id}"
+        else:
+            assert role == "${{ vars.AWS_APPLY_ROLE_ARN }}", f"{name}:{job_id}"
+
+
+def test_plans_take_no_lock_so_the_plan_role_stays_read_only() -> None:
+    plan_env, apply_env = TERRAFORM["jobs"]["plan"]["env"], TERRAFORM["jobs"]["apply"]["env"]
+    assert plan_env["TF_CLI_ARGS_plan"] == "-lock=false"
+    assert "TF_CLI_ARGS_plan" not in apply_env and "TF_CLI_ARGS" not in apply_env
+
+
+# --- pinning --------------------------------------------------------------------------------
+
+
+def test_third_party_actions_pinned_by_sha_with_version_comment() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for name, text in TEXTS.items():
+        for line in text.splitlines():
+            if not re.match(r"^\s*(-\s+)?uses:", line):
+                continue
+            if f"uses: {REUSABLE}" in line:
+                continue
+            match = SHA_PIN.match(line)
+            assert match, f"{name}: not pinned by full SHA with a version comment: {line.strip()}"
+            pins.setdefault(match["action"], set()).add((match["sha"], match["version"]))
+    assert pins, "no actions found"
+    for action, versions in pins.items():
+        assert len(versions) == 1, f"{action} pinned to several commits: {versions}"
+
+
+def test_only_the_reusable_workflow_is_referenced_locally() -> None:
+    for name, _, job in all_jobs():
+        if "uses" in job:
+            assert job["uses"] == REUSABLE, name
+    for name, _, step in all_steps():
+        assert not str(step.get("uses", "")).startswith(("./", "docker://")), name
+
+
+def test_checkout_never_persists_the_token() -> None:
+    checkouts = [s for _, _, s in all_steps() if uses_of(s) == "actions/checkout"]
+    assert checkouts
+    for step in checkouts:
+        assert step["with"]["persist-credentials"] is False
+
+
+def test_terraform_version_and_wrapper() -> None:
+    version = (ROOT / ".terraform-version").read_text(encoding="utf-8").strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    setups = 0
+    for name, job_id, job in all_jobs():
+        steps = job.get("steps", [])
+        for index, step in enumerate(steps):
+            if uses_of(step) != "hashicorp/setup-terraform":
+                continue
+            setups += 1
+            assert step["with"]["terraform_wrapper"] is False, f"{name}:{job_id}"
+            assert step["with"]["terraform_version"] == "${{ steps.tf-version.outputs.version }}"
+            earlier = [s for s in steps[:index] if s.get("id") == "tf-version"]
+            assert earlier and earlier[0]["run"] == TF_VERSION_STEP, f"{name}:{job_id}"
+    assert setups >= 5
+
+
+def test_terraform_never_prompts() -> None:
+    assert TERRAFORM["env"]["TF_INPUT"] == "0"
+    assert TERRAFORM["env"]["TF_IN_AUTOMATION"] == "1"
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def test_every_job_has_a_timeout() -> None:
+    for name, job_id, job in all_jobs():
+        if "uses" in job:
+            continue  # the called workflow's jobs carry their own, checked here too
+        timeout = job.get("timeout-minutes")
+        assert isinstance(timeout, int) and 0 < timeout <= 90, f"{name}:{job_id}"
+
+
+def test_no_expression_is_expanded_inside_a_shell_script() -> None:
+    for name, job_id, step in all_steps():
+        if "run" in step:
+            assert "${{" not in step["run"], f"{name}:{job_id}: pass expressions through env"
+
+
+def shell_operators(script: str) -> list[str]:
+    """Pipes, redirections, `;`, `&&` outside quotes: anything that makes a line a program."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    return [token for token in lexer if token and set(token) <= set("();<>|&")]
+
+
+def test_shell_operator_detection() -> None:
+    assert shell_operators("make plan ENV=seoul | tee x; rm -rf y") == ["|", ";"]
+    assert shell_operators('python3 scripts/a.py --highlight "a|b" > out') == [">"]
+    assert shell_operators('python3 scripts/a.py --highlight "a|b;c"') == []
+
+
+def _check_command(tokens: list[str], targets: set[str], where: str) -> None:
+    if tokens[0] == "make":
+        assert len(tokens) >= 2 and tokens[1] in targets, f"{where}: unknown make target"
+        for arg in tokens[2:]:
+            assert MAKE_ARG.match(arg), f"{where}: make argument {arg!r}"
+        return
+    assert tokens[0] == "python3", f"{where}: runs {tokens[0]!r}"
+    script = tokens[1]
+    assert re.fullmatch(r"scripts/[a-z_]+\.py", script), f"{where}: {script}"
+    stem = Path(script).stem
+    assert (ROOT / script).is_file(), f"{where}: {script} does not exist"
+    assert (ROOT / "tests" / f"test_{stem}.py").is_file(), f"{where}: {script} has no tests"
+    if stem == "run_logged":
+        assert "--" in tokens, f"{where}: run_logged without a command"
+        _check_command(tokens[tokens.index("--") + 1 :], targets, where)
+
+
+def test_run_steps_call_only_tested_repository_code() -> None:
+    targets = makefile_targets()
+    runs = 0
+    for name, job_id, step in all_steps():
+        if "run" not in step:
+            continue
+        runs += 1
+        script = step["run"].strip()
+        where = f"{name}:{job_id}:{step.get('name', script)}"
+        assert "\n" not in script, f"{where}: one command per step"
+        if script in TRIVIAL_SHELL:
+            continue
+        assert not SUBSTITUTION.search(script), f"{where}: command substitution"
+        assert not shell_operators(script), f"{where}: shell syntax in {script!r}"
+        _check_command(shlex.split(script), targets, where)
+    assert runs > 20
+
+
+def test_make_targets_the_workflows_rely_on_exist() -> None:
+    needed = {"setup", "lint", "test-unit", "plan", "e2e", "apply", "smoke", "destroy", "drift"}
+    assert needed <= makefile_targets()
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+def test_every_caller_workflow_has_concurrency() -> None:
+    for name, workflow in WORKFLOWS.items():
+        if name == "terraform.yml":
+            continue  # runs inside its caller's concurrency group
+        assert workflow.get("concurrency", {}).get("group"), name
+
+
+def test_applies_and_destroys_are_never_cancelled() -> None:
+    touching = {name for name, _, _ in reusable_callers("apply")}
+    touching |= {name for name, _, _ in reusable_callers("destroy")}
+    assert touching == {"deploy-seoul.yml", "destroy-seoul.yml"}
+    groups = set()
+    for name in touching | {"drift-seoul.yml"}:
+        concurrency = WORKFLOWS[name]["concurrency"]
+        assert concurrency["cancel-in-progress"] is False, name
+        groups.add(concurrency["group"])
+    assert groups == {"terraform-seoul"}, "Seoul's state is one queue"
+
+
+def test_pull_request_runs_are_grouped_per_pull_request() -> None:
+    group = WORKFLOWS["pr.yml"]["concurrency"]["group"]
+    assert "github.event.pull_request.number" in group
+    assert group != "terraform-seoul"
+
+
+# --- environments ---------------------------------------------------------------------------
+
+
+def test_apply_job_of_the_reusable_workflow_is_environment_bound() -> None:
+    apply_job = TERRAFORM["jobs"]["apply"]
+    assert apply_job["environment"] == "${{ inputs.deployment-environment }}"
+    assert "inputs.deployment-environment != ''" in apply_job["if"]
+    plan_job = TERRAFORM["jobs"]["plan"]
+    assert "environment" not in plan_job
+    assert "apply" not in plan_job["if"] and "destroy" not in plan_job["if"]
+
+
+def test_apply_and_destroy_commands_run_only_in_the_environment_bound_job() -> None:
+    for name, job_id, step in all_steps():
+        run = step.get("run", "")
+        if re.search(r"\bmake (apply|destroy)\b", run):
+            assert (name, job_id) == ("terraform.yml", "apply"), f"{name}:{job_id}"
+
+
+def test_seoul_apply_and_destroy_wait_for_the_seoul_environment() -> None:
+    callers = [*reusable_callers("apply"), *reusable_callers("destroy")]
+    assert len(callers) == 3
+    for name, job_id, job in callers:
+        assert job["with"]["environment"] == "seoul"
+        nightly = "schedule" in str(job.get("if", ""))
+        expected = "seoul-nightly" if nightly else "seoul"
+        assert job["with"]["deployment-environment"] == expected, f"{name}:{job_id}"
+    nightly_jobs = [job_id for _, job_id, job in callers if "schedule" in str(job.get("if"))]
+    assert nightly_jobs == ["nightly-destroy"]
+
+
+# --- pull request ---------------------------------------------------------------------------
+
+
+def test_pr_static_gate() -> None:
+    pr = jobs("pr.yml")
+    assert list(WORKFLOWS["pr.yml"]["on"]) == ["pull_request"]
+    assert [s["run"] for s in pr["lint"]["steps"] if "run" in s][-1] == "make lint"
+    assert [s["run"] for s in pr["unit"]["steps"] if "run" in s][-1] == "make test-unit"
+
+
+def test_pr_localstack_image_is_pinned_and_token_aware() -> None:
+    pr = jobs("pr.yml")
+    expression = pr["prepare"]["outputs"]["localstack-image"]
+    assert "'localstack/localstack:4.14.0'" in expression
+    assert "secrets.LOCALSTACK_AUTH_TOKEN != ''" in expression
+    assert "vars.LOCALSTACK_IMAGE" in expression
+    services = pr["e2e"]["services"]
+    assert services["localstack"]["image"] == "${{ needs.prepare.outputs.localstack-image }}"
+    assert "prepare" in pr["e2e"]["needs"]
+    env = services["localstack"]["env"]
+    assert env["SERVICES"] == "ec2,s3,ssm,sts,iam,secretsmanager"
+    assert env["LOCALSTACK_AUTH_TOKEN"] == "${{ secrets.LOCALSTACK_AUTH_TOKEN }}"
+    assert services["localstack"]["ports"] == ["4566:4566"]
+    assert "--health-cmd" in services["localstack"]["options"]
+
+
+def test_pr_e2e_uses_a_real_mysql_and_uploads_the_report() -> None:
+    e2e = jobs("pr.yml")["e2e"]
+    mysql = e2e["services"]["mysql"]
+    assert mysql["image"] == "mysql:8.0"
+    assert "--health-cmd" in mysql["options"] and "mysqladmin ping" in mysql["options"]
+    env = e2e["env"]
+    assert env["AWS_ENDPOINT_URL"] == "http://localhost:4566"
+    assert (env["DB_HOST"], env["DB_PORT"], env["DB_USER"]) == ("127.0.0.1", "3306", "root")
+    assert env["DB_PASS"] == mysql["env"]["MYSQL_ROOT_PASSWORD"]
+    runs = [s["run"] for s in e2e["steps"] if "run" in s]
+    assert runs[-3:] == ["make setup", "make plan ENV=localstack", "make e2e"]
+    uploads = [s["with"] for s in e2e["steps"] if uses_of(s) == "actions/upload-artifact"]
+    report = [u for u in uploads if u["path"] == ".artifacts/e2e/"]
+    assert report and report[0]["include-hidden-files"] is True
+    assert any(u["name"] == "plans-localstack" for u in uploads)
+
+
+def test_pr_plans_seoul_only_when_configured_and_previews_once() -> None:
+    pr = jobs("pr.yml")
+    seoul = pr["plan-seoul"]
+    assert seoul["if"] == "needs.prepare.outputs.seoul-ready == 'true'"
+    assert seoul["with"]["command"] == "plan" and seoul["with"]["environment"] == "seoul"
+    gate = next(s for s in pr["prepare"]["steps"] if s.get("id") == "seoul")
+    assert "--same-repo" in gate["run"] and "--require AWS_PLAN_ROLE_ARN" in gate["run"]
+    preview = pr["preview"]
+    assert preview["if"] == "${{ !cancelled() }}"
+    assert set(preview["needs"]) == {"prepare", "e2e", "plan-seoul"}
+    runs = [s["run"] for s in preview["steps"] if "run" in s]
+    assert runs[0].startswith("python3 scripts/preview.py")
+    assert "--env localstack --env seoul" in runs[0] and '--skipped "seoul=' in runs[0]
+    assert runs[1].startswith("python3 scripts/github_comment.py pr")
+
+
+# --- deploy ---------------------------------------------------------------------------------
+
+
+def test_deploy_triggers() -> None:
+    on = WORKFLOWS["deploy-seoul.yml"]["on"]
+    assert on["push"]["branches"] == ["main"]
+    assert {"modules/**", "envs/seoul/**", "app/**"} <= set(on["push"]["paths"])
+    assert "workflow_dispatch" in on
+
+
+def test_deploy_applies_the_plan_it_made() -> None:
+    deploy = jobs("deploy-seoul.yml")
+    plan, apply = deploy["plan"]["with"], deploy["apply"]["with"]
+    assert plan["command"] == "plan" and apply["command"] == "apply"
+    assert plan["artifact-name"] == apply["artifact-name"] == "seoul-plan-${{ github.sha }}"
+    assert deploy["apply"]["needs"] == "plan"
+    steps = TERRAFORM["jobs"]["apply"]["steps"]
+    download = next(s for s in steps if uses_of(s) == "actions/download-artifact")
+    assert download["with"]["name"] == "${{ inputs.artifact-name }}"
+    runs = [s["run"] for s in steps if "run" in s and "apply" in str(s.get("if"))]
+    assert 'make apply "ENV=${TF_ENV}" "PLAN=.artifacts/plans/${TF_ENV}.tfplan"' in runs[0]
+    assert runs[1] == 'make smoke "ENV=${TF_ENV}"'
+    upload = next(
+        s for s in TERRAFORM["jobs"]["plan"]["steps"] if uses_of(s) == "actions/upload-artifact"
+    )
+    assert upload["with"]["name"] == "${{ inputs.artifact-name }}"
+    assert upload["with"]["path"] == ".artifacts/plans/"
+
+
+# --- destroy and drift ----------------------------------------------------------------------
+
+
+def test_manual_destroy_needs_the_typed_environment_name() -> None:
+    on = WORKFLOWS["destroy-seoul.yml"]["on"]
+    confirm = on["workflow_dispatch"]["inputs"]["confirm"]
+    assert confirm["required"] is True and confirm["type"] == "string"
+    decide = jobs("destroy-seoul.yml")["decide"]
+    step = next(s for s in decide["steps"] if s.get("id") == "confirm")
+    assert "--expect seoul" in step["run"] and step["env"]["CONFIRM"] == "${{ inputs.confirm }}"
+    assert "needs.decide.outputs.manual == 'true'" in jobs("destroy-seoul.yml")["destroy"]["if"]
+
+
+def test_nightly_destroy_honours_keep_alive() -> None:
+    decide = jobs("destroy-seoul.yml")["decide"]
+    step = next(s for s in decide["steps"] if s.get("id") == "keep-alive")
+    assert step["run"] == "python3 scripts/keep_alive.py"
+    assert step["env"]["KEEP_SEOUL_UNTIL"] == "${{ vars.KEEP_SEOUL_UNTIL }}"
+    assert "steps.keep-alive.outputs.destroy" in decide["outputs"]["nightly"]
+    nightly = jobs("destroy-seoul.yml")["nightly-destroy"]
+    assert "needs.decide.outputs.nightly == 'true'" in nightly["if"]
+
+
+def test_schedules_match_the_documented_kst_hours() -> None:
+    docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
+    kst = {}
+    for name in ("destroy-seoul.yml", "drift-seoul.yml"):
+        crons = [entry["cron"] for entry in WORKFLOWS[name]["on"]["schedule"]]
+        assert len(crons) == 1, name
+        kst[name] = cron_to_kst(crons[0])
+        assert f"{kst[name]} KST" in docs, f"docs/PIPELINE.md does not mention {kst[name]} KST"
+        assert f"{kst[name]} KST" in TEXTS[name], f"{name} does not comment its KST time"
+    assert kst["drift-seoul.yml"] < kst["destroy-seoul.yml"], "drift runs before the destroy"
+
+
+def test_drift_issue_follows_the_check() -> None:
+    drift = jobs("drift-seoul.yml")
+    assert drift["check"]["with"]["command"] == "drift"
+    issue = drift["issue"]
+    assert "needs.check.outputs.status == 'drift'" in issue["if"]
+    assert "needs.check.outputs.status == 'clean'" in issue["if"]
+    run = next(s["run"] for s in issue["steps"] if "run" in s)
+    assert run.startswith("python3 scripts/github_comment.py drift --env seoul")
+    assert TERRAFORM["on"]["workflow_call"]["outputs"]["status"]["value"] == (
+        "${{ jobs.plan.outputs.status }}"
+    )
+    drift_step = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("id") == "drift")
+    assert "--status 0=clean --status 2=drift -- make drift" in drift_step["run"]
+
+
+def test_aws_jobs_skip_with_a_notice_where_oidc_is_not_configured() -> None:
+    for name in ("deploy-seoul.yml", "drift-seoul.yml"):
+        preflight = jobs(name)["preflight"]
+        assert any("scripts/preflight.py" in s.get("run", "") for s in preflight["steps"])
+    assert jobs("deploy-seoul.yml")["plan"]["if"] == "needs.preflight.outputs.ready == 'true'"
+    assert jobs("drift-seoul.yml")["check"]["if"] == "needs.preflight.outputs.ready == 'true'"
+
+
+# --- the linters ----------------------------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} is not installed (pre-commit runs it in `make lint`)")
+    return path
+
+
+def test_actionlint_reports_nothing() -> None:
+    _tool("shellcheck")  # without it actionlint silently skips the shell checks
+    proc = subprocess.run(
+        [_tool("actionlint"), *map(str, WORKFLOW_PATHS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_reports_nothing() -> None:
+    proc = subprocess.run(
+        [_tool("zizmor"), "--offline", str(WORKFLOWS_DIR)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_workflows_validate_against_the_schema() -> None:
+    command = [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+    proc = subprocess.run(
+        [*command, *map(str, WORKFLOW_PATHS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
