@@ -244,9 +244,12 @@ def test_terraform_version_and_wrapper() -> None:
     assert setups >= 5
 
 
-def test_terraform_never_prompts() -> None:
-    assert TERRAFORM["env"]["TF_INPUT"] == "0"
-    assert TERRAFORM["env"]["TF_IN_AUTOMATION"] == "1"
+@pytest.mark.parametrize("name", ["terraform.yml", "pr.yml"])
+def test_terraform_never_prompts_and_keeps_the_lock_file(name: str) -> None:
+    env = WORKFLOWS[name]["env"]
+    assert env["TF_INPUT"] == "0"
+    assert env["TF_IN_AUTOMATION"] == "1"
+    assert env["TF_CLI_ARGS_init"] == "-lockfile=readonly"
 
 
 # --- jobs -----------------------------------------------------------------------------------
