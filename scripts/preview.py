@@ -13,11 +13,14 @@ way in CI and on a laptop, then runs plan_preview.py:
 - neither file: the job stopped before it could plan; shown as failed with that explanation.
 - --skipped NAME=REASON with a non-empty REASON: skipped, with a ::notice annotation.
 - --summary defaults to $GITHUB_STEP_SUMMARY (the full detail goes there).
+- `changes=true|false` goes to $GITHUB_OUTPUT: whether any planned environment would change
+  anything, so a deploy does not ask a reviewer to approve a plan with nothing in it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -65,6 +68,19 @@ def classify(plans: Path, envs: list[tuple[str, str]], skipped: dict[str, str]) 
             missing.write_text(NO_PLAN.format(name=name), encoding="utf-8")
             result.append(EnvPlan(name, "failed", str(missing)))
     return result
+
+
+def plan_has_changes(plan_json: Path) -> bool:
+    """Whether applying this plan would change a resource or an output."""
+    plan = json.loads(plan_json.read_text(encoding="utf-8"))
+    quiet = {"no-op", "read"}
+    for change in plan.get("resource_changes") or []:
+        if not set(change.get("change", {}).get("actions", [])) <= quiet:
+            return True
+    return any(
+        not set(change.get("actions", [])) <= quiet
+        for change in (plan.get("output_changes") or {}).values()
+    )
 
 
 def renderer_args(items: list[EnvPlan], summary: str | None) -> list[str]:
@@ -115,6 +131,10 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     if proc.returncode != 0:
         print(f"plan_preview.py failed (exit {proc.returncode})", file=sys.stderr)
         return proc.returncode
+    if env.get("GITHUB_OUTPUT"):
+        changes = any(plan_has_changes(Path(i.value)) for i in items if i.kind == "planned")
+        with Path(env["GITHUB_OUTPUT"]).open("a", encoding="utf-8") as fh:
+            fh.write(f"changes={'true' if changes else 'false'}\n")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(proc.stdout, encoding="utf-8")

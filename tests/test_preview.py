@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scripts import preview
-from scripts.preview import EnvPlan, classify, renderer_args
+from scripts.preview import EnvPlan, classify, plan_has_changes, renderer_args
 
 REAL_RENDERER = Path(__file__).resolve().parents[1] / "scripts" / "plan_preview.py"
 
@@ -112,3 +112,48 @@ def test_real_renderer_marks_the_comment(tmp_path: Path) -> None:
     text = out.read_text()
     assert "<!-- plan-preview -->" in text.splitlines()[0]
     assert "seoul" in text and "localstack" in text
+
+
+def write_plan(path: Path, actions: list[list[str]], outputs: list[str] | None = None) -> Path:
+    plan = {
+        "format_version": "1.2",
+        "resource_changes": [
+            {"address": f"aws_instance.r{i}", "change": {"actions": a}}
+            for i, a in enumerate(actions)
+        ],
+        "output_changes": {f"o{i}": {"actions": [a]} for i, a in enumerate(outputs or [])},
+    }
+    path.write_text(json.dumps(plan))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("actions", "outputs", "expected"),
+    [
+        ([["no-op"], ["read"]], ["no-op"], False),
+        ([], [], False),
+        ([["no-op"], ["create"]], [], True),
+        ([["delete", "create"]], [], True),
+        ([["update"]], [], True),
+        ([["delete"]], [], True),
+        ([["no-op"]], ["update"], True),
+    ],
+)
+def test_plan_has_changes(
+    tmp_path: Path, actions: list[list[str]], outputs: list[str], expected: bool
+) -> None:
+    assert plan_has_changes(write_plan(tmp_path / "p.json", actions, outputs)) is expected
+
+
+def test_main_tells_the_workflow_whether_there_is_anything_to_apply(
+    tmp_path: Path, recorder: Path
+) -> None:
+    write_plan(tmp_path / "seoul.json", [["no-op"]])
+    output = tmp_path / "github_output"
+    argv = ["--plans", str(tmp_path), "--env", "seoul", "--renderer", str(recorder)]
+    argv += ["--output", str(tmp_path / "c.md")]
+    assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 0
+    assert output.read_text() == "changes=false\n"
+    write_plan(tmp_path / "seoul.json", [["no-op"], ["update"]])
+    assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 0
+    assert output.read_text().splitlines()[-1] == "changes=true"

@@ -456,6 +456,12 @@ def test_deploy_applies_the_plan_it_made() -> None:
     assert plan["command"] == "plan" and apply["command"] == "apply"
     assert plan["artifact-name"] == apply["artifact-name"] == "seoul-plan-${{ github.sha }}"
     assert deploy["apply"]["needs"] == "plan"
+    assert deploy["apply"]["if"] == "needs.plan.outputs.changes == 'true'"
+    outputs = TERRAFORM["on"]["workflow_call"]["outputs"]
+    assert outputs["changes"]["value"] == "${{ jobs.plan.outputs.changes }}"
+    assert TERRAFORM["jobs"]["plan"]["outputs"]["changes"] == "${{ steps.preview.outputs.changes }}"
+    preview_step = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("id") == "preview")
+    assert preview_step["run"].startswith("python3 scripts/preview.py")
     steps = TERRAFORM["jobs"]["apply"]["steps"]
     download = next(s for s in steps if uses_of(s) == "actions/download-artifact")
     assert download["with"]["name"] == "${{ inputs.artifact-name }}"
