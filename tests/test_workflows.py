@@ -416,6 +416,7 @@ def test_pr_e2e_uses_a_real_mysql_and_uploads_the_report() -> None:
     assert env["AWS_ENDPOINT_URL"] == "http://localhost:4566"
     assert (env["DB_HOST"], env["DB_PORT"], env["DB_USER"]) == ("127.0.0.1", "3306", "root")
     assert env["DB_PASS"] == mysql["env"]["MYSQL_ROOT_PASSWORD"]
+    assert "${{ github.run_id }}" in env["DB_PASS"], "a per-run password, none committed"
     runs = [s["run"] for s in e2e["steps"] if "run" in s]
     assert runs[-3:] == ["make setup", "make plan ENV=localstack", "make e2e"]
     uploads = [s["with"] for s in e2e["steps"] if uses_of(s) == "actions/upload-artifact"]
