@@ -1,0 +1,105 @@
+# Front door of the repository: `make help` lists the targets.
+# Everything a GitHub workflow runs is one of these targets, so a laptop runs the same steps.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOTSTRAP ?= python3
+VENV      := .venv
+LS_VENV   := .venv-localstack
+# LocalStack 4.14 needs Python >= 3.13 (PEP 695 generics, warnings.deprecated): the first such python3.1x on
+# PATH, else one of pyenv's versions. Override with LS_PYTHON_BOOTSTRAP=/path/to/python3.13.
+LS_PYTHON_BOOTSTRAP ?= $(shell for p in python3.14 python3.13 python3; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null \
+	  && { command -v $$p; exit 0; }; done; \
+	for p in "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.1[3-9]*/bin/python3; do \
+	  [ -x "$$p" ] && { echo "$$p"; exit 0; }; done)
+PY        := $(VENV)/bin/python
+ENV       ?= localstack
+PLAN      ?=
+PYTEST_ARGS ?=
+
+# Terraform runs with the CLI config `make setup` writes (provider mirror, plugin cache).
+export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
+export TF_IN_AUTOMATION := 1
+
+.PHONY: help setup fmt validate lint test test-unit up smoke down e2e plan apply destroy drift \
+        output unlock bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements/dev.txt
+	@echo "setup: project virtualenv $(VENV) (pinned tools from requirements/dev.txt)"
+	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+$(LS_VENV)/.installed: requirements/localstack.txt requirements/localstack-constraints.txt
+	@echo "setup: LocalStack virtualenv $(LS_VENV) (localstack-core 4.14.0 with start-up pins)"
+	@test -n "$(LS_PYTHON_BOOTSTRAP)" || { echo "setup: LocalStack 4.14 needs Python >= 3.13 and none was found." \
+		"Install python3.13 (pyenv, deadsnakes) or set LS_PYTHON_BOOTSTRAP=/path/to/python3.13;" \
+		"or run an emulator yourself and set AWS_ENDPOINT_URL."; exit 1; }
+	@test -x $(LS_VENV)/bin/python || $(LS_PYTHON_BOOTSTRAP) -m venv $(LS_VENV)
+	@$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements/localstack.txt -c requirements/localstack-constraints.txt
+	@touch $@
+
+setup: $(VENV)/.installed $(LS_VENV)/.installed ## Install the virtualenvs and point Terraform at a provider mirror (idempotent)
+	@$(PY) scripts/tfmirror.py
+	@command -v terraform >/dev/null || { echo "setup: terraform is not on PATH; install the version in .terraform-version"; exit 1; }
+
+fmt: ## Format Terraform and Python in place
+	terraform fmt -recursive
+	$(VENV)/bin/ruff format scripts tests app
+	$(VENV)/bin/ruff check --fix scripts tests app
+
+validate: setup ## terraform validate both roots (no backend, no credentials)
+	$(PY) scripts/tf.py validate localstack
+	$(PY) scripts/tf.py validate seoul
+
+lint: setup ## Run every pre-commit hook over the whole tree (what the PR gate runs)
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+
+test: setup ## Run all tests: unit, app+DB, and e2e against real LocalStack, MariaDB, Terraform
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## Run the quick tests only (no LocalStack, no Terraform apply)
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+up: setup ## Start LocalStack and a MySQL stand-in, apply envs/localstack
+	$(PY) scripts/pipeline.py up
+
+smoke: setup ## Check the applied stack (ENV=localstack|seoul): user data, DB, app, network
+	$(PY) scripts/smoke.py --env $(ENV)
+
+down: setup ## Destroy envs/localstack and stop what `make up` started
+	$(PY) scripts/pipeline.py down
+
+e2e: setup ## The whole local pipeline: up, smoke, down (always tears down)
+	$(PY) scripts/pipeline.py e2e
+
+plan: setup ## Plan ENV into .artifacts/plans/ (seoul needs TF_STATE_BUCKET)
+	$(PY) scripts/tf.py plan $(ENV)
+
+apply: setup ## Apply ENV; with PLAN=file exactly that reviewed plan
+	$(PY) scripts/tf.py apply $(ENV) $(if $(PLAN),--plan $(PLAN))
+
+destroy: setup ## Destroy ENV without a prompt
+	$(PY) scripts/tf.py destroy $(ENV)
+
+drift: setup ## Refresh-only plan of ENV; exit 0 clean, 2 drift, 1 error
+	$(PY) scripts/tf.py drift $(ENV)
+
+output: setup ## Print ENV's outputs as JSON
+	$(PY) scripts/tf.py output $(ENV)
+
+unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactly that lock
+	$(PY) scripts/unlock.py $(ENV) $(if $(LOCK_ID),--lock-id $(LOCK_ID))
+
+bench: setup ## Time `make e2e` several runs and print each stage's median
+	$(PY) scripts/bench_e2e.py
+
+clean: ## Remove virtualenvs, caches and artifacts (not Terraform state)
+	rm -rf $(VENV) $(LS_VENV) .cache .artifacts .pytest_cache .ruff_cache
