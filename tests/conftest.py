@@ -48,3 +48,18 @@ def mysql_server(mysql_admin: DBServer) -> Iterator[AppDB]:
     app_db = provision(mysql_admin, name, name, secrets.token_urlsafe(16), SCHEMA_SQL)
     yield app_db
     deprovision(mysql_admin, name, name)
+
+
+# --- LocalStack: the real emulator for e2e tests ---------------------------------------------
+# Reuses one answering at AWS_ENDPOINT_URL (default http://localhost:4566); else starts
+# LocalStack from .venv-localstack (made by `make setup`) and stops it after the session.
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint() -> Iterator[str]:
+    """URL of a ready LocalStack gateway."""
+    from scripts import localstack
+
+    emulator = localstack.ensure(localstack.endpoint_from_env())
+    yield emulator.endpoint
+    localstack.stop(emulator)
