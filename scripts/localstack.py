@@ -11,6 +11,7 @@ the localstack/localstack:4.14.0 image. Health is polled with a bounded timeout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -121,7 +122,9 @@ def start_host(endpoint: str, timeout: float) -> Emulator:
             start_new_session=True,
         )
     say(f"LocalStack starting as a host process (pid {proc.pid}, log {log_file})")
-    emu = Emulator(endpoint, True, "host", pid=proc.pid, log_file=str(log_file), workdir=str(workdir))
+    emu = Emulator(
+        endpoint, True, "host", pid=proc.pid, log_file=str(log_file), workdir=str(workdir)
+    )
     try:
         wait_ready(endpoint, timeout, proc)
     except SystemExit:
@@ -211,22 +214,16 @@ def stop(emu: Emulator, timeout: float = 20.0) -> None:
     if emu.kind == "docker" and emu.container:
         subprocess.run(["docker", "rm", "-f", emu.container], capture_output=True, check=False)
     elif emu.pid and _alive(emu.pid) and _is_localstack(emu.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(emu.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + timeout
         while _alive(emu.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _alive(emu.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(emu.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(emu.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
     if emu.workdir:
         shutil.rmtree(emu.workdir, ignore_errors=True)
 
@@ -257,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         if emu:
             stop(emu)
             args.state_file.unlink(missing_ok=True)
-            say(f"stopped what was started ({emu.kind})" if emu.started_by_us else "nothing to stop")
+            say(
+                f"stopped what was started ({emu.kind})" if emu.started_by_us else "nothing to stop"
+            )
     else:
         print(json.dumps({"endpoint": endpoint, "ready": ready(endpoint)}))
     return 0

@@ -147,13 +147,14 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
     return proc.returncode
 
 
-def apply(env: str, plan_file: Path | None = None) -> None:
+def apply(env: str, plan_file: Path | None = None, *, refresh: bool = True) -> None:
     if plan_file is not None:
         if not plan_file.exists():
             raise fail(f"plan file {plan_file} does not exist", f"run `make plan ENV={env}`", 2)
         args = ["apply", "-input=false", "-no-color", str(plan_file.resolve())]
     else:
         args = ["apply", "-input=false", "-no-color", "-auto-approve"]
+        args += [] if refresh else ["-refresh=false"]
     with stage(f"terraform apply ({env})"):
         proc = terraform(env, args, capture=True, check=False)
         sys.stdout.write(proc.stdout)
@@ -162,11 +163,11 @@ def apply(env: str, plan_file: Path | None = None) -> None:
             raise fail(f"terraform apply failed in envs/{env}", hint_for(proc.stderr))
 
 
-def destroy(env: str) -> None:
+def destroy(env: str, *, refresh: bool = True) -> None:
+    args = ["destroy", "-input=false", "-no-color", "-auto-approve"]
+    args += [] if refresh else ["-refresh=false"]
     with stage(f"terraform destroy ({env})"):
-        proc = terraform(
-            env, ["destroy", "-input=false", "-no-color", "-auto-approve"], capture=True, check=False
-        )
+        proc = terraform(env, args, capture=True, check=False)
         sys.stdout.write(proc.stdout)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)

@@ -1,0 +1,295 @@
+"""The local pipeline: rehearse the whole stack on one machine against LocalStack.
+
+    python3 scripts/pipeline.py up|down|e2e
+
+up    start (or reuse) LocalStack and a MySQL stand-in, apply envs/localstack, configure the
+      stand-in the way the database instance's setup script would (database, app user with
+      the password from the emulated secret, schema), write .artifacts/e2e/connection.env.
+down  destroy envs/localstack and stop exactly what `up` started (by the pids it recorded);
+      safe after a crash or a half-finished `up`.
+e2e   up -> smoke -> down, always tearing down (on failure and Ctrl-C too), with a summary
+      table and .artifacts/e2e/report.json.
+
+Environment: AWS_ENDPOINT_URL (default http://localhost:4566); LOCALSTACK_START=never to
+refuse to start an emulator; DB_HOST/DB_PORT/DB_USER/DB_PASS to reuse a MySQL server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import db_standin, localstack, tf
+from scripts.progress import fail, say, stage
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / ".artifacts" / "e2e"
+CONNECTION_ENV = ARTIFACTS / "connection.env"
+DB_STATE = ARTIFACTS / "db-standin.json"
+LS_STATE = ARTIFACTS / "localstack.json"
+REPORT = ARTIFACTS / "report.json"
+ENV = "localstack"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def endpoint() -> str:
+    return localstack.endpoint_from_env()
+
+
+def aws_client(service: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint(),
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 (LocalStack's dummy credential)
+    )
+
+
+def start_emulator() -> localstack.Emulator:
+    previous = localstack.load(LS_STATE)
+    if previous and previous.started_by_us and localstack.ready(previous.endpoint):
+        say(f"LocalStack started by an earlier `make up` answers at {previous.endpoint}")
+        return previous  # keep the record, so `make down` still stops it
+    allow_start = os.environ.get("LOCALSTACK_START", "auto") != "never"
+    emu = localstack.ensure(endpoint(), start=allow_start)
+    localstack.save(emu, LS_STATE)
+    return emu
+
+
+def start_database() -> db_standin.DBServer:
+    loaded = db_standin.load_state(DB_STATE)
+    if loaded is not None and loaded[0].answers():
+        say(f"database stand-in from an earlier `make up` answers: {loaded[0].describe()}")
+        return loaded[0]
+    try:
+        server = db_standin.ensure_db()
+    except db_standin.StandinError as exc:
+        raise fail(str(exc), "pick one of the options above, then run `make up` again") from None
+    db_standin.save_state(DB_STATE, server)
+    return server
+
+
+def write_connection_env(values: dict[str, str]) -> None:
+    """Settings a person can `source` to poke at the stack; 0600, it holds a password."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lines = ["# Written by `make up`: source it to reach the local stack and its database."]
+    lines += [f"{key}={_quote(value)}" for key, value in values.items()]
+    CONNECTION_ENV.unlink(missing_ok=True)
+    fd = os.open(CONNECTION_ENV, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def read_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, raw = line.split("=", 1)
+        values[key] = raw[1:-1].replace("'\"'\"'", "'") if raw.startswith("'") else raw
+    return values
+
+
+def state_has_resources() -> bool:
+    state = tf.env_dir(ENV) / "terraform.tfstate"
+    if not state.exists():
+        return False
+    try:
+        return bool(json.loads(state.read_text(encoding="utf-8")).get("resources"))
+    except ValueError:
+        return True
+
+
+def apply_stack() -> dict[str, Any]:
+    tf.init(ENV)
+    # A first apply has nothing to refresh; a later one refreshes to see what changed.
+    tf.apply(ENV, refresh=state_has_resources())
+    return tf.outputs(ENV)
+
+
+def configure_database(server: db_standin.DBServer, outputs: dict[str, Any]) -> dict[str, str]:
+    """Do to the stand-in what the db instance's setup script does to its own server."""
+    secret_arn = str(outputs["db_password_secret_arn"])
+    region = str(outputs["aws_region"])
+    secret = json.loads(
+        aws_client("secretsmanager", region).get_secret_value(SecretId=secret_arn)["SecretString"]
+    )
+    schema = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
+    app_db = db_standin.provision(
+        server, str(outputs["db_name"]), secret["username"], secret["password"], schema
+    )
+    db_standin.save_state(DB_STATE, server, app_db)
+    return {
+        "AWS_ENDPOINT_URL": endpoint(),
+        "AWS_REGION": region,
+        **FAKE_CREDENTIALS,
+        **app_db.env(),
+        "DB_SECRET_ARN": secret_arn,
+        "WEB_INSTANCE_ID": str(outputs["web_instance_id"]),
+    }
+
+
+def up() -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with stage("start emulator and database stand-in"), ThreadPoolExecutor(2) as pool:
+        emulator = pool.submit(start_emulator)
+        database = pool.submit(start_database)
+        emulator.result()
+        server = database.result()
+    with stage("terraform apply (envs/localstack)"):
+        try:
+            outputs = apply_stack()
+        except SystemExit:
+            if not localstack.ready(endpoint()):
+                raise fail(
+                    f"the emulator at {endpoint()} stopped answering during the apply",
+                    "run `make down` to clean up, then `make up` again (see its log if it crashed)",
+                ) from None
+            raise
+    with stage("configure database stand-in (database, app user, schema)"):
+        values = configure_database(server, outputs)
+    write_connection_env(values)
+    say(f"stack is up; `source {CONNECTION_ENV.relative_to(REPO_ROOT)}` to reach it")
+
+
+def down() -> None:
+    """Destroy and stop what up started; every step runs even when an earlier one fails."""
+    errors: list[str] = []
+    with stage("terraform destroy (envs/localstack)"):
+        if not state_has_resources():
+            say("nothing in the state to destroy")
+        elif not localstack.ready(endpoint()):
+            say(
+                f"the emulator at {endpoint()} does not answer: its resources went with it; "
+                "the local state is kept and the next `make up` refreshes it"
+            )
+        else:
+            try:
+                tf.init(ENV)
+                # The local stack changes only through this pipeline: skip the refresh.
+                tf.destroy(ENV, refresh=False)
+            except SystemExit as exc:
+                errors.append(f"terraform destroy failed (exit {exc.code})")
+    with stage("stop database stand-in"):
+        loaded = db_standin.load_state(DB_STATE)
+        if loaded is None:
+            say("no database stand-in recorded")
+        else:
+            try:
+                db_standin.stop(loaded[0])
+                DB_STATE.unlink(missing_ok=True)
+            except (db_standin.StandinError, OSError) as exc:
+                errors.append(f"stopping the database stand-in failed: {exc}")
+    with stage("stop emulator"):
+        emu = localstack.load(LS_STATE)
+        if emu is None:
+            say("no emulator recorded")
+        else:
+            localstack.stop(emu)
+            LS_STATE.unlink(missing_ok=True)
+            say("stopped it" if emu.started_by_us else "left running: it was not ours")
+    if errors:
+        raise fail("; ".join(errors), "fix the cause above and run `make down` again")
+
+
+def run_smoke() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "smoke.py"), "--env", ENV], check=False
+    )
+    if proc.returncode != 0:
+        raise fail(
+            "smoke checks failed", "read the FAIL lines above (and .artifacts/e2e/smoke.json)"
+        )
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def e2e() -> int:
+    """up -> smoke -> down; down runs whatever happened before it."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    results: list[dict[str, Any]] = []
+
+    def run(name: str, step: Any) -> bool:
+        began = time.monotonic()
+        ok, error = False, ""
+        try:
+            step()
+            ok = True
+        except SystemExit as exc:
+            error = f"exit {exc.code}"
+        except KeyboardInterrupt:
+            error = "interrupted"
+            results.append({"stage": name, "ok": False, "seconds": 0.0, "error": error})
+            raise
+        except Exception as exc:  # a crash in a stage must still reach down
+            error = f"{type(exc).__name__}: {exc}"
+            say(f"{name} crashed: {error}")
+        results.append(
+            {"stage": name, "ok": ok, "seconds": round(time.monotonic() - began, 1), "error": error}
+        )
+        return ok
+
+    began = time.monotonic()
+    try:
+        if run("up", up):
+            run("smoke", run_smoke)
+    except KeyboardInterrupt:
+        say("interrupted: tearing down")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop cleanup
+        run("down", down)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    ok = len(results) == 3 and all(r["ok"] for r in results)
+    write_report(results, ok, time.monotonic() - began)
+    return 0 if ok else 1
+
+
+def write_report(results: list[dict[str, Any]], ok: bool, total: float) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    report = {"ok": ok, "total_seconds": round(total, 1), "stages": results}
+    REPORT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print("\n  stage   result   seconds")
+    for r in results:
+        print(f"  {r['stage']:<7} {'PASS' if r['ok'] else 'FAIL':<8} {r['seconds']:>7.1f}")
+    print(f"  {'total':<7} {'PASS' if ok else 'FAIL':<8} {total:>7.1f}")
+    print(f"\nreport: {REPORT.relative_to(REPO_ROOT)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "e2e"])
+    args = parser.parse_args(argv)
+    if args.command == "e2e":
+        return e2e()
+    try:
+        up() if args.command == "up" else down()
+    except KeyboardInterrupt:
+        say("interrupted; run `make down` to clean up")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

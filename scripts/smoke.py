@@ -1,0 +1,473 @@
+"""Smoke-test an applied stack: user data, database, app and network, one line per check.
+
+    python3 scripts/smoke.py --env localstack|seoul [--report FILE]
+
+localstack: the emulated instances do not run, so the database checks go to the MySQL
+stand-in `make up` configured (host and port from .artifacts/e2e/connection.env, or DB_HOST
+and DB_PORT), with the app's own settings and password (from the emulated secret), and the
+app from app/ runs locally with the environment decoded from the web instance's user data.
+seoul: the database is private, so it is checked through the app's /health on the web
+instance's public IP, with bounded retries while the instance boots.
+
+Every check prints PASS/FAIL/SKIP with its reason; any FAIL exits 1. A JSON report goes to
+.artifacts/e2e/smoke.json (localstack) or .artifacts/smoke-seoul.json (seoul).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import tf
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONNECTION_ENV = REPO_ROOT / ".artifacts" / "e2e" / "connection.env"
+USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
+PLACEHOLDER = re.compile(r"\$\{[^}]*\}|%\{[^}]*\}")
+KOREAN_TEXT = "스모크 테스트: 테라폼으로 만든 DB에 한국어가 그대로 저장되는지"
+
+
+class CheckFailed(Exception):
+    """A check's reason for failing, shown on its FAIL line."""
+
+
+@dataclass
+class Result:
+    name: str
+    status: str  # PASS, FAIL or SKIP
+    detail: str
+    seconds: float
+
+
+@dataclass
+class Context:
+    env: str
+    outputs: dict[str, Any]
+    endpoint: str | None
+    region: str
+    standin: tuple[str, int] | None = None  # localstack: where the DB stand-in listens
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint:
+            kwargs.update(
+                endpoint_url=self.endpoint,
+                aws_access_key_id="test",
+                aws_secret_access_key="test",  # noqa: S106 (LocalStack's dummy credential)
+            )
+        return boto3.client(service, **kwargs)
+
+
+# --- user data ------------------------------------------------------------------------------
+
+
+def stored_user_data(ctx: Context, instance_id: str) -> str:
+    attr = ctx.client("ec2").describe_instance_attribute(
+        InstanceId=instance_id, Attribute="userData"
+    )
+    encoded = attr.get("UserData", {}).get("Value")
+    if not encoded:
+        raise CheckFailed(f"instance {instance_id} has no user data")
+    return base64.b64decode(encoded).decode("utf-8")
+
+
+def verify_user_data(stored: str, rendered: str, what: str) -> str:
+    """The checks every instance's user data must pass; returns a summary."""
+    if stored != rendered:
+        diff = next(
+            (
+                i + 1
+                for i, (a, b) in enumerate(
+                    zip(stored.splitlines(), rendered.splitlines(), strict=False)
+                )
+                if a != b
+            ),
+            min(len(stored.splitlines()), len(rendered.splitlines())) + 1,
+        )
+        raise CheckFailed(
+            f"{what} user data stored on the instance differs from what Terraform rendered "
+            f"(first difference at line {diff}): it was changed outside Terraform"
+        )
+    leftover = PLACEHOLDER.search(stored)
+    if leftover:
+        raise CheckFailed(f"{what} user data has an unrendered placeholder {leftover.group(0)!r}")
+    size = len(stored.encode("utf-8"))
+    if size > USER_DATA_LIMIT:
+        raise CheckFailed(f"{what} user data is {size} bytes, over EC2's {USER_DATA_LIMIT}")
+    syntax = subprocess.run(["bash", "-n"], input=stored, text=True, capture_output=True)
+    if syntax.returncode != 0:
+        raise CheckFailed(f"{what} user data is not valid bash: {syntax.stderr.strip()}")
+    return f"{size} bytes, identical to the rendering, bash -n clean"
+
+
+def app_env_from_user_data(user_data: str) -> dict[str, str]:
+    """The app.env the web user data writes (DB_HOST, DB_PORT, ...)."""
+    match = re.search(r"<<'APP_ENV_END'\n(.*?)\nAPP_ENV_END", user_data, re.S)
+    if not match:
+        raise CheckFailed("web user data writes no app.env block")
+    pairs = (line.split("=", 1) for line in match.group(1).splitlines() if "=" in line)
+    return {key: value for key, value in pairs}
+
+
+def check_web_user_data(ctx: Context) -> str:
+    stored = stored_user_data(ctx, ctx.outputs["web_instance_id"])
+    summary = verify_user_data(stored, ctx.outputs["web_user_data"], "web")
+    app_env = app_env_from_user_data(stored)
+    if app_env.get("DB_HOST") != str(ctx.outputs["db_address"]):
+        raise CheckFailed(
+            f"web user data configures DB_HOST={app_env.get('DB_HOST')!r} but the db module's "
+            f"address is {ctx.outputs['db_address']!r}"
+        )
+    if app_env.get("DB_PORT") != str(ctx.outputs["db_port"]):
+        raise CheckFailed(f"web user data configures DB_PORT={app_env.get('DB_PORT')!r}")
+    if "DB_PASS" in app_env:
+        raise CheckFailed("web user data carries a database password in clear text")
+    return f"{summary}; DB_HOST={app_env['DB_HOST']} matches db_address"
+
+
+def check_db_user_data(ctx: Context) -> str:
+    if ctx.outputs.get("db_mode") != "ec2":
+        raise SkipCheck("rds mode: no database instance, RDS runs the server")
+    stored = stored_user_data(ctx, ctx.outputs["db_instance_id"])
+    summary = verify_user_data(stored, ctx.outputs["db_setup_user_data"], "db")
+    if ctx.outputs["db_password_secret_arn"] not in stored:
+        raise CheckFailed("db setup script does not read the password from the module's secret")
+    return summary
+
+
+class SkipCheck(Exception):
+    """This check does not apply here; the reason is shown on its SKIP line."""
+
+
+# --- database and app ------------------------------------------------------------------------
+
+
+def app_settings(ctx: Context) -> dict[str, str]:
+    """What the app would get: its user data's app.env, the DB host moved to the stand-in."""
+    env = app_env_from_user_data(ctx.outputs["web_user_data"])
+    if ctx.standin is not None:
+        env["DB_HOST"], env["DB_PORT"] = ctx.standin[0], str(ctx.standin[1])
+    if ctx.endpoint:
+        env["AWS_ENDPOINT_URL"] = ctx.endpoint
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "test", "test"
+    return env
+
+
+def db_password(ctx: Context, secret_arn: str) -> str:
+    value = ctx.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    return json.loads(value)["password"]
+
+
+def check_database(ctx: Context) -> str:
+    import pymysql
+
+    env = app_settings(ctx)
+    password = db_password(ctx, env["DB_SECRET_ARN"])
+    marker = f"{KOREAN_TEXT} [{secrets.token_hex(4)}]"
+    try:
+        conn = pymysql.connect(
+            host=env["DB_HOST"], port=int(env["DB_PORT"]), user=env["DB_USER"],
+            password=password, database=env["DB_NAME"], charset="utf8mb4",
+            autocommit=True, connect_timeout=5,
+        )  # fmt: skip
+    except pymysql.MySQLError as exc:
+        raise CheckFailed(
+            f"cannot connect to the database at {env['DB_HOST']}:{env['DB_PORT']} as the app "
+            f"would ({type(exc).__name__}: {str(exc).replace(password, '***')}); is the "
+            "stand-in running? `make up` starts it"
+        ) from None
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO study_log (content) VALUES (%s)", (marker,))
+        row_id = cur.lastrowid
+        try:
+            cur.execute("SELECT content FROM study_log WHERE id = %s", (row_id,))
+            back = cur.fetchone()
+            if back is None or back[0] != marker:
+                raise CheckFailed(f"read back {back!r} instead of the Korean text written")
+            cur.execute("SELECT COUNT(*) FROM study_log")
+            count = cur.fetchone()[0]
+        finally:
+            cur.execute("DELETE FROM study_log WHERE id = %s", (row_id,))
+    where = f"{env['DB_USER']}@{env['DB_HOST']}:{env['DB_PORT']}/{env['DB_NAME']}"
+    return f"{where}: Korean row round-tripped, {count} row(s), cleaned up"
+
+
+def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode("utf-8") if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (our own app)
+            return resp.status, json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode("utf-8", "replace")
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:
+            return exc.code, text
+
+
+def exercise_app(base_url: str) -> str:
+    """GET /health is 200, and a POST /logs shows up in GET /logs."""
+    status, health = http_json("GET", f"{base_url}/health")
+    if status != 200:
+        raise CheckFailed(f"GET /health answered {status}: {health}")
+    marker = f"{KOREAN_TEXT} [app {secrets.token_hex(4)}]"
+    status, created = http_json("POST", f"{base_url}/logs", {"content": marker})
+    if status != 201:
+        raise CheckFailed(f"POST /logs answered {status}: {created}")
+    status, logs = http_json("GET", f"{base_url}/logs")
+    if status != 200 or not any(item.get("content") == marker for item in logs):
+        raise CheckFailed(f"the row POSTed to /logs is not in GET /logs (status {status})")
+    return f"/health 200 (db {health.get('db')}), POST /logs then GET /logs shows the row"
+
+
+def check_app_local(ctx: Context) -> str:
+    """Run the app from app/ in this process with the settings its instance would get."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """The check prints its own line; no access log."""
+
+    env = app_settings(ctx)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # the app reads its secret with boto3, which reads these
+    try:
+        from app.app import create_app, read_secret
+
+        read_secret(env["DB_SECRET_ARN"], refresh=True)
+        app = create_app(
+            {
+                "DB_HOST": env["DB_HOST"], "DB_PORT": int(env["DB_PORT"]),
+                "DB_USER": env["DB_USER"], "DB_NAME": env["DB_NAME"], "DB_PASS": "",
+                "DB_SECRET_ARN": env["DB_SECRET_ARN"],
+            }
+        )  # fmt: skip
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            summary = exercise_app(f"http://127.0.0.1:{server.server_port}")
+        finally:
+            server.shutdown()
+        delete_rows_like(ctx, env, f"{KOREAN_TEXT} [app %")
+        return f"app from app/ with the user data's settings: {summary}"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def delete_rows_like(ctx: Context, env: dict[str, str], pattern: str) -> None:
+    import pymysql
+
+    password = db_password(ctx, env["DB_SECRET_ARN"])
+    with pymysql.connect(
+        host=env["DB_HOST"], port=int(env["DB_PORT"]), user=env["DB_USER"], password=password,
+        database=env["DB_NAME"], charset="utf8mb4", autocommit=True, connect_timeout=5,
+    ) as conn, conn.cursor() as cur:  # fmt: skip
+        cur.execute("DELETE FROM study_log WHERE content LIKE %s", (pattern,))
+
+
+def check_app_remote(ctx: Context, attempts: int = 40, delay: float = 15.0) -> str:
+    """Seoul: the app on the web instance's public IP; its /health queries the private DB."""
+    base = f"http://{ctx.outputs['web_public_ip']}"
+    last = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            return f"{base}: {exercise_app(base)} (attempt {attempt})"
+        except (CheckFailed, urllib.error.URLError, OSError, ValueError) as exc:
+            last = str(exc)
+            print(f"  ... {base} not ready yet (attempt {attempt}/{attempts}): {last}", flush=True)
+            time.sleep(delay)
+    raise CheckFailed(f"{base} did not pass after {attempts} attempts: {last}")
+
+
+# --- network -----------------------------------------------------------------------------------
+
+
+def check_security_groups(ctx: Context) -> str:
+    ec2 = ctx.client("ec2")
+    web_sg, db_sg = ctx.outputs["web_security_group_id"], ctx.outputs["db_security_group_id"]
+    groups = {
+        g["GroupId"]: g
+        for g in ec2.describe_security_groups(GroupIds=[web_sg, db_sg])["SecurityGroups"]
+    }
+    db_rules = groups[db_sg]["IpPermissions"]
+    port = int(ctx.outputs["db_port"])
+    for rule in db_rules:
+        sources = {pair["GroupId"] for pair in rule.get("UserIdGroupPairs", [])}
+        if rule.get("IpRanges") or rule.get("Ipv6Ranges") or rule.get("PrefixListIds"):
+            raise CheckFailed(f"db security group admits address ranges: {rule}")
+        if sources != {web_sg} or (rule.get("FromPort"), rule.get("ToPort")) != (port, port):
+            raise CheckFailed(
+                f"db security group has a rule other than {port} from the web group: {rule}"
+            )
+    if not db_rules:
+        raise CheckFailed("db security group admits nothing: the web tier cannot reach it")
+    allowed_ssh = set(ctx.outputs.get("ssh_allowed_cidrs") or [])
+    seen_ssh: set[str] = set()
+    for rule in groups[web_sg]["IpPermissions"]:
+        cidrs = {r["CidrIp"] for r in rule.get("IpRanges", [])}
+        ports = (rule.get("FromPort"), rule.get("ToPort"))
+        if ports == (80, 80) and rule.get("IpProtocol") == "tcp":
+            continue
+        if ports == (22, 22) and rule.get("IpProtocol") == "tcp":
+            seen_ssh |= cidrs
+            continue
+        raise CheckFailed(f"web security group has an unexpected ingress rule: {rule}")
+    if seen_ssh != allowed_ssh:
+        raise CheckFailed(
+            f"SSH is open to {sorted(seen_ssh)}, ssh_allowed_cidrs says {sorted(allowed_ssh)}"
+        )
+    ssh = sorted(allowed_ssh) or "nobody"
+    return f"db: {port} only from the web group; web: 80 open, SSH only from {ssh}"
+
+
+def check_routes(ctx: Context) -> str:
+    ec2 = ctx.client("ec2")
+    igw = ctx.outputs["internet_gateway_id"]
+    tables = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [ctx.outputs["vpc_id"]]}]
+    )["RouteTables"]
+    by_subnet = {
+        assoc["SubnetId"]: table
+        for table in tables
+        for assoc in table.get("Associations", [])
+        if assoc.get("SubnetId")
+    }
+
+    def to_igw(table: dict[str, Any]) -> bool:
+        return any(
+            r.get("GatewayId") == igw and r.get("DestinationCidrBlock") == "0.0.0.0/0"
+            for r in table.get("Routes", [])
+        )
+
+    for subnet in ctx.outputs["public_subnet_ids"]:
+        if subnet not in by_subnet or not to_igw(by_subnet[subnet]):
+            raise CheckFailed(f"public subnet {subnet} has no 0.0.0.0/0 route to {igw}")
+    for subnet in ctx.outputs["private_subnet_ids"]:
+        table = by_subnet.get(subnet)
+        if table is None:
+            raise CheckFailed(f"private subnet {subnet} uses the main route table, not its own")
+        if any(r.get("GatewayId", "").startswith("igw-") for r in table.get("Routes", [])):
+            raise CheckFailed(f"private subnet {subnet} routes to an internet gateway")
+    return (
+        f"{len(ctx.outputs['public_subnet_ids'])} public subnet(s) route 0.0.0.0/0 to {igw}; "
+        f"{len(ctx.outputs['private_subnet_ids'])} private subnet(s) have no internet gateway route"
+    )
+
+
+# --- running the checks ------------------------------------------------------------------------
+
+
+def run_check(name: str, check: Callable[[], str]) -> Result:
+    began = time.monotonic()
+    try:
+        status, detail = "PASS", check()
+    except SkipCheck as exc:
+        status, detail = "SKIP", str(exc)
+    except CheckFailed as exc:
+        status, detail = "FAIL", str(exc)
+    except Exception as exc:  # an API or driver error is a failed check, said plainly
+        status, detail = "FAIL", f"{type(exc).__name__}: {exc}"
+    result = Result(name, status, detail, round(time.monotonic() - began, 2))
+    print(f"{status} {name}: {detail}", flush=True)
+    return result
+
+
+def checks_for(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("user data (web)", lambda: check_web_user_data(ctx)),
+        ("user data (db)", lambda: check_db_user_data(ctx)),
+    ]
+    if ctx.env == "localstack":
+        checks += [
+            ("database", lambda: check_database(ctx)),
+            ("app", lambda: check_app_local(ctx)),
+        ]
+    else:
+        checks += [("app and database via /health", lambda: check_app_remote(ctx))]
+    checks += [
+        ("security groups", lambda: check_security_groups(ctx)),
+        ("routes", lambda: check_routes(ctx)),
+    ]
+    return checks
+
+
+def load_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
+    from scripts.pipeline import read_connection_env
+
+    return read_connection_env(path)
+
+
+def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
+    outputs = outputs if outputs is not None else tf.outputs(env)
+    if not outputs:
+        raise SystemExit(f"envs/{env} has no outputs: apply it first (`make up` for localstack)")
+    region = str(outputs.get("aws_region") or os.environ.get("AWS_REGION") or "us-east-1")
+    if env != "localstack":
+        return Context(env, outputs, None, region)
+    conn = load_connection_env()
+    host = conn.get("DB_HOST") or os.environ.get("DB_HOST") or "127.0.0.1"
+    port = int(conn.get("DB_PORT") or os.environ.get("DB_PORT") or 3306)
+    endpoint = (
+        conn.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or tf.DEFAULT_ENDPOINT
+    )
+    return Context(env, outputs, endpoint, region, standin=(host, port))
+
+
+def report_path(env: str) -> Path:
+    if env == "localstack":
+        return REPO_ROOT / ".artifacts" / "e2e" / "smoke.json"
+    return REPO_ROOT / ".artifacts" / f"smoke-{env}.json"
+
+
+def run(ctx: Context, report: Path) -> int:
+    results = [run_check(name, check) for name, check in checks_for(ctx)]
+    failed = [r for r in results if r.status == "FAIL"]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        json.dumps({"env": ctx.env, "ok": not failed, "checks": [asdict(r) for r in results]},
+                   indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    passed = sum(r.status == "PASS" for r in results)
+    print(f"smoke ({ctx.env}): {passed} passed, {len(failed)} failed, "
+          f"{len(results) - passed - len(failed)} skipped; report {report}")  # fmt: skip
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", choices=tf.ENVIRONMENTS, default="localstack")
+    parser.add_argument("--report", type=Path, default=None)
+    args = parser.parse_args(argv)
+    ctx = build_context(args.env)
+    return run(ctx, args.report or report_path(args.env))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
