@@ -63,6 +63,13 @@ _SECRET_WORDS = (
     r"|access[_-]?key|credential|signing[_-]?key|session[_-]?key|conn(?:ection)?[_-]?string"
 )
 SECRET_NAME = re.compile(_SECRET_WORDS, re.IGNORECASE)
+# Names that say secret but point at one or describe it (`secret_id`, `password_length`), and
+# IMDS's `http_tokens` ("optional"/"required"), which a reviewer needs to see.
+NOT_SECRET_NAME = re.compile(
+    r"(_ids?|_arns?|_names?|_versions?|_stages?|_types?|_length|_count|_days|_enabled)$"
+    r"|^has_|^http_tokens$",
+    re.IGNORECASE,
+)
 
 # Values that look like credentials whatever their attribute is called.
 SECRET_VALUE = re.compile(
@@ -113,7 +120,7 @@ MIN_SECRET_LEN = 6  # shorter known values ("test") would redact half of any tex
 
 @functools.lru_cache(maxsize=8192)
 def _secret_str(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
+    return SECRET_NAME.search(name) is not None and NOT_SECRET_NAME.search(name) is None
 
 
 def is_secret_name(name: object) -> bool:
@@ -241,12 +248,14 @@ def _masked_leaves(value: object, mask: object) -> Iterator[object]:
 def collect_secrets(plan: dict[str, Any], raw_text: str, secrets: Secrets) -> None:
     """Add every secret value a plan carries in clear text to secrets."""
     for value in secret_members(raw_text):
-        secrets.add(value)
+        if _worth_redacting(value):
+            secrets.add(value)
     config_vars = _get(plan, "configuration", "root_module", "variables") or {}
     for name, var in (plan.get("variables") or {}).items():
         declared = config_vars.get(name) or {}
-        if declared.get("sensitive") or is_secret_name(name):
-            secrets.add((var or {}).get("value"))
+        value = (var or {}).get("value")
+        if declared.get("sensitive") or (is_secret_name(name) and _worth_redacting(value)):
+            secrets.add(value)
     for out in (plan.get("output_changes") or {}).values():
         secrets.add(list(_masked_leaves(out.get("before"), out.get("before_sensitive"))))
         secrets.add(list(_masked_leaves(out.get("after"), out.get("after_sensitive"))))
@@ -259,11 +268,40 @@ def collect_secrets(plan: dict[str, Any], raw_text: str, secrets: Secrets) -> No
                 secrets.add(out.get("value"))
         for res in _module_resources(values.get("root_module") or {}):
             secrets.add(list(_masked_leaves(res.get("values"), res.get("sensitive_values"))))
+    for value in _config_constants(plan.get("configuration")):
+        if _worth_redacting(value):
+            secrets.add(value)
     for key in ("resource_changes", "resource_drift"):
         for rc in plan.get(key) or []:
             change = rc.get("change") or {}
             secrets.add(list(_masked_leaves(change.get("before"), change.get("before_sensitive"))))
             secrets.add(list(_masked_leaves(change.get("after"), change.get("after_sensitive"))))
+
+
+_PLAIN_WORD = re.compile(r"[a-z]{1,12}|arn:.*|[0-9.]+", re.DOTALL)
+
+
+def _worth_redacting(value: object) -> bool:
+    """Whether a value found only by its name is worth scrubbing from all text.
+
+    A value Terraform marks sensitive is always taken; one found by a secret-sounding name is
+    taken unless it is a plain word, an ARN or a number (an enum like "optional", a reference),
+    which would otherwise be scrubbed from every error message.
+    """
+    return isinstance(value, str) and not _PLAIN_WORD.fullmatch(value)
+
+
+def _config_constants(node: object, secret: bool = False) -> Iterator[object]:
+    """Literal values the configuration gives to secret-named arguments (provider blocks too)."""
+    if isinstance(node, dict):
+        if secret and "constant_value" in node:
+            yield node["constant_value"]
+        for key, value in node.items():
+            if isinstance(value, dict | list):
+                yield from _config_constants(value, secret or is_secret_name(key))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _config_constants(item, secret)
 
 
 def _module_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -419,6 +457,14 @@ def _kind(actions: list[str], rc: dict[str, Any]) -> str | None:
     return "update"
 
 
+def natural_key(text: str) -> tuple[object, ...]:
+    """Sort key that puts `n2` before `n10` (count indexes, numbered names)."""
+    return tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(text))
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
 @functools.lru_cache(maxsize=8192)
 def _fmt_path(path: tuple[object, ...]) -> str:
     out = ""
@@ -443,7 +489,8 @@ def _sub(mask: object, key: object) -> object:
 
 
 MAX_VALUE_LEN = 60
-MAX_DEPTH = 3
+MAX_DEPTH = 4  # attribute paths are followed this deep (`metadata_options[0].http_tokens`)
+MAX_LIST = 20  # longer lists are compared whole
 
 
 class Renderer:
@@ -458,7 +505,9 @@ class Renderer:
 
     def show(self, value: object, path: tuple[object, ...], sensitive: object) -> str | None:
         """A value as a reviewer may see it, SENSITIVE, or None when it is not shown at all."""
-        if sensitive is True or is_secret_path(path):
+        if sensitive is True:
+            return SENSITIVE
+        if is_secret_path(path) and not isinstance(value, bool) and value is not None:
             return SENSITIVE
         last = path[-1] if path else ""
         if isinstance(last, str) and NEVER_SHOW.match(last):
@@ -481,7 +530,7 @@ class Renderer:
         if isinstance(value, list | dict) and not value:
             return "[]" if isinstance(value, list) else "{}"
         if isinstance(value, list):
-            return f"({len(value)} items)"
+            return f"({_plural(len(value), 'item')})"
         return None
 
     # -- attribute differences -----------------------------------------------------------------
@@ -522,7 +571,11 @@ class Renderer:
     ) -> None:
         if not self._computed and (unknown is True or (after is None and before is not None)):
             return
-        secret = bsens is True or asens is True or (bool(path) and is_secret_name(path[-1]))
+        secret = (
+            bsens is True
+            or asens is True
+            or (bool(path) and is_secret_name(path[-1]) and not _flags(before, after))
+        )
         if secret:
             if unknown is True or before != after or _has_true(unknown):
                 out.append(
@@ -573,6 +626,18 @@ class Renderer:
                     continue
                 self._diff(b, a, _sub(bsens, key), _sub(asens, key), u, sub_path, out)
             return
+        if (
+            isinstance(before, list)
+            and isinstance(after, list)
+            and len(before) == len(after) <= MAX_LIST
+            and len(path) < MAX_DEPTH
+        ):  # nested blocks and lists, element by element
+            for index, (b, a) in enumerate(zip(before, after, strict=True)):
+                u = _sub(unknown, index)
+                if b != a or u:
+                    sub = (*path, index)
+                    self._diff(b, a, _sub(bsens, index), _sub(asens, index), u, sub, out)
+            return
         if before == after and not _has_true(unknown):
             return
         unknown_inside = _has_true(unknown)
@@ -607,7 +672,9 @@ class Renderer:
             change = self._change(rc)
             if change is not None:
                 env.changes.append(change)
-        env.changes.sort(key=lambda c: (KINDS.index(c.kind), c.module, c.address))
+        env.changes.sort(
+            key=lambda c: (KINDS.index(c.kind), natural_key(c.module), natural_key(c.address))
+        )
         for rc in plan.get("resource_drift") or []:
             drift = self._drift(rc)
             if drift is not None:
@@ -764,10 +831,7 @@ def explain_replace_path(rtype: str, path: list[object]) -> str:
     """Why changing this attribute path replaces the resource, in words a reviewer reads."""
     text = _fmt_path(tuple(path))
     attr = str(path[0]) if path else ""
-    if rtype in ("aws_instance", "aws_launch_template") and attr in (
-        "user_data",
-        "user_data_base64",
-    ):
+    if rtype == "aws_instance" and attr in ("user_data", "user_data_base64"):
         return (
             f"`{text}` (its boot script) changed, and `user_data_replace_on_change = true` "
             "replaces the instance so the new script runs on a fresh boot: expected when "
@@ -783,13 +847,16 @@ def explain_replace_path(rtype: str, path: list[object]) -> str:
         return f"`{text}` changed: AWS cannot change its address range in place"
     if attr in ("name", "name_prefix", "bucket", "identifier", "family"):
         return f"`{text}` changed: AWS cannot rename it, so it is re-created under the new name"
-    if attr in ("engine", "engine_version", "instance_class") and rtype != "aws_instance":
-        return f"`{text}` changed and the provider cannot apply that in place"
     if attr in ("key_name", "private_ip", "associate_public_ip_address"):
         return f"`{text}` changed: it is only set when the instance is launched"
     if attr in ("kms_key_id", "encrypted", "storage_encrypted"):
         return f"`{text}` changed: encryption is chosen at creation only"
     return f"`{text}` changed, and it cannot be changed in place"
+
+
+def _flags(*values: object) -> bool:
+    """True when every value is a bool or null: a switch, never a secret."""
+    return all(v is None or isinstance(v, bool) for v in values)
 
 
 def _empty(value: object) -> bool:
@@ -876,9 +943,9 @@ def render_attr(attr: AttrChange, cell: bool) -> str:
     if attr.note == "hidden":
         return f"{path} changed (value not shown)"
     if attr.note == "added":
-        return f"{path} added" + (f": {code(attr.after, cell)}" if attr.after else "")
+        return f"{path} added" + (f": {_value(attr.after, cell)}" if attr.after else "")
     if attr.note == "removed":
-        return f"{path} removed" + (f" (was {code(attr.before, cell)})" if attr.before else "")
+        return f"{path} removed" + (f" (was {_value(attr.before, cell)})" if attr.before else "")
     return f"{path}: {_value(attr.before, cell)} → {_value(attr.after, cell)}"
 
 
@@ -1029,11 +1096,21 @@ def render_environment(env: Environment, style: Style, full_where: str) -> list[
             if env.destroys_everything
             else "Terraform plans to destroy it"
         )
-        for change in destructive[: style.max_destructive]:
-            lines += render_destructive(change, default)
+        shown = destructive
         if len(destructive) > style.max_destructive:
-            rest = len(destructive) - style.max_destructive
-            lines.append(f"- …and {_plural(rest, 'more')}: see {full_where}")
+            # A share of each kind, so replacements are not crowded out by destroys.
+            share = style.max_destructive / len(destructive)
+            shown = [
+                c
+                for kind in DESTRUCTIVE
+                for c in [d for d in destructive if d.kind == kind][
+                    : max(1, round(share * env.count(kind)))
+                ]
+            ]
+        for change in shown:
+            lines += render_destructive(change, default)
+        if len(destructive) > len(shown):
+            lines.append(f"- …and {len(destructive) - len(shown)} more: see {full_where}")
         lines.append("")
     lines.append(
         f"<sub>Terraform's own count: {tf_add} to add, {env.count('update')} to change, "
@@ -1041,9 +1118,7 @@ def render_environment(env: Environment, style: Style, full_where: str) -> list[
     )
     lines.append("")
 
-    resources = [c for c in env.changes if c.kind != "read"]
-    reads = [c for c in env.changes if c.kind == "read"]
-    if resources or reads:
+    if env.changes:
         if style.detail_tables:
             lines += render_tables(env.changes, style)
         else:
@@ -1093,7 +1168,7 @@ def _group_by_module(changes: list[Change]) -> list[tuple[str, list[Change]]]:
         key=lambda item: (
             not any(c.kind in DESTRUCTIVE for c in item[1]),
             item[0] != "",
-            item[0],
+            natural_key(item[0]),
         ),
     )
 

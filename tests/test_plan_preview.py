@@ -514,3 +514,38 @@ def test_cut_closes_open_blocks() -> None:
     assert cut and len(text.encode()) <= 1500
     assert text.rstrip().endswith("CUT")
     _balanced(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("password", True),
+        ("db_password", True),
+        ("DeployToken", True),
+        ("secret_string", True),
+        ("private_key_pem", True),
+        ("api_key", True),
+        ("secret_id", False),  # points at a secret
+        ("secret_arn", False),
+        ("password_length", False),
+        ("http_tokens", False),  # IMDSv2 "optional"/"required": a reviewer must see it
+        ("key_name", False),
+        ("instance_type", False),
+    ],
+)
+def test_secret_names(name: str, secret: bool) -> None:
+    assert pp.is_secret_name(name) is secret
+
+
+def test_switches_and_imds_setting_stay_visible(tmp_path: Path) -> None:
+    plan = fixture("update")
+    rc = rc_of(plan, "module.web.aws_instance.this")
+    change = rc["change"]
+    change["before"]["metadata_options"][0]["http_tokens"] = "optional"
+    change["after"]["metadata_options"][0]["http_tokens"] = "required"
+    change["before"]["manage_password"] = False  # secret-sounding name, but a switch
+    change["after"]["manage_password"] = True
+    comment, _ = render(tmp_path, f"env={write_plan(tmp_path, 'imds', plan)}")
+    row = next(line for line in comment.splitlines() if "`aws_instance.this`" in line)
+    assert '`metadata_options[0].http_tokens`: `"optional"` → `"required"`' in row
+    assert "`manage_password`: `false` → `true`" in row
