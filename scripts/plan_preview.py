@@ -1416,7 +1416,8 @@ def build_comment(
 
 
 def build_summary(envs: list[Environment], title: str = TITLE) -> str:
-    lines = render(envs, Style(long=True, max_attrs=200, max_error_bytes=200_000), "", False, title)
+    style = Style(long=True, max_attrs=200, max_destructive=10**9, max_error_bytes=200_000)
+    lines = render(envs, style, "", False, title)
     cut_line = (
         "✂️ **Cut here: GitHub keeps at most 1 MiB of job summary.** The plan JSON files are in "
         "this run's artifacts."
