@@ -23,7 +23,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +72,18 @@ def start_emulator() -> localstack.Emulator:
     return emu
 
 
-def start_database() -> db_standin.DBServer:
+def start_database() -> tuple[db_standin.DBServer, bool]:
+    """The stand-in, and whether this call started it."""
     loaded = db_standin.load_state(DB_STATE)
     if loaded is not None and loaded[0].answers():
         say(f"database stand-in from an earlier `make up` answers: {loaded[0].describe()}")
-        return loaded[0]
+        return loaded[0], False
     try:
         server = db_standin.ensure_db()
     except db_standin.StandinError as exc:
         raise fail(str(exc), "pick one of the options above, then run `make up` again") from None
     db_standin.save_state(DB_STATE, server)
-    return server
+    return server, server.started_by_us
 
 
 def write_connection_env(values: dict[str, str]) -> None:
@@ -149,24 +152,40 @@ def configure_database(server: db_standin.DBServer, outputs: dict[str, Any]) -> 
     }
 
 
+@contextmanager
+def emulator_watch(doing: str) -> Iterator[None]:
+    """Turn any failure while the emulator is gone into a message that says so."""
+    try:
+        yield
+    except (Exception, SystemExit) as exc:
+        if localstack.ready(endpoint()):
+            raise
+        raise fail(
+            f"the emulator at {endpoint()} stopped answering during {doing} ({type(exc).__name__})",
+            "run `make down` to clean up, then `make up` again (its log says why it died)",
+        ) from None
+
+
 def up() -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with stage("start emulator and database stand-in"), ThreadPoolExecutor(2) as pool:
         emulator = pool.submit(start_emulator)
         database = pool.submit(start_database)
-        emulator.result()
-        server = database.result()
-    with stage("terraform apply (envs/localstack)"):
         try:
-            outputs = apply_stack()
-        except SystemExit:
-            if not localstack.ready(endpoint()):
-                raise fail(
-                    f"the emulator at {endpoint()} stopped answering during the apply",
-                    "run `make down` to clean up, then `make up` again (see its log if it crashed)",
-                ) from None
+            emulator.result()
+        except BaseException:
+            # Fail fast and leave nothing half-started: stop the stand-in this run started.
+            if database.exception() is None and database.result()[1]:
+                db_standin.stop(database.result()[0])
+                DB_STATE.unlink(missing_ok=True)
             raise
-    with stage("configure database stand-in (database, app user, schema)"):
+        server = database.result()[0]
+    with stage("terraform apply (envs/localstack)"), emulator_watch("the apply"):
+        outputs = apply_stack()
+    with (
+        stage("configure database stand-in (database, app user, schema)"),
+        emulator_watch("configuring the database"),
+    ):
         values = configure_database(server, outputs)
     write_connection_env(values)
     say(f"stack is up; `source {CONNECTION_ENV.relative_to(REPO_ROOT)}` to reach it")
@@ -179,10 +198,7 @@ def down() -> None:
         if not state_has_resources():
             say("nothing in the state to destroy")
         elif not localstack.ready(endpoint()):
-            say(
-                f"the emulator at {endpoint()} does not answer: its resources went with it; "
-                "the local state is kept and the next `make up` refreshes it"
-            )
+            forget_stale_state()
         else:
             try:
                 tf.init(ENV)
@@ -210,6 +226,24 @@ def down() -> None:
             say("stopped it" if emu.started_by_us else "left running: it was not ours")
     if errors:
         raise fail("; ".join(errors), "fix the cause above and run `make down` again")
+
+
+def forget_stale_state() -> None:
+    """The emulator is gone. If it was ours (in-memory, no persistence), so is everything the
+    state lists: set the state aside so the next `make up` starts clean."""
+    emu = localstack.load(LS_STATE)
+    if emu is None or not emu.started_by_us:
+        say(
+            f"the emulator at {endpoint()} does not answer and was not started here: the local "
+            "state is kept; start it again and run `make down` to destroy"
+        )
+        return
+    state = tf.env_dir(ENV) / "terraform.tfstate"
+    state.replace(state.with_name("terraform.tfstate.stale"))
+    say(
+        f"the emulator at {endpoint()} does not answer: its resources went with it; the state "
+        "was set aside as envs/localstack/terraform.tfstate.stale"
+    )
 
 
 def run_smoke() -> None:

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -55,19 +56,26 @@ def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str,
 
 
 def terraform(
-    env: str, args: list[str], *, capture: bool = False, check: bool = True
+    env: str, args: list[str], *, capture: bool = False, check: bool = True, stream: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run `terraform <args>` in the environment's root."""
+    """Run `terraform <args>` in the environment's root.
+
+    capture: keep stdout and stderr; stream: also echo stdout line by line as it comes, so a
+    long apply shows its progress live (stderr is still kept for the error hint).
+    """
     if shutil.which("terraform") is None:
         raise fail("terraform is not on PATH", "install Terraform (see .terraform-version)", 127)
-    proc = subprocess.run(
-        ["terraform", *args],
-        cwd=env_dir(env),
-        env=terraform_environ(env),
-        text=True,
-        capture_output=capture,
-        check=False,
-    )
+    if stream:
+        proc = _run_streaming(["terraform", *args], env)
+    else:
+        proc = subprocess.run(
+            ["terraform", *args],
+            cwd=env_dir(env),
+            env=terraform_environ(env),
+            text=True,
+            capture_output=capture,
+            check=False,
+        )
     if check and proc.returncode != 0:
         if capture:
             sys.stderr.write(proc.stderr)
@@ -77,6 +85,25 @@ def terraform(
             proc.returncode,
         )
     return proc
+
+
+def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]:
+    with subprocess.Popen(
+        cmd, cwd=env_dir(env), env=terraform_environ(env), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as popen:  # fmt: skip
+        assert popen.stdout is not None and popen.stderr is not None
+        err: list[str] = []
+        reader = threading.Thread(target=lambda: err.extend(popen.stderr), daemon=True)
+        reader.start()
+        out: list[str] = []
+        for line in popen.stdout:
+            out.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        popen.wait()
+        reader.join()
+    return subprocess.CompletedProcess(cmd, popen.returncode, "".join(out), "".join(err))
 
 
 def hint_for(stderr: str) -> str:
@@ -134,8 +161,7 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
     args += ["-destroy"] if destroy else []
     args += ["-refresh-only"] if refresh_only else []
     with stage(f"terraform plan ({name})"):
-        proc = terraform(env, args, capture=True, check=False)
-        sys.stdout.write(proc.stdout)
+        proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode == 1:
             err_file.write_text(proc.stderr, encoding="utf-8")
             sys.stderr.write(proc.stderr)
@@ -156,8 +182,7 @@ def apply(env: str, plan_file: Path | None = None, *, refresh: bool = True) -> N
         args = ["apply", "-input=false", "-no-color", "-auto-approve"]
         args += [] if refresh else ["-refresh=false"]
     with stage(f"terraform apply ({env})"):
-        proc = terraform(env, args, capture=True, check=False)
-        sys.stdout.write(proc.stdout)
+        proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
             raise fail(f"terraform apply failed in envs/{env}", hint_for(proc.stderr))
@@ -167,8 +192,7 @@ def destroy(env: str, *, refresh: bool = True) -> None:
     args = ["destroy", "-input=false", "-no-color", "-auto-approve"]
     args += [] if refresh else ["-refresh=false"]
     with stage(f"terraform destroy ({env})"):
-        proc = terraform(env, args, capture=True, check=False)
-        sys.stdout.write(proc.stdout)
+        proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
             raise fail(f"terraform destroy failed in envs/{env}", hint_for(proc.stderr))

@@ -1,0 +1,236 @@
+"""The local pipeline for real: LocalStack, a MariaDB stand-in and Terraform, through the same
+entry points `make up/smoke/down/e2e` call. Each test gives the pipeline an emulator port of
+its own, so the pipeline starts (and must stop) its own LocalStack and stand-in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from scripts import pipeline, tf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.fixture
+def pipeline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment for a pipeline run with its own emulator port and its own stand-in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
+    env["AWS_ENDPOINT_URL"] = f"http://localhost:{free_port()}"
+    env.pop("LOCALSTACK_START", None)
+    yield env
+    # Whatever happened, leave nothing running.
+    subprocess.run([PY, "scripts/pipeline.py", "down"], cwd=REPO_ROOT, env=env, check=False)
+
+
+def run(
+    cmd: list[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=timeout, check=False
+    )
+
+
+def recorded_processes() -> tuple[int | None, int | None, int | None]:
+    """(emulator pid, stand-in pid, stand-in port) as `make up` recorded them."""
+    ls = json.loads(pipeline.LS_STATE.read_text()) if pipeline.LS_STATE.exists() else {}
+    db = json.loads(pipeline.DB_STATE.read_text())["server"] if pipeline.DB_STATE.exists() else {}
+    return ls.get("pid"), db.get("pid"), db.get("port")
+
+
+def ec2_client(env: dict[str, str]) -> object:
+    return boto3.client(
+        "ec2",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106
+    )
+
+
+def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(
+    pipeline_env: dict[str, str],
+) -> None:
+    proc = run([PY, "scripts/pipeline.py", "e2e"], pipeline_env, timeout=900)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+
+    report = json.loads(pipeline.REPORT.read_text())
+    assert report["ok"] is True
+    assert [s["stage"] for s in report["stages"]] == ["up", "smoke", "down"]
+    assert all(s["ok"] and s["seconds"] > 0 for s in report["stages"])
+    for line in ("-> terraform apply (envs/localstack)", "stage   result   seconds", "total"):
+        assert line in output
+
+    smoke = json.loads((REPO_ROOT / ".artifacts/e2e/smoke.json").read_text())
+    assert smoke["ok"] and {c["status"] for c in smoke["checks"]} == {"PASS"}
+    assert len(smoke["checks"]) == 6
+
+    conn = pipeline.CONNECTION_ENV
+    assert stat.S_IMODE(conn.stat().st_mode) == 0o600
+    values = pipeline.read_connection_env()
+    for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASS"):
+        assert values.get(key), key
+    assert values["AWS_ENDPOINT_URL"] == pipeline_env["AWS_ENDPOINT_URL"]
+
+    # Torn down: the emulator's port and the stand-in's port are closed, records removed.
+    assert not listening(int(pipeline_env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    assert not listening(int(values["DB_PORT"]))
+    assert not pipeline.LS_STATE.exists() and not pipeline.DB_STATE.exists()
+    assert not pipeline.state_has_resources()
+
+
+def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]) -> None:
+    first = run([PY, "scripts/pipeline.py", "up"], pipeline_env)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    ls_pid, db_pid, db_port = recorded_processes()
+    assert ls_pid and db_pid and pid_alive(ls_pid) and pid_alive(db_pid)
+
+    # A second `make up` changes nothing and starts nothing new.
+    second = run([PY, "scripts/pipeline.py", "up"], pipeline_env)
+    assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+    assert "Resources: 0 added, 0 changed, 0 destroyed" in second.stdout
+    assert recorded_processes() == (ls_pid, db_pid, db_port)
+    ec2 = ec2_client(pipeline_env)
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["study-local"]}])["Vpcs"]
+    assert len(vpcs) == 1
+    running = [
+        i
+        for r in ec2.describe_instances(
+            Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
+    assert len(running) == 2
+
+    # A plan after the apply shows no changes (exit 0 with -detailed-exitcode).
+    env = tf.terraform_environ("localstack", pipeline_env)
+    plan = subprocess.run(
+        ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode"],
+        cwd=tf.env_dir("localstack"), env=env, text=True, capture_output=True, check=False,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
+    assert "No changes." in plan.stdout
+
+    smoke = run([PY, "scripts/smoke.py", "--env", "localstack"], pipeline_env)
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+
+    # Tampered user data: the stored user data no longer matches what Terraform rendered.
+    web_id = pipeline.read_connection_env()["WEB_INSTANCE_ID"]
+    original = base64.b64decode(
+        ec2.describe_instance_attribute(InstanceId=web_id, Attribute="userData")["UserData"][
+            "Value"
+        ]
+    )
+    ec2.stop_instances(InstanceIds=[web_id])
+    # EC2 wants the new user data base64-encoded inside the (already encoded) blob.
+    tampered_data = original.replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    ec2.modify_instance_attribute(
+        InstanceId=web_id, UserData={"Value": base64.b64encode(tampered_data)}
+    )
+    tampered = run([PY, "scripts/smoke.py", "--env", "localstack"], pipeline_env)
+    assert tampered.returncode == 1
+    assert "FAIL user data (web)" in tampered.stdout
+    assert "differs from what Terraform rendered" in tampered.stdout
+    assert "PASS database" in tampered.stdout  # only the broken check fails
+    ec2.modify_instance_attribute(InstanceId=web_id, UserData={"Value": base64.b64encode(original)})
+    ec2.start_instances(InstanceIds=[web_id])
+
+    # The stand-in stopped: the database check fails and says how to get it back.
+    os.kill(db_pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while listening(db_port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    down_db = run([PY, "scripts/smoke.py", "--env", "localstack"], pipeline_env)
+    assert down_db.returncode == 1
+    assert "FAIL database" in down_db.stdout
+    assert "cannot connect to the database" in down_db.stdout
+    assert "`make up` starts it" in down_db.stdout
+    assert "PASS user data (web)" in down_db.stdout
+
+    # `make down` destroys the stack and stops the emulator, with the stand-in already gone.
+    down = run([PY, "scripts/pipeline.py", "down"], pipeline_env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "Destroy complete!" in down.stdout
+    assert not pid_alive(ls_pid)
+    assert not listening(int(pipeline_env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    assert not pipeline.state_has_resources()
+
+
+def test_up_fails_fast_when_no_emulator_can_be_had(pipeline_env: dict[str, str]) -> None:
+    pipeline_env["LOCALSTACK_START"] = "never"
+    began = time.monotonic()
+    proc = run([PY, "scripts/pipeline.py", "up"], pipeline_env, timeout=120)
+    assert proc.returncode != 0
+    assert time.monotonic() - began < 60
+    assert f"no LocalStack answers at {pipeline_env['AWS_ENDPOINT_URL']}" in proc.stderr
+    assert "what to do: start it" in proc.stderr
+    assert not pipeline.DB_STATE.exists()  # the stand-in it had started was stopped again
+    assert not pipeline.state_has_resources()
+
+
+def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
+    pipeline_env: dict[str, str],
+) -> None:
+    proc = subprocess.Popen(
+        [PY, "scripts/pipeline.py", "up"], cwd=REPO_ROOT, env=pipeline_env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Creating..." in line:
+            break
+    ls_pid, db_pid, db_port = recorded_processes()
+    assert ls_pid, "".join(lines)
+    os.killpg(ls_pid, signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=600)
+    output = "".join(lines) + rest
+    assert proc.returncode != 0
+    assert "stopped answering during the apply" in output
+    assert "run `make down`" in output
+
+    down = run([PY, "scripts/pipeline.py", "down"], pipeline_env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "does not answer: its resources went with it" in down.stdout
+    assert db_pid and not pid_alive(db_pid) and db_port and not listening(db_port)
+    assert not pipeline.LS_STATE.exists() and not pipeline.DB_STATE.exists()
+    # The emulator's in-memory resources died with it: the state was set aside, not kept.
+    assert not pipeline.state_has_resources()
+    assert (tf.env_dir("localstack") / "terraform.tfstate.stale").exists()
