@@ -1,0 +1,46 @@
+"""Terraform's own checks over the tree: formatting, and validation of both roots."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scripts import tf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_terraform_fmt_is_clean() -> None:
+    proc = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-list=true"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+        env=tf.terraform_environ("seoul"),
+    )  # fmt: skip
+    assert proc.returncode == 0, f"unformatted: {proc.stdout}{proc.stderr}"
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_root_validates_without_backend_or_credentials(env: str) -> None:
+    tf.init(env, backend=False)
+    proc = tf.terraform(env, ["validate", "-json", "-no-color"], capture=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '"valid": true' in proc.stdout
+
+
+@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+def test_roots_share_the_common_files(env: str) -> None:
+    root = tf.env_dir(env)
+    for name in ("variables", "outputs", "stack"):
+        link = root / f"common_{name}.tf"
+        assert link.is_symlink(), f"{link} should link to envs/common/{name}.tf"
+        assert link.resolve() == (REPO_ROOT / "envs" / "common" / f"{name}.tf").resolve()
+
+
+def test_modules_have_the_four_standard_files_and_no_provider_block() -> None:
+    for module in sorted((REPO_ROOT / "modules").iterdir()):
+        names = {p.name for p in module.glob("*.tf")}
+        assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= names, module.name
+        for path in module.glob("*.tf"):
+            assert 'provider "aws"' not in path.read_text(), f"provider block in {path}"
