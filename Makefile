@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup fmt validate lint test test-unit up smoke down e2e plan apply destroy drift \
+.PHONY: help setup localstack-venv fmt validate lint test test-unit up smoke down e2e plan apply destroy drift \
         output unlock bench clean
 
 help: ## List the targets
@@ -37,16 +37,26 @@ $(VENV)/.installed: requirements/dev.txt
 	@touch $@
 
 $(LS_VENV)/.installed: requirements/localstack.txt requirements/localstack-constraints.txt
-	@echo "setup: LocalStack virtualenv $(LS_VENV) (localstack-core 4.14.0 with start-up pins)"
-	@test -n "$(LS_PYTHON_BOOTSTRAP)" || { echo "setup: LocalStack 4.14 needs Python >= 3.13 and none was found." \
-		"Install python3.13 (pyenv, deadsnakes) or set LS_PYTHON_BOOTSTRAP=/path/to/python3.13;" \
-		"or run an emulator yourself and set AWS_ENDPOINT_URL."; exit 1; }
+	@echo "setup: LocalStack virtualenv $(LS_VENV) (localstack-core 4.14.0 with start-up pins, $(LS_PYTHON_BOOTSTRAP))"
 	@test -x $(LS_VENV)/bin/python || $(LS_PYTHON_BOOTSTRAP) -m venv $(LS_VENV)
 	@$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements/localstack.txt -c requirements/localstack-constraints.txt
 	@touch $@
 
-setup: $(VENV)/.installed $(LS_VENV)/.installed ## Install the virtualenvs and point Terraform at a provider mirror (idempotent)
+# LocalStack is optional for setup: where an emulator already runs (a CI service container),
+# or LOCALSTACK_VENV=0 says so, `make up` reuses the one at AWS_ENDPOINT_URL instead.
+localstack-venv:
+ifeq ($(LOCALSTACK_VENV),0)
+	@echo "setup: LocalStack virtualenv skipped (LOCALSTACK_VENV=0): make up reuses AWS_ENDPOINT_URL"
+else ifeq ($(strip $(LS_PYTHON_BOOTSTRAP)),)
+	@echo "setup: SKIPPED the LocalStack virtualenv: LocalStack 4.14 needs Python >= 3.13 and none" \
+		"was found. Install one (pyenv) or set LS_PYTHON_BOOTSTRAP=/path/to/python3.13; until then" \
+		"make up needs a running emulator at AWS_ENDPOINT_URL or a Docker engine."
+else
+	@$(MAKE) -s --no-print-directory $(LS_VENV)/.installed
+endif
+
+setup: $(VENV)/.installed localstack-venv ## Install the virtualenvs and point Terraform at a provider mirror (idempotent)
 	@$(PY) scripts/tfmirror.py
 	@command -v terraform >/dev/null || { echo "setup: terraform is not on PATH; install the version in .terraform-version"; exit 1; }
 
