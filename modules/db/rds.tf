@@ -11,6 +11,9 @@ resource "aws_db_subnet_group" "this" {
 # The master password is generated and kept by RDS in Secrets Manager
 # (manage_master_user_password): it never passes through Terraform, so it is in no state file.
 resource "aws_db_instance" "this" {
+  #checkov:skip=CKV_AWS_293:Deletion protection is var.rds_deletion_protection, off so the nightly destroy-seoul run can remove this rehearsal database; turn it on for data worth keeping.
+  #checkov:skip=CKV_AWS_157:Multi-AZ is var.rds_multi_az, off because a standby doubles the cost of a study stack destroyed every night; turn it on for production.
+  #checkov:skip=CKV_AWS_118:Enhanced (OS-level) monitoring needs its own IAM role and is billed as CloudWatch Logs; RDS's standard 1-minute metrics and the exported error/slowquery logs cover a db.t3.micro study database.
   count = local.is_rds ? 1 : 0
 
   identifier_prefix                   = "${var.name}-db-"
