@@ -159,3 +159,26 @@ variable "detailed_monitoring" {
   type        = bool
   default     = true
 }
+
+# Terraform checks each variable's validation in a graph node of its own and meanwhile goes on
+# with everything that does not refer to that variable: a provider that did not refer to, say,
+# vpc_cidr would be configured, and would read data sources, while vpc_cidr's validation fails.
+# So each root's provider takes its region from this value, which refers to every input above:
+# no provider is configured, and no API call is made, until every input has passed its
+# validation (tests/test_bad_inputs.py proves it with a recording endpoint).
+locals {
+  validated_inputs = {
+    project_name         = var.project_name
+    vpc_cidr             = var.vpc_cidr
+    public_subnet_cidrs  = var.public_subnet_cidrs
+    private_subnet_cidrs = var.private_subnet_cidrs
+    ssh_allowed_cidrs    = var.ssh_allowed_cidrs
+    web_instance_type    = var.web_instance_type
+    aws_region           = var.aws_region
+    db_mode              = var.db_mode
+    ami_id               = var.ami_id
+    key_name             = var.key_name
+    enable_nat_gateway   = var.enable_nat_gateway
+    detailed_monitoring  = var.detailed_monitoring
+  }
+}

@@ -12,7 +12,7 @@ terraform {
 # LocalStack only: fake credentials and an explicit endpoint for every service the stack
 # uses, so nothing this root does can ever reach real AWS.
 provider "aws" {
-  region                      = var.aws_region
+  region                      = local.validated_inputs.aws_region # after every input is valid
   access_key                  = "test"
   secret_key                  = "test" # LocalStack's documented dummy credential, not a secret
   skip_credentials_validation = true

@@ -12,7 +12,7 @@ terraform {
 # No credentials in code: GitHub Actions assumes a role through OIDC; on a laptop set
 # AWS_PROFILE (or var.aws_profile) to a named profile.
 provider "aws" {
-  region              = var.aws_region
+  region              = local.validated_inputs.aws_region # after every input is valid
   profile             = var.aws_profile
   allowed_account_ids = length(var.allowed_account_ids) > 0 ? var.allowed_account_ids : null
 
