@@ -151,7 +151,16 @@ def check_db_user_data(ctx: Context) -> str:
     summary = verify_user_data(stored, ctx.outputs["db_setup_user_data"], "db")
     if ctx.outputs["db_password_secret_arn"] not in stored:
         raise CheckFailed("db setup script does not read the password from the module's secret")
-    return summary
+    reservations = ctx.client("ec2").describe_instances(
+        InstanceIds=[ctx.outputs["db_instance_id"]]
+    )["Reservations"]
+    private_ip = reservations[0]["Instances"][0].get("PrivateIpAddress")
+    if private_ip != ctx.outputs["db_address"]:
+        raise CheckFailed(
+            f"db instance has private IP {private_ip}, but the app is configured with "
+            f"db_address {ctx.outputs['db_address']}"
+        )
+    return f"{summary}; the instance holds db_address {private_ip}"
 
 
 class SkipCheck(Exception):

@@ -31,6 +31,8 @@ module "db" {
   schema_sql                = local.app_files["schema.sql"]
   ami_id                    = var.ami_id
   detailed_monitoring       = var.detailed_monitoring
+  # ec2 mode: a fixed address, so the web tier need not wait for the database instance.
+  ec2_private_ip = var.db_mode == "ec2" ? cidrhost(var.private_subnet_cidrs[0], 10) : null
 }
 
 module "web" {

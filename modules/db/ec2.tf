@@ -100,6 +100,7 @@ resource "aws_instance" "db" {
   ami                         = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
   instance_type               = var.ec2_instance_type
   subnet_id                   = var.subnet_ids[0]
+  private_ip                  = var.ec2_private_ip
   vpc_security_group_ids      = [aws_security_group.this.id]
   iam_instance_profile        = aws_iam_instance_profile.db[0].name
   monitoring                  = var.detailed_monitoring

@@ -1,6 +1,6 @@
 output "address" {
   description = "Host name or IP address the app connects to."
-  value       = local.is_rds ? aws_db_instance.this[0].address : aws_instance.db[0].private_ip
+  value       = local.is_rds ? aws_db_instance.this[0].address : var.ec2_private_ip
 }
 
 output "port" {

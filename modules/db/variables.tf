@@ -144,6 +144,21 @@ variable "ec2_instance_type" {
   }
 }
 
+variable "ec2_private_ip" {
+  description = "Fixed private IP of the database server (ec2 mode; required there), inside the first of subnet_ids. Known before apply, so the web tier does not wait for the instance, and a replaced database keeps its address."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.ec2_private_ip == null || can(cidrhost("${coalesce(var.ec2_private_ip, "x")}/32", 0))
+    error_message = "ec2_private_ip must be an IPv4 address such as 10.0.11.10."
+  }
+  validation {
+    condition     = var.mode != "ec2" || var.ec2_private_ip != null
+    error_message = "ec2_private_ip is required when mode is \"ec2\"."
+  }
+}
+
 variable "ami_id" {
   description = "AMI of the database server (ec2 mode). Null: looked up from ami_ssm_parameter."
   type        = string
