@@ -433,7 +433,10 @@ def load_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
 
 
 def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
-    outputs = outputs if outputs is not None else tf.outputs(env)
+    if outputs is None:
+        if not (tf.env_dir(env) / ".terraform").is_dir():
+            tf.init(env)  # a fresh checkout: outputs need the backend configured
+        outputs = tf.outputs(env)
     if not outputs:
         raise SystemExit(f"envs/{env} has no outputs: apply it first (`make up` for localstack)")
     region = str(outputs.get("aws_region") or os.environ.get("AWS_REGION") or "us-east-1")
