@@ -31,16 +31,20 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements/dev.txt
-	@echo "setup: project virtualenv $(VENV) (pinned tools from requirements/dev.txt)"
-	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@echo "setup: project virtualenv $(VENV) from requirements/dev.txt (about a minute the first time)"
+	@start=$$(date +%s); test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV); \
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt \
+	  || { echo "setup: pip could not install requirements/dev.txt; read pip's error above (network? Python >= 3.11?)"; exit 1; }; \
+	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
 	@touch $@
 
 $(LS_VENV)/.installed: requirements/localstack.txt requirements/localstack-constraints.txt
-	@echo "setup: LocalStack virtualenv $(LS_VENV) (localstack-core 4.14.0 with start-up pins, $(LS_PYTHON_BOOTSTRAP))"
-	@test -x $(LS_VENV)/bin/python || $(LS_PYTHON_BOOTSTRAP) -m venv $(LS_VENV)
-	@$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		-r requirements/localstack.txt -c requirements/localstack-constraints.txt
+	@echo "setup: LocalStack virtualenv $(LS_VENV) (localstack-core 4.14.0 with start-up pins, about a minute the first time)"
+	@start=$$(date +%s); test -x $(LS_VENV)/bin/python || $(LS_PYTHON_BOOTSTRAP) -m venv $(LS_VENV); \
+	$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  -r requirements/localstack.txt -c requirements/localstack-constraints.txt \
+	  || { echo "setup: pip could not install LocalStack; read pip's error above"; exit 1; }; \
+	echo "setup: $(LS_VENV) ready in $$(( $$(date +%s) - start ))s"
 	@touch $@
 
 # LocalStack is optional for setup: where an emulator already runs (a CI service container),
