@@ -20,6 +20,9 @@ ENV       ?= localstack
 PLAN      ?=
 PYTEST_ARGS ?=
 
+# The project's tools (ruff, pre-commit, zizmor, shellcheck, ...) come first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
 # Terraform runs with the CLI config `make setup` writes (provider mirror, plugin cache).
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
