@@ -32,6 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import append_summary, set_outputs
+
 DEFAULT_API = "https://api.github.com"
 PR_MARKER = "<!-- plan-preview -->"
 # GitHub refuses comment and issue bodies longer than 65,536 characters.
@@ -232,12 +237,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
 
     line = f"{what}: {outcome.action}" + (f" {outcome.url}" if outcome.url else "")
     print(line)
-    if env.get("GITHUB_OUTPUT"):
-        with Path(env["GITHUB_OUTPUT"]).open("a", encoding="utf-8") as fh:
-            fh.write(f"action={outcome.action}\nurl={outcome.url}\n")
-    if env.get("GITHUB_STEP_SUMMARY"):
-        with Path(env["GITHUB_STEP_SUMMARY"]).open("a", encoding="utf-8") as fh:
-            fh.write(f"{line}\n\n")
+    set_outputs(env, action=outcome.action, url=outcome.url)
+    append_summary(env, f"{line}\n\n")
     return 0
 
 

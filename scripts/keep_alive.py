@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import append_summary, set_outputs
+
 # Korea has kept UTC+9 without daylight saving since 1988: a fixed offset needs no tz database.
 KST = timezone(timedelta(hours=9), "KST")
 VARIABLE = "KEEP_SEOUL_UNTIL"
@@ -82,16 +87,9 @@ def decide(raw_until: str, today: date) -> Decision:
 
 def write_outputs(decision: Decision, environ: dict[str, str]) -> None:
     """Append the decision to the files GitHub Actions names, when it names them."""
-    output = environ.get("GITHUB_OUTPUT")
-    if output:
-        with Path(output).open("a", encoding="utf-8") as fh:
-            fh.write(f"destroy={'true' if decision.destroy else 'false'}\n")
-            fh.write(f"reason={decision.reason}\n")
-    summary = environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        verb = "Destroying Seoul tonight" if decision.destroy else "Keeping Seoul tonight"
-        with Path(summary).open("a", encoding="utf-8") as fh:
-            fh.write(f"**{verb}**: {decision.reason}\n\n")
+    set_outputs(environ, destroy="true" if decision.destroy else "false", reason=decision.reason)
+    verb = "Destroying Seoul tonight" if decision.destroy else "Keeping Seoul tonight"
+    append_summary(environ, f"**{verb}**: {decision.reason}\n\n")
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -109,10 +107,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         message = str(err)
         print(f"::error title=Bad {VARIABLE}::{message}")
         print(f"ERROR: {message}", file=sys.stderr)
-        summary = env.get("GITHUB_STEP_SUMMARY")
-        if summary:
-            with Path(summary).open("a", encoding="utf-8") as fh:
-                fh.write(f"**Nightly destroy not run**: {message}\n\n")
+        append_summary(env, f"**Nightly destroy not run**: {message}\n\n")
         return 2
     write_outputs(decision, env)
     print(("destroy: " if decision.destroy else "skip: ") + decision.reason)

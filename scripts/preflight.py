@@ -23,6 +23,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import append_summary, set_outputs
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -66,15 +71,10 @@ def check(
 
 
 def report(verdict: Verdict, environ: dict[str, str]) -> None:
-    output = environ.get("GITHUB_OUTPUT")
-    if output:
-        with Path(output).open("a", encoding="utf-8") as fh:
-            fh.write(f"ready={'true' if verdict.ready else 'false'}\n")
-            fh.write(f"reason={verdict.reason}\n")
-    summary = environ.get("GITHUB_STEP_SUMMARY")
-    if summary and not verdict.ready:
-        with Path(summary).open("a", encoding="utf-8") as fh:
-            fh.write(f"> [!{'CAUTION' if verdict.fatal else 'NOTE'}]\n> {verdict.reason}\n\n")
+    set_outputs(environ, ready="true" if verdict.ready else "false", reason=verdict.reason)
+    if not verdict.ready:
+        kind = "CAUTION" if verdict.fatal else "NOTE"
+        append_summary(environ, f"> [!{kind}]\n> {verdict.reason}\n\n")
     if verdict.fatal:
         print(f"::error title=Not confirmed::{verdict.reason}")
     elif not verdict.ready:

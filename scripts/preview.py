@@ -27,6 +27,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import set_outputs
+
 RENDERER = Path(__file__).resolve().parent / "plan_preview.py"
 NO_PLAN = (
     "No plan was produced for {name}: the job stopped before `make plan` could write one, or "
@@ -133,8 +138,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         return proc.returncode
     if env.get("GITHUB_OUTPUT"):
         changes = any(plan_has_changes(Path(i.value)) for i in items if i.kind == "planned")
-        with Path(env["GITHUB_OUTPUT"]).open("a", encoding="utf-8") as fh:
-            fh.write(f"changes={'true' if changes else 'false'}\n")
+        set_outputs(env, changes="true" if changes else "false")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(proc.stdout, encoding="utf-8")
