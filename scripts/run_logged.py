@@ -25,6 +25,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import append_summary, set_outputs
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TAIL_LINES = 300
 TAIL_CHARS = 60_000
@@ -143,16 +148,12 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
 
     result = run(command)
     status = statuses.get(result.returncode, "error")
-    output = env.get("GITHUB_OUTPUT")
-    if output:
-        with Path(output).open("a", encoding="utf-8") as fh:
-            fh.write(f"status={status}\nexit-code={result.returncode}\n")
-    summary = env.get("GITHUB_STEP_SUMMARY")
-    if summary:
+    set_outputs(env, status=status, **{"exit-code": str(result.returncode)})
+    if env.get("GITHUB_STEP_SUMMARY"):
         tail = not args.tail_on_error or result.returncode not in statuses
-        section = summary_section(args.title, command, result, status, args.highlight, tail)
-        with Path(summary).open("a", encoding="utf-8") as fh:
-            fh.write(section)
+        append_summary(
+            env, summary_section(args.title, command, result, status, args.highlight, tail)
+        )
     print(f"{args.title}: {status} (exit {result.returncode})")
     return 0 if result.returncode in statuses else result.returncode
 
