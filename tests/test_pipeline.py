@@ -49,7 +49,16 @@ def pid_alive(pid: int) -> bool:
 
 @pytest.fixture
 def pipeline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Environment for a pipeline run with its own emulator port and its own stand-in."""
+    """Environment for a pipeline run with its own emulator port and its own stand-in.
+
+    These tests drive the real envs/localstack root and .artifacts/e2e, as `make e2e` does, so
+    they refuse to run over a stack someone brought up with `make up` (they would destroy it).
+    """
+    if pipeline.state_has_resources() or pipeline.LS_STATE.exists() or pipeline.DB_STATE.exists():
+        pytest.fail(
+            "a local stack is up (envs/localstack has state, or .artifacts/e2e records what "
+            "`make up` started): run `make down` before `make test`"
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
     env["AWS_ENDPOINT_URL"] = f"http://localhost:{free_port()}"
     env.pop("LOCALSTACK_START", None)
