@@ -447,7 +447,8 @@ def test_pr_plans_seoul_only_when_configured_and_previews_once() -> None:
 def test_deploy_triggers() -> None:
     on = WORKFLOWS["deploy-seoul.yml"]["on"]
     assert on["push"]["branches"] == ["main"]
-    assert {"modules/**", "envs/seoul/**", "app/**"} <= set(on["push"]["paths"])
+    # envs/seoul/common_*.tf link to envs/common/: a change there changes Seoul too.
+    assert {"modules/**", "envs/common/**", "envs/seoul/**", "app/**"} <= set(on["push"]["paths"])
     assert "workflow_dispatch" in on
 
 
