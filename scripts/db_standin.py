@@ -293,11 +293,16 @@ def start_docker(*, timeout: float = 180.0) -> DBServer:
     name = f"db-standin-{secrets.token_hex(4)}"
     env = {**os.environ, "MYSQL_ROOT_PASSWORD": password}  # passed by name: not in argv
     with stage(f"start {DOCKER_IMAGE} as {name} on 127.0.0.1:{port}"):
-        subprocess.run(
+        run = subprocess.run(
             ["docker", "run", "-d", "--rm", "--name", name, "-e", "MYSQL_ROOT_PASSWORD",
              "-p", f"127.0.0.1:{port}:3306", DOCKER_IMAGE],
-            env=env, capture_output=True, timeout=900, check=True,
+            env=env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
+        if run.returncode != 0:  # say why (pull refused, port taken...), not just the exit code
+            raise StandinError(
+                f"`docker run {DOCKER_IMAGE}` exited {run.returncode}: "
+                f"{(run.stderr or run.stdout).strip()[-1500:]}"
+            )
         server = DBServer("127.0.0.1", port, "root", password, "docker", True, container=name)
         try:
             wait_until_answers(server, None, timeout, None)

@@ -137,6 +137,17 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )  # fmt: skip
 
 
+def test_docker_run_failure_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused `docker run` is a StandinError quoting Docker, not a bare exit status."""
+
+    def refused(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(cmd, 125, "", "Error: pull access denied for mysql\n")
+
+    monkeypatch.setattr(standin.subprocess, "run", refused)
+    with pytest.raises(StandinError, match=r"exited 125: Error: pull access denied for mysql"):
+        standin.start_docker(timeout=1)
+
+
 def test_cli_start_status_stop(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
     state_file = tmp_path / "state.json"
