@@ -3,10 +3,10 @@
     python3 scripts/keep_alive.py [--until YYYY-MM-DD] [--today YYYY-MM-DD]
 
 KEEP_SEOUL_UNTIL (a repository variable, read from the environment unless --until is given)
-names the last day the stack must survive. While that date is still in the future, in Korea
-Standard Time, the nightly destroy is skipped; on that date and after it, or when the variable
-is empty, Seoul is destroyed. A value that is not a real YYYY-MM-DD date is an error (exit 2):
-a typo must never destroy a stack someone asked to keep.
+names the first day on which the nightly destroy runs again (docs/PIPELINE.md). While that date
+is still in the future, in Korea Standard Time, the nightly destroy is skipped; on that date and
+after it, or when the variable is empty, Seoul is destroyed. A value that is not a real
+YYYY-MM-DD date is an error (exit 2): a typo must never destroy a stack someone asked to keep.
 
 The decision goes to $GITHUB_OUTPUT (`destroy=true|false`, `reason=...`) and one line to
 $GITHUB_STEP_SUMMARY when those files are named; it is also printed, so a laptop run shows it.
