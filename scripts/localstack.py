@@ -136,17 +136,26 @@ def start_host(endpoint: str, timeout: float) -> Emulator:
 def docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
-    probe = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=20)
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=20)
+    except subprocess.TimeoutExpired:
+        return False
     return probe.returncode == 0
 
 
 def start_docker(endpoint: str, timeout: float) -> Emulator:
     name = f"localstack-e2e-{os.getpid()}"
-    subprocess.run(
+    run = subprocess.run(
         ["docker", "run", "-d", "--rm", "--name", name, "-p", f"127.0.0.1:{_port(endpoint)}:4566",
          "-e", f"SERVICES={SERVICES}", IMAGE],
-        check=True, capture_output=True,
+        check=False, capture_output=True, text=True,
     )  # fmt: skip
+    if run.returncode != 0:
+        raise fail(
+            f"docker could not start {IMAGE}: {run.stderr.strip() or run.stdout.strip()}",
+            "free the port or pull the image, or run `make setup` to use the host-process "
+            "LocalStack instead",
+        )
     say(f"LocalStack starting in Docker ({IMAGE}, container {name})")
     emu = Emulator(endpoint, True, "docker", container=name)
     try:

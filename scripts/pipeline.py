@@ -90,7 +90,7 @@ def write_connection_env(values: dict[str, str]) -> None:
     """Settings a person can `source` to poke at the stack; 0600, it holds a password."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lines = ["# Written by `make up`: source it to reach the local stack and its database."]
-    lines += [f"{key}={_quote(value)}" for key, value in values.items()]
+    lines += [f"export {key}={_quote(value)}" for key, value in values.items()]
     CONNECTION_ENV.unlink(missing_ok=True)
     fd = os.open(CONNECTION_ENV, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -108,7 +108,7 @@ def read_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, raw = line.split("=", 1)
+        key, raw = line.removeprefix("export ").split("=", 1)
         values[key] = raw[1:-1].replace("'\"'\"'", "'") if raw.startswith("'") else raw
     return values
 

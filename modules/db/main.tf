@@ -16,12 +16,18 @@ resource "aws_security_group" "this" {
     security_groups = [var.allowed_security_group_id]
   }
 
-  egress {
-    description = "HTTPS out (ec2 mode: packages and Secrets Manager, through a NAT gateway or endpoints)"
-    from_port   = 443
-    to_port     = 443
-    protocol    = "tcp"
-    cidr_blocks = ["0.0.0.0/0"]
+  # ec2 mode only: the setup script installs packages and reads its secret over HTTPS
+  # (in real AWS that needs enable_nat_gateway, or VPC endpoints). RDS needs no egress.
+  dynamic "egress" {
+    for_each = local.is_ec2 ? [1] : []
+
+    content {
+      description = "HTTPS out: packages and Secrets Manager (ec2 mode)"
+      from_port   = 443
+      to_port     = 443
+      protocol    = "tcp"
+      cidr_blocks = ["0.0.0.0/0"]
+    }
   }
 
   tags = merge({ Name = "${var.name}-db" }, var.tags)
