@@ -274,8 +274,8 @@ def e2e() -> int:
         except SystemExit as exc:
             error = f"exit {exc.code}"
         except KeyboardInterrupt:
-            error = "interrupted"
-            results.append({"stage": name, "ok": False, "seconds": 0.0, "error": error})
+            seconds = round(time.monotonic() - began, 1)
+            results.append({"stage": name, "ok": False, "seconds": seconds, "error": "interrupted"})
             raise
         except Exception as exc:  # a crash in a stage must still reach down
             error = f"{type(exc).__name__}: {exc}"

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -88,19 +89,36 @@ def terraform(
 
 
 def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]:
+    """Run Terraform in a session of its own, echoing its output as it comes.
+
+    On Ctrl-C (KeyboardInterrupt here) Terraform gets exactly one SIGINT, its signal to stop
+    gracefully: it finishes the calls in flight and writes its state. Its output is read to the
+    end meanwhile, so it never dies of a closed pipe with half of what it made unrecorded.
+    """
     with subprocess.Popen(
         cmd, cwd=env_dir(env), env=terraform_environ(env), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     ) as popen:  # fmt: skip
         assert popen.stdout is not None and popen.stderr is not None
         err: list[str] = []
         reader = threading.Thread(target=lambda: err.extend(popen.stderr), daemon=True)
         reader.start()
         out: list[str] = []
-        for line in popen.stdout:
-            out.append(line)
-            sys.stdout.write(line)
-            sys.stdout.flush()
+
+        def echo() -> None:
+            for line in popen.stdout:
+                out.append(line)
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+        try:
+            echo()
+        except KeyboardInterrupt:
+            say("interrupted: letting terraform stop cleanly and save its state")
+            popen.send_signal(signal.SIGINT)
+            echo()
+            popen.wait()
+            raise
         popen.wait()
         reader.join()
     return subprocess.CompletedProcess(cmd, popen.returncode, "".join(out), "".join(err))

@@ -243,3 +243,35 @@ def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
     # The emulator's in-memory resources died with it: the state was set aside, not kept.
     assert not pipeline.state_has_resources()
     assert (tf.env_dir("localstack") / "terraform.tfstate.stale").exists()
+
+
+def test_ctrl_c_during_e2e_still_tears_down(pipeline_env: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [PY, "scripts/pipeline.py", "e2e"], cwd=REPO_ROOT, env=pipeline_env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Creation complete" in line:  # the state now has something to lose
+            break
+    ls_pid, db_pid, db_port = recorded_processes()
+    assert ls_pid and db_pid, "".join(lines)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    rest, _ = proc.communicate(timeout=600)
+    output = "".join(lines) + rest
+    assert proc.returncode == 1, output[-3000:]
+    assert "interrupted: tearing down" in output
+    # Terraform stopped gracefully and recorded what it had made, so down destroyed it.
+    assert "letting terraform stop cleanly" in output
+    assert "Destroy complete!" in output
+
+    report = json.loads(pipeline.REPORT.read_text())
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert report["ok"] is False
+    assert stages["up"]["ok"] is False and stages["down"]["ok"] is True
+    assert "smoke" not in stages
+    assert not pipeline.state_has_resources()  # what the interrupted apply made is destroyed
+    assert not pid_alive(ls_pid) and not pid_alive(db_pid) and not listening(db_port)
+    assert not pipeline.LS_STATE.exists() and not pipeline.DB_STATE.exists()
