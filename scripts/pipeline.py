@@ -262,6 +262,9 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 def e2e() -> int:
     """up -> smoke -> down; down runs whatever happened before it."""
+    # Ctrl-C and SIGTERM both mean "stop and tear down", even where this process was started
+    # with SIGINT ignored (a background job of a non-interactive shell, some CI runners).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     results: list[dict[str, Any]] = []
 
