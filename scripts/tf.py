@@ -35,6 +35,7 @@ CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 PLANS_DIR = REPO_ROOT / ".artifacts" / "plans"
 ENVIRONMENTS = ("localstack", "seoul")
 DEFAULT_ENDPOINT = "http://localhost:4566"
+DEFAULT_STATE_KEY = "seoul/terraform.tfstate"
 
 
 def env_dir(env: str) -> Path:
@@ -148,7 +149,7 @@ def backend_args(env: str) -> list[str]:
             "export TF_STATE_BUCKET=<your state bucket> (docs/PIPELINE.md says how to create it)",
             2,
         )
-    key = os.environ.get("TF_STATE_KEY", "seoul/terraform.tfstate")
+    key = os.environ.get("TF_STATE_KEY", DEFAULT_STATE_KEY)
     return [f"-backend-config=bucket={bucket}", f"-backend-config=key={key}"]
 
 
@@ -199,21 +200,22 @@ def apply(env: str, plan_file: Path | None = None, *, refresh: bool = True) -> N
     else:
         args = ["apply", "-input=false", "-no-color", "-auto-approve"]
         args += [] if refresh else ["-refresh=false"]
-    with stage(f"terraform apply ({env})"):
-        proc = terraform(env, args, capture=True, check=False, stream=True)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
-            raise fail(f"terraform apply failed in envs/{env}", hint_for(proc.stderr))
+    _change(env, args)
 
 
 def destroy(env: str, *, refresh: bool = True) -> None:
     args = ["destroy", "-input=false", "-no-color", "-auto-approve"]
     args += [] if refresh else ["-refresh=false"]
-    with stage(f"terraform destroy ({env})"):
+    _change(env, args)
+
+
+def _change(env: str, args: list[str]) -> None:
+    """Run an apply or destroy with live output; a failure ends with the next step to take."""
+    with stage(f"terraform {args[0]} ({env})"):
         proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
-            raise fail(f"terraform destroy failed in envs/{env}", hint_for(proc.stderr))
+            raise fail(f"terraform {args[0]} failed in envs/{env}", hint_for(proc.stderr))
 
 
 def outputs(env: str) -> dict[str, object]:

@@ -36,10 +36,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.progress import fail, say
+from scripts.tf import DEFAULT_STATE_KEY, env_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENVIRONMENTS = ("localstack", "seoul")
-DEFAULT_STATE_KEY = "seoul/terraform.tfstate"
 DEFAULT_REGION = "ap-northeast-2"
 
 
@@ -292,9 +291,7 @@ def _delete_s3_lock(backend: Backend, etag: str | None) -> None:
 
 
 def root_for(env: str) -> Path:
-    if env not in ENVIRONMENTS:
-        raise fail(f"unknown environment {env!r}", f"use one of: {', '.join(ENVIRONMENTS)}", 2)
-    return REPO_ROOT / "envs" / env
+    return env_dir(env)
 
 
 def main(argv: list[str] | None = None) -> int:

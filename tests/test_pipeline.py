@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import boto3
 import pytest
 
 from scripts import pipeline, tf
+from scripts.db_standin import free_port, port_open
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -27,16 +27,8 @@ PY = sys.executable
 pytestmark = pytest.mark.e2e
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    return port_open("127.0.0.1", port)
 
 
 def pid_alive(pid: int) -> bool:
