@@ -1,16 +1,16 @@
 """Smoke-test an applied stack: user data, database, app and network, one line per check.
 
-    python3 scripts/smoke.py --env localstack|seoul [--report FILE]
+    python3 scripts/smoke.py --env NAME [--report FILE]
 
-localstack: the emulated instances do not run, so the database checks go to the MySQL
-stand-in `make up` configured (host and port from .artifacts/e2e/connection.env, or DB_HOST
-and DB_PORT), with the app's own settings and password (from the emulated secret), and the
-app from app/ runs locally with the environment decoded from the web instance's user data.
-seoul: the database is private, so it is checked through the app's /health on the web
-instance's public IP, with bounded retries while the instance boots.
+An emulated environment (envs/localstack): the instances do not run, so the database checks go
+to the MySQL stand-in `make up` configured (host and port from .artifacts/e2e/connection.env,
+or DB_HOST and DB_PORT), with the app's own settings and password (from the emulated secret),
+and the app from app/ runs locally with the environment decoded from the web instance's user
+data. An AWS environment (envs/seoul, ...): the database is private, so it is checked through
+the app's /health on the web instance's public IP, with bounded retries while it boots.
 
 Every check prints PASS/FAIL/SKIP with its reason; any FAIL exits 1. A JSON report goes to
-.artifacts/e2e/smoke.json (localstack) or .artifacts/smoke-seoul.json (seoul).
+.artifacts/e2e/smoke.json (emulated) or .artifacts/smoke-NAME.json (AWS).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Context:
     outputs: dict[str, Any]
     endpoint: str | None
     region: str
-    standin: tuple[str, int] | None = None  # localstack: where the DB stand-in listens
+    standin: tuple[str, int] | None = None  # emulated: where the DB stand-in listens
 
     def client(self, service: str) -> Any:
         import boto3
@@ -412,7 +412,7 @@ def checks_for(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
         ("user data (web)", lambda: check_web_user_data(ctx)),
         ("user data (db)", lambda: check_db_user_data(ctx)),
     ]
-    if ctx.env == "localstack":
+    if ctx.standin is not None:  # emulated: the DB stand-in answers directly
         checks += [
             ("database", lambda: check_database(ctx)),
             ("app", lambda: check_app_local(ctx)),
@@ -440,7 +440,7 @@ def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
     if not outputs:
         raise SystemExit(f"envs/{env} has no outputs: apply it first (`make up` for localstack)")
     region = str(outputs.get("aws_region") or os.environ.get("AWS_REGION") or "us-east-1")
-    if env != "localstack":
+    if not tf.describe(env).emulated:
         return Context(env, outputs, None, region)
     conn = load_connection_env()
     host = conn.get("DB_HOST") or os.environ.get("DB_HOST") or "127.0.0.1"
@@ -452,7 +452,7 @@ def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
 
 
 def report_path(env: str) -> Path:
-    if env == "localstack":
+    if tf.describe(env).emulated:
         return REPO_ROOT / ".artifacts" / "e2e" / "smoke.json"
     return REPO_ROOT / ".artifacts" / f"smoke-{env}.json"
 
@@ -474,7 +474,7 @@ def run(ctx: Context, report: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", choices=tf.ENVIRONMENTS, default="localstack")
+    parser.add_argument("--env", choices=tf.known(), default="localstack")
     parser.add_argument("--report", type=Path, default=None)
     args = parser.parse_args(argv)
     ctx = build_context(args.env)

@@ -5,9 +5,10 @@
 - The project's CLI config (.cache/terraform/cli.tfrc, written by `make setup`) is used when it
   exists, so init takes providers from a local mirror where there is one.
 - `-input=false` everywhere; no prompt ever waits for a person.
-- envs/localstack talks to AWS_ENDPOINT_URL (default http://localhost:4566).
-- envs/seoul takes its S3 backend from TF_STATE_BUCKET (required) and TF_STATE_KEY
-  (default seoul/terraform.tfstate): partial backend configuration, nothing committed.
+- ENV is any environment an envs/ENV/environment.toml describes (scripts/environments.py).
+- An emulated one (envs/localstack) talks to AWS_ENDPOINT_URL (default http://localhost:4566).
+- An AWS one takes its S3 backend from TF_STATE_BUCKET (required) and its description's state
+  key (TF_STATE_KEY overrides it): partial backend configuration, nothing committed.
 - plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure.
 - apply --plan FILE applies exactly that reviewed plan; a stale plan is refused with a hint.
 """
@@ -27,21 +28,44 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import environments
+from scripts.environments import ENVS_DIR
 from scripts.progress import fail, say, stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ENVS_DIR = REPO_ROOT / "envs"
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 PLANS_DIR = REPO_ROOT / ".artifacts" / "plans"
-ENVIRONMENTS = ("localstack", "seoul")
 DEFAULT_ENDPOINT = "http://localhost:4566"
-DEFAULT_STATE_KEY = "seoul/terraform.tfstate"
+
+
+def __getattr__(name: str) -> object:
+    if name == "ENVIRONMENTS":  # the former constant, for callers not yet moved over
+        return known()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def described() -> dict[str, environments.Environment]:
+    """Every described environment; a broken description ends the run with its problems."""
+    try:
+        return environments.load(ENVS_DIR)
+    except environments.DescriptionError as err:
+        raise fail(str(err), "fix the environment.toml named above (docs/PIPELINE.md)", 2) from None
+
+
+def known() -> tuple[str, ...]:
+    return tuple(described())
+
+
+def describe(env: str) -> environments.Environment:
+    """The description of `env`; an unknown name ends the run with the list of known ones."""
+    envs = described()
+    if env not in envs:
+        raise fail(f"unknown environment {env!r}", f"use one of: {', '.join(envs)}", 2)
+    return envs[env]
 
 
 def env_dir(env: str) -> Path:
-    if env not in ENVIRONMENTS:
-        raise fail(f"unknown environment {env!r}", f"use one of: {', '.join(ENVIRONMENTS)}", 2)
-    return ENVS_DIR / env
+    return describe(env).root
 
 
 def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -51,7 +75,7 @@ def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str,
         environ["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
     environ["TF_IN_AUTOMATION"] = "1"
     environ["TF_INPUT"] = "0"
-    if env == "localstack":
+    if describe(env).emulated:
         endpoint = environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
         environ["TF_VAR_localstack_endpoint"] = endpoint
     return environ
@@ -140,23 +164,26 @@ def hint_for(stderr: str) -> str:
 
 
 def backend_args(env: str) -> list[str]:
-    if env != "seoul":
+    description = describe(env)
+    if description.emulated:
         return []
     bucket = os.environ.get("TF_STATE_BUCKET", "").strip()
     if not bucket:
         raise fail(
-            "TF_STATE_BUCKET is not set: envs/seoul keeps its state in S3",
+            f"TF_STATE_BUCKET is not set: envs/{env} keeps its state in S3",
             "export TF_STATE_BUCKET=<your state bucket> (docs/PIPELINE.md says how to create it)",
             2,
         )
-    key = os.environ.get("TF_STATE_KEY", DEFAULT_STATE_KEY)
+    key = os.environ.get("TF_STATE_KEY", "").strip() or description.state_key
+    if key != description.state_key:
+        say(f"state key {key} from TF_STATE_KEY (envs/{env} describes {description.state_key})")
     return [f"-backend-config=bucket={bucket}", f"-backend-config=key={key}"]
 
 
 def init(env: str, backend: bool = True) -> None:
     args = ["init", "-input=false", "-no-color"]
     args += backend_args(env) if backend else ["-backend=false"]
-    if env == "seoul" and backend:
+    if backend and not describe(env).emulated:
         args.append("-reconfigure")
     with stage(f"terraform init ({env})"):
         terraform(env, args, capture=True)
@@ -230,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command", choices=["init", "validate", "plan", "apply", "destroy", "drift", "output"]
     )
-    parser.add_argument("env", choices=ENVIRONMENTS)
+    parser.add_argument("env", choices=known())
     parser.add_argument("--plan", type=Path, help="apply: the saved plan file to apply")
     parser.add_argument("--destroy", action="store_true", help="plan: a destroy plan")
     parser.add_argument("--no-init", action="store_true", help="skip terraform init")

@@ -1,7 +1,7 @@
 """Show who holds an environment's Terraform state lock; remove it only when given its ID.
 
     python3 scripts/unlock.py ENV [--lock-id ID] [--dir ROOT]
-    make unlock ENV=localstack|seoul [LOCK_ID=...]
+    make unlock ENV=NAME [LOCK_ID=...]
 
 The careful version of `terraform force-unlock`: without --lock-id it only shows the lock (who,
 since when, which operation, its ID) and exits 0; with --lock-id it removes the lock only when
@@ -15,8 +15,9 @@ ROOT/.terraform/terraform.tfstate (else from backend.tf):
   a Terraform process runs, it also holds an OS lock on the state file; such a live lock is
   reported and never removed.
 - S3 backend with use_lockfile (envs/seoul): the object <key>.tflock in the state bucket. Bucket
-  and key come from the init record, else TF_STATE_BUCKET / TF_STATE_KEY as scripts/tf.py uses
-  them. boto3 talks to AWS_ENDPOINT_URL when it is set (LocalStack), else to AWS.
+  and key come from the init record, else TF_STATE_BUCKET and TF_STATE_KEY, else the key the
+  environment's description gives, as scripts/tf.py uses them. boto3 talks to
+  AWS_ENDPOINT_URL when it is set (LocalStack), else to AWS.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.progress import fail, say
-from scripts.tf import DEFAULT_STATE_KEY, env_dir
+from scripts.tf import describe as describe_env
+from scripts.tf import env_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGION = "ap-northeast-2"
@@ -139,8 +141,14 @@ def _backend_type_from_source(root: Path) -> str:
     return "local"  # Terraform's default
 
 
-def find_backend(root: Path, environ: dict[str, str] | None = None) -> Backend:
-    """The backend of a root: from its init record, else from backend.tf and the environment."""
+def find_backend(
+    root: Path, environ: dict[str, str] | None = None, default_key: str | None = None
+) -> Backend:
+    """The backend of a root: from its init record, else from backend.tf and the environment.
+
+    default_key: the state key when neither the init record nor TF_STATE_KEY names one (the
+    environment's description gives it).
+    """
     env = dict(os.environ if environ is None else environ)
     record = _init_record(root)
     kind = record["type"] if record else _backend_type_from_source(root)
@@ -151,11 +159,13 @@ def find_backend(root: Path, environ: dict[str, str] | None = None) -> Backend:
     if kind != "s3":
         raise LockError(f"backend {kind!r} is not supported here; use `terraform force-unlock`")
     bucket = config.get("bucket") or env.get("TF_STATE_BUCKET", "").strip()
-    key = config.get("key") or env.get("TF_STATE_KEY") or DEFAULT_STATE_KEY
+    key = config.get("key") or env.get("TF_STATE_KEY") or default_key
     if not bucket:
         raise LockError(
-            "the state bucket is unknown: export TF_STATE_BUCKET (as for `make plan ENV=seoul`)"
+            "the state bucket is unknown: export TF_STATE_BUCKET (as for `make plan ENV=...`)"
         )
+    if not key:
+        raise LockError("the state key is unknown: export TF_STATE_KEY")
     if not config.get("use_lockfile", True):
         raise LockError("this backend does not lock with use_lockfile; see its lock table")
     workspace = env.get("TF_WORKSPACE", "default")
@@ -296,13 +306,13 @@ def root_for(env: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Show or carefully remove a Terraform state lock.")
-    parser.add_argument("env", help="environment under envs/ (localstack or seoul)")
+    parser.add_argument("env", help="an environment envs/ENV/environment.toml describes")
     parser.add_argument("--lock-id", help="remove the lock only if it has exactly this ID")
     parser.add_argument("--dir", type=Path, help="the Terraform root (default envs/ENV)")
     args = parser.parse_args(argv)
     root = args.dir.resolve() if args.dir else root_for(args.env)
     try:
-        backend = find_backend(root)
+        backend = find_backend(root, default_key=describe_env(args.env).state_key)
         found = read_lock(backend)
         if args.lock_id is None:
             if found is None:

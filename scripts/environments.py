@@ -1,0 +1,405 @@
+"""The environments this repository manages, read from envs/<name>/environment.toml.
+
+    python3 scripts/environments.py list
+    python3 scripts/environments.py check
+    python3 scripts/environments.py matrix plan|deploy|nightly-destroy|drift [--schedule CRON]
+    python3 scripts/environments.py crons
+
+An environment is a Terraform root under envs/ with an environment.toml beside its
+terraform.tfvars. The folder name is the environment's name; the file says the rest:
+
+    emulated = false              # true: LocalStack (local state, dummy credentials)
+    region = "ap-northeast-2"     # must equal aws_region in terraform.tfvars
+    state_key = "seoul/terraform.tfstate"   # AWS only; default "<name>/terraform.tfstate"
+    gate = "seoul"                # AWS only: GitHub environment that gates apply and destroy
+    drift = true                  # AWS only: include it in the nightly drift check
+
+    [roles]                       # AWS only: repository variables holding the role ARNs
+    plan = "AWS_PLAN_ROLE_ARN"
+    apply = "AWS_APPLY_ROLE_ARN"
+    destroy = "AWS_APPLY_ROLE_ARN"
+
+    [nightly_destroy]             # AWS only; leave the table out for no nightly destroy
+    at = "23:07"                  # local time, 24-hour HH:MM
+    time_zone = "Asia/Seoul"      # IANA name
+    environment = "seoul-nightly" # GitHub environment of the unattended destroy
+    keep_alive = "KEEP_SEOUL_UNTIL"  # repository variable that postpones it (YYYY-MM-DD)
+
+Everything is checked on load; each problem is reported as `envs/<name>: <field>: <what>`, all
+of them at once. `check` prints the environments or the problems (exit 1). `matrix` prints, on
+one line, the `{"include": [...]}` object a workflow passes to `fromJSON()` as a job matrix:
+every entry has the same keys (see `matrix_entry`), and the four kinds differ only in which
+environments they hold. `crons` prints the UTC cron expressions the nightly destroy's schedule
+must carry, one a line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENVS_DIR = Path(__file__).resolve().parent.parent / "envs"
+DESCRIPTION = "environment.toml"
+SHARED_DIR = "common"  # envs/common holds the files every root links to; it is no environment
+# What every root must hold (docs/PIPELINE.md, "Add an environment").
+REQUIRED_FILES = ("backend.tf", "providers.tf", "terraform.tfvars", ".terraform.lock.hcl")
+MATRICES = ("plan", "deploy", "nightly-destroy", "drift")
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+# The rule of aws_region's validation in envs/common/variables.tf, verbatim (a test holds them
+# together), so a bad region is refused here before Terraform would.
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a GitHub Actions variable name
+_GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_STATE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*\.tfstate$")
+_TFVARS_REGION = re.compile(r'^\s*aws_region\s*=\s*"([^"]*)"', re.MULTILINE)
+
+_TOP_FIELDS = {"emulated", "region", "state_key", "gate", "drift", "roles", "nightly_destroy"}
+_AWS_ONLY = ("state_key", "gate", "drift", "roles", "nightly_destroy")
+_ROLE_FIELDS = ("plan", "apply", "destroy")
+_NIGHTLY_FIELDS = ("at", "time_zone", "environment", "keep_alive")
+
+
+class DescriptionError(ValueError):
+    """One or more environment descriptions are wrong; str() lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class UnknownEnvironment(KeyError):
+    """A name that no envs/<name>/environment.toml describes."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name, self.known = name, tuple(known)
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown environment {self.name!r}; known: {', '.join(self.known)}"
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Names of the repository variables that hold each role's ARN."""
+
+    plan: str
+    apply: str
+    destroy: str
+
+
+@dataclass(frozen=True)
+class Nightly:
+    at: str  # HH:MM, local time
+    time_zone: str  # IANA name
+    environment: str  # GitHub environment of the unattended destroy
+    keep_alive: str  # repository variable that postpones it
+
+    def crons(self, year: int | None = None) -> tuple[str, ...]:
+        """UTC cron expressions that fire at `at` local time on some day of the year.
+
+        One for a zone without daylight saving time; one per UTC offset otherwise, and the job
+        picks the firing that is `at` local time that day (`due`).
+        """
+        year = year or datetime.now(UTC).year
+        hour, minute = (int(part) for part in self.at.split(":"))
+        zone = ZoneInfo(self.time_zone)
+        found: dict[tuple[int, int], None] = {}
+        day = date(year, 1, 1)
+        while day.year == year:
+            local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+            utc = local.astimezone(UTC)
+            found[(utc.hour, utc.minute)] = None
+            day += timedelta(days=1)
+        return tuple(f"{m} {h} * * *" for h, m in sorted(found))
+
+    def due(self, schedule: str, on: date) -> bool:
+        """Whether the firing of UTC cron `schedule` on date `on` (UTC) is `at` local time."""
+        minute, hour, *_ = schedule.split()
+        fired = datetime(on.year, on.month, on.day, int(hour), int(minute), tzinfo=UTC)
+        return fired.astimezone(ZoneInfo(self.time_zone)).strftime("%H:%M") == self.at
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    emulated: bool
+    region: str
+    state_key: str | None  # None: local state (emulated)
+    gate: str | None
+    drift: bool
+    roles: Roles | None
+    nightly: Nightly | None
+    root: Path
+
+    @property
+    def relpath(self) -> str:
+        return f"envs/{self.name}"
+
+
+def _is_time_zone(value: object) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _parse(name: str, root: Path, raw: Mapping[str, Any], problems: list[str]) -> Environment:
+    where = f"envs/{name}"
+
+    def bad(field: str, what: str) -> None:
+        problems.append(f"{where}: {field}: {what}")
+
+    def text(table: Mapping[str, Any], field: str, label: str, rule: re.Pattern[str]) -> str:
+        value = table.get(field)
+        if value is None:
+            bad(label, "missing")
+        elif not isinstance(value, str) or not rule.match(value):
+            bad(label, f"{value!r} does not match {rule.pattern}")
+        return value if isinstance(value, str) else ""
+
+    for field in sorted(set(raw) - _TOP_FIELDS):
+        bad(field, f"unknown field (known: {', '.join(sorted(_TOP_FIELDS))})")
+
+    emulated = raw.get("emulated", False)
+    if not isinstance(emulated, bool):
+        bad("emulated", f"{emulated!r} is not true or false")
+        emulated = False
+
+    region = text(raw, "region", "region", _REGION)
+    tfvars = root / "terraform.tfvars"
+    if region and tfvars.is_file():
+        match = _TFVARS_REGION.search(tfvars.read_text(encoding="utf-8"))
+        if match is None:
+            bad("region", f"{where}/terraform.tfvars sets no aws_region to compare with")
+        elif match.group(1) != region:
+            bad("region", f"{region!r} but {where}/terraform.tfvars has aws_region = "
+                          f"{match.group(1)!r}; they must be the same")  # fmt: skip
+
+    if emulated:
+        for field in _AWS_ONLY:
+            if field in raw:
+                bad(field, "only for AWS environments (an emulated one keeps local state, "
+                           "uses LocalStack's dummy credentials and is never gated)")  # fmt: skip
+        return Environment(name, True, region, None, None, False, None, None, root)
+
+    state_key = raw.get("state_key", f"{name}/terraform.tfstate")
+    if not isinstance(state_key, str) or not _STATE_KEY.match(state_key):
+        bad("state_key", f"{state_key!r} is not an object key ending in .tfstate")
+    gate = text(raw, "gate", "gate", _GITHUB_ENVIRONMENT) or None
+    drift = raw.get("drift", False)
+    if not isinstance(drift, bool):
+        bad("drift", f"{drift!r} is not true or false")
+
+    roles = None
+    table = raw.get("roles")
+    if not isinstance(table, dict):
+        bad("roles", "missing: a [roles] table with plan, apply and destroy")
+    else:
+        for field in sorted(set(table) - set(_ROLE_FIELDS)):
+            bad(f"roles.{field}", f"unknown field (known: {', '.join(_ROLE_FIELDS)})")
+        values = [text(table, f, f"roles.{f}", _VARIABLE) for f in _ROLE_FIELDS]
+        roles = Roles(*values)
+
+    nightly = None
+    table = raw.get("nightly_destroy")
+    if table is not None and not isinstance(table, dict):
+        bad("nightly_destroy", "must be a table ([nightly_destroy]); leave it out for none")
+    elif table is not None:
+        for field in sorted(set(table) - set(_NIGHTLY_FIELDS)):
+            bad(f"nightly_destroy.{field}", f"unknown field (known: {', '.join(_NIGHTLY_FIELDS)})")
+        at = text(table, "at", "nightly_destroy.at", _TIME)
+        zone = table.get("time_zone")
+        zone_ok = _is_time_zone(zone)
+        if not zone_ok:
+            bad("nightly_destroy.time_zone", f"{zone!r} is not an IANA time zone (Asia/Seoul)")
+        environment = text(table, "environment", "nightly_destroy.environment",
+                           _GITHUB_ENVIRONMENT)  # fmt: skip
+        if environment and environment == gate:
+            bad("nightly_destroy.environment", f"{environment!r} is the gate itself: an "
+                "unattended destroy needs its own environment, without reviewers")  # fmt: skip
+        keep_alive = text(table, "keep_alive", "nightly_destroy.keep_alive", _VARIABLE)
+        nightly = Nightly(at, zone if zone_ok else "UTC", environment, keep_alive)
+
+    return Environment(
+        name, False, region, state_key if isinstance(state_key, str) else None, gate,
+        drift is True, roles, nightly, root,
+    )  # fmt: skip
+
+
+def load(envs_dir: Path = ENVS_DIR) -> dict[str, Environment]:
+    """Every described environment by name, sorted; DescriptionError lists all problems."""
+    problems: list[str] = []
+    found: dict[str, Environment] = {}
+    if not envs_dir.is_dir():
+        raise DescriptionError([f"{envs_dir}: no such folder"])
+    for root in sorted(p for p in envs_dir.iterdir() if p.is_dir() and p.name != SHARED_DIR):
+        name, where = root.name, f"envs/{root.name}"
+        description = root / DESCRIPTION
+        if not description.is_file():
+            if any(root.glob("*.tf")):
+                problems.append(f"{where}: {DESCRIPTION}: missing (a Terraform root "
+                                "without one is in no pipeline; see docs/PIPELINE.md)")  # fmt: skip
+            continue
+        if not _NAME.match(name):
+            problems.append(f"{where}: name: {name!r} must be 2-32 lowercase letters, digits "
+                            "and hyphens, starting with a letter")  # fmt: skip
+        for required in REQUIRED_FILES:
+            if not (root / required).is_file():
+                problems.append(f"{where}: {required}: missing")
+        try:
+            raw = tomllib.loads(description.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            problems.append(f"{where}: {DESCRIPTION}: not valid TOML: {err}")
+            continue
+        found[name] = _parse(name, root, raw, problems)
+    if not found and not problems:
+        problems.append(f"envs: no environment described (no envs/*/{DESCRIPTION})")
+    _check_unique(found.values(), problems)
+    if problems:
+        raise DescriptionError(problems)
+    return found
+
+
+def _check_unique(envs: Iterable[Environment], problems: list[str]) -> None:
+    """State keys share one bucket; a GitHub environment gates or runs one environment."""
+    keys: dict[str, str] = {}
+    github: dict[str, str] = {}
+    for env in envs:
+        if env.state_key:
+            if env.state_key in keys:
+                problems.append(f"envs/{env.name}: state_key: {env.state_key!r} is also the "
+                                f"state key of envs/{keys[env.state_key]}")  # fmt: skip
+            keys.setdefault(env.state_key, env.name)
+        named = [("gate", env.gate)]
+        named += [("nightly_destroy.environment", env.nightly.environment)] if env.nightly else []
+        for field, value in named:
+            if value and value in github:
+                problems.append(f"envs/{env.name}: {field}: GitHub environment {value!r} is "
+                                f"already used by envs/{github[value]}")  # fmt: skip
+            elif value:
+                github[value] = env.name
+
+
+def get(name: str, envs_dir: Path = ENVS_DIR) -> Environment:
+    envs = load(envs_dir)
+    if name not in envs:
+        raise UnknownEnvironment(name, envs)
+    return envs[name]
+
+
+def names(envs_dir: Path = ENVS_DIR) -> tuple[str, ...]:
+    return tuple(load(envs_dir))
+
+
+def matrix_entry(env: Environment, year: int | None = None) -> dict[str, Any]:
+    """One job-matrix entry: the same keys for every environment, null where not applicable."""
+    roles, nightly = env.roles, env.nightly
+    return {
+        "name": env.name,
+        "emulated": env.emulated,
+        "region": env.region,
+        "state_key": env.state_key,
+        "gate": env.gate,
+        "plan_role": roles.plan if roles else None,
+        "apply_role": roles.apply if roles else None,
+        "destroy_role": roles.destroy if roles else None,
+        "drift": env.drift,
+        "nightly_environment": nightly.environment if nightly else None,
+        "nightly_at": nightly.at if nightly else None,
+        "nightly_time_zone": nightly.time_zone if nightly else None,
+        "nightly_crons": list(nightly.crons(year)) if nightly else [],
+        "keep_alive": nightly.keep_alive if nightly else None,
+    }
+
+
+def select(kind: str, envs: Iterable[Environment]) -> list[Environment]:
+    """Which environments a matrix holds: plan every one; the rest only what asks for it."""
+    wanted = {
+        "plan": lambda e: True,
+        "deploy": lambda e: not e.emulated,
+        "nightly-destroy": lambda e: e.nightly is not None,
+        "drift": lambda e: e.drift,
+    }
+    if kind not in wanted:
+        raise ValueError(f"unknown matrix {kind!r}; known: {', '.join(MATRICES)}")
+    return [env for env in envs if wanted[kind](env)]
+
+
+def matrix(
+    kind: str,
+    envs: Mapping[str, Environment],
+    *,
+    schedule: str | None = None,
+    on: date | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The `{"include": [...]}` matrix of `kind`; with `schedule`, only nightly environments
+    whose destroy that UTC cron firing (on date `on`, default today UTC) is."""
+    chosen = select(kind, envs.values())
+    if schedule is not None:
+        day = on or datetime.now(UTC).date()
+        chosen = [e for e in chosen if e.nightly and e.nightly.due(schedule, day)]
+    year = on.year if on else None
+    return {"include": [matrix_entry(env, year) for env in chosen]}
+
+
+def nightly_crons(envs: Mapping[str, Environment], year: int | None = None) -> list[str]:
+    """Every UTC cron expression the nightly destroy workflow must be scheduled at."""
+    found = {cron for env in envs.values() if env.nightly for cron in env.nightly.crons(year)}
+    return sorted(found, key=lambda c: tuple(int(x) for x in c.split()[1::-1]))
+
+
+def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
+    parser = argparse.ArgumentParser(description="The environments envs/*/environment.toml "
+                                     "describe.")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the names, one a line")
+    sub.add_parser("check", help="validate every description; exit 1 on a problem")
+    mat = sub.add_parser("matrix", help="a job matrix as JSON, for fromJSON()")
+    mat.add_argument("kind", choices=MATRICES)
+    mat.add_argument("--schedule", help="nightly-destroy: only environments due at this "
+                     "UTC cron firing (github.event.schedule)")  # fmt: skip
+    mat.add_argument("--date", type=date.fromisoformat, help="UTC date of that firing (today)")
+    sub.add_parser("crons", help="UTC cron expressions the nightly destroy must carry")
+    args = parser.parse_args(argv)
+
+    try:
+        envs = load(envs_dir)
+    except DescriptionError as err:
+        for problem in err.problems:
+            print(f"ERROR: {problem}", file=sys.stderr)
+        return 1
+    if args.command == "list":
+        print("\n".join(envs))
+    elif args.command == "check":
+        for env in envs.values():
+            kind = "emulated" if env.emulated else f"aws, state {env.state_key}, gate {env.gate}"
+            print(f"ok {env.relpath}: {env.region}, {kind}")
+    elif args.command == "crons":
+        print("\n".join(nightly_crons(envs)))
+    else:
+        if args.schedule is not None and args.kind != "nightly-destroy":
+            parser.error("--schedule applies to the nightly-destroy matrix only")
+        if args.schedule is not None and not re.match(r"^\d{1,2} \d{1,2} \* \* \*$",
+                                                      args.schedule):  # fmt: skip
+            parser.error(f"--schedule {args.schedule!r} is not a daily cron 'M H * * *'")
+        print(json.dumps(matrix(args.kind, envs, schedule=args.schedule, on=args.date),
+                         separators=(",", ":")))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
