@@ -27,8 +27,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup localstack-venv fmt validate lint test test-unit up smoke down e2e plan apply destroy drift \
-        output unlock bench clean
+.PHONY: help setup localstack-venv envs fmt validate lint test test-unit up smoke down e2e plan apply destroy \
+        drift output unlock bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,9 +72,12 @@ fmt: ## Format Terraform and Python in place
 	$(VENV)/bin/ruff format scripts tests app
 	$(VENV)/bin/ruff check --fix scripts tests app
 
-validate: setup ## terraform validate both roots (no backend, no credentials)
-	$(PY) scripts/tf.py validate localstack
-	$(PY) scripts/tf.py validate seoul
+envs: setup ## Check and list the environments envs/*/environment.toml describe (ENV= takes these)
+	$(PY) scripts/environments.py check
+
+validate: setup ## terraform validate every environment's root (no backend, no credentials)
+	@envs="$$($(PY) scripts/environments.py list)"; \
+	for env in $$envs; do $(PY) scripts/tf.py validate "$$env"; done
 
 lint: setup ## Run every pre-commit hook over the whole tree (what the PR gate runs)
 	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
@@ -88,7 +91,7 @@ test-unit: setup ## Run the quick tests only (no LocalStack, no Terraform apply)
 up: setup ## Start LocalStack and a MySQL stand-in, apply envs/localstack
 	$(PY) scripts/pipeline.py up
 
-smoke: setup ## Check the applied stack (ENV=localstack|seoul): user data, DB, app, network
+smoke: setup ## Check ENV's applied stack: user data, DB, app, network
 	$(PY) scripts/smoke.py --env $(ENV)
 
 down: setup ## Destroy envs/localstack and stop what `make up` started
@@ -97,7 +100,7 @@ down: setup ## Destroy envs/localstack and stop what `make up` started
 e2e: setup ## The whole local pipeline: up, smoke, down (always tears down)
 	$(PY) scripts/pipeline.py e2e
 
-plan: setup ## Plan ENV into .artifacts/plans/ (seoul needs TF_STATE_BUCKET)
+plan: setup ## Plan ENV into .artifacts/plans/ (an AWS environment needs TF_STATE_BUCKET)
 	$(PY) scripts/tf.py plan $(ENV)
 
 apply: setup ## Apply ENV; with PLAN=file exactly that reviewed plan

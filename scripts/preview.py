@@ -1,6 +1,6 @@
 """Render the plan preview for whatever plans a job left in a directory.
 
-    python3 scripts/preview.py --plans .artifacts/plans --env localstack --env seoul
+    python3 scripts/preview.py --plans .artifacts/plans [--env localstack --env seoul]
         [--skipped "seoul=REASON"] [--summary FILE] [--output comment.md]
 
 scripts/plan_preview.py renders plans it is told about: `ENV=plan.json`, `--failed ENV=stderr`
@@ -9,7 +9,8 @@ plan jobs have finished, from the files they uploaded. This script makes that ch
 way in CI and on a laptop, then runs plan_preview.py:
 
 - --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
-  --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`).
+  --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`). Without
+  --env: every environment envs/*/environment.toml describes (scripts/environments.py).
 - neither file: the job stopped before it could plan; shown as failed with that explanation.
 - --skipped NAME=REASON with a non-empty REASON: skipped, with a ::notice annotation.
 - --summary defaults to $GITHUB_STEP_SUMMARY (the full detail goes there).
@@ -30,6 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import environments
 from scripts.gha import set_outputs
 
 RENDERER = Path(__file__).resolve().parent / "plan_preview.py"
@@ -106,16 +108,17 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Render the plan preview of a plans directory.")
     parser.add_argument("--plans", type=Path, default=Path(".artifacts/plans"))
-    parser.add_argument("--env", action="append", required=True, metavar="NAME[=STEM]")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME[=STEM]",
+                        help="default: every described environment")  # fmt: skip
     parser.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON")
     parser.add_argument("--summary", default=env.get("GITHUB_STEP_SUMMARY") or None)
     parser.add_argument("--output", type=Path, help="write the comment here (default: stdout)")
     parser.add_argument("--renderer", type=Path, default=RENDERER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        envs = parse_pairs(args.env, "--env")
+        envs = parse_pairs(args.env, "--env") or [(name, "") for name in environments.names()]
         skipped = dict(parse_pairs(args.skipped, "--skipped"))
-    except ValueError as err:
+    except ValueError as err:  # a bad NAME=VALUE, or a broken environment description
         parser.error(str(err))
 
     items = classify(args.plans, envs, skipped)

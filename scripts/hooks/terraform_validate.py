@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ROOTS = ("envs/localstack", "envs/seoul", "bootstrap/state-bucket")
+if str(REPO_ROOT) not in sys.path:  # run as a file by pre-commit
+    sys.path.insert(0, str(REPO_ROOT))
+
+from scripts import environments  # noqa: E402
+
+# Every described environment's root, and the state bucket's bootstrap root.
+ROOTS = (*(env.relpath for env in environments.load().values()), "bootstrap/state-bucket")
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 DATA_DIRS = REPO_ROOT / ".cache" / "terraform" / "validate"
 
