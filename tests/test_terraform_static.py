@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts import tf
+from scripts import environments, tf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +21,7 @@ def test_terraform_fmt_is_clean() -> None:
     assert proc.returncode == 0, f"unformatted: {proc.stdout}{proc.stderr}"
 
 
-@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+@pytest.mark.parametrize("env", environments.names())
 def test_root_validates_without_backend_or_credentials(env: str) -> None:
     tf.init(env, backend=False)
     proc = tf.terraform(env, ["validate", "-json", "-no-color"], capture=True, check=False)
@@ -29,7 +29,7 @@ def test_root_validates_without_backend_or_credentials(env: str) -> None:
     assert '"valid": true' in proc.stdout
 
 
-@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+@pytest.mark.parametrize("env", environments.names())
 def test_roots_share_the_common_files(env: str) -> None:
     root = tf.env_dir(env)
     for name in ("variables", "outputs", "stack"):

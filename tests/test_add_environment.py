@@ -1,0 +1,176 @@
+"""Adding an environment is a folder: copy envs/seoul to envs/osaka in a copy of the repository,
+change its region and its description, and every consumer takes it up with nothing else edited.
+
+Each step runs the copy's own commands (what a workflow step or a person runs there), so the
+copy's envs/ is what they read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PLAN_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "no_changes.json"
+
+
+def tracked_files() -> list[str]:
+    """What a checkout holds: the tracked files and the new ones not yet committed."""
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [name for name in proc.stdout.split("\0") if name]
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the repository's files (symlinks kept as symlinks), with envs/osaka added."""
+    copy = tmp_path_factory.mktemp("checkout")
+    for name in tracked_files():
+        source, target = REPO_ROOT / name, copy / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the work tree, not yet in the index
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+
+    # The steps of docs/PIPELINE.md, "Add an environment": copy the folder, then edit only it.
+    osaka = copy / "envs" / "osaka"
+    shutil.copytree(copy / "envs" / "seoul", osaka, symlinks=True)
+    edit(osaka / "terraform.tfvars", {
+        '"study-seoul"': '"study-osaka"', '"ap-northeast-2"': '"ap-northeast-3"',
+    })  # fmt: skip
+    edit(osaka / "providers.tf", {'Environment = "seoul"': 'Environment = "osaka"'})
+    edit(osaka / "environment.toml", {
+        '"ap-northeast-2"': '"ap-northeast-3"',
+        '"seoul/terraform.tfstate"': '"osaka/terraform.tfstate"',
+        'gate = "seoul"': 'gate = "osaka"',
+        '"23:07"': '"22:30"',
+        '"Asia/Seoul"': '"Asia/Tokyo"',
+        '"seoul-nightly"': '"osaka-nightly"',
+        '"KEEP_SEOUL_UNTIL"': '"KEEP_OSAKA_UNTIL"',
+    })  # fmt: skip
+    return copy
+
+
+def edit(path: Path, replacements: dict[str, str]) -> None:
+    text = path.read_text(encoding="utf-8")
+    for old, new in replacements.items():
+        assert old in text, f"{path.name} no longer holds {old}: update this test's steps"
+        text = text.replace(old, new)
+    path.write_text(text, encoding="utf-8")
+
+
+def run(copy: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("TF_STATE_", "GITHUB_"))}
+    return subprocess.run(
+        list(args), cwd=copy, env={**environ, **(env or {})},
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+
+
+def matrix(copy: Path, kind: str, *extra: str) -> list[dict]:
+    proc = run(copy, sys.executable, "scripts/environments.py", "matrix", kind, *extra)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["include"]
+
+
+def test_the_validation_accepts_the_new_environment(checkout: Path) -> None:
+    proc = run(checkout, sys.executable, "scripts/environments.py", "check")
+    assert proc.returncode == 0, proc.stderr
+    assert "ok envs/osaka: ap-northeast-3, aws, state osaka/terraform.tfstate, gate osaka" in (
+        proc.stdout
+    )
+
+
+def test_every_matrix_includes_it(checkout: Path) -> None:
+    for kind in ("plan", "deploy", "nightly-destroy", "drift"):
+        names = [entry["name"] for entry in matrix(checkout, kind)]
+        assert "osaka" in names and "seoul" in names, (kind, names)
+    osaka = next(e for e in matrix(checkout, "deploy") if e["name"] == "osaka")
+    assert (osaka["region"], osaka["state_key"], osaka["gate"], osaka["apply_role"]) == (
+        "ap-northeast-3", "osaka/terraform.tfstate", "osaka", "AWS_APPLY_ROLE_ARN",
+    )  # fmt: skip
+    # 22:30 in Japan (UTC+9, no daylight saving time) is 13:30 UTC, a firing of its own.
+    assert osaka["nightly_crons"] == ["30 13 * * *"]
+    due = matrix(checkout, "nightly-destroy", "--schedule", "30 13 * * *")
+    assert [e["name"] for e in due] == ["osaka"]
+    crons = run(checkout, sys.executable, "scripts/environments.py", "crons")
+    assert crons.stdout.split() == ["30", "13", "*", "*", "*", "7", "14", "*", "*", "*"]
+
+
+def test_the_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(PLAN_FIXTURE, plans / "osaka.json")
+    proc = run(checkout, sys.executable, "scripts/preview.py", "--plans", str(plans),
+               "--output", str(tmp_path / "comment.md"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[:3] == [
+        f"localstack: failed ({plans / 'localstack.missing.txt'})",
+        f"osaka: planned ({plans / 'osaka.json'})",
+        f"seoul: failed ({plans / 'seoul.missing.txt'})",
+    ]
+    comment = (tmp_path / "comment.md").read_text(encoding="utf-8")
+    assert "### `osaka`" in comment
+
+
+@pytest.fixture
+def make_env(checkout: Path) -> Iterator[dict[str, str]]:
+    """Run the copy's make with this repository's virtualenv, and no LocalStack one."""
+    venv = Path(sys.executable).parent.parent
+    yield {"VENV": str(venv), "LOCALSTACK_VENV": "0"}
+    shutil.rmtree(checkout / ".cache", ignore_errors=True)
+
+
+def test_make_targets_take_it_and_refuse_an_unknown_name(
+    checkout: Path, make_env: dict[str, str]
+) -> None:
+    # -o: never remake the virtualenv from the copy (it is this repository's own).
+    overrides = [f"{k}={v}" for k, v in make_env.items()] + ["-o", f"{make_env['VENV']}/.installed"]
+    # Accepted as an AWS environment: it gets as far as asking for the state bucket.
+    plan = run(checkout, "make", "plan", "ENV=osaka", *overrides)
+    assert plan.returncode != 0
+    assert "scripts/tf.py plan osaka" in plan.stdout  # make's echo of the recipe it ran
+    assert "TF_STATE_BUCKET is not set: envs/osaka keeps its state in S3" in plan.stderr
+    unlock = run(checkout, "make", "unlock", "ENV=osaka", *overrides)
+    assert "the state bucket is unknown" in unlock.stderr
+    unknown = run(checkout, "make", "output", "ENV=kyoto", *overrides)
+    assert unknown.returncode != 0
+    assert "invalid choice: 'kyoto' (choose from 'localstack', 'osaka', 'seoul')" in (
+        unknown.stderr
+    )
+    listed = run(checkout, "make", "envs", *overrides)
+    assert listed.returncode == 0, listed.stderr
+    assert "ok envs/osaka" in listed.stdout
+
+
+def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None:
+    """Copying envs/seoul and forgetting its description is caught, not deployed twice."""
+    copy = tmp_path / "copy"
+    shutil.copytree(checkout / "envs", copy / "envs", symlinks=True)
+    shutil.copytree(checkout / "scripts", copy / "scripts")
+    shutil.copytree(copy / "envs" / "seoul", copy / "envs" / "kobe", symlinks=True)
+    edit(copy / "envs" / "kobe" / "terraform.tfvars", {'"ap-northeast-2"': '"ap-northeast-1"'})
+    proc = run(copy, sys.executable, "scripts/environments.py", "check")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "ERROR: envs/kobe: region: 'ap-northeast-2' but envs/kobe/terraform.tfvars has "
+        "aws_region = 'ap-northeast-1'; they must be the same",
+        "ERROR: envs/seoul: state_key: 'seoul/terraform.tfstate' is also the state key of "
+        "envs/kobe",
+        "ERROR: envs/seoul: gate: GitHub environment 'seoul' is already used by envs/kobe",
+        "ERROR: envs/seoul: nightly_destroy.environment: GitHub environment 'seoul-nightly' is "
+        "already used by envs/kobe",
+    ]
+    # And a script that takes an environment name stops on it before running anything.
+    plan = run(copy, sys.executable, "scripts/tf.py", "plan", "seoul")
+    assert plan.returncode == 2
+    assert "envs/kobe: region:" in plan.stderr
