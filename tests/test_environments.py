@@ -365,3 +365,9 @@ def test_the_state_key_comes_from_the_description(monkeypatch: pytest.MonkeyPatc
     assert "from TF_STATE_KEY (envs/seoul describes seoul/terraform.tfstate)" in (
         capsys.readouterr().out
     )
+
+
+def test_the_former_constant_reads_the_descriptions_too() -> None:
+    assert tf.ENVIRONMENTS == environments.names() == ("localstack", "seoul")
+    with pytest.raises(AttributeError):
+        _ = tf.NO_SUCH_NAME

@@ -22,8 +22,15 @@ if str(REPO_ROOT) not in sys.path:  # run as a file by pre-commit
 
 from scripts import environments  # noqa: E402
 
-# Every described environment's root, and the state bucket's bootstrap root.
-ROOTS = (*(env.relpath for env in environments.load().values()), "bootstrap/state-bucket")
+# Every environment's root (a folder with a description; the `environments` hook checks the
+# descriptions themselves), and the state bucket's bootstrap root.
+ROOTS = (
+    *(
+        f"envs/{p.parent.name}"
+        for p in sorted(environments.ENVS_DIR.glob(f"*/{environments.DESCRIPTION}"))
+    ),
+    "bootstrap/state-bucket",
+)
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 DATA_DIRS = REPO_ROOT / ".cache" / "terraform" / "validate"
 
