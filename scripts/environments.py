@@ -12,7 +12,7 @@ terraform.tfvars. The folder name is the environment's name; the file says the r
     region = "ap-northeast-2"     # must equal aws_region in terraform.tfvars
     state_key = "seoul/terraform.tfstate"   # AWS only; default "<name>/terraform.tfstate"
     gate = "seoul"                # AWS only: GitHub environment that gates apply and destroy
-    drift = true                  # AWS only: include it in the nightly drift check
+    drift = true                  # AWS only, required: include it in the nightly drift check
 
     [roles]                       # AWS only: repository variables holding the role ARNs
     plan = "AWS_PLAN_ROLE_ARN"
@@ -61,6 +61,12 @@ _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a GitHub Actions variable name
 _GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+_EXPECTED = {  # what each rule asks for, in the words of an error message
+    _REGION: "an AWS region name such as ap-northeast-2",
+    _VARIABLE: "a repository variable name such as AWS_PLAN_ROLE_ARN",
+    _GITHUB_ENVIRONMENT: "a GitHub environment name (letters, digits, '.', '_', '-')",
+    _TIME: "a 24-hour local time HH:MM such as 23:07",
+}
 _STATE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*\.tfstate$")
 _TFVARS_REGION = re.compile(r'^\s*aws_region\s*=\s*"([^"]*)"', re.MULTILINE)
 
@@ -168,7 +174,7 @@ def _parse(name: str, root: Path, raw: Mapping[str, Any], problems: list[str]) -
         if value is None:
             bad(label, "missing")
         elif not isinstance(value, str) or not rule.match(value):
-            bad(label, f"{value!r} does not match {rule.pattern}")
+            bad(label, f"{value!r} is not {_EXPECTED[rule]}")
         return value if isinstance(value, str) else ""
 
     for field in sorted(set(raw) - _TOP_FIELDS):
@@ -200,9 +206,12 @@ def _parse(name: str, root: Path, raw: Mapping[str, Any], problems: list[str]) -
     if not isinstance(state_key, str) or not _STATE_KEY.match(state_key):
         bad("state_key", f"{state_key!r} is not an object key ending in .tfstate")
     gate = text(raw, "gate", "gate", _GITHUB_ENVIRONMENT) or None
-    drift = raw.get("drift", False)
+    drift = raw.get("drift")
     if not isinstance(drift, bool):
-        bad("drift", f"{drift!r} is not true or false")
+        bad(
+            "drift",
+            "missing (true or false)" if drift is None else f"{drift!r} is not true or false",
+        )
 
     roles = None
     table = raw.get("roles")

@@ -100,7 +100,10 @@ def test_the_seoul_cron_is_23_07_kst() -> None:
     ("edit", "expected"),
     [
         (lambda t: 'colour = "red"\n' + t, "envs/prod: colour: unknown field"),
-        (lambda t: t.replace('"eu-central-1"', '"Frankfurt"'), "envs/prod: region: 'Frankfurt'"),
+        (
+            lambda t: t.replace('"eu-central-1"', '"Frankfurt"'),
+            "envs/prod: region: 'Frankfurt' is not an AWS region name such as ap-northeast-2",
+        ),
         (
             lambda t: t.replace('"eu-central-1"', '"eu-west-1"'),
             "envs/prod: region: 'eu-west-1' but envs/prod/terraform.tfvars has aws_region = "
@@ -143,6 +146,7 @@ def test_the_seoul_cron_is_23_07_kst() -> None:
         (lambda t: t.replace("[roles]", "[roles]\nread = 'X'"), "envs/prod: roles.read: unknown"),
         (lambda t: t[: t.index("[roles]")], "envs/prod: roles: missing"),
         (lambda t: t.replace("drift = true", 'drift = "yes"'), "envs/prod: drift: 'yes'"),
+        (lambda t: t.replace("drift = true", ""), "envs/prod: drift: missing (true or false)"),
         (
             lambda t: 'state_key = "prod/state.json"\n' + t,
             "envs/prod: state_key: 'prod/state.json'",
@@ -222,10 +226,12 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     envs = tmp_path / "envs"
     make_root(envs, "prod", AWS_DESCRIPTION.replace("23:07", "9pm").replace("drift = true", ""))
     make_root(envs, "lab", "emulated = true\nregion = 'eu-central-1'\ndrift = true\n")
-    problems = problems_of(envs)
-    assert "envs/lab: drift: only for AWS environments" in problems[0]
-    assert problems[1].startswith("envs/prod: nightly_destroy.at: '9pm'")
-    assert len(problems) == 2
+    assert problems_of(envs) == [
+        "envs/lab: drift: only for AWS environments (an emulated one keeps local state, uses "
+        "LocalStack's dummy credentials and is never gated)",
+        "envs/prod: drift: missing (true or false)",
+        "envs/prod: nightly_destroy.at: '9pm' is not a 24-hour local time HH:MM such as 23:07",
+    ]
 
 
 def test_check_prints_the_problems_and_fails(tmp_path: Path, capsys) -> None:
