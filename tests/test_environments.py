@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
-from scripts import environments, tf
+from scripts import environments, keep_alive, tf
 from scripts.environments import DescriptionError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -377,3 +379,28 @@ def test_the_former_constant_reads_the_descriptions_too() -> None:
     assert tf.ENVIRONMENTS == environments.names() == ("localstack", "seoul")
     with pytest.raises(AttributeError):
         _ = tf.NO_SUCH_NAME
+
+
+def test_the_nightly_destroy_is_scheduled_at_every_environments_cron() -> None:
+    """A workflow that runs a destroy must fire at each nightly environment's UTC time."""
+    scheduled: set[str] = set()
+    for path in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
+        workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        triggers = workflow.get(True) or workflow.get("on") or {}  # YAML 1.1 reads `on` as True
+        destroys = any(
+            (job.get("with") or {}).get("command") == "destroy"
+            for job in (workflow.get("jobs") or {}).values()
+        )
+        if destroys and isinstance(triggers, dict):
+            scheduled |= {entry["cron"] for entry in triggers.get("schedule") or []}
+    missing = set(environments.nightly_crons(environments.load())) - scheduled
+    assert not missing, f"no destroy workflow is scheduled at {sorted(missing)} (UTC)"
+
+
+def test_the_keep_alive_script_agrees_with_the_seoul_description() -> None:
+    """scripts/keep_alive.py still names Seoul's variable and zone itself until the workflows
+    pass them from the description; until then the two must not drift apart."""
+    nightly = environments.load()["seoul"].nightly
+    assert nightly is not None and nightly.keep_alive == keep_alive.VARIABLE
+    now = datetime(2026, 7, 1, 12, 0)
+    assert ZoneInfo(nightly.time_zone).utcoffset(now) == keep_alive.KST.utcoffset(now)
