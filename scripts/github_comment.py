@@ -144,6 +144,43 @@ def upsert_pr_comment(gh: GitHub, number: int, body: str, marker: str = PR_MARKE
     return Outcome("created", created.get("html_url", ""))
 
 
+def find_comment(
+    gh: GitHub, number: int, marker: str, author: str | None = None
+) -> dict[str, Any] | None:
+    """The pull request's newest comment that carries the marker (and, given an author, was
+    written by that login: a marker anyone can type proves nothing)."""
+    found = None
+    for comment in gh.paginate(f"/repos/{gh.repo}/issues/{number}/comments"):
+        if marker not in (comment.get("body") or ""):
+            continue
+        if author is not None and (comment.get("user") or {}).get("login") != author:
+            continue
+        found = comment
+    return found
+
+
+def pr_for_commit(gh: GitHub, sha: str) -> int | None:
+    """The pull request a commit on main came from: the one merged as that commit, else a
+    merged one that contains it, else None (pushed without a pull request)."""
+    pulls, _ = gh.request("GET", f"/repos/{gh.repo}/commits/{sha}/pulls")
+    pulls = [p for p in pulls or [] if isinstance(p, dict)]
+    for pull in pulls:
+        if pull.get("merge_commit_sha") == sha and pull.get("merged_at"):
+            return int(pull["number"])
+    for pull in pulls:
+        if pull.get("merged_at"):
+            return int(pull["number"])
+    return None
+
+
+def post_comment(gh: GitHub, number: int, body: str) -> Outcome:
+    """A new comment on the pull request (one per event, never edited)."""
+    if len(body) > MAX_BODY:
+        body = body[: MAX_BODY - len(TRUNCATED)] + TRUNCATED
+    created, _ = gh.request("POST", f"/repos/{gh.repo}/issues/{number}/comments", {"body": body})
+    return Outcome("created", created.get("html_url", ""))
+
+
 def drift_marker(env: str) -> str:
     return f"<!-- drift-issue:{env} -->"
 

@@ -40,6 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import cost, plan_digest
+
 MARKER = "<!-- plan-preview -->"
 TITLE = "Terraform plan preview"
 GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in a comment body
@@ -430,6 +435,8 @@ class Environment:
     destroys_everything: bool = False
     error_text: str = ""
     skip_reason: str = ""
+    digest: dict[str, Any] | None = None  # scripts/plan_digest.py: addresses -> actions
+    cost: cost.Estimate | None = None  # scripts/cost.py: running cost before and after
 
     def count(self, kind: str) -> int:
         return sum(1 for c in self.changes if c.kind == kind)
@@ -1062,6 +1069,9 @@ def render_environment(env: Environment, style: Style, full_where: str) -> list[
     elif env.incomplete:
         lines += ["> [!NOTE]", "> Terraform marks this plan incomplete (deferred changes).", ""]
 
+    if env.cost is not None:
+        lines += cost.render(env.name, env.cost, changed=env.has_changes)
+
     if not env.has_changes:
         lines.append(
             "✅ **No changes.** The infrastructure matches the configuration: applying this "
@@ -1497,6 +1507,8 @@ def build(
     envs: dict[str, Environment] = {}
     for name, path, plan in loaded:
         envs[name] = renderer.environment(name, path.name, plan)
+        envs[name].digest = plan_digest.digest(plan)
+        envs[name].cost = cost.estimate(plan)
     for name, path in failed:
         text = read_text(path)
         envs[name] = Environment(
@@ -1566,7 +1578,14 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"plan_preview: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    comment = build_comment(envs, where_full(args.summary, args.full_url), title=args.title)
+    digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
+    comment = build_comment(
+        envs,
+        where_full(args.summary, args.full_url),
+        budget=COMMENT_BUDGET - len(digests.encode()),
+        title=args.title,
+    )
+    comment = plan_digest.attach(comment, digests)
     if args.summary:
         summary = build_summary(envs, title=args.title)
         target = Path(args.summary)

@@ -1,0 +1,263 @@
+"""Estimate what a planned stack costs to run in Seoul, offline, from the plan JSON.
+
+    estimate = cost.estimate(plan)             # plan: what `terraform show -json` printed
+    lines = cost.render(env_name, estimate)    # Markdown for the plan-preview comment
+
+Prices come from the table in scripts/prices/ap-northeast-2.json (on-demand list prices, each
+with the page it was read from and the day). The table also says, for every resource type the
+stack can create, whether it is billed and by what, or why it is free. Nothing is guessed:
+
+- a billed dimension whose price is not in the table (an instance type nobody priced, NAT data
+  per GB) is listed as *not priced* and left out of the sums, which then read "at least";
+- a resource type the table does not know is listed as not priced too, never as zero;
+- usage-based charges (GB processed, logs ingested, API calls) are named, not estimated.
+
+"After the change" is every managed resource the plan leaves in place or creates (its `after`
+values); "before" is every one that exists now (its `before` values); the difference is what
+the change adds or saves. Standard library only, one pass over resource_changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRICE_TABLE = Path(__file__).resolve().parent / "prices" / "ap-northeast-2.json"
+HOURS_PER_DAY = 24
+# .github/workflows/destroy-seoul.yml destroys Seoul every night at this time (KST, UTC+9);
+# tests/test_cost.py checks its cron line says the same.
+NIGHTLY_DESTROY_KST = (23, 7)
+# When the next deploy recreates it is up to people; the estimate assumes the start of a
+# working day and says so.
+ASSUMED_DEPLOY_KST = (9, 0)
+NIGHTLY_ENV = "seoul"
+IN_SEOUL_NOTE = {"localstack": "what the same stack would cost in Seoul"}
+
+# Kinds of billed item: per hour, per month (GB-month, secret-month), or usage (not estimated).
+HOUR, MONTH, USAGE = "hour", "month", "usage"
+
+
+@dataclass
+class PriceTable:
+    region: str
+    currency: str
+    hours_per_month: float
+    prices: dict[str, dict[str, Any]]
+    resources: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, path: Path = PRICE_TABLE) -> PriceTable:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            region=data["region"],
+            currency=data["currency"],
+            hours_per_month=float(data["hours_per_month"]),
+            prices=data["prices"],
+            resources=data["resources"],
+        )
+
+
+@dataclass
+class Side:
+    """The running cost of one state of the stack (before or after the change)."""
+
+    hourly: float = 0.0
+    not_priced: Counter[str] = field(default_factory=Counter)
+    usage: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def complete(self) -> bool:
+        return not self.not_priced
+
+
+@dataclass
+class Estimate:
+    region: str
+    hours_per_month: float
+    before: Side
+    after: Side
+
+
+def _first(value: object) -> dict[str, Any]:
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return value[0]
+    return {}
+
+
+def items(rtype: str, values: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """What one resource is billed for: (price key, quantity, kind). Unknown values give a key
+    that no price matches, so they show as not priced."""
+    if rtype == "aws_instance":
+        out = [(f"ec2_instance_hour:{values.get('instance_type') or 'unknown'}", 1, HOUR)]
+        root = _first(values.get("root_block_device"))
+        size, vtype = root.get("volume_size"), root.get("volume_type")
+        if size and vtype:
+            out.append((f"ebs_{vtype}_gb_month", float(size), MONTH))
+        else:
+            out.append(("ebs root volume (size known after apply)", 1, MONTH))
+        if values.get("associate_public_ip_address"):
+            out.append(("public_ipv4_hour", 1, HOUR))
+        if values.get("monitoring"):
+            out.append(("cloudwatch_detailed_monitoring_month", 1, MONTH))
+        return out
+    if rtype == "aws_db_instance":
+        copies = 2 if values.get("multi_az") else 1
+        engine = values.get("engine") or "unknown"
+        cls = values.get("instance_class") or "unknown"
+        out = [(f"rds_instance_hour:{engine}:{cls}", copies, HOUR)]
+        storage = values.get("allocated_storage")
+        stype = values.get("storage_type") or "unknown"
+        if storage:
+            out.append((f"rds_{stype}_gb_month", float(storage) * copies, MONTH))
+        if values.get("manage_master_user_password"):
+            out.append(("secretsmanager_secret_month", 1, MONTH))
+        if values.get("enabled_cloudwatch_logs_exports"):
+            out.append(("cloudwatch_logs_ingest_gb", 1, USAGE))
+        return out
+    if rtype == "aws_nat_gateway":
+        return [("nat_gateway_hour", 1, HOUR), ("nat_gateway_gb", 1, USAGE)]
+    if rtype == "aws_eip":
+        return [("public_ipv4_hour", 1, HOUR)]
+    if rtype == "aws_secretsmanager_secret":
+        return [("secretsmanager_secret_month", 1, MONTH), ("secretsmanager_api_10k", 1, USAGE)]
+    if rtype == "aws_vpc_endpoint":
+        if (values.get("vpc_endpoint_type") or "Gateway") == "Gateway":
+            return []
+        zones = len(values.get("subnet_ids") or []) or 1
+        return [("vpc_endpoint_hour", zones, HOUR), ("vpc_endpoint_gb", 1, USAGE)]
+    if rtype == "aws_cloudwatch_log_group":
+        return [("cloudwatch_logs_ingest_gb", 1, USAGE), ("cloudwatch_logs_storage_gb_month", 1, USAGE)]
+    return []
+
+
+def _add(side: Side, table: PriceTable, rtype: str, values: dict[str, Any]) -> None:
+    entry = table.resources.get(rtype)
+    if entry is None:
+        side.not_priced[f"{rtype} (a resource type the price table does not know)"] += 1
+        return
+    if "free" in entry:
+        return
+    for key, quantity, kind in items(rtype, values):
+        if kind == USAGE:
+            side.usage[key] += 1
+            continue
+        price = table.prices.get(key)
+        if price is None:
+            side.not_priced[key] += 1
+            continue
+        per = 1.0 if kind == HOUR else table.hours_per_month
+        side.hourly += float(price["usd"]) * quantity / per
+
+
+def estimate(plan: dict[str, Any], table: PriceTable | None = None) -> Estimate:
+    """The stack's running cost before and after the plan, from its resource changes."""
+    table = table or load_table()
+    before, after = Side(), Side()
+    for rc in plan.get("resource_changes") or []:
+        if rc.get("mode") != "managed":
+            continue
+        change = rc.get("change") or {}
+        actions = change.get("actions") or []
+        rtype = rc.get("type", "")
+        if actions != ["create"] and isinstance(change.get("before"), dict):
+            _add(before, table, rtype, change["before"])
+        if actions not in (["delete"], ["forget"]) and isinstance(change.get("after"), dict):
+            _add(after, table, rtype, change["after"])
+    return Estimate(table.region, table.hours_per_month, before, after)
+
+
+_TABLE: PriceTable | None = None
+
+
+def load_table() -> PriceTable:
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = PriceTable.load()
+    return _TABLE
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def usd(amount: float, signed: bool = False) -> str:
+    digits = 4 if abs(amount) < 0.1 else 2
+    text = f"${abs(amount):,.{digits}f}"
+    if signed:
+        return ("+" if amount >= 0 else "−") + text
+    return text
+
+
+def up_hours_with_nightly_destroy() -> float:
+    """Hours a day the stack exists when destroyed at 23:07 KST and deployed again at 09:00."""
+    down = NIGHTLY_DESTROY_KST[0] + NIGHTLY_DESTROY_KST[1] / 60
+    up = ASSUMED_DEPLOY_KST[0] + ASSUMED_DEPLOY_KST[1] / 60
+    return (down - up) % 24
+
+
+def _hm(hours: float) -> str:
+    whole = int(hours)
+    return f"{whole} h {round((hours - whole) * 60):02d} min"
+
+
+def _listing(counter: Counter[str], limit: int = 8) -> str:
+    parts = [f"`{key}`" + (f" ×{n}" if n > 1 else "") for key, n in counter.most_common(limit)]
+    if len(counter) > limit:
+        parts.append(f"and {len(counter) - limit} more")
+    return ", ".join(parts)
+
+
+def render(env_name: str, est: Estimate, changed: bool = True) -> list[str]:
+    """The cost block of one environment in the preview; one line when nothing changes."""
+    after, before = est.after, est.before
+    at_least = "" if after.complete else "≥ "
+    where = f"in {est.region}"
+    if env_name in IN_SEOUL_NOTE:
+        where += f", {IN_SEOUL_NOTE[env_name]}"
+    if not changed:
+        unpriced = f"; not priced: {_listing(after.not_priced)}" if after.not_priced else ""
+        return [
+            f"💰 Running cost unchanged ({where}): {at_least}{usd(after.hourly * HOURS_PER_DAY)} "
+            f"a day, {at_least}{usd(after.hourly * est.hours_per_month)} a month{unpriced}.",
+            "",
+        ]
+    delta = after.hourly - before.hourly
+    approx = "" if after.complete and before.complete else " (priced items only)"
+    lines = [
+        f"**💰 Estimated running cost** ({where}; on-demand list prices, before tax)",
+        "",
+        "| | per hour | per day | per month |",
+        "|:--|--:|--:|--:|",
+        f"| after this change | {at_least}{usd(after.hourly)} | "
+        f"{at_least}{usd(after.hourly * HOURS_PER_DAY)} | "
+        f"{at_least}{usd(after.hourly * est.hours_per_month)} |",
+        f"| difference{approx} | {usd(delta, True)} | {usd(delta * HOURS_PER_DAY, True)} | "
+        f"{usd(delta * est.hours_per_month, True)} |",
+        "",
+    ]
+    if env_name == NIGHTLY_ENV:
+        hours = up_hours_with_nightly_destroy()
+        dh, dm = NIGHTLY_DESTROY_KST
+        ah, am = ASSUMED_DEPLOY_KST
+        lines += [
+            f"With the nightly destroy ({dh:02d}:{dm:02d} KST) and the next deploy at "
+            f"{ah:02d}:{am:02d} KST, the stack exists {_hm(hours)} a day: "
+            f"**{at_least}{usd(after.hourly * hours)} a day**, against "
+            f"{at_least}{usd(after.hourly * HOURS_PER_DAY)} left running "
+            "(a day with no deploy costs nothing).",
+            "",
+        ]
+    if after.not_priced:
+        lines += [
+            "⚠️ **Not priced** (left out of the sums, never counted as zero): "
+            + _listing(after.not_priced)
+            + ".",
+            "",
+        ]
+    if after.usage:
+        lines += ["Usage-based, not estimated: " + _listing(after.usage) + ".", ""]
+    return lines
