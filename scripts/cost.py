@@ -20,8 +20,10 @@ the change adds or saves. Standard library only, one pass over resource_changes.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +131,25 @@ def items(rtype: str, values: dict[str, Any]) -> list[tuple[str, float, str]]:
         zones = len(values.get("subnet_ids") or []) or 1
         return [("vpc_endpoint_hour", zones, HOUR), ("vpc_endpoint_gb", 1, USAGE)]
     if rtype == "aws_cloudwatch_log_group":
-        return [("cloudwatch_logs_ingest_gb", 1, USAGE), ("cloudwatch_logs_storage_gb_month", 1, USAGE)]
+        return [
+            ("cloudwatch_logs_ingest_gb", 1, USAGE),
+            ("cloudwatch_logs_storage_gb_month", 1, USAGE),
+        ]
     return []
+
+
+# Resource types items() knows how to bill; a billed type missing here is caught by a test.
+COST_MODELS = frozenset(
+    {
+        "aws_instance",
+        "aws_db_instance",
+        "aws_nat_gateway",
+        "aws_eip",
+        "aws_secretsmanager_secret",
+        "aws_vpc_endpoint",
+        "aws_cloudwatch_log_group",
+    }
+)
 
 
 def _add(side: Side, table: PriceTable, rtype: str, values: dict[str, Any]) -> None:
@@ -167,6 +186,36 @@ def estimate(plan: dict[str, Any], table: PriceTable | None = None) -> Estimate:
         if actions not in (["delete"], ["forget"]) and isinstance(change.get("after"), dict):
             _add(after, table, rtype, change["after"])
     return Estimate(table.region, table.hours_per_month, before, after)
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def table_problems(table: PriceTable, today: date | None = None) -> list[str]:
+    """What is wrong with the price table: a price without a positive amount, a unit, an
+    https source or the date it was read (not in the future); a resource type neither billed
+    (by what, and why) nor free (and why). Empty when it is sound."""
+    today = today or date.today()
+    problems = []
+    for key, price in table.prices.items():
+        if not isinstance(price.get("usd"), int | float) or price["usd"] <= 0:
+            problems.append(f"price {key}: no positive usd amount")
+        if not price.get("unit"):
+            problems.append(f"price {key}: no unit")
+        if not str(price.get("source", "")).startswith("https://"):
+            problems.append(f"price {key}: no source (an https:// page)")
+        read = str(price.get("read", ""))
+        if not _DATE.fullmatch(read):
+            problems.append(f"price {key}: no date it was read (YYYY-MM-DD)")
+        elif date.fromisoformat(read) > today:
+            problems.append(f"price {key}: read on {read}, a date in the future")
+    for rtype, entry in table.resources.items():
+        if "free" in entry:
+            if not str(entry["free"]).strip():
+                problems.append(f"resource {rtype}: free, but not why")
+        elif not entry.get("billed") or not entry.get("why"):
+            problems.append(f"resource {rtype}: neither free (and why) nor billed (by what, why)")
+    return problems
 
 
 _TABLE: PriceTable | None = None

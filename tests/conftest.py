@@ -63,3 +63,25 @@ def localstack_endpoint() -> Iterator[str]:
     emulator = localstack.ensure(localstack.endpoint_from_env())
     yield emulator.endpoint
     localstack.stop(emulator)
+
+
+# --- Fake GitHub REST API: pull requests by commit and their comments -------------------------
+# Served on 127.0.0.1 for one test (tests/fake_github.py); point GitHub(...) at `.base`.
+
+
+@pytest.fixture
+def fake_github() -> Iterator[object]:
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.fake_github import FakeGitHub, make_handler
+
+    state = FakeGitHub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

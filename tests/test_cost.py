@@ -1,0 +1,181 @@
+"""scripts/cost.py and its price table, over the real plan fixtures and the real modules."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import cost
+from scripts.cost import PriceTable, estimate, render, table_problems
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PLANS = REPO_ROOT / "tests" / "fixtures" / "plans"
+RESOURCE_BLOCK = re.compile(r'^\s*resource\s+"(aws_[a-z0-9_]+)"\s+"', re.MULTILINE)
+
+
+def plan(name: str) -> dict[str, Any]:
+    return json.loads((PLANS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def stack_resource_types() -> set[str]:
+    """Every AWS resource type the stack can create: resource blocks in modules/ and envs/."""
+    types = set()
+    for tf in [*REPO_ROOT.glob("modules/**/*.tf"), *REPO_ROOT.glob("envs/**/*.tf")]:
+        if tf.is_file():
+            types |= set(RESOURCE_BLOCK.findall(tf.read_text(encoding="utf-8")))
+    return types
+
+
+@pytest.fixture(scope="module")
+def table() -> PriceTable:
+    return PriceTable.load()
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def test_every_resource_type_the_stack_can_create_is_in_the_table(table: PriceTable) -> None:
+    types = stack_resource_types()
+    assert {"aws_instance", "aws_db_instance", "aws_nat_gateway", "aws_eip"} <= types  # parsed
+    unknown = sorted(types - table.resources.keys())
+    assert not unknown, f"billable or free? add to scripts/prices/ap-northeast-2.json: {unknown}"
+
+
+def test_billed_types_of_the_stack_are_the_ones_with_a_cost_model(table: PriceTable) -> None:
+    for rtype in stack_resource_types():
+        if "billed" in table.resources[rtype]:
+            assert rtype in cost.COST_MODELS, f"{rtype} is billed but cost.items() ignores it"
+
+
+def test_the_real_table_has_a_date_and_a_source_for_every_price(table: PriceTable) -> None:
+    assert table.prices, "an empty table would make every estimate 'not priced'"
+    assert table_problems(table) == []
+
+
+@pytest.mark.parametrize("missing", ["source", "read", "usd", "unit"])
+def test_a_price_without_its_date_or_source_is_refused(table: PriceTable, missing: str) -> None:
+    broken = copy.deepcopy(table)
+    key = next(iter(broken.prices))
+    del broken.prices[key][missing]
+    problems = table_problems(broken)
+    assert problems and all(key in p for p in problems)
+
+
+def test_a_price_read_in_the_future_or_from_a_plain_http_page_is_refused(
+    table: PriceTable,
+) -> None:
+    broken = copy.deepcopy(table)
+    key = next(iter(broken.prices))
+    broken.prices[key]["read"] = "2999-01-01"
+    broken.prices[key]["source"] = "http://example.com/prices"
+    problems = table_problems(broken, today=date(2026, 11, 26))
+    assert any("future" in p for p in problems) and any("source" in p for p in problems)
+
+
+def test_a_type_neither_free_nor_billed_is_refused(table: PriceTable) -> None:
+    broken = copy.deepcopy(table)
+    broken.resources["aws_lb"] = {}
+    broken.resources["aws_vpc"] = {"free": " "}
+    problems = table_problems(broken)
+    assert any("aws_lb" in p for p in problems) and any("aws_vpc" in p for p in problems)
+
+
+def test_the_nightly_destroy_time_is_the_one_the_workflow_runs() -> None:
+    workflow = (REPO_ROOT / ".github/workflows/destroy-seoul.yml").read_text(encoding="utf-8")
+    minute, hour = re.search(r'cron:\s*"(\d+) (\d+) \* \* \*"', workflow).groups()
+    kst = ((int(hour) + 9) % 24, int(minute))
+    assert kst == cost.NIGHTLY_DESTROY_KST
+
+
+# --- estimates over the real plans -------------------------------------------------------------
+
+
+def test_created_stack_prices_what_it_can_and_names_what_it_cannot(table: PriceTable) -> None:
+    est = estimate(plan("create"), table)
+    assert est.before.hourly == 0 and not est.before.not_priced
+    # The instance's public IPv4 address is priced; its instance type is not in the table.
+    assert est.after.hourly == pytest.approx(table.prices["public_ipv4_hour"]["usd"])
+    assert est.after.not_priced["ec2_instance_hour:t3.micro"] == 1
+    text = "\n".join(render("seoul", est))
+    assert "Not priced" in text and "`ec2_instance_hour:t3.micro`" in text
+    assert "≥ $0.12 |" in text  # a day: a lower bound, said so, never a silent zero
+    assert "$0.0000" not in text.split("difference")[0]
+
+
+def test_destroy_shows_the_saving(table: PriceTable) -> None:
+    est = estimate(plan("destroy"), table)
+    assert est.after.hourly == 0
+    assert est.before.hourly == pytest.approx(0.005)
+    text = "\n".join(render("seoul", est))
+    assert "−$0.0050" in text and "−$3.65" in text
+
+
+def test_no_changes_costs_the_same_before_and_after(table: PriceTable) -> None:
+    est = estimate(plan("no_changes"), table)
+    assert est.before.hourly == est.after.hourly == pytest.approx(0.005)
+    assert render("seoul", est, changed=False)[0].startswith("💰 Running cost unchanged")
+
+
+def test_a_resource_type_the_table_does_not_know_is_not_priced_never_zero(
+    table: PriceTable,
+) -> None:
+    p = plan("create")
+    extra = copy.deepcopy(p["resource_changes"][0])
+    extra.update(address="aws_lb.front", type="aws_lb", name="front")
+    p["resource_changes"].append(extra)
+    est = estimate(p, table)
+    assert any(k.startswith("aws_lb ") for k in est.after.not_priced)
+    assert "aws_lb" in "\n".join(render("seoul", est))
+
+
+def test_localstack_is_labelled_as_what_seoul_would_cost(table: PriceTable) -> None:
+    text = "\n".join(render("localstack", estimate(plan("create"), table)))
+    assert "what the same stack would cost in Seoul" in text
+    assert "nightly destroy" not in text
+
+
+def test_seoul_shows_a_day_with_the_nightly_destroy_next_to_left_running(
+    table: PriceTable,
+) -> None:
+    text = "\n".join(render("seoul", estimate(plan("create"), table)))
+    hours = 23 + 7 / 60 - 9
+    assert "14 h 07 min a day" in text
+    assert f"{cost.usd(0.005 * hours)} a day**" in text
+    assert f"{cost.usd(0.005 * 24)} left running" in text
+
+
+def test_rds_multi_az_storage_and_secret_are_counted_with_prices_given() -> None:
+    values = {
+        "engine": "mysql",
+        "instance_class": "db.t3.micro",
+        "allocated_storage": 20,
+        "storage_type": "gp3",
+        "multi_az": True,
+        "manage_master_user_password": True,
+        "enabled_cloudwatch_logs_exports": ["error"],
+    }
+    priced = PriceTable(
+        region="test",
+        currency="USD",
+        hours_per_month=730,
+        prices={
+            "rds_instance_hour:mysql:db.t3.micro": {"usd": 0.1},
+            "rds_gp3_gb_month": {"usd": 0.73},
+            "secretsmanager_secret_month": {"usd": 7.3},
+        },
+        resources={"aws_db_instance": {"billed": ["rds"], "why": "x"}},
+    )
+    change = {"actions": ["create"], "before": None, "after": values}
+    rc = {"address": "module.db.aws_db_instance.this[0]", "mode": "managed"}
+    rc.update(type="aws_db_instance", change=change)
+    est = estimate({"resource_changes": [rc]}, priced)
+    # two instances (multi-AZ) + 2 x 20 GB at 0.73/GB-month + one secret at 7.3/month
+    assert est.after.hourly == pytest.approx(2 * 0.1 + 40 * 0.73 / 730 + 7.3 / 730)
+    assert est.after.usage["cloudwatch_logs_ingest_gb"] == 1
+    assert est.after.complete
