@@ -13,6 +13,8 @@
 - --tail-on-error: the output tail goes to the summary only when the command failed (the drift
   check's preview already shows what matters when it succeeds).
 - `exit-code=N` is written to $GITHUB_OUTPUT as well.
+- --log FILE: the whole output, colour codes removed, is written there too (the deploy's
+  report on the pull request reads the apply's error lines from it).
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument(
         "--tail-on-error", action="store_true", help="output tail in the summary only on failure"
     )
+    parser.add_argument("--log", type=Path, help="write the whole output to this file as well")
     args = parser.parse_args(own)
     if not command:
         parser.error("no command after --")
@@ -147,6 +150,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         parser.error(str(err))
 
     result = run(command)
+    if args.log:
+        args.log.parent.mkdir(parents=True, exist_ok=True)
+        args.log.write_text("\n".join(result.lines) + "\n", encoding="utf-8")
     status = statuses.get(result.returncode, "error")
     set_outputs(env, status=status, **{"exit-code": str(result.returncode)})
     if env.get("GITHUB_STEP_SUMMARY"):

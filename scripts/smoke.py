@@ -461,11 +461,10 @@ def run(ctx: Context, report: Path) -> int:
     results = [run_check(name, check) for name, check in checks_for(ctx)]
     failed = [r for r in results if r.status == "FAIL"]
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(
-        json.dumps({"env": ctx.env, "ok": not failed, "checks": [asdict(r) for r in results]},
-                   indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )  # fmt: skip
+    summary = {"env": ctx.env, "ok": not failed, "checks": [asdict(r) for r in results]}
+    if ctx.outputs.get("web_public_ip"):
+        summary["app_url"] = f"http://{ctx.outputs['web_public_ip']}/health"
+    report.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     passed = sum(r.status == "PASS" for r in results)
     print(f"smoke ({ctx.env}): {passed} passed, {len(failed)} failed, "
           f"{len(results) - passed - len(failed)} skipped; report {report}")  # fmt: skip

@@ -121,3 +121,12 @@ def test_statuses_parse_and_default() -> None:
 def test_fence_outgrows_backticks_in_the_output() -> None:
     assert fence_for("plain") == "```"
     assert fence_for("a ```` b") == "`````"
+
+
+def test_log_file_keeps_the_whole_output_without_colour(gh: dict[str, str], tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "apply.log"
+    code = run_logged.main(
+        ["--title", "T", "--log", str(log), "--", *py("print('\\x1b[31mError:\\x1b[0m boom')")], gh
+    )
+    assert code == 0
+    assert log.read_text() == "Error: boom\n"

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""After the Seoul apply and its smoke test, tell the pull request the commit came from.
+
+    python3 scripts/apply_report.py --env seoul --result success|failure|cancelled \\
+        [--plan .artifacts/plans/seoul.json] [--artifacts .artifacts] [--sha COMMIT] \\
+        [--run-url URL] [--output comment.md]
+
+Reads what the apply job left behind (scripts/run_logged.py --log writes
+`apply-report/apply.log`; scripts/smoke.py writes `smoke-ENV.json`, with the app's URL), and
+the reviewed plan for the planned counts. From those it says: applied or failed, and where (the
+step before the apply, the apply, or the smoke test); the resource counts; every smoke check;
+the app's URL (`http://<web_public_ip>/health`); the run. A failure keeps Terraform's error
+lines. Everything that came from a log is redacted the way the plan preview is (values marked
+sensitive in the plan, secret-looking values and `name = "value"` secrets).
+
+Then it finds the pull request the commit was merged from (GET /repos/{o}/{r}/commits/{sha}/pulls)
+and adds one comment there. A push without a pull request is said in the job summary, with
+nothing posted. Exit 0 when reported (or nothing to report to), 1 when GitHub refused the
+comment, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import append_summary, set_outputs
+from scripts.github_comment import (
+    DEFAULT_API,
+    GitHub,
+    GitHubError,
+    post_comment,
+    pr_for_commit,
+    run_url,
+)
+from scripts.plan_preview import Secrets, collect_secrets
+
+MARKER = "<!-- apply-report:{env} -->"
+APPLY_STEP = "Apply exactly that plan"
+SMOKE_STEP = "Smoke test the real stack"
+BEFORE_STEP = "the steps before the apply (set-up, AWS credentials, plan download)"
+APPLY_DONE = re.compile(
+    r"Apply complete! Resources: (?P<added>\d+) added, (?P<changed>\d+) changed, "
+    r"(?P<destroyed>\d+) destroyed"
+)
+ERROR_START = re.compile(r"^\W*(Error|error:|Error:)")
+MAX_ERROR_LINES = 40
+ICON = {"PASS": "✅", "FAIL": "❌", "SKIP": "⏭️"}
+
+
+@dataclass
+class Report:
+    env: str
+    result: str  # what GitHub says of the apply job: success, failure, cancelled
+    applied: bool
+    failed_step: str | None
+    counts: str
+    smoke: list[dict[str, Any]] = field(default_factory=list)
+    smoke_ok: bool | None = None
+    app_url: str | None = None
+    error_lines: list[str] = field(default_factory=list)
+
+
+def planned_counts(plan: dict[str, Any] | None) -> str:
+    if not plan:
+        return "unknown (no plan found)"
+    add = change = destroy = 0
+    for rc in plan.get("resource_changes") or []:
+        actions = (rc.get("change") or {}).get("actions") or []
+        add += "create" in actions
+        change += actions == ["update"]
+        destroy += "delete" in actions
+    return f"planned: {add} to add, {change} to change, {destroy} to destroy"
+
+
+def error_lines(log: list[str]) -> list[str]:
+    """From Terraform's first `Error:` line on (it prints its diagnostics last), else the tail."""
+    for index, line in enumerate(log):
+        if ERROR_START.search(line.lstrip("│╷╵ ")):
+            return log[index : index + MAX_ERROR_LINES]
+    return log[-20:]
+
+
+def build(
+    env: str,
+    result: str,
+    artifacts: Path,
+    plan: dict[str, Any] | None,
+) -> Report:
+    log_path = artifacts / "apply-report" / "apply.log"
+    smoke_path = artifacts / f"smoke-{env}.json"
+    log = log_path.read_text(encoding="utf-8").splitlines() if log_path.is_file() else None
+    smoke = json.loads(smoke_path.read_text(encoding="utf-8")) if smoke_path.is_file() else None
+    done = next((m for line in log or [] if (m := APPLY_DONE.search(line))), None)
+    applied = done is not None
+    if done:
+        counts = f"{done['added']} added, {done['changed']} changed, {done['destroyed']} destroyed"
+    else:
+        counts = planned_counts(plan) + " (not applied)"
+    if log is None:
+        failed_step = BEFORE_STEP if result != "success" else None
+    elif not applied:
+        failed_step = APPLY_STEP
+    elif smoke is None or not smoke.get("ok"):
+        failed_step = SMOKE_STEP
+    else:
+        failed_step = None
+    report = Report(env, result, applied, failed_step, counts)
+    if smoke is not None:
+        report.smoke = list(smoke.get("checks") or [])
+        report.smoke_ok = bool(smoke.get("ok"))
+        report.app_url = smoke.get("app_url")
+    if log is not None and failed_step == APPLY_STEP:
+        report.error_lines = error_lines(log)
+    return report
+
+
+def redactor(plan: dict[str, Any] | None, raw: str = "") -> Secrets:
+    """The preview's redaction, primed with every secret the reviewed plan carries."""
+    secrets = Secrets()
+    if plan:
+        collect_secrets(plan, raw or json.dumps(plan), secrets)
+    return secrets
+
+
+def render(report: Report, sha: str, pr: int | None, url: str, secrets: Secrets) -> str:
+    env = report.env
+    ok = report.failed_step is None and report.result == "success"
+    if ok:
+        head = f"## ✅ Applied to `{env}`"
+    elif report.applied:
+        head = f"## ⚠️ Applied to `{env}`, then the smoke test failed"
+    elif report.result == "cancelled":
+        head = f"## ⏹️ Apply to `{env}` cancelled"
+    else:
+        head = f"## ❌ Apply to `{env}` failed"
+    lines = [MARKER.format(env=env), head, ""]
+    where = [f"commit `{sha[:7]}`"] + ([f"merged in #{pr}"] if pr else [])
+    if url:
+        where.append(f"[the run]({url})")
+    lines += [" · ".join(where), "", "| | |", "|:--|:--|"]
+    if report.failed_step:
+        lines.append(f"| Failed at | **{report.failed_step}** |")
+    lines.append(f"| Resources | {report.counts} |")
+    if report.smoke_ok is None:
+        smoke = "not run" if not report.applied else "no report (the smoke step did not finish)"
+    else:
+        passed = sum(c.get("status") == "PASS" for c in report.smoke)
+        failed = sum(c.get("status") == "FAIL" for c in report.smoke)
+        skipped = len(report.smoke) - passed - failed
+        smoke = f"{passed} passed, {failed} failed, {skipped} skipped"
+    lines.append(f"| Smoke test | {smoke} |")
+    if report.app_url:
+        lines.append(f"| App | {report.app_url} |")
+    lines.append("")
+    if report.smoke:
+        lines += ["**Smoke checks**", ""]
+        for check in report.smoke:
+            icon = ICON.get(str(check.get("status")), "•")
+            detail = secrets.redact(str(check.get("detail", ""))).replace("\n", " ")
+            lines.append(f"- {icon} {check.get('name')}: {detail}")
+        lines.append("")
+    if report.error_lines:
+        text = secrets.redact("\n".join(report.error_lines))
+        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+        lines += ["**Terraform's error**", "", f"{fence}text", text, fence, ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    env = dict(os.environ) if environ is None else environ
+    parser = argparse.ArgumentParser(description="Report the apply on its pull request.")
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--result", required=True, choices=["success", "failure", "cancelled"])
+    parser.add_argument("--plan", type=Path, help="the reviewed plan's JSON (planned counts)")
+    parser.add_argument("--artifacts", type=Path, default=Path(".artifacts"))
+    parser.add_argument("--sha", default=env.get("GITHUB_SHA", ""))
+    parser.add_argument("--repo", default=env.get("GITHUB_REPOSITORY", ""))
+    parser.add_argument("--run-url", default=run_url(env))
+    parser.add_argument("--output", type=Path, help="also write the comment here")
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[0-9a-f]{7,40}", args.sha or ""):
+        parser.error(f"--sha must be a commit SHA, got {args.sha!r}")
+    plan, raw = None, ""
+    if args.plan and args.plan.is_file():
+        try:
+            raw = args.plan.read_text(encoding="utf-8")
+            plan = json.loads(raw)
+        except ValueError as exc:
+            print(f"apply_report: error: {args.plan} is not JSON: {exc}", file=sys.stderr)
+            return 2
+    report = build(args.env, args.result, args.artifacts, plan)
+    try:
+        gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
+        pr = pr_for_commit(gh, args.sha)
+        body = render(report, args.sha, pr, args.run_url, redactor(plan, raw))
+        if args.output:
+            args.output.write_text(body, encoding="utf-8")
+        if pr is None:
+            line = f"{args.env}: no pull request for {args.sha[:7]}: the report stays here"
+            print(line)
+            append_summary(env, f"{line}\n\n{body}\n")
+            return 0
+        outcome = post_comment(gh, pr, body)
+    except GitHubError as err:
+        print(f"::error title=Apply report::{err}")
+        return 1
+    print(f"{args.env}: apply report on #{pr}: {outcome.url}")
+    set_outputs(env, url=outcome.url)
+    append_summary(env, f"Apply report posted on #{pr}: {outcome.url}\n\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
