@@ -149,6 +149,7 @@ def test_github_write_scopes_only_where_needed() -> None:
     allowed = {
         ("pr.yml", "preview"): {"pull-requests": "write"},
         ("drift-seoul.yml", "issue"): {"issues": "write"},
+        ("deploy-seoul.yml", "report"): {"pull-requests": "write"},
     }
     for name, job_id, job in all_jobs():
         writes = {
@@ -460,7 +461,7 @@ def test_deploy_applies_the_plan_it_made() -> None:
     plan, apply = deploy["plan"]["with"], deploy["apply"]["with"]
     assert plan["command"] == "plan" and apply["command"] == "apply"
     assert plan["artifact-name"] == apply["artifact-name"] == "seoul-plan-${{ github.sha }}"
-    assert deploy["apply"]["needs"] == "plan"
+    assert deploy["apply"]["needs"] == ["plan", "previewed"]
     assert deploy["apply"]["if"] == "needs.plan.outputs.changes == 'true'"
     outputs = TERRAFORM["on"]["workflow_call"]["outputs"]
     assert outputs["changes"]["value"] == "${{ jobs.plan.outputs.changes }}"
@@ -478,6 +479,38 @@ def test_deploy_applies_the_plan_it_made() -> None:
     )
     assert upload["with"]["name"] == "${{ inputs.artifact-name }}"
     assert upload["with"]["path"] == ".artifacts/plans/"
+
+
+def test_deploy_compares_its_plan_with_the_preview_before_approval() -> None:
+    deploy = jobs("deploy-seoul.yml")
+    previewed = deploy["previewed"]
+    assert previewed["needs"] == "plan" and previewed["if"] == deploy["apply"]["if"]
+    assert previewed["permissions"] == {"contents": "read", "pull-requests": "read"}
+    download = next(s for s in previewed["steps"] if uses_of(s) == "actions/download-artifact")
+    assert download["with"]["name"] == deploy["plan"]["with"]["artifact-name"]
+    run = previewed["steps"][-1]["run"]
+    assert run.startswith("python3 scripts/plan_digest.py compare --env seoul")
+    assert "--plan .artifacts/plans/seoul.json" in run
+
+
+def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
+    deploy = jobs("deploy-seoul.yml")
+    report = deploy["report"]
+    assert report["needs"] == "apply"
+    assert report["if"] == "${{ always() && needs.apply.result != 'skipped' }}"
+    run = report["steps"][-1]["run"]
+    assert run.startswith("python3 scripts/apply_report.py --env seoul")
+    assert report["steps"][-1]["env"]["APPLY_RESULT"] == "${{ needs.apply.result }}"
+    # what the report reads is what the apply job writes and uploads
+    steps = TERRAFORM["jobs"]["apply"]["steps"]
+    apply_run = next(s["run"] for s in steps if "make apply" in s.get("run", ""))
+    assert "--log .artifacts/apply-report/apply.log" in apply_run
+    upload = next(s for s in steps if uses_of(s) == "actions/upload-artifact")
+    assert ".artifacts/apply-report/" in upload["with"]["path"]
+    fetched = next(s for s in report["steps"] if "smoke" in s.get("with", {}).get("name", ""))
+    assert fetched["with"]["name"] == upload["with"]["name"].replace(
+        "${{ inputs.environment }}", "seoul"
+    )
 
 
 # --- destroy and drift ----------------------------------------------------------------------
