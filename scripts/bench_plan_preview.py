@@ -8,8 +8,10 @@ tests/fixtures/plans/ (an instance replaced through user_data, a VPC updated in 
 destroyed, a SecureString parameter created: a quarter each), spread over 50 modules, with the
 prior state and planned values of each resource as a real plan carries them. The plan is
 written to a temporary file and put through what the CLI does: read and parse the JSON, gather
-its secrets, build the model, render the comment and the long summary. Figures are the median
-of --runs runs, in seconds.
+its secrets, build the model (with the running-cost estimate and the plan digest), render the
+comment with its digest block and the long summary. Figures are the median of --runs runs, in
+seconds; "cost+digest" is the part of parse+model that scripts/cost.py and
+scripts/plan_digest.py take, timed again on their own.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from scripts import cost, plan_digest  # noqa: E402
 from scripts import plan_preview as pp  # noqa: E402
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
@@ -78,11 +81,21 @@ def run_once(path: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     envs = pp.build([("bench", path)], [], [])
     t1 = time.perf_counter()
-    comment = pp.build_comment(envs, pp.where_full("summary.md", None))
+    digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
+    budget = pp.COMMENT_BUDGET - len(digests.encode())
+    comment = plan_digest.attach(
+        pp.build_comment(envs, pp.where_full("summary.md", None), budget=budget), digests
+    )
     t2 = time.perf_counter()
     summary = pp.build_summary(envs)
     t3 = time.perf_counter()
+    plan = json.loads(path.read_text())
+    t4 = time.perf_counter()
+    cost.estimate(plan)
+    plan_digest.digest(plan)
+    t5 = time.perf_counter()
     return {
+        "cost+digest": t5 - t4,
         "parse+model": t1 - t0,
         "comment": t2 - t1,
         "summary": t3 - t2,
@@ -99,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"python {sys.version.split()[0]}, median of {args.runs} runs, seconds")
     header = (
-        f"{'changes':>8} {'plan MB':>8} {'parse+model':>12} {'comment':>8} {'summary':>8} "
+        f"{'changes':>8} {'plan MB':>8} {'parse+model':>12} {'cost+digest':>12} "
+        f"{'comment':>8} {'summary':>8} "
         f"{'total':>7} {'comment chars':>14} {'summary KB':>11}"
     )
     print(header)
@@ -111,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             med = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
             print(
                 f"{size:>8} {path.stat().st_size / 1e6:>8.1f} {med['parse+model']:>12.3f} "
+                f"{med['cost+digest']:>12.3f} "
                 f"{med['comment']:>8.3f} {med['summary']:>8.3f} {med['total']:>7.3f} "
                 f"{int(med['comment_chars']):>14} {med['summary_bytes'] / 1024:>11.0f}"
             )

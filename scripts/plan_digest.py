@@ -33,20 +33,15 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.gha import append_summary
-from scripts.github_comment import (
-    DEFAULT_API,
-    PR_MARKER,
-    GitHub,
-    GitHubError,
-    find_comment,
-    pr_for_commit,
-)
+
+if TYPE_CHECKING:
+    from scripts.github_comment import GitHub
 
 VERSION = "v1"
 DEFAULT_AUTHOR = "github-actions[bot]"
@@ -213,6 +208,9 @@ def verdict(
 def check(
     gh: GitHub, env: str, plan: dict[str, Any], sha: str, author: str = DEFAULT_AUTHOR
 ) -> Verdict:
+    # Imported here: the preview imports this module and needs no HTTP client.
+    from scripts.github_comment import PR_MARKER, find_comment, pr_for_commit
+
     current = digest(plan)
     pr = pr_for_commit(gh, sha)
     if pr is None:
@@ -223,6 +221,8 @@ def check(
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    from scripts.github_comment import DEFAULT_API, GitHub, GitHubError
+
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Compare a plan with its pull request's preview.")
     sub = parser.add_subparsers(dest="command", required=True)
