@@ -19,24 +19,24 @@ the change adds or saves. Standard library only, one pass over resource_changes.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from scripts import environments
 
 PRICE_TABLE = Path(__file__).resolve().parent / "prices" / "ap-northeast-2.json"
 HOURS_PER_DAY = 24
-# .github/workflows/destroy-seoul.yml destroys Seoul every night at this time (KST, UTC+9);
-# tests/test_cost.py checks its cron line says the same.
-NIGHTLY_DESTROY_KST = (23, 7)
-# When the next deploy recreates it is up to people; the estimate assumes the start of a
-# working day and says so.
-ASSUMED_DEPLOY_KST = (9, 0)
-NIGHTLY_ENV = "seoul"
-IN_SEOUL_NOTE = {"localstack": "what the same stack would cost in Seoul"}
+# An environment with a nightly destroy (envs/<name>/environment.toml, [nightly_destroy]) is
+# recreated by the next deploy; when that is is up to people, so the estimate assumes the start
+# of a working day in the environment's time zone, and says so.
+ASSUMED_DEPLOY_AT = "09:00"
 
 # Kinds of billed item: per hour, per month (GB-month, secret-month), or usage (not estimated).
 HOUR, MONTH, USAGE = "hour", "month", "usage"
@@ -241,11 +241,23 @@ def usd(amount: float, signed: bool = False) -> str:
     return text
 
 
-def up_hours_with_nightly_destroy() -> float:
-    """Hours a day the stack exists when destroyed at 23:07 KST and deployed again at 09:00."""
-    down = NIGHTLY_DESTROY_KST[0] + NIGHTLY_DESTROY_KST[1] / 60
-    up = ASSUMED_DEPLOY_KST[0] + ASSUMED_DEPLOY_KST[1] / 60
-    return (down - up) % 24
+@functools.cache
+def describe(env_name: str) -> environments.Environment | None:
+    """The environment's description, or None for a name that is not an environment."""
+    try:
+        return environments.get(env_name)
+    except (environments.UnknownEnvironment, environments.DescriptionError):
+        return None
+
+
+def _hours(hhmm: str) -> float:
+    hour, minute = (int(part) for part in hhmm.split(":"))
+    return hour + minute / 60
+
+
+def up_hours(nightly: environments.Nightly) -> float:
+    """Hours a day the stack exists when destroyed at `nightly.at` and deployed at 09:00."""
+    return (_hours(nightly.at) - _hours(ASSUMED_DEPLOY_AT)) % 24
 
 
 def _hm(hours: float) -> str:
@@ -262,11 +274,18 @@ def _listing(counter: Counter[str], limit: int = 8) -> str:
 
 def render(env_name: str, est: Estimate, changed: bool = True) -> list[str]:
     """The cost block of one environment in the preview; one line when nothing changes."""
+    described = describe(env_name)
+    where = f"in {est.region}"
+    if described is not None and described.emulated:
+        where += ", what the same stack would cost in Seoul"
+    elif described is not None and described.region != est.region:
+        return [
+            f"💰 Running cost: not priced (the price table is for {est.region}, this "
+            f"environment runs in {described.region}).",
+            "",
+        ]
     after, before = est.after, est.before
     at_least = "" if after.complete else "≥ "
-    where = f"in {est.region}"
-    if env_name in IN_SEOUL_NOTE:
-        where += f", {IN_SEOUL_NOTE[env_name]}"
     if not changed:
         unpriced = f"; not priced: {_listing(after.not_priced)}" if after.not_priced else ""
         return [
@@ -288,13 +307,13 @@ def render(env_name: str, est: Estimate, changed: bool = True) -> list[str]:
         f"{usd(delta * est.hours_per_month, True)} |",
         "",
     ]
-    if env_name == NIGHTLY_ENV:
-        hours = up_hours_with_nightly_destroy()
-        dh, dm = NIGHTLY_DESTROY_KST
-        ah, am = ASSUMED_DEPLOY_KST
+    nightly = described.nightly if described is not None else None
+    if nightly is not None:
+        hours = up_hours(nightly)
+        zone = datetime.now(ZoneInfo(nightly.time_zone)).tzname() or nightly.time_zone
         lines += [
-            f"With the nightly destroy ({dh:02d}:{dm:02d} KST) and the next deploy at "
-            f"{ah:02d}:{am:02d} KST, the stack exists {_hm(hours)} a day: "
+            f"With the nightly destroy ({nightly.at} {zone}) and the next deploy at "
+            f"{ASSUMED_DEPLOY_AT} {zone}, the stack exists {_hm(hours)} a day: "
             f"**{at_least}{usd(after.hourly * hours)} a day**, against "
             f"{at_least}{usd(after.hourly * HOURS_PER_DAY)} left running "
             "(a day with no deploy costs nothing).",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from datetime import date
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from scripts import cost
+from scripts import cost, environments
 from scripts.cost import PriceTable, estimate, render, table_problems
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,11 +87,11 @@ def test_a_type_neither_free_nor_billed_is_refused(table: PriceTable) -> None:
     assert any("aws_lb" in p for p in problems) and any("aws_vpc" in p for p in problems)
 
 
-def test_the_nightly_destroy_time_is_the_one_the_workflow_runs() -> None:
-    workflow = (REPO_ROOT / ".github/workflows/destroy-seoul.yml").read_text(encoding="utf-8")
-    minute, hour = re.search(r'cron:\s*"(\d+) (\d+) \* \* \*"', workflow).groups()
-    kst = ((int(hour) + 9) % 24, int(minute))
-    assert kst == cost.NIGHTLY_DESTROY_KST
+def test_the_nightly_destroy_comes_from_the_environment_description() -> None:
+    seoul = environments.get("seoul")
+    assert seoul.nightly is not None and seoul.nightly.at == "23:07"
+    assert cost.up_hours(seoul.nightly) == pytest.approx(23 + 7 / 60 - 9)
+    assert environments.get("localstack").nightly is None
 
 
 # --- estimates over the real plans -------------------------------------------------------------
@@ -140,11 +141,28 @@ def test_localstack_is_labelled_as_what_seoul_would_cost(table: PriceTable) -> N
     assert "nightly destroy" not in text
 
 
+def test_an_environment_in_another_region_is_not_priced_with_seoul_prices(
+    table: PriceTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = dataclasses.replace(environments.get("seoul"), region="eu-west-1")
+    monkeypatch.setattr(cost, "describe", lambda name: elsewhere)
+    text = "\n".join(render("seoul", estimate(plan("create"), table)))
+    assert "not priced" in text and "eu-west-1" in text and "$" not in text
+
+
+def test_a_name_that_is_no_environment_gets_no_label_and_no_nightly_line(
+    table: PriceTable,
+) -> None:
+    text = "\n".join(render("bench", estimate(plan("create"), table)))
+    assert "(in ap-northeast-2;" in text and "nightly" not in text
+
+
 def test_seoul_shows_a_day_with_the_nightly_destroy_next_to_left_running(
     table: PriceTable,
 ) -> None:
     text = "\n".join(render("seoul", estimate(plan("create"), table)))
     hours = 23 + 7 / 60 - 9
+    assert "nightly destroy (23:07 KST) and the next deploy at 09:00 KST" in text
     assert "14 h 07 min a day" in text
     assert f"{cost.usd(0.005 * hours)} a day**" in text
     assert f"{cost.usd(0.005 * 24)} left running" in text
