@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from scripts import smoke
@@ -52,3 +54,15 @@ def test_failed_check_prints_a_fail_line(capsys) -> None:
     result = smoke.run_check("thing", broken)
     assert result.status == "FAIL"
     assert "FAIL thing: the reason" in capsys.readouterr().out
+
+
+def test_report_carries_the_app_url_the_apply_report_shows(monkeypatch, tmp_path) -> None:
+    def passing() -> str:
+        return "fine"
+
+    monkeypatch.setattr(smoke, "checks_for", lambda ctx: [("thing", passing)])
+    ctx = smoke.Context("seoul", {"web_public_ip": "203.0.113.7"}, None, "ap-northeast-2")
+    report = tmp_path / "smoke-seoul.json"
+    assert smoke.run(ctx, report) == 0
+    data = json.loads(report.read_text())
+    assert data["app_url"] == "http://203.0.113.7/health" and data["ok"] is True
