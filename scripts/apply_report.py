@@ -47,7 +47,10 @@ from scripts.plan_preview import Secrets, collect_secrets
 MARKER = "<!-- apply-report:{env} -->"
 APPLY_STEP = "Apply exactly that plan"
 SMOKE_STEP = "Smoke test the real stack"
-BEFORE_STEP = "the steps before the apply (set-up, AWS credentials, plan download)"
+BEFORE_STEP = (
+    "before the apply: the deployment was rejected, or set-up, AWS credentials or the plan "
+    "download failed"
+)
 APPLY_DONE = re.compile(
     r"Apply complete! Resources: (?P<added>\d+) added, (?P<changed>\d+) changed, "
     r"(?P<destroyed>\d+) destroyed"
