@@ -443,6 +443,12 @@ class Environment:
 
     @property
     def has_changes(self) -> bool:
+        """Whether applying the plan would do anything: the one definition the pipeline uses.
+
+        Every resource change but a read counts (create, update, delete, replace, forget, and
+        the no-op actions that still write state: import and move), and so does any output
+        change. A plan that only imports or moves must still be reviewed and applied.
+        """
         return any(c.kind != "read" for c in self.changes) or bool(self.outputs)
 
 
@@ -1520,6 +1526,46 @@ def build(
     return [envs[n] for n in names if n in envs]
 
 
+def plan_has_changes(plan: dict[str, Any]) -> bool:
+    """Whether applying this `terraform show -json` plan would change anything (see has_changes)."""
+    return Renderer(Secrets()).environment("", "", plan).has_changes
+
+
+def render_files(
+    plans: list[tuple[str, Path]],
+    failed: list[tuple[str, Path]],
+    skipped: list[tuple[str, str]],
+    order: list[str] | None = None,
+    *,
+    summary: str | None = None,
+    append_summary: bool = False,
+    full_url: str | None = None,
+    title: str = TITLE,
+) -> tuple[str, list[Environment]]:
+    """The comment for these files, and the environments it shows; the long form to `summary`.
+
+    Raises InputError when an input cannot be read or the summary cannot be written.
+    """
+    envs = build(plans, failed, skipped, order)
+    digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
+    comment = build_comment(
+        envs,
+        where_full(summary, full_url),
+        budget=COMMENT_BUDGET - len(digests.encode()),
+        title=title,
+    )
+    comment = plan_digest.attach(comment, digests)
+    if summary:
+        text = build_summary(envs, title=title)
+        target = Path(summary)
+        try:
+            with target.open("a" if append_summary else "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise InputError(f"cannot write summary {target}: {exc}") from exc
+    return comment, envs
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plan_preview.py",
@@ -1574,28 +1620,15 @@ def main(argv: list[str] | None = None) -> int:
             position[name] = index
     order = sorted(names, key=lambda n: position.get(n, len(argv)))
     try:
-        envs = build(plans, failed, skipped, order)
+        comment, _ = render_files(
+            plans, failed, skipped, order,
+            summary=args.summary,
+            append_summary=os.environ.get("GITHUB_STEP_SUMMARY") == args.summary,
+            full_url=args.full_url, title=args.title,
+        )  # fmt: skip
     except InputError as exc:
         print(f"plan_preview: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
-    comment = build_comment(
-        envs,
-        where_full(args.summary, args.full_url),
-        budget=COMMENT_BUDGET - len(digests.encode()),
-        title=args.title,
-    )
-    comment = plan_digest.attach(comment, digests)
-    if args.summary:
-        summary = build_summary(envs, title=args.title)
-        target = Path(args.summary)
-        append = os.environ.get("GITHUB_STEP_SUMMARY") == args.summary
-        try:
-            with target.open("a" if append else "w", encoding="utf-8") as fh:
-                fh.write(summary)
-        except OSError as exc:
-            print(f"plan_preview: error: cannot write summary {target}: {exc}", file=sys.stderr)
-            return EXIT_INPUT
     sys.stdout.write(comment)
     return EXIT_OK
 

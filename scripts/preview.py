@@ -6,7 +6,7 @@
 scripts/plan_preview.py renders plans it is told about: `ENV=plan.json`, `--failed ENV=stderr`
 and `--skipped ENV=reason`. Which of those applies to an environment is only known once the
 plan jobs have finished, from the files they uploaded. This script makes that choice, the same
-way in CI and on a laptop, then runs plan_preview.py:
+way in CI and on a laptop, then renders them with plan_preview's library (in-process):
 
 - --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
   --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`). Without
@@ -15,15 +15,16 @@ way in CI and on a laptop, then runs plan_preview.py:
 - --skipped NAME=REASON with a non-empty REASON: skipped, with a ::notice annotation.
 - --summary defaults to $GITHUB_STEP_SUMMARY (the full detail goes there).
 - `changes=true|false` goes to $GITHUB_OUTPUT: whether any planned environment would change
-  anything, so a deploy does not ask a reviewer to approve a plan with nothing in it.
+  anything (plan_preview's one definition: imports, moves and forgets count), so a deploy does
+  not ask a reviewer to approve a plan with nothing in it, and never skips one that imports.
+- exit 1 when a plan file cannot be read or is not a plan (the error says which), 2 on bad
+  arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,8 @@ if __package__ in (None, ""):
 
 from scripts import environments
 from scripts.gha import set_outputs
+from scripts.plan_preview import InputError, render_files
 
-RENDERER = Path(__file__).resolve().parent / "plan_preview.py"
 NO_PLAN = (
     "No plan was produced for {name}: the job stopped before `make plan` could write one, or "
     "it was cancelled. Its log says why.\n"
@@ -77,33 +78,6 @@ def classify(plans: Path, envs: list[tuple[str, str]], skipped: dict[str, str]) 
     return result
 
 
-def plan_has_changes(plan_json: Path) -> bool:
-    """Whether applying this plan would change a resource or an output."""
-    plan = json.loads(plan_json.read_text(encoding="utf-8"))
-    quiet = {"no-op", "read"}
-    for change in plan.get("resource_changes") or []:
-        if not set(change.get("change", {}).get("actions", [])) <= quiet:
-            return True
-    return any(
-        not set(change.get("actions", [])) <= quiet
-        for change in (plan.get("output_changes") or {}).values()
-    )
-
-
-def renderer_args(items: list[EnvPlan], summary: str | None) -> list[str]:
-    args: list[str] = []
-    for item in items:
-        if item.kind == "planned":
-            args.append(f"{item.name}={item.value}")
-        elif item.kind == "failed":
-            args += ["--failed", f"{item.name}={item.value}"]
-        else:
-            args += ["--skipped", f"{item.name}={item.value}"]
-    if summary:
-        args += ["--summary", summary]
-    return args
-
-
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Render the plan preview of a plans directory.")
@@ -113,7 +87,6 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON")
     parser.add_argument("--summary", default=env.get("GITHUB_STEP_SUMMARY") or None)
     parser.add_argument("--output", type=Path, help="write the comment here (default: stdout)")
-    parser.add_argument("--renderer", type=Path, default=RENDERER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         envs = parse_pairs(args.env, "--env") or [(name, "") for name in environments.names()]
@@ -129,24 +102,25 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             print(f"::notice title=Plan skipped ({item.name})::{item.value}", file=log)
         else:
             print(f"{item.name}: {item.kind} ({item.value})", file=log)
-    proc = subprocess.run(
-        [sys.executable, str(args.renderer), *renderer_args(items, args.summary)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    sys.stderr.write(proc.stderr)
-    if proc.returncode != 0:
-        print(f"plan_preview.py failed (exit {proc.returncode})", file=sys.stderr)
-        return proc.returncode
-    if env.get("GITHUB_OUTPUT"):
-        changes = any(plan_has_changes(Path(i.value)) for i in items if i.kind == "planned")
-        set_outputs(env, changes="true" if changes else "false")
+    try:
+        comment, envs = render_files(
+            [(i.name, Path(i.value)) for i in items if i.kind == "planned"],
+            [(i.name, Path(i.value)) for i in items if i.kind == "failed"],
+            [(i.name, i.value) for i in items if i.kind == "skipped"],
+            [i.name for i in items],
+            summary=args.summary,
+            append_summary=args.summary == env.get("GITHUB_STEP_SUMMARY"),
+        )
+    except InputError as err:
+        print(f"preview: error: {err}; the plan job's log says what it wrote", file=sys.stderr)
+        return 1
+    changes = any(e.has_changes for e in envs if e.state == "planned")
+    set_outputs(env, changes="true" if changes else "false")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(proc.stdout, encoding="utf-8")
+        args.output.write_text(comment, encoding="utf-8")
     else:
-        sys.stdout.write(proc.stdout)
+        sys.stdout.write(comment)
     return 0
 
 

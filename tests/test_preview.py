@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from scripts import preview
-from scripts.preview import EnvPlan, classify, plan_has_changes, renderer_args
-
-REAL_RENDERER = Path(__file__).resolve().parents[1] / "scripts" / "plan_preview.py"
-
-# A stand-in for plan_preview.py that records the arguments it was given.
-RECORDER = """
-import json, sys
-print("<!-- plan-preview -->")
-print(json.dumps(sys.argv[1:]))
-"""
-
-
-@pytest.fixture
-def recorder(tmp_path: Path) -> Path:
-    path = tmp_path / "recorder.py"
-    path.write_text(RECORDER, encoding="utf-8")
-    return path
-
+from scripts import plan_preview, preview
+from scripts.plan_preview import plan_has_changes
+from scripts.preview import EnvPlan, classify
 
 def test_classify_each_case(tmp_path: Path) -> None:
     (tmp_path / "localstack.json").write_text("{}")
@@ -51,58 +37,48 @@ def test_stem_names_the_drift_files(tmp_path: Path) -> None:
     assert item == EnvPlan("seoul", "planned", str(tmp_path / "seoul-drift.json"))
 
 
-def test_renderer_arguments_follow_the_plan_preview_contract() -> None:
-    items = [
-        EnvPlan("localstack", "planned", "p/localstack.json"),
-        EnvPlan("seoul", "skipped", "not configured"),
-        EnvPlan("tokyo", "failed", "p/tokyo.stderr.txt"),
-    ]
-    assert renderer_args(items, "summary.md") == [
-        "localstack=p/localstack.json",
-        "--skipped",
-        "seoul=not configured",
-        "--failed",
-        "tokyo=p/tokyo.stderr.txt",
-        "--summary",
-        "summary.md",
-    ]
-
-
-def test_main_runs_the_renderer_and_writes_the_comment(
-    tmp_path: Path, recorder: Path, capsys: pytest.CaptureFixture[str]
+def test_main_renders_in_process_what_plan_preview_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    def no_subprocess(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("preview.py must render in-process, not run our own Python")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.setattr(subprocess, "Popen", no_subprocess)
     plans = tmp_path / "plans"
     plans.mkdir()
-    (plans / "localstack.json").write_text("{}")
-    out = tmp_path / "comment.md"
+    write_plan(plans / "localstack.json", [["create"]])
+    out, summary = tmp_path / "comment.md", tmp_path / "summary.md"
     argv = [
         "--plans", str(plans), "--env", "localstack", "--env", "seoul",
         "--skipped", "seoul=AWS OIDC is not configured", "--output", str(out),
-        "--renderer", str(recorder),
+        "--summary", str(summary),
     ]  # fmt: skip
-    assert preview.main(argv, {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary")}) == 0
-    first, args = out.read_text().splitlines()
-    assert first == "<!-- plan-preview -->"
-    assert json.loads(args) == [
-        f"localstack={plans / 'localstack.json'}",
-        "--skipped",
-        "seoul=AWS OIDC is not configured",
-        "--summary",
-        str(tmp_path / "summary"),
-    ]
+    assert preview.main(argv, {}) == 0
+    expected, _ = plan_preview.render_files(
+        [("localstack", plans / "localstack.json")], [], [("seoul", "AWS OIDC is not configured")]
+    )
+    assert out.read_text() == expected
+    assert expected.splitlines()[0] == plan_preview.MARKER
+    assert "aws_instance.r0" in summary.read_text()
     assert "::notice title=Plan skipped (seoul)::AWS OIDC is not configured" in (
         capsys.readouterr().out
     )
 
 
-def test_main_reports_a_renderer_failure(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.py"
-    broken.write_text("import sys; sys.exit(3)")
-    argv = ["--plans", str(tmp_path), "--env", "seoul", "--renderer", str(broken)]
-    assert preview.main(argv, {}) == 3
+def test_main_fails_on_a_plan_file_that_is_not_a_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "seoul.json").write_text("{not json")
+    output = tmp_path / "github_output"
+    argv = ["--plans", str(tmp_path), "--env", "seoul", "--output", str(tmp_path / "c.md")]
+    assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 1
+    err = capsys.readouterr().err
+    assert "seoul.json is not valid JSON" in err
+    assert not output.exists()  # no changes=false for a plan nobody could read
+    assert not (tmp_path / "c.md").exists()
 
 
-@pytest.mark.skipif(not REAL_RENDERER.exists(), reason="scripts/plan_preview.py not in the tree")
 def test_real_renderer_marks_the_comment(tmp_path: Path) -> None:
     (tmp_path / "seoul.stderr.txt").write_text("Error: No valid credential sources found\n")
     out = tmp_path / "comment.md"
@@ -114,13 +90,28 @@ def test_real_renderer_marks_the_comment(tmp_path: Path) -> None:
     assert "seoul" in text and "localstack" in text
 
 
-def write_plan(path: Path, actions: list[list[str]], outputs: list[str] | None = None) -> Path:
+# Resource changes whose actions are no-op but which still change what the state records.
+IMPORT = {"address": "aws_s3_bucket.b", "change": {"actions": ["no-op"], "importing": {"id": "b"}}}
+MOVE = {
+    "address": "module.web.aws_instance.this",
+    "previous_address": "aws_instance.web",
+    "change": {"actions": ["no-op"]},
+}
+
+
+def write_plan(
+    path: Path,
+    actions: list[list[str]],
+    outputs: list[str] | None = None,
+    extra: list[dict[str, Any]] | None = None,
+) -> Path:
     plan = {
         "format_version": "1.2",
         "resource_changes": [
             {"address": f"aws_instance.r{i}", "change": {"actions": a}}
             for i, a in enumerate(actions)
-        ],
+        ]
+        + (extra or []),
         "output_changes": {f"o{i}": {"actions": [a]} for i, a in enumerate(outputs or [])},
     }
     path.write_text(json.dumps(plan))
@@ -128,30 +119,48 @@ def write_plan(path: Path, actions: list[list[str]], outputs: list[str] | None =
 
 
 @pytest.mark.parametrize(
-    ("actions", "outputs", "expected"),
+    ("actions", "outputs", "extra", "expected"),
     [
-        ([["no-op"], ["read"]], ["no-op"], False),
-        ([], [], False),
-        ([["no-op"], ["create"]], [], True),
-        ([["delete", "create"]], [], True),
-        ([["update"]], [], True),
-        ([["delete"]], [], True),
-        ([["no-op"]], ["update"], True),
+        ([["no-op"], ["read"]], ["no-op"], [], False),
+        ([], [], [], False),
+        ([["no-op"], ["create"]], [], [], True),
+        ([["delete", "create"]], [], [], True),
+        ([["update"]], [], [], True),
+        ([["delete"]], [], [], True),
+        ([["no-op"]], ["update"], [], True),
+        ([["forget"]], [], [], True),  # removed from state (a `removed` block)
+        ([["no-op"]], [], [IMPORT], True),  # an import-only plan must be applied
+        ([["no-op"]], [], [MOVE], True),  # so must a move-only plan
     ],
 )
 def test_plan_has_changes(
-    tmp_path: Path, actions: list[list[str]], outputs: list[str], expected: bool
+    tmp_path: Path,
+    actions: list[list[str]],
+    outputs: list[str],
+    extra: list[dict[str, Any]],
+    expected: bool,
 ) -> None:
-    assert plan_has_changes(write_plan(tmp_path / "p.json", actions, outputs)) is expected
+    path = write_plan(tmp_path / "p.json", actions, outputs, extra)
+    assert plan_has_changes(json.loads(path.read_text())) is expected
 
 
-def test_main_tells_the_workflow_whether_there_is_anything_to_apply(
-    tmp_path: Path, recorder: Path
+@pytest.mark.parametrize("extra", [[IMPORT], [MOVE]], ids=["import", "move"])
+def test_an_import_or_move_only_plan_asks_for_approval(
+    tmp_path: Path, extra: list[dict[str, Any]]
 ) -> None:
+    write_plan(tmp_path / "seoul.json", [["no-op"]], extra=extra)
+    output = tmp_path / "github_output"
+    argv = ["--plans", str(tmp_path), "--env", "seoul", "--output", str(tmp_path / "c.md")]
+    assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 0
+    assert output.read_text() == "changes=true\n"
+    # The comment a reviewer reads agrees: it shows the change, not "no changes".
+    assert "no changes" not in (tmp_path / "c.md").read_text().lower()
+
+
+def test_main_tells_the_workflow_whether_there_is_anything_to_apply(tmp_path: Path) -> None:
     write_plan(tmp_path / "seoul.json", [["no-op"]])
     output = tmp_path / "github_output"
-    argv = ["--plans", str(tmp_path), "--env", "seoul", "--renderer", str(recorder)]
-    argv += ["--output", str(tmp_path / "c.md")]
+    argv = ["--plans", str(tmp_path), "--env", "seoul", "--output", str(tmp_path / "c.md")]
     assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 0
     assert output.read_text() == "changes=false\n"
     write_plan(tmp_path / "seoul.json", [["no-op"], ["update"]])
