@@ -9,7 +9,8 @@
 - An emulated one (envs/localstack) talks to AWS_ENDPOINT_URL (default http://localhost:4566).
 - An AWS one takes its S3 backend from TF_STATE_BUCKET (required) and its description's state
   key (TF_STATE_KEY overrides it): partial backend configuration, nothing committed.
-- plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure.
+- plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure
+  (of the plan, or of the init before it), ending with the next step for that environment.
 - apply --plan FILE applies exactly that reviewed plan; a stale plan is refused with a hint.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -107,7 +109,7 @@ def terraform(
             sys.stderr.write(proc.stderr)
         raise fail(
             f"terraform {args[0]} failed in envs/{env} (exit {proc.returncode})",
-            hint_for(proc.stderr if capture else ""),
+            hint_for(proc.stderr if capture else "", env),
             proc.returncode,
         )
     return proc
@@ -149,18 +151,57 @@ def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]
     return subprocess.CompletedProcess(cmd, popen.returncode, "".join(out), "".join(err))
 
 
-def hint_for(stderr: str) -> str:
-    """Turn the failures people really meet into the next step to take."""
+def hint_for(stderr: str, env: str = "localstack") -> str:
+    """Turn the failures people really meet into the next step to take in `env`."""
     text = stderr.lower()
     if "saved plan is stale" in text:
         return "the state changed since this plan was made: run the plan again and review it"
     if "error acquiring the state lock" in text:
-        return "another run holds the state lock; wait for it, or see `make unlock ENV=...`"
-    if "connection refused" in text or "dial tcp" in text:
-        return "the AWS endpoint does not answer: for LocalStack run `make up` (or start it)"
+        return f"another run holds the state lock; wait for it, or see `make unlock ENV={env}`"
+    if describe(env).emulated:
+        if "connection refused" in text or "dial tcp" in text:
+            return "the AWS endpoint does not answer: for LocalStack run `make up` (or start it)"
+        if "no valid credential sources" in text or "expiredtoken" in text:
+            return "no AWS credentials: set AWS_PROFILE, or run in CI where OIDC provides them"
+        return "read Terraform's error above; `make help` lists the targets"
+    # A real AWS account: the state bucket (partial backend configuration) and the credentials
+    # (OIDC in CI, a profile on a laptop) are what fails first.
+    if "nosuchbucket" in text or re.search(r"s3 bucket \S+ does not exist", text):
+        return (
+            "the state bucket in TF_STATE_BUCKET does not exist in this account and region: "
+            "create it (bootstrap/, docs/PIPELINE.md) or correct the repository variable"
+        )
     if "no valid credential sources" in text or "expiredtoken" in text:
-        return "no AWS credentials: set AWS_PROFILE, or run in CI where OIDC provides them"
+        return (
+            "no valid AWS credentials: on a laptop set AWS_PROFILE; in CI check that the OIDC "
+            "step ran and that the role's trust policy names this repository (docs/PIPELINE.md)"
+        )
+    if "accessdenied" in text or "forbidden" in text or "statuscode: 403" in text:
+        return (
+            f"the role may not do this in {env}: compare its policy with bootstrap/ (state "
+            "bucket and key, the services the stack uses) and the role variable that chose it"
+        )
+    if "dial tcp" in text or "connection refused" in text or "no such host" in text:
+        return f"AWS did not answer from this machine: check the network and the region of {env}"
     return "read Terraform's error above; `make help` lists the targets"
+
+
+def plan_paths(env: str, *, refresh_only: bool = False) -> tuple[Path, Path, Path]:
+    """The saved plan, its JSON and the failure record of a plan (or drift check) of `env`."""
+    name = f"{env}-drift" if refresh_only else env
+    return (
+        PLANS_DIR / f"{name}.tfplan",
+        PLANS_DIR / f"{name}.json",
+        PLANS_DIR / f"{name}.stderr.txt",
+    )
+
+
+def record_failure(err_file: Path, what: str, stderr: str, hint: str) -> None:
+    """Write a failed step's output and the next step, where the plan preview looks for it."""
+    err_file.parent.mkdir(parents=True, exist_ok=True)
+    err_file.write_text(f"{what}\n\n{stderr.rstrip()}\n\nWhat to do: {hint}\n", encoding="utf-8")
+    shown = err_file.relative_to(REPO_ROOT) if err_file.is_relative_to(REPO_ROOT) else err_file
+    say(f"{what}; its output is in {shown}")
 
 
 def backend_args(env: str) -> list[str]:
@@ -180,13 +221,21 @@ def backend_args(env: str) -> list[str]:
     return [f"-backend-config=bucket={bucket}", f"-backend-config=key={key}"]
 
 
-def init(env: str, backend: bool = True) -> None:
+def init(env: str, backend: bool = True, record: Path | None = None) -> None:
+    """terraform init; on failure, with `record`, also write its output there (like a plan)."""
     args = ["init", "-input=false", "-no-color"]
     args += backend_args(env) if backend else ["-backend=false"]
     if backend and not describe(env).emulated:
         args.append("-reconfigure")
     with stage(f"terraform init ({env})"):
-        terraform(env, args, capture=True)
+        proc = terraform(env, args, capture=True, check=False)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr)
+            what = f"terraform init failed in envs/{env} (exit {proc.returncode})"
+            hint = hint_for(proc.stderr, env)
+            if record is not None:
+                record_failure(record, what, proc.stderr, hint)
+            raise fail(what, hint, proc.returncode)
 
 
 def validate(env: str) -> None:
@@ -199,8 +248,7 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
     """Plan into .artifacts/plans; returns 0 (no changes), 2 (changes) or 1 (error)."""
     PLANS_DIR.mkdir(parents=True, exist_ok=True)
     name = f"{env}-drift" if refresh_only else env
-    plan_file, json_file = PLANS_DIR / f"{name}.tfplan", PLANS_DIR / f"{name}.json"
-    err_file = PLANS_DIR / f"{name}.stderr.txt"
+    plan_file, json_file, err_file = plan_paths(env, refresh_only=refresh_only)
     for stale in (plan_file, json_file, err_file):
         stale.unlink(missing_ok=True)
     args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
@@ -209,9 +257,9 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
     with stage(f"terraform plan ({name})"):
         proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode == 1:
-            err_file.write_text(proc.stderr, encoding="utf-8")
             sys.stderr.write(proc.stderr)
-            say(f"plan failed; its output is in {err_file.relative_to(REPO_ROOT)}")
+            hint = hint_for(proc.stderr, env)
+            record_failure(err_file, f"terraform plan failed in envs/{env}", proc.stderr, hint)
             return 1
     shown = terraform(env, ["show", "-json", str(plan_file)], capture=True)
     json_file.write_text(shown.stdout, encoding="utf-8")
@@ -242,7 +290,7 @@ def _change(env: str, args: list[str]) -> None:
         proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
-            raise fail(f"terraform {args[0]} failed in envs/{env}", hint_for(proc.stderr))
+            raise fail(f"terraform {args[0]} failed in envs/{env}", hint_for(proc.stderr, env))
 
 
 def outputs(env: str) -> dict[str, object]:
@@ -267,7 +315,15 @@ def main(argv: list[str] | None = None) -> int:
         validate(args.env)
         return 0
     if not args.no_init:
-        init(args.env)
+        record = None
+        if args.command in ("plan", "drift"):
+            # A failed init is recorded where the failed plan would be, so the preview shows
+            # Terraform's error instead of "no plan was produced"; nothing stale stays behind.
+            paths = plan_paths(args.env, refresh_only=args.command == "drift")
+            for stale in paths:
+                stale.unlink(missing_ok=True)
+            record = paths[2]
+        init(args.env, record=record)
     if args.command == "init":
         return 0
     if args.command == "plan":

@@ -13,6 +13,7 @@ from scripts import plan_preview, preview
 from scripts.plan_preview import plan_has_changes
 from scripts.preview import EnvPlan, classify
 
+
 def test_classify_each_case(tmp_path: Path) -> None:
     (tmp_path / "localstack.json").write_text("{}")
     (tmp_path / "seoul.stderr.txt").write_text("Error: no credentials")

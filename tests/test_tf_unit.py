@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from scripts import tf
+from scripts import preview, tf
 
 
 def test_localstack_endpoint_comes_from_aws_endpoint_url() -> None:
@@ -50,6 +53,75 @@ def test_seoul_backend_from_partial_configuration(monkeypatch: pytest.MonkeyPatc
 )
 def test_hints_name_the_next_step(stderr: str, expected: str) -> None:
     assert expected in tf.hint_for(stderr)
+
+
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        ("dial tcp 52.95.1.1:443: connect: connection refused", "network and the region"),
+        (
+            'Error: Failed to get existing workspaces: S3 bucket "b" does not exist.',
+            "TF_STATE_BUCKET",
+        ),
+        ("No valid credential sources found", "trust policy"),
+        ("api error AccessDenied: User is not authorized to perform: s3:GetObject", "bootstrap/"),
+        ("Error acquiring the state lock", "make unlock ENV=seoul"),
+    ],
+)
+def test_seoul_hints_fit_a_real_aws_account(stderr: str, expected: str) -> None:
+    hint = tf.hint_for(stderr, "seoul")
+    assert expected in hint
+    assert "make up" not in hint and "LocalStack" not in hint
+
+
+FAILING_TERRAFORM = """#!/bin/sh
+echo 'Error: Failed to get existing workspaces: S3 bucket "nope" does not exist.' >&2
+exit 1
+"""
+
+
+@pytest.fixture
+def failing_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `terraform` on PATH whose init fails as a missing state bucket does; plans go to tmp."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "terraform"
+    fake.write_text(FAILING_TERRAFORM)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("TF_STATE_BUCKET", "nope")
+    plans = tmp_path / "plans"
+    monkeypatch.setattr(tf, "PLANS_DIR", plans)
+    return plans
+
+
+@pytest.mark.parametrize(("command", "stem"), [("plan", "seoul"), ("drift", "seoul-drift")])
+def test_a_failed_init_is_recorded_like_a_failed_plan(
+    failing_init: Path, command: str, stem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failing_init.mkdir()
+    (failing_init / f"{stem}.json").write_text("{}")  # a stale plan of an earlier run
+    with pytest.raises(SystemExit) as exc:
+        tf.main([command, "seoul"])
+    assert exc.value.code == 1
+    assert "terraform init failed in envs/seoul" in capsys.readouterr().err
+    assert not (failing_init / f"{stem}.json").exists()
+    record = (failing_init / f"{stem}.stderr.txt").read_text()
+    assert 'S3 bucket "nope" does not exist' in record
+    assert "What to do: the state bucket in TF_STATE_BUCKET does not exist" in record
+    # The preview shows Terraform's error and the Seoul hint, not "no plan was produced".
+    out = failing_init / "comment.md"
+    argv = ["--plans", str(failing_init), "--env", f"seoul={stem}", "--output", str(out)]
+    assert preview.main(argv, {}) == 0
+    comment = out.read_text()
+    assert "does not exist" in comment and "No plan was produced" not in comment
+    assert "make up" not in comment
+
+
+def test_init_outside_a_plan_records_nothing(failing_init: Path) -> None:
+    with pytest.raises(SystemExit):
+        tf.main(["output", "seoul"])
+    assert not failing_init.exists()
 
 
 def test_unknown_environment_is_refused(capsys) -> None:
