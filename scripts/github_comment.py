@@ -48,6 +48,10 @@ _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 class GitHubError(RuntimeError):
     """The API answered with an error status, or could not be reached."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status, None when the API was not reached
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -106,7 +110,9 @@ class GitHub:
                     " (the token may lack the permission this job grants, or be the read-only"
                     " token of a pull request from a fork)"
                 )
-            raise GitHubError(f"{method} {path}: HTTP {err.code}: {detail}{hint}") from err
+            raise GitHubError(
+                f"{method} {path}: HTTP {err.code}: {detail}{hint}", err.code
+            ) from err
         except urllib.error.URLError as err:
             raise GitHubError(f"{method} {path}: {err.reason}") from err
         return (json.loads(raw) if raw else None), headers

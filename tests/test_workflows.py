@@ -382,6 +382,78 @@ def test_seoul_apply_and_destroy_wait_for_the_seoul_environment() -> None:
     assert nightly_jobs == ["nightly-destroy"]
 
 
+ENV_GATE = re.compile(r"^python3 scripts/env_gate\.py (?P<args>.+)$")
+
+
+def gate_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+    """(index, step, environments it checks) of every env_gate.py step of a job."""
+    for index, step in enumerate(job.get("steps", [])):
+        match = ENV_GATE.match(str(step.get("run", "")).strip())
+        if match:
+            checked = []
+            for arg in shlex.split(match["args"]):
+                var = re.fullmatch(r"\$\{?(\w+)\}?", arg)
+                checked.append(step.get("env", {}).get(var[1], arg) if var else arg)
+            yield index, step, checked
+
+
+def needs_closure(workflow: dict[str, Any], job_id: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [job_id]
+    while todo:
+        needs = workflow["jobs"][todo.pop()].get("needs", [])
+        for need in [needs] if isinstance(needs, str) else needs:
+            if need not in seen:
+                seen.add(need)
+                todo.append(need)
+    return seen
+
+
+def test_every_environment_bound_job_checks_its_gate_before_aws() -> None:
+    bound = 0
+    for name, job_id, job in all_jobs():
+        if "environment" not in job:
+            continue
+        bound += 1
+        where = f"{name}:{job_id}"
+        gates = [(i, envs, step) for i, step, envs in gate_steps(job)]
+        assert [envs for _, envs, _ in gates] == [[job["environment"]]], f"{where}: no gate check"
+        index, _, step = gates[0]
+        assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}", where
+        assert "if" not in step, f"{where}: the gate check must never be skipped"
+        for later in job["steps"][:index]:
+            assert uses_of(later) == "actions/checkout", f"{where}: {later} runs before the gate"
+        assert job["permissions"].get("actions") == "read", f"{where}: cannot read the rules"
+    assert bound >= 1
+
+
+def test_deploys_and_destroys_are_refused_before_planning_when_the_gate_is_missing() -> None:
+    callers = [*reusable_callers("apply"), *reusable_callers("destroy")]
+    assert callers
+    for name, job_id, job in callers:
+        workflow, target = WORKFLOWS[name], job["with"]["deployment-environment"]
+        where = f"{name}:{job_id}"
+        # The caller grants what the called apply job needs to read the rules.
+        assert job["permissions"].get("actions") == "read", where
+        checked = {
+            env
+            for ancestor in needs_closure(workflow, job_id)
+            for _, _, envs in gate_steps(workflow["jobs"][ancestor])
+            for env in envs
+        }
+        assert target in checked, f"{where}: no earlier job checks the {target} environment"
+        # ...and the plan it applies is made only after that check passed.
+        for ancestor in needs_closure(workflow, job_id):
+            if workflow["jobs"][ancestor].get("uses") == REUSABLE:
+                gated = {
+                    env
+                    for j in needs_closure(workflow, ancestor)
+                    for _, _, envs in gate_steps(workflow["jobs"][j])
+                    for env in envs
+                }
+                assert target in gated, f"{name}:{ancestor} plans before {target} is checked"
+
+
 # --- pull request ---------------------------------------------------------------------------
 
 

@@ -1,0 +1,264 @@
+"""scripts/env_gate.py against a fake GitHub environments API served on localhost."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pytest
+
+from scripts import env_gate
+
+REPO = "owner/repo"
+TOKEN = "test-token"
+REVIEWER = {"type": "User", "reviewer": {"login": "alice", "id": 1}}
+
+
+@dataclass
+class FakeEnvironments:
+    """Environments and their branch policies, as GET /repos/{repo}/environments/... returns."""
+
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    fail_with: int | None = None
+    calls: list[str] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+
+    def add(
+        self,
+        name: str,
+        *,
+        reviewers: list[dict[str, Any]] | None = None,
+        prevent_self_review: bool = False,
+        branch_policy: dict[str, bool] | None = None,
+        policies: list[tuple[str, str]] | None = None,
+    ) -> None:
+        rules: list[dict[str, Any]] = []
+        if reviewers is not None:
+            rules.append(
+                {
+                    "id": 1,
+                    "type": "required_reviewers",
+                    "prevent_self_review": prevent_self_review,
+                    "reviewers": reviewers,
+                }
+            )
+        if branch_policy is not None:
+            rules.append({"id": 2, "type": "branch_policy"})
+        self.environments[name] = {
+            "id": len(self.environments) + 1,
+            "name": name,
+            "protection_rules": rules,
+            "deployment_branch_policy": branch_policy,
+        }
+        self.branch_policies[name] = [
+            {"id": i, "name": n, "type": t} for i, (t, n) in enumerate(policies or [])
+        ]
+
+
+def make_handler(fake: FakeEnvironments) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def reply(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            fake.calls.append(url.path)
+            fake.tokens.add(self.headers.get("Authorization", ""))
+            if fake.fail_with:
+                self.reply(fake.fail_with, {"message": "Resource not accessible by integration"})
+                return
+            prefix = f"/repos/{REPO}/environments/"
+            if not url.path.startswith(prefix):
+                self.reply(404, {"message": "Not Found"})
+                return
+            name, _, rest = url.path[len(prefix) :].partition("/")
+            name = unquote(name)
+            if name not in fake.environments:
+                self.reply(404, {"message": "Not Found"})
+            elif rest == "":
+                self.reply(200, fake.environments[name])
+            elif rest == "deployment-branch-policies":
+                page = int(parse_qs(url.query).get("page", ["1"])[0])
+                per = int(parse_qs(url.query).get("per_page", ["30"])[0])
+                items = fake.branch_policies[name]
+                chunk = items[(page - 1) * per : page * per]
+                self.reply(200, {"total_count": len(items), "branch_policies": chunk})
+            else:
+                self.reply(404, {"message": "Not Found"})
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeEnvironments]:
+    state = FakeEnvironments()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def run(
+    fake: FakeEnvironments, tmp_path: Path, *names: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    summary = tmp_path / "summary.md"
+    environ = {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": fake.base,  # type: ignore[attr-defined]
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
+    code = env_gate.main(list(names), environ)
+    out = capsys.readouterr().out
+    return code, out, summary.read_text() if summary.exists() else ""
+
+
+MAIN_ONLY = {"protected_branches": False, "custom_branch_policies": True}
+
+
+def test_both_gates_configured_pass(fake: FakeEnvironments, tmp_path: Path, capsys) -> None:
+    fake.add("seoul", reviewers=[REVIEWER])
+    fake.add("seoul-nightly", branch_policy=MAIN_ONLY, policies=[("branch", "main")])
+    code, out, summary = run(fake, tmp_path, "seoul", "seoul-nightly", capsys=capsys)
+    assert code == 0, out
+    assert "environment seoul: protected (required reviewers: alice)" in out
+    assert "environment seoul-nightly: protected (deployments from the branch main only)" in out
+    assert summary == ""
+    assert fake.tokens == {f"Bearer {TOKEN}"}
+    assert f"/repos/{REPO}/environments/seoul-nightly/deployment-branch-policies" in fake.calls
+
+
+def test_missing_environment_is_refused_with_what_to_create(
+    fake: FakeEnvironments, tmp_path: Path, capsys
+) -> None:
+    code, out, summary = run(fake, tmp_path, "seoul", capsys=capsys)
+    assert code == 1
+    assert "::error title=Environment seoul not protected::" in out
+    assert "environment `seoul` does not exist" in out
+    assert "New environment `seoul` and set required reviewers" in out
+    assert "[!CAUTION]" in summary and "does not exist" in summary
+
+
+@pytest.mark.parametrize("reviewers", [None, []], ids=["no rule", "empty rule"])
+def test_seoul_without_reviewers_is_refused(
+    fake: FakeEnvironments, tmp_path: Path, capsys, reviewers: list[Any] | None
+) -> None:
+    fake.add("seoul", reviewers=reviewers, branch_policy=MAIN_ONLY, policies=[("branch", "main")])
+    code, out, summary = run(fake, tmp_path, "seoul", capsys=capsys)
+    assert code == 1
+    assert "has no required reviewers" in out
+    assert "tick “Required reviewers”" in summary
+
+
+def test_one_reviewer_who_cannot_review_their_own_run_is_a_warning(
+    fake: FakeEnvironments, tmp_path: Path, capsys
+) -> None:
+    fake.add("seoul", reviewers=[REVIEWER], prevent_self_review=True)
+    code, out, summary = run(fake, tmp_path, "seoul", capsys=capsys)
+    assert code == 0
+    assert "::warning title=Environment seoul::" in out and "can never be approved" in out
+    assert "[!WARNING]" in summary
+
+
+@pytest.mark.parametrize(
+    ("branch_policy", "policies", "expected"),
+    [
+        (None, [], "lets every branch deploy"),
+        ({"protected_branches": True, "custom_branch_policies": False}, [], "every protected"),
+        (MAIN_ONLY, [("branch", "main"), ("branch", "release/*")], "branch release/*"),
+        (MAIN_ONLY, [("branch", "*")], "deploys from branch *"),
+        (MAIN_ONLY, [("tag", "main")], "deploys from tag main"),
+        (MAIN_ONLY, [], "deploys from nothing"),
+    ],
+    ids=["all branches", "protected branches", "main and more", "wildcard", "tag", "no rule"],
+)
+def test_nightly_branch_policy_wider_than_main_is_refused(
+    fake: FakeEnvironments,
+    tmp_path: Path,
+    capsys,
+    branch_policy: dict[str, bool] | None,
+    policies: list[tuple[str, str]],
+    expected: str,
+) -> None:
+    fake.add("seoul-nightly", branch_policy=branch_policy, policies=policies)
+    code, out, summary = run(fake, tmp_path, "seoul-nightly", capsys=capsys)
+    assert code == 1
+    assert expected in out
+    assert "keep exactly one rule: the branch `main`" in summary
+
+
+def test_branch_policies_are_read_past_the_first_page(
+    fake: FakeEnvironments, tmp_path: Path, capsys
+) -> None:
+    many = [("branch", "main")] + [("branch", f"feature-{i}") for i in range(120)]
+    fake.add("seoul-nightly", branch_policy=MAIN_ONLY, policies=many)
+    code, out, _ = run(fake, tmp_path, "seoul-nightly", capsys=capsys)
+    assert code == 1
+    assert "branch feature-119" in out
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_token_without_permission_says_which_permission(
+    fake: FakeEnvironments, tmp_path: Path, capsys, status: int
+) -> None:
+    fake.add("seoul", reviewers=[REVIEWER])
+    fake.fail_with = status
+    code, out, summary = run(fake, tmp_path, "seoul", capsys=capsys)
+    assert code == 1
+    assert f"HTTP {status}" in out
+    assert "`permissions: actions: read`" in out and "actions: read" in summary
+
+
+def test_server_error_fails_closed(fake: FakeEnvironments, tmp_path: Path, capsys) -> None:
+    fake.add("seoul", reviewers=[REVIEWER])
+    fake.fail_with = 502
+    code, out, _ = run(fake, tmp_path, "seoul", capsys=capsys)
+    assert code == 1
+    assert "Re-run the job; nothing was planned, applied or destroyed" in out
+
+
+def test_unreachable_api_fails_closed(tmp_path: Path, capsys) -> None:
+    environ = {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": REPO,
+        "GITHUB_API_URL": "http://127.0.0.1:9",  # discard port: nothing listens
+    }
+    assert env_gate.main(["seoul"], environ) == 1
+    assert "could not read environment `seoul`" in capsys.readouterr().out
+
+
+def test_unknown_environment_and_missing_token_are_refused(tmp_path: Path, capsys) -> None:
+    environ = {"GITHUB_REPOSITORY": REPO, "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
+    assert env_gate.main(["seoul"], environ) == 1
+    assert "GITHUB_TOKEN is not set" in capsys.readouterr().out
+    assert "GITHUB_TOKEN" in (tmp_path / "s.md").read_text()
+    environ["GITHUB_TOKEN"] = TOKEN
+    assert env_gate.main(["prod"], environ) == 1
+    assert "no gate is defined for environment `prod`" in capsys.readouterr().out
+
+
+def test_one_bad_environment_fails_the_run(fake: FakeEnvironments, tmp_path: Path, capsys) -> None:
+    fake.add("seoul", reviewers=[REVIEWER])
+    fake.add("seoul-nightly", branch_policy=None)
+    code, out, _ = run(fake, tmp_path, "seoul", "seoul-nightly", capsys=capsys)
+    assert code == 1
+    assert "environment seoul: protected" in out
+    assert "environment `seoul-nightly` lets every branch deploy" in out
