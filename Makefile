@@ -27,8 +27,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup localstack-venv envs fmt validate lint test test-unit up smoke down e2e plan apply destroy \
-        drift output unlock bench clean
+.PHONY: help setup localstack-venv envs fmt validate lint lint-online test test-unit up smoke down e2e plan \
+        apply destroy drift output unlock bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,11 @@ validate: setup ## terraform validate every environment's root (no backend, no c
 
 lint: setup ## Run every pre-commit hook over the whole tree (what the PR gate runs)
 	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+
+lint-online: setup ## zizmor's online audits of .github/ (impostor commits, tag/SHA mismatch); needs GH_TOKEN
+	@test -n "$${GH_TOKEN:-}" || { echo "lint-online: GH_TOKEN is not set: export any GitHub token" \
+	  "(CI passes the job's own; no scope is needed for public actions). make lint runs the offline audits."; exit 1; }
+	$(VENV)/bin/zizmor --no-progress .
 
 test: setup ## Run all tests: unit, app+DB, and e2e against real LocalStack, MariaDB, Terraform
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ with its own tests. The linters themselves run at the end when they are installe
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -23,6 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 REUSABLE = "./.github/workflows/terraform.yml"
+SETUP_ACTION = "./.github/actions/setup-project"
+SETUP_ACTION_FILE = ROOT / ".github" / "actions" / "setup-project" / "action.yml"
 SHA_PIN = re.compile(
     r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})"
     r"\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$"
@@ -54,6 +57,12 @@ def load(path: Path) -> dict[str, Any]:
 WORKFLOW_PATHS = sorted([*WORKFLOWS_DIR.glob("*.yml"), *WORKFLOWS_DIR.glob("*.yaml")])
 WORKFLOWS = {path.name: load(path) for path in WORKFLOW_PATHS}
 TEXTS = {path.name: path.read_text(encoding="utf-8") for path in WORKFLOW_PATHS}
+# Every file under .github/ that can hold a `uses:`: the workflows and the local actions.
+ACTION_PATHS = sorted((ROOT / ".github" / "actions").glob("*/action.y*ml"))
+USES_TEXTS = {
+    str(path.relative_to(ROOT)): path.read_text(encoding="utf-8")
+    for path in [*WORKFLOW_PATHS, *ACTION_PATHS]
+}
 TERRAFORM = WORKFLOWS["terraform.yml"]
 
 
@@ -199,11 +208,11 @@ def test_plans_take_no_lock_so_the_plan_role_stays_read_only() -> None:
 
 def test_third_party_actions_pinned_by_sha_with_version_comment() -> None:
     pins: dict[str, set[tuple[str, str]]] = {}
-    for name, text in TEXTS.items():
+    for name, text in USES_TEXTS.items():
         for line in text.splitlines():
             if not re.match(r"^\s*(-\s+)?uses:", line):
                 continue
-            if f"uses: {REUSABLE}" in line:
+            if f"uses: {REUSABLE}" in line or f"uses: {SETUP_ACTION} " in line:
                 continue
             match = SHA_PIN.match(line)
             assert match, f"{name}: not pinned by full SHA with a version comment: {line.strip()}"
@@ -218,7 +227,8 @@ def test_only_the_reusable_workflow_is_referenced_locally() -> None:
         if "uses" in job:
             assert job["uses"] == REUSABLE, name
     for name, _, step in all_steps():
-        assert not str(step.get("uses", "")).startswith(("./", "docker://")), name
+        uses = str(step.get("uses", ""))
+        assert uses == SETUP_ACTION or not uses.startswith(("./", "docker://")), name
 
 
 def test_checkout_never_persists_the_token() -> None:
@@ -228,21 +238,84 @@ def test_checkout_never_persists_the_token() -> None:
         assert step["with"]["persist-credentials"] is False
 
 
-def test_terraform_version_and_wrapper() -> None:
+def load_action(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict) and data["runs"]["using"] == "composite", path
+    return data
+
+
+def test_setup_terraform_is_named_once_with_the_pinned_version_and_no_wrapper() -> None:
     version = (ROOT / ".terraform-version").read_text(encoding="utf-8").strip()
     assert re.fullmatch(r"\d+\.\d+\.\d+", version)
-    setups = 0
+    named = [n for n, text in USES_TEXTS.items() if "hashicorp/setup-terraform@" in text]
+    assert named == [str(SETUP_ACTION_FILE.relative_to(ROOT))]
+    steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
+    index = next(i for i, s in enumerate(steps) if uses_of(s) == "hashicorp/setup-terraform")
+    step = steps[index]
+    assert step["with"]["terraform_wrapper"] is False
+    assert step["with"]["terraform_version"] == "${{ steps.tf-version.outputs.version }}"
+    earlier = [s for s in steps[:index] if s.get("id") == "tf-version"]
+    assert earlier and earlier[0]["run"] == TF_VERSION_STEP
+    assert steps[-1]["run"] == "make setup", "make setup comes last, with Terraform in place"
+
+
+def test_every_job_that_runs_make_sets_up_through_the_shared_action() -> None:
+    jobs_with_make = 0
     for name, job_id, job in all_jobs():
         steps = job.get("steps", [])
-        for index, step in enumerate(steps):
-            if uses_of(step) != "hashicorp/setup-terraform":
-                continue
-            setups += 1
-            assert step["with"]["terraform_wrapper"] is False, f"{name}:{job_id}"
-            assert step["with"]["terraform_version"] == "${{ steps.tf-version.outputs.version }}"
-            earlier = [s for s in steps[:index] if s.get("id") == "tf-version"]
-            assert earlier and earlier[0]["run"] == TF_VERSION_STEP, f"{name}:{job_id}"
-    assert setups >= 5
+        make_at = [i for i, s in enumerate(steps) if re.search(r"\bmake\b", str(s.get("run", "")))]
+        if not make_at:
+            continue
+        jobs_with_make += 1
+        where = f"{name}:{job_id}"
+        setup_at = [i for i, s in enumerate(steps) if s.get("uses") == SETUP_ACTION]
+        assert len(setup_at) == 1 and setup_at[0] < make_at[0], f"{where}: no shared setup"
+        assert uses_of(steps[0]) == "actions/checkout", f"{where}: a local action needs a checkout"
+        assert all(s.get("run") != "make setup" for s in steps), f"{where}: make setup inline"
+    assert jobs_with_make >= 5
+
+
+def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
+    found = [s for s in steps if uses_of(s) == "actions/cache" and s["with"]["path"] == path]
+    assert len(found) == 1, f"no cache of {path}"
+    return found[0]
+
+
+def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
+    from scripts import tfmirror
+
+    steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
+    make_setup = next(i for i, s in enumerate(steps) if s.get("run") == "make setup")
+    requirement_files = sorted(
+        str(p.relative_to(ROOT))
+        for p in [*ROOT.glob("requirements/*.txt"), *ROOT.glob("*/requirements.txt")]
+    )
+    pip = _cache(steps, "~/.cache/pip")
+    key = pip["with"]["key"]
+    for pattern in ("requirements/*.txt", "app/requirements.txt"):
+        assert f"'{pattern}'" in key, f"the pip cache key ignores {pattern}"
+    assert {"requirements/dev.txt", "app/requirements.txt"} <= set(requirement_files)
+    # The plugin cache is the directory scripts/tfmirror.py writes into cli.tfrc.
+    providers = _cache(steps, str(tfmirror.PLUGIN_CACHE.relative_to(ROOT)))
+    assert "hashFiles('envs/*/.terraform.lock.hcl')" in providers["with"]["key"]
+    assert list(ROOT.glob("envs/*/.terraform.lock.hcl")), "no lock file for the key to follow"
+    hooks = _cache(steps, "~/.cache/pre-commit")
+    assert "'.pre-commit-config.yaml'" in hooks["with"]["key"]
+    assert hooks["if"] == "inputs.pre-commit-cache == 'true'"
+    for cache in (pip, providers, hooks):
+        assert steps.index(cache) < make_setup, "a cache restored after make setup is unused"
+    # The job that runs the hooks asks for their cache.
+    lint = jobs("pr.yml")["lint"]
+    setup = next(s for s in lint["steps"] if s.get("uses") == SETUP_ACTION)
+    assert setup["with"]["pre-commit-cache"] == "true"
+
+
+def test_unit_tests_use_the_same_mysql_service_as_the_e2e_job() -> None:
+    pr = jobs("pr.yml")
+    unit, e2e = pr["unit"], pr["e2e"]
+    assert unit["services"]["mysql"] == e2e["services"]["mysql"]
+    for var in ("DB_HOST", "DB_PORT", "DB_USER", "DB_PASS"):
+        assert unit["env"][var] == e2e["env"][var], var
 
 
 @pytest.mark.parametrize("name", ["terraform.yml", "pr.yml"])
@@ -251,6 +324,51 @@ def test_terraform_never_prompts_and_keeps_the_lock_file(name: str) -> None:
     assert env["TF_INPUT"] == "0"
     assert env["TF_IN_AUTOMATION"] == "1"
     assert env["TF_CLI_ARGS_init"] == "-lockfile=readonly"
+
+
+def dependabot_dirs() -> dict[str, set[str]]:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert config["version"] == 2
+    covered: dict[str, set[str]] = {}
+    for update in config["updates"]:
+        assert update["schedule"]["interval"] in ("daily", "weekly"), update
+        dirs = update.get("directories") or [update["directory"]]
+        covered.setdefault(update["package-ecosystem"], set()).update(dirs)
+    return covered
+
+
+def _covered(folder: Path, dirs: set[str]) -> bool:
+    """Whether one of dependabot's directories (or a `dir/*` pattern) names this folder."""
+    where = Path("/", folder.relative_to(ROOT))
+    return any(Path(d[:-2]) == where.parent if d.endswith("/*") else Path(d) == where for d in dirs)
+
+
+def test_dependabot_keeps_every_pin_current() -> None:
+    covered = dependabot_dirs()
+    # github-actions: the workflows (read from "/") and every local composite action.
+    for folder in [ROOT, *(p.parent for p in ACTION_PATHS)]:
+        assert _covered(folder, covered.get("github-actions", set())), folder
+    # pip: every directory that holds a requirements file.
+    requirement_files = [*ROOT.glob("requirements/*.txt"), *ROOT.glob("*/requirements.txt")]
+    assert len(requirement_files) >= 4
+    for folder in {p.parent for p in requirement_files}:
+        assert _covered(folder, covered.get("pip", set())), f"pip misses {folder}"
+    # terraform: every root with a lock file, and every module.
+    tf_dirs = [p.parent for p in ROOT.glob("envs/*/.terraform.lock.hcl")]
+    tf_dirs += [p for p in ROOT.glob("modules/*") if p.is_dir()]
+    assert len(tf_dirs) >= 3
+    for folder in tf_dirs:
+        assert _covered(folder, covered.get("terraform", set())), f"terraform misses {folder}"
+    # docker: every Dockerfile's base image.
+    dockerfiles = [
+        p
+        for pattern in ("Dockerfile", "*/Dockerfile", "*/*/Dockerfile")
+        for p in ROOT.glob(pattern)
+        if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+    ]
+    assert dockerfiles
+    for folder in {p.parent for p in dockerfiles}:
+        assert _covered(folder, covered.get("docker", set())), f"docker misses {folder}"
 
 
 # --- jobs -----------------------------------------------------------------------------------
@@ -460,8 +578,38 @@ def test_deploys_and_destroys_are_refused_before_planning_when_the_gate_is_missi
 def test_pr_static_gate() -> None:
     pr = jobs("pr.yml")
     assert list(WORKFLOWS["pr.yml"]["on"]) == ["pull_request"]
-    assert [s["run"] for s in pr["lint"]["steps"] if "run" in s][-1] == "make lint"
+    assert [s["run"] for s in pr["lint"]["steps"] if "run" in s] == [
+        "make lint",
+        "make lint-online",
+    ]
     assert [s["run"] for s in pr["unit"]["steps"] if "run" in s][-1] == "make test-unit"
+
+
+def test_pr_lint_runs_zizmor_online_with_the_job_token_and_keeps_the_offline_hook() -> None:
+    lint = jobs("pr.yml")["lint"]
+    online = [s for s in lint["steps"] if s.get("run") == "make lint-online"]
+    assert len(online) == 1 and online[0]["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert "if" not in online[0], "the online audit must not be skippable"
+    assert lint.get("permissions", WORKFLOWS["pr.yml"]["permissions"]) == {"contents": "read"}
+    recipe = re.search(r"^lint-online:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert recipe, "make lint-online is missing"
+    zizmor = [line for line in recipe[1].splitlines() if "bin/zizmor" in line]
+    assert zizmor and "--offline" not in zizmor[0] and "--no-online-audits" not in zizmor[0]
+    hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
+    offline = [h for h in hooks if h["id"] == "zizmor"]
+    assert offline and offline[0]["entry"] == "zizmor --offline"
+    assert re.search(offline[0]["files"], ".github/actions/setup-project/action.yml")
+    assert re.search(offline[0]["files"], ".github/dependabot.yml")
+
+
+def test_make_lint_online_refuses_to_run_without_a_token() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-o", "setup", "lint-online"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "GH_TOKEN is not set" in proc.stdout + proc.stderr
 
 
 def test_pr_localstack_image_is_pinned_and_token_aware() -> None:
@@ -491,7 +639,7 @@ def test_pr_e2e_uses_a_real_mysql_and_uploads_the_report() -> None:
     assert env["DB_PASS"] == mysql["env"]["MYSQL_ROOT_PASSWORD"]
     assert "${{ github.run_id }}" in env["DB_PASS"], "a per-run password, none committed"
     runs = [s["run"] for s in e2e["steps"] if "run" in s]
-    assert runs[-3:] == ["make setup", "make plan ENV=localstack", "make e2e"]
+    assert runs[-2:] == ["make plan ENV=localstack", "make e2e"]
     uploads = [s["with"] for s in e2e["steps"] if uses_of(s) == "actions/upload-artifact"]
     report = [u for u in uploads if ".artifacts/e2e/" in u["path"].split()]
     assert report and report[0]["include-hidden-files"] is True
