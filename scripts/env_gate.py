@@ -1,7 +1,11 @@
 """Refuse to plan, apply or destroy through a GitHub environment that gates nothing.
 
-    python3 scripts/env_gate.py seoul            # must have required reviewers
-    python3 scripts/env_gate.py seoul-nightly    # must deploy from the main branch only
+    python3 scripts/env_gate.py seoul            # a `gate`: must have required reviewers
+    python3 scripts/env_gate.py seoul-nightly    # a nightly environment: main branch only
+
+Which rule applies comes from the environment descriptions (envs/*/environment.toml, read by
+scripts/environments.py): an AWS environment's `gate` needs required reviewers, its
+`[nightly_destroy] environment` a deployment branch policy of main alone.
 
 GitHub creates a missing environment, with no protection rules at all, the first time a job
 names it. So a deploy whose environments were never configured would apply with no reviewer,
@@ -35,12 +39,11 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import environments
 from scripts.gha import append_summary
 from scripts.github_comment import DEFAULT_API, GitHub, GitHubError
 
 REVIEWERS, MAIN_ONLY = "required reviewers", "main branch only"
-# What each GitHub environment of this pipeline must enforce (docs/PIPELINE.md, "Environments").
-RULES = {"seoul": REVIEWERS, "seoul-nightly": MAIN_ONLY}
 SETTINGS = "Settings → Environments"
 DOCS = "docs/PIPELINE.md, section “Environment gates”"
 
@@ -55,6 +58,21 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def rules(envs: dict[str, environments.Environment] | None = None) -> dict[str, str]:
+    """What each GitHub environment the descriptions name must enforce.
+
+    An AWS environment's `gate` needs required reviewers; its `[nightly_destroy]` environment
+    runs unattended, so it must deploy from main alone.
+    """
+    found: dict[str, str] = {}
+    for env in (environments.load() if envs is None else envs).values():
+        if env.gate:
+            found[env.gate] = REVIEWERS
+        if env.nightly:
+            found[env.nightly.environment] = MAIN_ONLY
+    return found
 
 
 def _reviewer_name(entry: dict[str, Any]) -> str:
@@ -118,14 +136,15 @@ def judge_main_only(name: str, env: dict[str, Any], policies: list[dict[str, Any
     return verdict
 
 
-def check(gh: GitHub, name: str) -> Verdict:
-    """Read environment `name` and judge it by its rule in RULES."""
-    rule = RULES.get(name)
+def check(gh: GitHub, name: str, known: dict[str, str]) -> Verdict:
+    """Read GitHub environment `name` and judge it by its rule in `known` (see rules())."""
+    rule = known.get(name)
     if rule is None:
         return Verdict(
             name,
-            [f"no gate is defined for environment `{name}`: use one of {', '.join(RULES)}, or "
-             "add its rule to RULES in scripts/env_gate.py"],
+            [f"no envs/*/environment.toml names the GitHub environment `{name}` as its gate or "
+             f"nightly environment (known: {', '.join(known) or 'none'}); fix the name, or the "
+             "description (docs/PIPELINE.md, “Add an environment”)"],
         )  # fmt: skip
     path = f"/repos/{gh.repo}/environments/{urllib.parse.quote(name, safe='')}"
     try:
@@ -199,7 +218,7 @@ def report(verdicts: list[Verdict], environ: dict[str, str]) -> None:
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Is this GitHub environment really a gate?")
-    parser.add_argument("environment", nargs="+", help=f"one of: {', '.join(RULES)}")
+    parser.add_argument("environment", nargs="+", help="GitHub environment(s) to check")
     parser.add_argument("--repo", default=env.get("GITHUB_REPOSITORY", ""), help="OWNER/NAME")
     args = parser.parse_args(argv)
     try:
@@ -211,7 +230,18 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         )
         report([Verdict(name, [problem]) for name in args.environment], env)
         return 1
-    verdicts = [check(gh, name) for name in args.environment]
+    try:
+        known = rules()
+    except environments.DescriptionError as err:
+        report(
+            [
+                Verdict(n, [f"the environment descriptions are broken: {err}"])
+                for n in args.environment
+            ],
+            env,
+        )
+        return 1
+    verdicts = [check(gh, name, known) for name in args.environment]
     report(verdicts, env)
     return 0 if all(v.ok for v in verdicts) else 1
 

@@ -252,7 +252,9 @@ def test_unknown_environment_and_missing_token_are_refused(tmp_path: Path, capsy
     assert "GITHUB_TOKEN" in (tmp_path / "s.md").read_text()
     environ["GITHUB_TOKEN"] = TOKEN
     assert env_gate.main(["prod"], environ) == 1
-    assert "no gate is defined for environment `prod`" in capsys.readouterr().out
+    assert "no envs/*/environment.toml names the GitHub environment `prod`" in (
+        capsys.readouterr().out
+    )
 
 
 def test_one_bad_environment_fails_the_run(fake: FakeEnvironments, tmp_path: Path, capsys) -> None:
@@ -262,3 +264,16 @@ def test_one_bad_environment_fails_the_run(fake: FakeEnvironments, tmp_path: Pat
     assert code == 1
     assert "environment seoul: protected" in out
     assert "environment `seoul-nightly` lets every branch deploy" in out
+
+
+def test_rules_come_from_the_environment_descriptions() -> None:
+    from dataclasses import replace
+
+    from scripts import environments
+
+    assert env_gate.rules() == {"seoul": env_gate.REVIEWERS, "seoul-nightly": env_gate.MAIN_ONLY}
+    described = environments.load()
+    osaka = replace(described["seoul"], name="osaka", gate="osaka", nightly=None)
+    found = env_gate.rules({**described, "osaka": osaka})
+    assert found["osaka"] == env_gate.REVIEWERS and "osaka-nightly" not in found
+    assert "localstack" not in found  # an emulated environment is never gated
