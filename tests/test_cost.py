@@ -96,29 +96,44 @@ def test_the_nightly_destroy_comes_from_the_environment_description() -> None:
 # --- estimates over the real plans -------------------------------------------------------------
 
 
+def fixture_stack_hourly(table: PriceTable) -> float:
+    """What the fixtures' stack (one t3.micro with a public IPv4 address, one secret) costs an
+    hour with the table's prices; its root volume's size is known only after apply."""
+    p = table.prices
+    return (
+        p["ec2_instance_hour:t3.micro"]["usd"]
+        + p["public_ipv4_hour"]["usd"]
+        + p["secretsmanager_secret_month"]["usd"] / table.hours_per_month
+    )
+
+
 def test_created_stack_prices_what_it_can_and_names_what_it_cannot(table: PriceTable) -> None:
     est = estimate(plan("create"), table)
     assert est.before.hourly == 0 and not est.before.not_priced
-    # The instance's public IPv4 address is priced; its instance type is not in the table.
-    assert est.after.hourly == pytest.approx(table.prices["public_ipv4_hour"]["usd"])
-    assert est.after.not_priced["ec2_instance_hour:t3.micro"] == 1
+    # Instance hours, its public IPv4 address and the secret are priced; the root volume's size
+    # is known only after apply, so it is named, not guessed.
+    hourly = fixture_stack_hourly(table)
+    assert est.after.hourly == pytest.approx(hourly)
+    assert dict(est.after.not_priced) == {"ebs root volume (size known after apply)": 1}
     text = "\n".join(render("seoul", est))
-    assert "Not priced" in text and "`ec2_instance_hour:t3.micro`" in text
-    assert "≥ $0.12 |" in text  # a day: a lower bound, said so, never a silent zero
+    assert "Not priced" in text and "`ebs root volume (size known after apply)`" in text
+    # a day: a lower bound, said so, never a silent zero
+    assert f"≥ {cost.usd(hourly * 24)} |" in text
     assert "$0.0000" not in text.split("difference")[0]
 
 
 def test_destroy_shows_the_saving(table: PriceTable) -> None:
     est = estimate(plan("destroy"), table)
     assert est.after.hourly == 0
-    assert est.before.hourly == pytest.approx(0.005)
+    hourly = fixture_stack_hourly(table)
+    assert est.before.hourly == pytest.approx(hourly)
     text = "\n".join(render("seoul", est))
-    assert "−$0.0050" in text and "−$3.65" in text
+    assert cost.usd(-hourly, True) in text and cost.usd(-hourly * 730, True) in text
 
 
 def test_no_changes_costs_the_same_before_and_after(table: PriceTable) -> None:
     est = estimate(plan("no_changes"), table)
-    assert est.before.hourly == est.after.hourly == pytest.approx(0.005)
+    assert est.before.hourly == est.after.hourly == pytest.approx(fixture_stack_hourly(table))
     assert render("seoul", est, changed=False)[0].startswith("💰 Running cost unchanged")
 
 
@@ -163,8 +178,9 @@ def test_seoul_shows_a_day_with_the_nightly_destroy_next_to_left_running(
     hours = 23 + 7 / 60 - 9
     assert "nightly destroy (23:07 KST) and the next deploy at 09:00 KST" in text
     assert "14 h 07 min a day" in text
-    assert f"{cost.usd(0.005 * hours)} a day**" in text
-    assert f"{cost.usd(0.005 * 24)} left running" in text
+    hourly = fixture_stack_hourly(table)
+    assert f"{cost.usd(hourly * hours)} a day**" in text
+    assert f"{cost.usd(hourly * 24)} left running" in text
 
 
 def test_rds_multi_az_storage_and_secret_are_counted_with_prices_given() -> None:
