@@ -114,7 +114,7 @@ apply: setup ## Apply ENV; with PLAN=file exactly that reviewed plan
 destroy: setup ## Destroy ENV without a prompt
 	$(PY) scripts/tf.py destroy $(ENV)
 
-drift: setup ## Refresh-only plan of ENV; exit 0 clean, 2 drift, 1 error
+drift: setup ## Refresh-only plan of ENV; exit 0 clean, 2 drift or error (see .artifacts/plans/ENV-drift.status)
 	$(PY) scripts/tf.py drift $(ENV)
 
 output: setup ## Print ENV's outputs as JSON

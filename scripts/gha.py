@@ -28,6 +28,9 @@ from pathlib import Path
 
 OUTPUT_VAR = "GITHUB_OUTPUT"
 SUMMARY_VAR = "GITHUB_STEP_SUMMARY"
+# The login GitHub gives a workflow's GITHUB_TOKEN; what the pipeline writes on pull requests and
+# issues carries it. (A GitHub App's token writes as `<app-slug>[bot]` instead.)
+BOT_LOGIN = "github-actions[bot]"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 

@@ -10,6 +10,9 @@
 - drift --status drift: updates the open issue that carries `<!-- drift-issue:ENV -->`, or
   opens one. --status clean: comments on that issue and closes it; nothing to do when none is
   open.
+- Both look only at comments and issues the pipeline itself wrote: the marker *and* the author's
+  login must match (--author, default `github-actions[bot]`, the login of a workflow's
+  GITHUB_TOKEN). Someone quoting the marker is neither edited (a 403) nor adopted.
 
 GitHub REST API through urllib with $GITHUB_TOKEN (stdlib only). $GITHUB_REPOSITORY and
 $GITHUB_API_URL give the repository and the API (so a test can point it at a local server).
@@ -35,7 +38,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.gha import append_summary, set_outputs
+from scripts.gha import BOT_LOGIN, append_summary, set_outputs
 
 DEFAULT_API = "https://api.github.com"
 PR_MARKER = "<!-- plan-preview -->"
@@ -135,11 +138,18 @@ def with_marker(body: str, marker: str) -> str:
     return body
 
 
-def upsert_pr_comment(gh: GitHub, number: int, body: str, marker: str = PR_MARKER) -> Outcome:
-    """Edit the pull request's marked comment in place, or create it."""
+def written_by(item: dict[str, Any], author: str) -> bool:
+    """Whether a comment or issue (as the API returns it) was written by `author`."""
+    return ((item.get("user") or {}).get("login") or "") == author
+
+
+def upsert_pr_comment(
+    gh: GitHub, number: int, body: str, marker: str = PR_MARKER, author: str = BOT_LOGIN
+) -> Outcome:
+    """Edit the pull request's marked comment by `author` in place, or create it."""
     body = with_marker(body, marker)
     for comment in gh.paginate(f"/repos/{gh.repo}/issues/{number}/comments"):
-        if marker in (comment.get("body") or ""):
+        if marker in (comment.get("body") or "") and written_by(comment, author):
             if comment.get("body") == body:
                 return Outcome("unchanged", comment.get("html_url", ""))
             updated, _ = gh.request(
@@ -159,7 +169,7 @@ def find_comment(
     for comment in gh.paginate(f"/repos/{gh.repo}/issues/{number}/comments"):
         if marker not in (comment.get("body") or ""):
             continue
-        if author is not None and (comment.get("user") or {}).get("login") != author:
+        if author is not None and not written_by(comment, author):
             continue
         found = comment
     return found
@@ -191,23 +201,23 @@ def drift_marker(env: str) -> str:
     return f"<!-- drift-issue:{env} -->"
 
 
-def find_drift_issue(gh: GitHub, marker: str) -> dict[str, Any] | None:
-    for issue in gh.paginate(f"/repos/{gh.repo}/issues", {"state": "open"}):
+def find_drift_issue(gh: GitHub, marker: str, author: str = BOT_LOGIN) -> dict[str, Any] | None:
+    for issue in gh.paginate(f"/repos/{gh.repo}/issues", {"state": "open", "creator": author}):
         if "pull_request" in issue:  # the issues list includes pull requests
             continue
-        if marker in (issue.get("body") or ""):
+        if marker in (issue.get("body") or "") and written_by(issue, author):
             return issue
     return None
 
 
 def sync_drift_issue(
-    gh: GitHub, env: str, status: str, body: str = "", run_url: str = ""
+    gh: GitHub, env: str, status: str, body: str = "", run_url: str = "", author: str = BOT_LOGIN
 ) -> Outcome:
     """drift: open or update the environment's drift issue; clean: close it."""
     if status not in ("drift", "clean"):
         raise ValueError(f"status must be drift or clean, got {status!r}")
     marker = drift_marker(env)
-    issue = find_drift_issue(gh, marker)
+    issue = find_drift_issue(gh, marker, author)
     where = f" ([run]({run_url}))" if run_url else ""
     if status == "clean":
         if issue is None:
@@ -251,6 +261,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Upsert the PR comment or sync the drift issue.")
     parser.add_argument("--repo", default=env.get("GITHUB_REPOSITORY", ""), help="OWNER/NAME")
+    parser.add_argument(
+        "--author", default=BOT_LOGIN, help=f"login of the token's user (default {BOT_LOGIN})"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("pr", help="create or update the pull request's plan-preview comment")
     pr.add_argument("--number", type=int, required=True)
@@ -266,13 +279,13 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
         if args.command == "pr":
             body = args.body_file.read_text(encoding="utf-8")
-            outcome = upsert_pr_comment(gh, args.number, body, args.marker)
+            outcome = upsert_pr_comment(gh, args.number, body, args.marker, args.author)
             what = f"plan-preview comment on #{args.number}"
         else:
             if args.status == "drift" and args.body_file is None:
                 parser.error("drift --status drift needs --body-file")
             body = args.body_file.read_text(encoding="utf-8") if args.body_file else ""
-            outcome = sync_drift_issue(gh, args.env, args.status, body, run_url(env))
+            outcome = sync_drift_issue(gh, args.env, args.status, body, run_url(env), args.author)
             what = f"drift issue for {args.env}"
     except (GitHubError, OSError) as err:
         print(f"::error title=GitHub API::{err}")

@@ -1,12 +1,18 @@
 """Decide whether tonight's unattended destroy of Seoul runs, from KEEP_SEOUL_UNTIL.
 
-    python3 scripts/keep_alive.py [--until YYYY-MM-DD] [--today YYYY-MM-DD]
+    python3 scripts/keep_alive.py [--until YYYY-MM-DD] [--today YYYY-MM-DD] [--schedule CRON]
 
 KEEP_SEOUL_UNTIL (a repository variable, read from the environment unless --until is given)
 names the first day on which the nightly destroy runs again (docs/PIPELINE.md). While that date
 is still in the future, in Korea Standard Time, the nightly destroy is skipped; on that date and
 after it, or when the variable is empty, Seoul is destroyed. A value that is not a real
 YYYY-MM-DD date is an error (exit 2): a typo must never destroy a stack someone asked to keep.
+
+"Today" is the KST date of the scheduled firing, not of the moment this runs: GitHub starts a
+scheduled run late under load, and a run can wait in its queue, so the 23:07 KST firing may be
+decided after midnight. --schedule takes the cron line that fired (`github.event.schedule`, a
+daily `M H * * *` in UTC); the firing is the latest time it names at or before now, exact for
+any delay shorter than the day between firings.
 
 The decision goes to $GITHUB_OUTPUT (`destroy=true|false`, `reason=...`) and one line to
 $GITHUB_STEP_SUMMARY when those files are named; it is also printed, so a laptop run shows it.
@@ -51,6 +57,28 @@ def today_kst(now: datetime | None = None) -> date:
     return moment.astimezone(KST).date()
 
 
+def scheduled_firing(cron: str, now: datetime) -> datetime:
+    """The latest firing of a daily `M H * * *` (UTC) schedule at or before `now`."""
+    fields = cron.split()
+    if (
+        len(fields) != 5
+        or fields[2:] != ["*", "*", "*"]
+        or not all(f.isdigit() for f in fields[:2])
+    ):
+        raise ValueError(
+            f"schedule {cron!r} is not a daily `M H * * *` cron line: keep the nightly destroy's "
+            "schedule daily, or teach scripts/keep_alive.py the new form"
+        )
+    minute, hour = int(fields[0]), int(fields[1])
+    if minute > 59 or hour > 23:
+        raise ValueError(f"schedule {cron!r} names no real time of day")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    moment = now.astimezone(UTC)
+    fired = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return fired if fired <= moment else fired - timedelta(days=1)
+
+
 def parse_until(raw: str) -> date | None:
     """The keep-alive date, or None when the variable is unset or blank."""
     value = raw.strip()
@@ -92,20 +120,33 @@ def write_outputs(decision: Decision, environ: dict[str, str]) -> None:
     append_summary(environ, f"**{verb}**: {decision.reason}\n\n")
 
 
-def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    environ: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> int:
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Decide whether the nightly destroy runs.")
     parser.add_argument("--until", help=f"the keep-alive date (default: ${VARIABLE})")
     parser.add_argument("--today", help="today's date in KST, YYYY-MM-DD (default: the clock)")
+    parser.add_argument(
+        "--schedule", help="the cron line that fired (github.event.schedule): judge by its date"
+    )
     args = parser.parse_args(argv)
 
     raw_until = args.until if args.until is not None else env.get(VARIABLE, "")
     try:
-        today = date.fromisoformat(args.today) if args.today else today_kst()
+        if args.today:
+            today = date.fromisoformat(args.today)
+        elif args.schedule:
+            today = today_kst(scheduled_firing(args.schedule, now or datetime.now(UTC)))
+        else:
+            today = today_kst(now)
         decision = decide(raw_until, today)
     except ValueError as err:
         message = str(err)
-        print(f"::error title=Bad {VARIABLE}::{message}")
+        title = f"Bad {VARIABLE}" if isinstance(err, KeepAliveError) else "Bad schedule"
+        print(f"::error title={title}::{message}")
         print(f"ERROR: {message}", file=sys.stderr)
         append_summary(env, f"**Nightly destroy not run**: {message}\n\n")
         return 2

@@ -6,7 +6,10 @@ up    start (or reuse) LocalStack and a MySQL stand-in, apply envs/localstack, c
       stand-in the way the database instance's setup script would (database, app user with
       the password from the emulated secret, schema), write .artifacts/e2e/connection.env.
 down  destroy envs/localstack and stop exactly what `up` started (by the pids it recorded);
-      safe after a crash or a half-finished `up`.
+      safe after a crash or a half-finished `up`. A Terraform still running in envs/localstack
+      (orphaned by a `kill -9` of `make e2e`: it runs in a session of its own and holds the
+      state lock) first gets one SIGINT and is waited for; if it does not stop, down stops
+      before touching the emulator under it, and says what to do.
 e2e   up -> smoke -> down, always tearing down (on failure and Ctrl-C too), with a summary
       table and .artifacts/e2e/report.json.
 
@@ -17,6 +20,7 @@ refuse to start an emulator; DB_HOST/DB_PORT/DB_USER/DB_PASS to reuse a MySQL se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -43,6 +47,8 @@ LS_STATE = ARTIFACTS / "localstack.json"
 REPORT = ARTIFACTS / "report.json"
 ENV = "localstack"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# How long `make down` waits for an orphaned Terraform to save its state after one SIGINT.
+ORPHAN_WAIT_SECONDS = 300.0
 
 
 def endpoint() -> str:
@@ -191,8 +197,60 @@ def up() -> None:
     say(f"stack is up; `source {CONNECTION_ENV.relative_to(REPO_ROOT)}` to reach it")
 
 
+def running_terraform(directory: Path) -> list[int]:
+    """PIDs of Terraform processes whose working directory is `directory` (Linux /proc)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    target = directory.resolve()
+    pids = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text(encoding="utf-8").strip() != "terraform":
+                continue
+            if Path(os.readlink(entry / "cwd")).resolve() != target:
+                continue  # another root, or a zombie (its cwd is gone)
+        except OSError:
+            continue
+        pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def stop_running_terraform(directory: Path, wait: float) -> None:
+    """Give an orphaned Terraform in `directory` one SIGINT and wait for it to exit."""
+    pids = running_terraform(directory)
+    if not pids:
+        return
+    where = directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory
+    listed = ", ".join(map(str, pids))
+    say(
+        f"terraform (pid {listed}) still runs in {where} and holds its state lock (an earlier "
+        "run was killed without stopping it): sending it one SIGINT and waiting for it to save "
+        "its state"
+    )
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + wait
+    while (left := running_terraform(directory)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if left:
+        still = ", ".join(map(str, left))
+        raise fail(
+            f"terraform (pid {still}) is still running in {where} after {wait:.0f}s; nothing "
+            "was destroyed or stopped, so it keeps its emulator",
+            f"wait for it to finish (`ps -p {still}`), or stop it with `kill -INT {still}`, "
+            "then run `make down` again",
+        )
+    say("it stopped and released the state lock")
+
+
 def down() -> None:
     """Destroy and stop what up started; every step runs even when an earlier one fails."""
+    with stage("look for a terraform still running in envs/localstack"):
+        stop_running_terraform(tf.env_dir(ENV), ORPHAN_WAIT_SECONDS)
     errors: list[str] = []
     with stage("terraform destroy (envs/localstack)"):
         if not state_has_resources():

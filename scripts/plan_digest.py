@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING, Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.gha import append_summary
+from scripts.gha import BOT_LOGIN, append_summary
 
 if TYPE_CHECKING:
     from scripts.github_comment import GitHub
 
 VERSION = "v1"
-DEFAULT_AUTHOR = "github-actions[bot]"
+DEFAULT_AUTHOR = BOT_LOGIN
 # The digests of all environments together may take this much of the comment; past it only
 # their hashes are kept (a mismatch is still detected, only not itemised).
 DIGEST_BUDGET = 16_000

@@ -1,18 +1,23 @@
 """Check, before a job touches AWS, that this repository and this run may do so.
 
     python3 scripts/preflight.py --name seoul --require AWS_PLAN_ROLE_ARN --require TF_STATE_BUCKET
-        [--same-repo] [--confirm TYPED --expect seoul]
+        [--same-repo] [--main-only] [--confirm TYPED --expect seoul]
 
 - --require NAME: the variable must be set and non-blank in the environment (the workflow passes
   repository variables in as env). A new clone, or a fork, has none of them: the run is not an
   error, the AWS jobs are skipped, and a notice says which variables to set (docs/PIPELINE.md).
 - --same-repo: a pull request from a fork gets no OIDC token and a read-only GITHUB_TOKEN, so
   it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow.
+- --main-only: the AWS roles trust runs of `main` (and its environments) only, so a manual run
+  started from another branch would fail late with AccessDenied; it fails here instead (exit 1),
+  first of all checks, with a message that says how to start it from main. GITHUB_REF (set by
+  the runner) names the branch.
 - --confirm/--expect: a manual destroy proceeds only when the operator typed the environment
   name; anything else fails the run (exit 1) before any approval is even requested.
 
 Writes `ready=true|false` and `reason=...` to $GITHUB_OUTPUT, a line to $GITHUB_STEP_SUMMARY
-and a `::notice` (or `::error`) annotation; exit 0 unless the confirmation is wrong.
+and a `::notice` (or `::error`) annotation; exit 0 unless the branch or the confirmation is
+wrong.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ class Verdict:
     ready: bool
     reason: str
     fatal: bool = False
+    title: str = "Not confirmed"
+
+
+MAIN_REF = "refs/heads/main"
 
 
 def check(
@@ -42,10 +51,22 @@ def check(
     environ: dict[str, str],
     *,
     same_repo: bool = False,
+    main_only: bool = False,
     confirm: str | None = None,
     expect: str | None = None,
 ) -> Verdict:
     """Whether the AWS jobs for `name` may run, and why not when they may not."""
+    ref = environ.get("GITHUB_REF", "")
+    if main_only and ref != MAIN_REF:
+        return Verdict(
+            False,
+            f"{name} refused: started from {ref or 'an unknown ref (GITHUB_REF is not set)'}, "
+            "but the AWS roles trust only main; nothing was done. Run the workflow again with "
+            '"Use workflow from: main" (or `gh workflow run <workflow> --ref main`), after '
+            "merging the change you wanted to run",
+            fatal=True,
+            title="Not on main",
+        )
     if expect is not None and (confirm or "").strip() != expect:
         return Verdict(
             False,
@@ -76,7 +97,7 @@ def report(verdict: Verdict, environ: dict[str, str]) -> None:
         kind = "CAUTION" if verdict.fatal else "NOTE"
         append_summary(environ, f"> [!{kind}]\n> {verdict.reason}\n\n")
     if verdict.fatal:
-        print(f"::error title=Not confirmed::{verdict.reason}")
+        print(f"::error title={verdict.title}::{verdict.reason}")
     elif not verdict.ready:
         print(f"::notice title=Skipped::{verdict.reason}")
     else:
@@ -89,6 +110,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument("--name", required=True, help="what is being gated (shown in messages)")
     parser.add_argument("--require", action="append", default=[], metavar="VAR")
     parser.add_argument("--same-repo", action="store_true", help="skip pull requests from forks")
+    parser.add_argument(
+        "--main-only", action="store_true", help="refuse a run started from another branch"
+    )
     parser.add_argument("--confirm", help="what the operator typed")
     parser.add_argument("--expect", help="what the operator must type")
     args = parser.parse_args(argv)
@@ -99,6 +123,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         args.require,
         env,
         same_repo=args.same_repo,
+        main_only=args.main_only,
         confirm=args.confirm,
         expect=args.expect,
     )

@@ -10,20 +10,35 @@
 - --status CODE=NAME maps exit codes that are outcomes rather than failures (`make drift` exits
   2 when it finds drift). A mapped code exits 0 and writes `status=NAME`; any other code writes
   `status=error` and is returned as is, so the step fails. Default: `--status 0=ok`.
+- --status-file FILE: the command writes the outcome's NAME to FILE. GNU make exits 2 for any
+  failed recipe, so `make drift`'s exit 2 means drift *or* error; with a status file the exit
+  code counts as the outcome only when FILE names that same outcome. A missing file, or one
+  naming anything else, is `status=error` and the step fails with the command's code.
 - --tail-on-error: the output tail goes to the summary only when the command failed (the drift
   check's preview already shows what matters when it succeeds).
+- The summary's heading says what happened: `TITLE: NAME` for an outcome, `TITLE: failed` for
+  an error; the title itself names the operation, never its result ("Destroy (seoul)").
 - `exit-code=N` is written to $GITHUB_OUTPUT as well.
 - --log FILE: the whole output, colour codes removed, is written there too (the deploy's
   report on the pull request reads the apply's error lines from it).
+- Cancelling: the command runs in a process group of its own. The first SIGINT or SIGTERM this
+  script receives becomes one SIGINT to that whole group (make and tf.py, which stops Terraform
+  gracefully); later signals are noted, not obeyed, and the script waits for the command to
+  end. GitHub's runner signals only the step's own process, SIGINT and then SIGTERM a few
+  seconds later, so a step that must stop gracefully starts this script with `exec`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +68,7 @@ def run(command: list[str], echo: bool = True) -> Result:
             text=True,
             errors="replace",
             bufsize=1,
+            start_new_session=True,  # a group of its own, signalled as one (see below)
         )
     except FileNotFoundError:
         line = f"command not found: {command[0]}"
@@ -60,13 +76,41 @@ def run(command: list[str], echo: bool = True) -> Result:
         return Result(127, [line])
     result = Result(0)
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if echo:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-        result.lines.append(ANSI.sub("", line.rstrip("\n")))
-    result.returncode = proc.wait()
+    with _signals_forwarded_once(proc.pid, command[0]):
+        for line in proc.stdout:
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            result.lines.append(ANSI.sub("", line.rstrip("\n")))
+        result.returncode = proc.wait()
     return result
+
+
+@contextlib.contextmanager
+def _signals_forwarded_once(pgid: int, name: str) -> Iterator[None]:
+    """SIGINT/SIGTERM: the first becomes one SIGINT to the command's group; wait for it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            print(f"signal {signum}: asking {name} to stop (SIGINT) and waiting", flush=True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGINT)
+        else:
+            print(f"signal {signum}: still waiting for {name} to stop", flush=True)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, forward)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def parse_statuses(pairs: list[str]) -> dict[int, str]:
@@ -77,6 +121,14 @@ def parse_statuses(pairs: list[str]) -> dict[int, str]:
             raise ValueError(f"--status expects CODE=NAME, got {pair!r}")
         statuses[int(code)] = name.strip()
     return statuses or {0: "ok"}
+
+
+def read_status(path: Path) -> str:
+    """The outcome name the command wrote, or "" when it wrote none."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def fence_for(text: str) -> str:
@@ -93,7 +145,8 @@ def summary_section(
     highlight: str | None,
     tail: bool = True,
 ) -> str:
-    parts = [f"### {title}", ""]
+    heading = f"{title}: {status}" if status != "error" else f"{title}: failed"
+    parts = [f"### {heading}", ""]
     parts.append(f"`{' '.join(command)}` → **{status}** (exit {result.returncode})")
     parts.append("")
     if highlight:
@@ -138,6 +191,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument("--highlight", help="regex: matching output lines are listed")
     parser.add_argument("--status", action="append", default=[], metavar="CODE=NAME")
     parser.add_argument(
+        "--status-file", type=Path, help="file where the command writes the outcome's NAME"
+    )
+    parser.add_argument(
         "--tail-on-error", action="store_true", help="output tail in the summary only on failure"
     )
     parser.add_argument("--log", type=Path, help="write the whole output to this file as well")
@@ -149,19 +205,34 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     except ValueError as err:
         parser.error(str(err))
 
+    if args.status_file is not None:
+        args.status_file.unlink(missing_ok=True)  # only what this command writes counts
     result = run(command)
     if args.log:
         args.log.parent.mkdir(parents=True, exist_ok=True)
         args.log.write_text("\n".join(result.lines) + "\n", encoding="utf-8")
     status = statuses.get(result.returncode, "error")
+    if args.status_file is not None and status != "error":
+        written = read_status(args.status_file)
+        if written != status:
+            print(
+                f"{args.title}: exit {result.returncode} would mean {status!r}, but "
+                f"{args.status_file} says {written or 'nothing'!r}: treated as an error; "
+                "read the command's output above",
+                file=sys.stderr,
+            )
+            status = "error"
+    ok = status != "error"
     set_outputs(env, status=status, **{"exit-code": str(result.returncode)})
     if env.get("GITHUB_STEP_SUMMARY"):
-        tail = not args.tail_on_error or result.returncode not in statuses
+        tail = not args.tail_on_error or not ok
         append_summary(
             env, summary_section(args.title, command, result, status, args.highlight, tail)
         )
     print(f"{args.title}: {status} (exit {result.returncode})")
-    return 0 if result.returncode in statuses else result.returncode
+    if ok:
+        return 0
+    return result.returncode or 1
 
 
 if __name__ == "__main__":

@@ -12,11 +12,17 @@
 - plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure
   (of the plan, or of the init before it), ending with the next step for that environment.
 - apply --plan FILE applies exactly that reviewed plan; a stale plan is refused with a hint.
+- drift exits 0 (clean), 2 (drift) or 1 (error) and writes the same outcome as a word (clean,
+  drift, error) to .artifacts/plans/<env>-drift.status: `make drift` exits 2 for every failure,
+  so a caller that goes through make reads the file to tell drift from error.
+- SIGINT (Ctrl-C) and SIGTERM (a cancelled CI job) both give a running Terraform exactly one
+  SIGINT, its signal to stop gracefully, and wait for it to save its state and release the lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -25,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -132,23 +139,73 @@ def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]
         reader.start()
         out: list[str] = []
 
+        shown = [True]
+
         def echo() -> None:
             for line in popen.stdout:
                 out.append(line)
-                sys.stdout.write(line)
-                sys.stdout.flush()
+                if shown[0]:
+                    try:
+                        sys.stdout.write(line)
+                        sys.stdout.flush()
+                    except OSError:  # our reader is gone: keep draining, never stop Terraform
+                        shown[0] = False
 
         try:
-            echo()
+            with _sigterm_as_interrupt():
+                echo()
         except KeyboardInterrupt:
             say("interrupted: letting terraform stop cleanly and save its state")
             popen.send_signal(signal.SIGINT)
-            echo()
-            popen.wait()
+            # Further Ctrl-C or SIGTERM (GitHub sends SIGTERM a few seconds after SIGINT) must
+            # not leave Terraform orphaned half-way through writing its state.
+            with _signals_ignored():
+                echo()
+                popen.wait()
             raise
         popen.wait()
         reader.join()
     return subprocess.CompletedProcess(cmd, popen.returncode, "".join(out), "".join(err))
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C (and Ctrl-C works even where it was ignored at start)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """While Terraform stops, a second SIGINT or SIGTERM is noted, not obeyed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, _frame: object) -> None:
+        say(f"signal {signum} ignored: terraform is still saving its state, waiting for it")
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, note)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def hint_for(stderr: str, env: str = "localstack") -> str:
@@ -267,6 +324,32 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
     return proc.returncode
 
 
+def drift_status_file(env: str) -> Path:
+    """Where `drift` records its outcome as a word: clean, drift or error."""
+    return PLANS_DIR / f"{env}-drift.status"
+
+
+def drift(env: str, *, run_init: bool = True) -> int:
+    """Refresh-only plan; returns 0 (clean), 2 (drift) or 1 (error), and records it."""
+    status_file = drift_status_file(env)
+    status_file.unlink(missing_ok=True)
+    code = 1
+    try:
+        if run_init:
+            # A failed init is recorded where the failed plan would be (see _dispatch).
+            paths = plan_paths(env, refresh_only=True)
+            for stale in paths:
+                stale.unlink(missing_ok=True)
+            init(env, record=paths[2])
+        code = plan(env, refresh_only=True)
+    finally:
+        PLANS_DIR.mkdir(parents=True, exist_ok=True)
+        word = {0: "clean", 2: "drift"}.get(code, "error")
+        status_file.write_text(word + "\n", encoding="utf-8")
+    say({0: "no drift", 2: "drift found"}.get(code, "drift check failed"))
+    return code
+
+
 def apply(env: str, plan_file: Path | None = None, *, refresh: bool = True) -> None:
     if plan_file is not None:
         if not plan_file.exists():
@@ -311,15 +394,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-init", action="store_true", help="skip terraform init")
     args = parser.parse_args(argv)
 
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        say(
+            "interrupted: terraform stopped and saved what it had done; if it still held the "
+            f"state lock, `make unlock ENV={args.env}` shows it (docs/PIPELINE.md, "
+            '"After a cancelled deploy")'
+        )
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "validate":
         validate(args.env)
         return 0
+    if args.command == "drift":
+        return drift(args.env, run_init=not args.no_init)
     if not args.no_init:
         record = None
-        if args.command in ("plan", "drift"):
+        if args.command == "plan":
             # A failed init is recorded where the failed plan would be, so the preview shows
             # Terraform's error instead of "no plan was produced"; nothing stale stays behind.
-            paths = plan_paths(args.env, refresh_only=args.command == "drift")
+            paths = plan_paths(args.env)
             for stale in paths:
                 stale.unlink(missing_ok=True)
             record = paths[2]
@@ -329,10 +426,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plan":
         code = plan(args.env, destroy=args.destroy)
         return 1 if code == 1 else 0
-    if args.command == "drift":
-        code = plan(args.env, refresh_only=True)
-        say({0: "no drift", 2: "drift found"}.get(code, "drift check failed"))
-        return code
     if args.command == "apply":
         apply(args.env, args.plan)
     elif args.command == "destroy":

@@ -26,6 +26,7 @@ from scripts.github_comment import (
 )
 
 REPO = "owner/repo"
+BOT = "github-actions[bot]"
 TOKEN = "test-token"
 PAGE = 2  # the fake pages every list by 2, so pagination is always exercised
 
@@ -56,13 +57,16 @@ class FakeGitHub:
         self.comments.setdefault(number, []).append(comment)
         return comment
 
-    def add_issue(self, body: str, *, pull: bool = False, state: str = "open") -> dict[str, Any]:
+    def add_issue(
+        self, body: str, *, pull: bool = False, state: str = "open", login: str = "someone"
+    ) -> dict[str, Any]:
         number = len(self.issues) + 1
         issue: dict[str, Any] = {
             "number": number,
             "title": f"issue {number}",
             "body": body,
             "state": state,
+            "user": {"login": login},
             "html_url": f"https://github.test/{REPO}/issues/{number}",
         }
         if pull:
@@ -132,10 +136,16 @@ def make_handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 self.reply(404, {"message": "Not Found"})
             elif rest == "/issues" and method == "GET":
                 state = parse_qs(urlparse(self.path).query).get("state", ["open"])[0]
-                self.page([i for i in fake.issues if i["state"] == state], self.path)
+                creator = parse_qs(urlparse(self.path).query).get("creator", [None])[0]
+                found = [
+                    i
+                    for i in fake.issues
+                    if i["state"] == state and creator in (None, i["user"]["login"])
+                ]
+                self.page(found, self.path)
             elif rest == "/issues" and method == "POST":
                 payload = self.body()
-                issue = fake.add_issue(payload["body"])
+                issue = fake.add_issue(payload["body"], login="github-actions[bot]")
                 issue["title"] = payload["title"]
                 self.reply(201, issue)
             elif (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "PATCH":
@@ -295,9 +305,9 @@ def test_drift_after_a_closed_issue_opens_a_new_one(fake: FakeGitHub, gh: GitHub
 def test_pull_requests_and_other_issues_are_not_mistaken_for_it(
     fake: FakeGitHub, gh: GitHub
 ) -> None:
-    fake.add_issue(f"{drift_marker('seoul')} quoted in a pull request", pull=True)
+    fake.add_issue(f"{drift_marker('seoul')} quoted in a pull request", pull=True, login=BOT)
     fake.add_issue("an unrelated issue")
-    fake.add_issue(f"{drift_marker('tokyo')}\ndrift elsewhere")
+    fake.add_issue(f"{drift_marker('tokyo')}\ndrift elsewhere", login=BOT)
     assert sync_drift_issue(gh, "seoul", "drift", "x").action == "opened"
     assert len(fake.issues) == 4
 
@@ -371,3 +381,38 @@ def test_cli_drift_needs_a_body(fake: FakeGitHub, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as err:
         github_comment.main(["drift", "--status", "drift"], env_for(fake, tmp_path))
     assert err.value.code == 2
+
+
+# --- only the pipeline's own comment and issue are edited -----------------------------------
+
+
+def test_someone_quoting_the_marker_is_not_edited(fake: FakeGitHub, gh: GitHub) -> None:
+    """Editing another user's comment fails with 403; the bot's own comment is the one."""
+    quoted = fake.add_comment(7, f"why does {PR_MARKER} show up here?", "alice")
+    ours = fake.add_comment(7, f"{PR_MARKER}\nold preview", BOT)
+    assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\nnew preview").action == "updated"
+    assert quoted["body"] == f"why does {PR_MARKER} show up here?"
+    assert ours["body"] == f"{PR_MARKER}\nnew preview"
+
+
+def test_only_someone_elses_marked_comment_means_a_new_one(fake: FakeGitHub, gh: GitHub) -> None:
+    fake.add_comment(7, f"{PR_MARKER}\ncopied from another pull request", "alice")
+    assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\npreview").action == "created"
+    assert [c["user"]["login"] for c in fake.comments[7]] == ["alice", BOT]
+    assert not [call for call in fake.calls if call[0] == "PATCH"]
+
+
+def test_an_issue_quoting_the_drift_marker_is_not_adopted(fake: FakeGitHub, gh: GitHub) -> None:
+    fake.add_issue(f"Bug report: the drift issue body has {drift_marker('seoul')} in it")
+    assert sync_drift_issue(gh, "seoul", "drift", "x").action == "opened"
+    assert sync_drift_issue(gh, "seoul", "clean").action == "closed"
+    assert [i["state"] for i in fake.issues] == ["open", "closed"]
+
+
+def test_author_follows_the_token_of_a_github_app(fake: FakeGitHub, tmp_path: Path) -> None:
+    ours = fake.add_comment(3, f"{PR_MARKER}\nold", "pipeline-app[bot]")
+    body = tmp_path / "c.md"
+    body.write_text(f"{PR_MARKER}\nnew")
+    argv = ["--author", "pipeline-app[bot]", "pr", "--number", "3", "--body-file", str(body)]
+    assert github_comment.main(argv, env_for(fake, tmp_path)) == 0
+    assert ours["body"] == f"{PR_MARKER}\nnew"

@@ -110,3 +110,45 @@ def test_main_uses_the_clock_when_no_today_is_given(tmp_path: Path) -> None:
     environ = {"KEEP_SEOUL_UNTIL": "2999-12-31", "GITHUB_OUTPUT": str(output)}
     assert keep_alive.main([], environ) == 0
     assert "destroy=false" in output.read_text().splitlines()
+
+
+# --- a delayed scheduled run is judged by the firing it belongs to ------------------------------
+
+NIGHTLY = "7 14 * * *"  # 23:07 KST
+
+
+def test_run_delayed_past_midnight_keeps_the_date_of_its_firing(tmp_path: Path) -> None:
+    """The 23:07 KST firing of 30 Nov starts at 00:30 KST on 1 Dec: it still belongs to 30 Nov."""
+    output = tmp_path / "output"
+    environ = {"KEEP_SEOUL_UNTIL": "2026-12-01", "GITHUB_OUTPUT": str(output)}
+    late = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)  # 00:30 KST, 1 Dec
+    assert keep_alive.main(["--schedule", NIGHTLY], environ, now=late) == 0
+    assert "destroy=false" in output.read_text().splitlines(), "kept through 30 Nov as asked"
+
+
+def test_run_on_time_and_the_next_firing_are_told_apart(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    environ = {"KEEP_SEOUL_UNTIL": "2026-12-01", "GITHUB_OUTPUT": str(output)}
+    # 1 Dec's own firing (23:07 KST, 14:07 UTC), a few minutes late: KEEP_SEOUL_UNTIL has come.
+    on_time = datetime(2026, 12, 1, 14, 12, tzinfo=UTC)
+    assert keep_alive.main(["--schedule", NIGHTLY], environ, now=on_time) == 0
+    assert "destroy=true" in output.read_text().splitlines()
+
+
+def test_scheduled_firing_is_the_latest_at_or_before_now() -> None:
+    fired = keep_alive.scheduled_firing(NIGHTLY, datetime(2026, 11, 30, 14, 7, tzinfo=UTC))
+    assert fired == datetime(2026, 11, 30, 14, 7, tzinfo=UTC)
+    early = keep_alive.scheduled_firing(NIGHTLY, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+    assert early == datetime(2026, 11, 30, 14, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("cron", ["7 14 * * 1-5", "*/5 * * * *", "7 25 * * *", "nonsense"])
+def test_a_schedule_that_is_not_daily_is_an_error_not_a_destroy(
+    tmp_path: Path, cron: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "output"
+    environ = {"KEEP_SEOUL_UNTIL": "2026-12-01", "GITHUB_OUTPUT": str(output)}
+    now = datetime(2026, 11, 30, 14, 7, tzinfo=UTC)
+    assert keep_alive.main(["--schedule", cron], environ, now=now) == 2
+    assert not output.exists()
+    assert repr(cron) in capsys.readouterr().out

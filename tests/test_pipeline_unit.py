@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +41,92 @@ def test_rewriting_replaces_the_old_file(conn_file: Path) -> None:
     pipeline.write_connection_env({"DB_HOST": "old"})
     pipeline.write_connection_env({"DB_HOST": "new"})
     assert pipeline.read_connection_env(conn_file) == {"DB_HOST": "new"}
+
+
+# --- `make down` after `kill -9` of `make e2e`: Terraform orphaned, still holding the lock ----
+
+ORPHAN = """#!{python}
+import os, signal, sys, time
+stubborn = os.environ.get("ORPHAN_STUBBORN") == "1"
+markers = os.environ["ORPHAN_MARKERS"]
+def on_int(*_):
+    if stubborn:
+        return
+    time.sleep(0.5)  # saving the state, releasing the lock
+    open(os.path.join(markers, "sigint-received"), "w").write("1")
+    sys.exit(1)
+signal.signal(signal.SIGINT, on_int)
+open(os.path.join(markers, "started"), "w").write("1")
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def orphan(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start a process named `terraform` working in a directory, as tf.py starts Terraform."""
+    started: list[subprocess.Popen[bytes]] = []
+    script = tmp_path / "bin" / "terraform"
+    script.parent.mkdir()
+    script.write_text(ORPHAN.format(python=sys.executable))
+    script.chmod(0o755)
+
+    def start(directory: Path, stubborn: bool = False) -> subprocess.Popen[bytes]:
+        markers = tmp_path / f"markers-{len(started)}"
+        markers.mkdir()
+        env = {
+            **os.environ,
+            "ORPHAN_STUBBORN": "1" if stubborn else "0",
+            "ORPHAN_MARKERS": str(markers),
+        }
+        proc = subprocess.Popen([str(script), "apply"], cwd=directory, env=env,
+                                start_new_session=True)  # fmt: skip
+        started.append(proc)
+        deadline = time.monotonic() + 10
+        while not (markers / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_orphaned_terraform_is_found_by_its_directory(tmp_path: Path, orphan) -> None:
+    root, other = tmp_path / "root", tmp_path / "other"
+    root.mkdir()
+    other.mkdir()
+    proc = orphan(root)
+    assert pipeline.running_terraform(root) == [proc.pid]
+    assert pipeline.running_terraform(other) == []
+
+
+def test_down_stops_an_orphan_gracefully_before_anything_else(tmp_path: Path, orphan) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = orphan(root)
+    pipeline.stop_running_terraform(root, wait=10)
+    assert (
+        tmp_path / "markers-0" / "sigint-received"
+    ).read_text() == "1"  # one SIGINT, then it saved and left
+    assert proc.wait(timeout=5) == 1
+    assert pipeline.running_terraform(root) == []
+
+
+def test_down_refuses_to_pull_the_emulator_from_under_a_stubborn_orphan(
+    orphan, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = orphan(pipeline.tf.env_dir(pipeline.ENV), stubborn=True)
+    stopped: list[str] = []
+    monkeypatch.setattr(pipeline, "ORPHAN_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(pipeline.localstack, "stop", lambda emu: stopped.append("emulator"))
+    monkeypatch.setattr(pipeline.db_standin, "stop", lambda server: stopped.append("db"))
+    monkeypatch.setattr(pipeline.tf, "destroy", lambda *a, **k: stopped.append("destroy"))
+    with pytest.raises(SystemExit) as exc:
+        pipeline.down()
+    assert exc.value.code == 1
+    assert stopped == []
+    err = capsys.readouterr().err
+    assert f"terraform (pid {proc.pid}) is still running in envs/localstack" in err
+    assert f"kill -INT {proc.pid}" in err and "make down" in err

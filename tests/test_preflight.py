@@ -83,3 +83,36 @@ def test_confirm_without_expect_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as err:
         preflight.main(["--name", "x", "--confirm", "seoul"], {})
     assert err.value.code == 2
+
+
+# --- manual runs from a branch other than main --------------------------------------------------
+
+
+def test_run_from_another_branch_is_refused_before_anything_else(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {
+        **CONFIGURED,
+        "GITHUB_REF": "refs/heads/feature/rds",
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+    argv = ["--name", "Deploy Seoul", "--main-only", *[f"--require={v}" for v in REQUIRED]]
+    assert preflight.main(argv, environ) == 1
+    out = capsys.readouterr().out
+    assert "::error title=Not on main::" in out
+    assert "refs/heads/feature/rds" in out and "Use workflow from: main" in out
+    assert "ready=false" in (tmp_path / "out").read_text()
+    assert "[!CAUTION]" in (tmp_path / "summary").read_text()
+    # refused even with a correct confirmation: the branch is checked first
+    verdict = check("Destroy Seoul", [], environ, main_only=True, confirm="seoul", expect="seoul")
+    assert verdict.fatal and "main" in verdict.reason
+
+
+def test_run_from_main_passes_the_branch_check() -> None:
+    environ = {**CONFIGURED, "GITHUB_REF": "refs/heads/main"}
+    assert check("Deploy Seoul", REQUIRED, environ, main_only=True).ready
+    # a tag or a pull request ref is not main either
+    for ref in ("refs/tags/v1.0.0", "refs/pull/7/merge", ""):
+        verdict = check("Deploy Seoul", REQUIRED, {**CONFIGURED, "GITHUB_REF": ref}, main_only=True)
+        assert verdict.fatal and not verdict.ready, ref

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +38,7 @@ def test_success_streams_output_and_summarises(
     assert "hi there" in capsys.readouterr().out
     assert outputs(Path(gh["GITHUB_OUTPUT"])) == {"status": "ok", "exit-code": "0"}
     summary = Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
-    assert summary.startswith("### Hello")
+    assert summary.startswith("### Hello: ok")
     assert "**ok** (exit 0)" in summary and "hi there" in summary
 
 
@@ -130,3 +133,108 @@ def test_log_file_keeps_the_whole_output_without_colour(gh: dict[str, str], tmp_
     )
     assert code == 0
     assert log.read_text() == "Error: boom\n"
+
+
+# --- an outcome behind make: the status file tells drift from error ---------------------------
+
+DRIFT = ["--title", "Drift check (seoul)", "--status", "0=clean", "--status", "2=drift"]
+
+
+def writes(status_file: Path, word: str | None, code: int) -> list[str]:
+    """A command that writes `word` (or nothing) to the status file, then exits `code`."""
+    write = f"open({str(status_file)!r}, 'w').write({word!r} + '\\n'); " if word else ""
+    return py(f"{write}import sys; sys.exit({code})")
+
+
+def test_make_exit_2_with_drift_recorded_is_drift(gh: dict[str, str], tmp_path: Path) -> None:
+    status = tmp_path / "seoul-drift.status"
+    argv = [*DRIFT, "--status-file", str(status), "--", *writes(status, "drift", 2)]
+    assert run_logged.main(argv, gh) == 0
+    assert outputs(Path(gh["GITHUB_OUTPUT"]))["status"] == "drift"
+
+
+@pytest.mark.parametrize("word", ["error", None])
+def test_make_exit_2_from_a_failure_is_an_error_not_drift(
+    gh: dict[str, str], tmp_path: Path, word: str | None
+) -> None:
+    """GNU make exits 2 for any failed recipe: init failed, AccessDenied, no credentials..."""
+    status = tmp_path / "seoul-drift.status"
+    argv = [*DRIFT, "--status-file", str(status), "--", *writes(status, word, 2)]
+    assert run_logged.main(argv, gh) == 2
+    assert outputs(Path(gh["GITHUB_OUTPUT"])) == {"status": "error", "exit-code": "2"}
+    summary = Path(gh["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.startswith("### Drift check (seoul): failed")
+
+
+def test_a_stale_status_file_does_not_count(gh: dict[str, str], tmp_path: Path) -> None:
+    status = tmp_path / "seoul-drift.status"
+    status.write_text("drift\n")  # left by an earlier run; this command writes nothing
+    argv = [*DRIFT, "--status-file", str(status), "--", *writes(status, None, 2)]
+    assert run_logged.main(argv, gh) == 2
+    assert outputs(Path(gh["GITHUB_OUTPUT"]))["status"] == "error"
+
+
+# --- headings say what happened --------------------------------------------------------------
+
+
+def test_failed_destroy_is_headed_as_a_failure(gh: dict[str, str]) -> None:
+    argv = ["--title", "Destroy (seoul)", "--highlight", "Destruction complete", "--"]
+    assert run_logged.main([*argv, *py("import sys; sys.exit(2)")], gh) == 2
+    heading = Path(gh["GITHUB_STEP_SUMMARY"]).read_text().splitlines()[0]
+    assert heading == "### Destroy (seoul): failed"
+
+
+def test_successful_destroy_is_headed_with_its_outcome(gh: dict[str, str]) -> None:
+    argv = ["--title", "Destroy (seoul)", "--status", "0=done", "--"]
+    assert run_logged.main([*argv, *py("print('Destroy complete!')")], gh) == 0
+    heading = Path(gh["GITHUB_STEP_SUMMARY"]).read_text().splitlines()[0]
+    assert heading == "### Destroy (seoul): done"
+
+
+# --- a cancelled job: the runner signals this script only, SIGINT then SIGTERM ------------------
+
+STOPPABLE = """
+import os, signal, sys, time
+got = []
+signal.signal(signal.SIGINT, lambda *_: got.append("INT"))
+signal.signal(signal.SIGTERM, lambda *_: got.append("TERM"))
+print("applying", flush=True)
+deadline = time.monotonic() + 30
+while not got and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(1.0)  # writing the state, releasing the lock
+with open(sys.argv[1], "w") as out:
+    out.write(",".join(got))
+print("stopped cleanly", flush=True)
+sys.exit(130)
+"""
+
+
+def test_cancel_reaches_the_command_once_and_is_waited_for(tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    child = tmp_path / "child.py"
+    child.write_text(STOPPABLE)
+    script = Path(run_logged.__file__)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--title", "Apply (seoul)", "--",
+         sys.executable, str(child), str(record)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "applying" in line:
+                break
+        proc.send_signal(signal.SIGINT)  # to this script only, as GitHub's runner does
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(seen) + rest
+    assert record.read_text() == "INT", output  # exactly one SIGINT reached the command
+    assert "stopped cleanly" in output
+    assert proc.returncode == 130, output  # the command's own exit code, after it finished

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +139,107 @@ def test_apply_refuses_a_missing_plan_file(tmp_path, capsys) -> None:
         tf.apply("seoul", tmp_path / "nope.tfplan")
     assert exc.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# --- a fake `terraform` on PATH: drift outcomes and signals, without the real binary -----------
+
+FAKE_TERRAFORM = """#!{python}
+import os, signal, sys, time
+cmd = sys.argv[1]
+if cmd == "init":
+    if os.environ.get("FAKE_INIT_FAILS"):
+        print("Error: error configuring S3 Backend: AccessDenied", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
+if cmd == "plan":
+    sys.exit(int(os.environ.get("FAKE_PLAN_RC", "0")))
+if cmd == "show":
+    print("{{}}")
+    sys.exit(0)
+# apply/destroy: work until the first SIGINT, then take a while to save the state
+sigints = []
+signal.signal(signal.SIGINT, lambda *_: sigints.append(1))
+signal.signal(signal.SIGTERM, lambda *_: sigints.append("term"))
+print("aws_instance.web: Still creating...", flush=True)
+deadline = time.monotonic() + 30
+while not sigints and time.monotonic() < deadline:
+    time.sleep(0.05)
+time.sleep(1.5)
+with open(os.environ["FAKE_TF_RECORD"], "w") as out:
+    out.write(repr(sigints))
+print("state saved, lock released", flush=True)
+sys.exit(1)
+"""
+
+
+@pytest.fixture
+def fake_terraform(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "terraform"
+    script.write_text(FAKE_TERRAFORM.format(python=sys.executable))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(tf, "PLANS_DIR", tmp_path / "plans")
+    monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("init_fails", "plan_rc", "code", "word"),
+    [(False, 0, 0, "clean"), (False, 2, 2, "drift"), (False, 1, 1, "error"), (True, 0, 1, "error")],
+)
+def test_drift_records_its_outcome_for_callers_behind_make(
+    fake_terraform, monkeypatch: pytest.MonkeyPatch, init_fails, plan_rc, code, word
+) -> None:
+    if init_fails:
+        monkeypatch.setenv("FAKE_INIT_FAILS", "1")
+    monkeypatch.setenv("FAKE_PLAN_RC", str(plan_rc))
+    status = tf.drift_status_file("localstack")
+    status.parent.mkdir(parents=True)
+    status.write_text("drift\n")  # a stale outcome of an earlier check must not survive
+    try:
+        result = tf.main(["drift", "localstack"])
+    except SystemExit as exc:  # a failed init ends the command the way `fail` does
+        result = exc.code
+    assert result == code
+    assert status.read_text().strip() == word
+
+
+def test_sigterm_stops_terraform_like_ctrl_c_and_waits_for_it(tmp_path) -> None:
+    """A cancelled CI job: SIGTERM, and another a moment later, while Terraform applies."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(FAKE_TERRAFORM.format(python=sys.executable))
+    (bin_dir / "terraform").chmod(0o755)
+    record = tmp_path / "record"
+    environ = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_TF_RECORD": str(record),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(tf.REPO_ROOT / "scripts" / "tf.py"), "apply", "localstack",
+         "--no-init"],
+        env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Still creating" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)  # the runner's second signal must not orphan it
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = "".join(seen) + rest
+    assert proc.returncode == 130, output
+    # tf.py outlived Terraform: the state was saved before it exited, after exactly one SIGINT.
+    assert record.read_text() == "[1]", output
+    assert "state saved, lock released" in output
+    assert "After a cancelled deploy" in output

@@ -183,7 +183,8 @@ def test_aws_credentials_come_from_oidc_role_only() -> None:
     for _name, job_id, step in all_steps():
         if uses_of(step) == "aws-actions/configure-aws-credentials":
             seen += 1
-            assert set(step["with"]) <= {"role-to-assume", "role-session-name", "aws-region"}
+            allowed = {"role-to-assume", "role-session-name", "aws-region", "role-duration-seconds"}
+            assert set(step["with"]) <= allowed
             assert step["with"]["role-to-assume"] == "${{ inputs.role-to-assume }}", job_id
     assert seen == 2  # the plan job and the apply job of the reusable workflow
 
@@ -432,7 +433,8 @@ def test_run_steps_call_only_tested_repository_code() -> None:
             continue
         assert not SUBSTITUTION.search(script), f"{where}: command substitution"
         assert not shell_operators(script), f"{where}: shell syntax in {script!r}"
-        _check_command(shlex.split(script), targets, where)
+        tokens = shlex.split(script)
+        _check_command(tokens[1:] if tokens[0] == "exec" else tokens, targets, where)
     assert runs > 20
 
 
@@ -455,12 +457,76 @@ def test_applies_and_destroys_are_never_cancelled() -> None:
     touching = {name for name, _, _ in reusable_callers("apply")}
     touching |= {name for name, _, _ in reusable_callers("destroy")}
     assert touching == {"deploy-seoul.yml", "destroy-seoul.yml"}
-    groups = set()
     for name in touching | {"drift-seoul.yml"}:
         concurrency = WORKFLOWS[name]["concurrency"]
         assert concurrency["cancel-in-progress"] is False, name
-        groups.add(concurrency["group"])
-    assert groups == {"terraform-seoul"}, "Seoul's state is one queue"
+
+
+class _Context:
+    """Any context a group expression reads; only `event_name` has a value."""
+
+    def __init__(self, event_name: str = "") -> None:
+        self.event_name = event_name
+
+    def __getattr__(self, name: str) -> _Context:
+        return _Context()
+
+    def __str__(self) -> str:
+        return "*"
+
+
+def render_group(workflow: dict[str, Any], event: str) -> str:
+    """The concurrency group a run of `workflow` started by `event` falls into."""
+
+    def evaluate(match: re.Match[str]) -> str:
+        code = match.group(1)
+        assert "!" not in code.replace("!=", ""), f"unsupported expression: {code}"
+        code = code.replace("&&", " and ").replace("||", " or ")
+        return str(eval(code, {"__builtins__": {}}, {"github": _Context(event)}))  # noqa: S307
+
+    return re.sub(r"\$\{\{(.*?)\}\}", evaluate, workflow["concurrency"]["group"])
+
+
+def test_render_group_evaluates_the_event() -> None:
+    workflow = {"concurrency": {"group": "g-${{ github.event_name == 'schedule' && 'a' || 'b' }}"}}
+    assert render_group(workflow, "schedule") == "g-a"
+    assert render_group(workflow, "push") == "g-b"
+
+
+def test_unattended_runs_never_queue_behind_an_approval() -> None:
+    """GitHub keeps one pending run per group: a deploy waiting for approval would hold back, and
+    a newer pending run replace, a scheduled destroy in the same group. State writes are
+    serialised by the S3 lock instead (with -lock-timeout)."""
+    gated: dict[str, str] = {}
+    for name, job_id, job in reusable_callers():
+        if job["with"].get("deployment-environment") == "seoul":
+            for event in WORKFLOWS[name]["on"]:
+                if event != "schedule":
+                    gated[render_group(WORKFLOWS[name], event)] = f"{name}:{job_id} ({event})"
+    assert gated
+    scheduled = [name for name, workflow in WORKFLOWS.items() if "schedule" in workflow["on"]]
+    assert scheduled
+    for name in scheduled:
+        group = render_group(WORKFLOWS[name], "schedule")
+        assert group not in gated, f"{name}'s scheduled run shares {group!r} with {gated[group]}"
+
+
+def lock_timeout_minutes(value: str) -> int:
+    match = re.fullmatch(r"-lock-timeout=(\d+)m", value)
+    assert match, f"expected -lock-timeout=<N>m, got {value!r}"
+    return int(match.group(1))
+
+
+def test_state_writers_wait_for_the_lock_within_their_timeout() -> None:
+    writers = 0
+    for name, job_id, job in all_jobs():
+        steps = [s.get("run", "") for s in job.get("steps", [])]
+        for command in ("apply", "destroy"):
+            if any(re.search(rf"\bmake {command}\b", run) for run in steps):
+                writers += 1
+                wait = lock_timeout_minutes(job["env"][f"TF_CLI_ARGS_{command}"])
+                assert 0 < wait <= job["timeout-minutes"] // 2, f"{name}:{job_id}: {wait}m"
+    assert writers == 2
 
 
 def test_pull_request_runs_are_grouped_per_pull_request() -> None:
@@ -749,8 +815,10 @@ def test_manual_destroy_needs_the_typed_environment_name() -> None:
 def test_nightly_destroy_honours_keep_alive() -> None:
     decide = jobs("destroy-seoul.yml")["decide"]
     step = next(s for s in decide["steps"] if s.get("id") == "keep-alive")
-    assert step["run"] == "python3 scripts/keep_alive.py"
+    assert step["run"] == 'python3 scripts/keep_alive.py --schedule "${SCHEDULE}"'
     assert step["env"]["KEEP_SEOUL_UNTIL"] == "${{ vars.KEEP_SEOUL_UNTIL }}"
+    # judged by the date of the firing, not the clock of a run that started late
+    assert step["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
     assert "steps.keep-alive.outputs.destroy" in decide["outputs"]["nightly"]
     nightly = jobs("destroy-seoul.yml")["nightly-destroy"]
     assert "needs.decide.outputs.nightly == 'true'" in nightly["if"]
@@ -780,7 +848,8 @@ def test_drift_issue_follows_the_check() -> None:
         "${{ jobs.plan.outputs.status }}"
     )
     drift_step = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("id") == "drift")
-    assert "--status 0=clean --status 2=drift -- make drift" in drift_step["run"]
+    assert "--status 0=clean --status 2=drift" in drift_step["run"]
+    assert "-- make drift" in drift_step["run"]
 
 
 def test_aws_jobs_skip_with_a_notice_where_oidc_is_not_configured() -> None:
@@ -789,6 +858,174 @@ def test_aws_jobs_skip_with_a_notice_where_oidc_is_not_configured() -> None:
         assert any("scripts/preflight.py" in s.get("run", "") for s in preflight["steps"])
     assert jobs("deploy-seoul.yml")["plan"]["if"] == "needs.preflight.outputs.ready == 'true'"
     assert jobs("drift-seoul.yml")["check"]["if"] == "needs.preflight.outputs.ready == 'true'"
+
+
+# --- behaviour on GitHub's runners -----------------------------------------------------------
+
+
+def run_logged_steps() -> Iterator[tuple[str, str, list[str]]]:
+    for name, job_id, step in all_steps():
+        tokens = shlex.split(step.get("run", ""))
+        tokens = tokens[1:] if tokens[:1] == ["exec"] else tokens
+        if tokens[:2] == ["python3", "scripts/run_logged.py"]:
+            yield name, job_id, tokens
+
+
+def option_values(tokens: list[str], option: str) -> list[str]:
+    own = tokens[: tokens.index("--")] if "--" in tokens else tokens
+    return [own[i + 1] for i, token in enumerate(own[:-1]) if token == option]
+
+
+def test_an_outcome_behind_make_is_read_from_a_status_file() -> None:
+    """GNU make exits 2 for any failed recipe: an exit code other than 0 that means an outcome
+    (drift) cannot be told from an error through make without the status file."""
+    checked = 0
+    for name, job_id, tokens in run_logged_steps():
+        command = tokens[tokens.index("--") + 1 :]
+        outcomes = [v for v in option_values(tokens, "--status") if not v.startswith("0=")]
+        if command[0] == "make" and outcomes:
+            checked += 1
+            assert option_values(tokens, "--status-file"), f"{name}:{job_id}: {outcomes}"
+    assert checked >= 1
+
+
+def test_summary_titles_name_the_operation_not_its_result() -> None:
+    """run_logged heads the summary `TITLE: outcome`; a title such as "Destroyed in seoul"
+    would head a failed destroy as if it had succeeded."""
+    titles = 0
+    for name, job_id, tokens in run_logged_steps():
+        for title in option_values(tokens, "--title"):
+            titles += 1
+            first = title.split()[0]
+            assert not re.fullmatch(r"[A-Za-z]+ed", first), f"{name}:{job_id}: {title!r}"
+    assert titles >= 3
+
+
+def test_pull_request_has_one_gate_that_needs_every_job() -> None:
+    docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
+    section = docs.split("## Required checks", 1)
+    assert len(section) == 2, "docs/PIPELINE.md has no 'Required checks' section"
+    required = section[1].split("\n## ", 1)[0]
+    pr_workflows = [name for name, wf in WORKFLOWS.items() if "pull_request" in wf["on"]]
+    assert pr_workflows
+    for name in pr_workflows:
+        all_ids = set(WORKFLOWS[name]["jobs"])
+        gates = [
+            (job_id, job)
+            for job_id, job in WORKFLOWS[name]["jobs"].items()
+            if any("scripts/gate.py" in s.get("run", "") for s in job.get("steps", []))
+        ]
+        assert len(gates) == 1, f"{name}: expected one gate job"
+        job_id, gate = gates[0]
+        # Skipped jobs count as passed for a required check: the gate must run whatever happened.
+        assert gate["if"] == "always()", f"{name}:{job_id}"
+        needs = gate["needs"] if isinstance(gate["needs"], list) else [gate["needs"]]
+        assert set(needs) == all_ids - {job_id}, f"{name}:{job_id} misses jobs"
+        step = next(s for s in gate["steps"] if "scripts/gate.py" in s.get("run", ""))
+        assert step["env"]["NEEDS"] == "${{ toJSON(needs) }}"
+        assert f"`{gate['name']}`" in required, f"{gate['name']!r} not listed as required"
+
+
+def test_a_plan_waiting_for_approval_outlives_the_wait() -> None:
+    """A deployment may wait 30 days for a reviewer; its plan artifact must still be there."""
+    upload = next(
+        s for s in TERRAFORM["jobs"]["plan"]["steps"] if uses_of(s) == "actions/upload-artifact"
+    )
+    assert upload["with"]["retention-days"] == "${{ inputs.retention-days }}"
+    applied = 0
+    for name, _, job in reusable_callers("apply"):
+        artifact = job["with"]["artifact-name"]
+        planners = [
+            (job_id, j)
+            for n, job_id, j in reusable_callers("plan")
+            if n == name and j["with"].get("artifact-name") == artifact
+        ]
+        assert planners, f"{name}: nothing uploads {artifact}"
+        for job_id, planner in planners:
+            applied += 1
+            assert planner["with"].get("retention-days", 7) >= 30, f"{name}:{job_id}"
+    assert applied
+
+
+def test_aws_sessions_outlive_the_job() -> None:
+    """A job cancelled at its timeout still needs credentials while Terraform saves its state
+    and releases the lock: the session lasts the timeout plus 10 minutes (default: 1 hour)."""
+    for name, job_id, job in all_jobs():
+        for step in job.get("steps", []):
+            if uses_of(step) == "aws-actions/configure-aws-credentials":
+                seconds = int(step["with"].get("role-duration-seconds", 3600))
+                assert seconds >= job["timeout-minutes"] * 60 + 600, f"{name}:{job_id}"
+                assert seconds <= 43200, "beyond any role's MaxSessionDuration"
+
+
+def test_re_running_failed_jobs_finds_and_replaces_artifacts() -> None:
+    """A re-run is the same run: artifacts of earlier attempts stay, and an upload of a name
+    that exists fails unless it overwrites. A name with run_attempt in it is never found by a
+    job re-run on its own in a later attempt."""
+    for name, job_id, step in all_steps():
+        if uses_of(step) == "actions/upload-artifact":
+            assert step["with"].get("overwrite") is True, f"{name}:{job_id}"
+        if uses_of(step) == "actions/download-artifact":
+            wanted = f"{step['with'].get('name', '')} {step['with'].get('pattern', '')}"
+            assert "run_attempt" not in wanted, f"{name}:{job_id}: {wanted}"
+    for name, job_id, job in reusable_callers():
+        artifact = str(job["with"].get("artifact-name", ""))
+        assert "run_attempt" not in artifact, f"{name}:{job_id}: {artifact}"
+
+
+def ancestors(workflow: dict[str, Any], job_id: str) -> set[str]:
+    """Every job that must finish before `job_id` starts."""
+    found: set[str] = set()
+    todo = [job_id]
+    while todo:
+        needs = workflow["jobs"][todo.pop()].get("needs", [])
+        for need in [needs] if isinstance(needs, str) else needs:
+            if need not in found:
+                found.add(need)
+                todo.append(need)
+    return found
+
+
+def test_manual_runs_refuse_early_off_main() -> None:
+    """The roles trust main only: a run started from another branch stops in its preflight."""
+    gated = 0
+    for name, workflow in WORKFLOWS.items():
+        if "workflow_dispatch" not in workflow["on"]:
+            continue
+        for job_id, job in workflow["jobs"].items():
+            if job.get("uses") != REUSABLE:
+                continue
+            gated += 1
+            runs = [
+                s["run"]
+                for need in ancestors(workflow, job_id)
+                for s in workflow["jobs"][need].get("steps", [])
+                if "scripts/preflight.py" in s.get("run", "")
+            ]
+            assert runs, f"{name}:{job_id} has no preflight"
+            for run in runs:
+                assert "--main-only" in shlex.split(run), f"{name}:{job_id}: {run}"
+    assert gated >= 4
+
+
+def test_a_cancelled_apply_or_destroy_reaches_terraform() -> None:
+    """GitHub's runner sends SIGINT, then SIGTERM, to the step's own process only; a shell in
+    between neither passes them on nor survives SIGTERM, and Terraform is left to be killed.
+    With `exec`, run_logged is that process and turns them into one SIGINT for Terraform."""
+    found = 0
+    for name, job_id, step in all_steps():
+        run = step.get("run", "")
+        if re.search(r"\bmake (apply|destroy)\b", run):
+            found += 1
+            assert run.startswith("exec python3 scripts/run_logged.py "), f"{name}:{job_id}"
+    assert found == 2
+
+
+def test_what_to_do_after_a_cancelled_deploy_is_documented() -> None:
+    docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
+    assert "## After a cancelled deploy" in docs
+    section = docs.split("## After a cancelled deploy", 1)[1].split("\n## ", 1)[0]
+    assert "make unlock ENV=seoul" in section and "MaxSessionDuration" in docs
 
 
 # --- the linters ----------------------------------------------------------------------------
