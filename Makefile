@@ -33,11 +33,13 @@ export TF_IN_AUTOMATION := 1
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements/dev.txt
+$(VENV)/.installed: requirements/dev.txt pyproject.toml
 	@echo "setup: project virtualenv $(VENV) from requirements/dev.txt (about a minute the first time)"
 	@start=$$(date +%s); test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV); \
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt \
 	  || { echo "setup: pip could not install requirements/dev.txt; read pip's error above (network? Python >= 3.11?)"; exit 1; }; \
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable . \
+	  || { echo "setup: pip could not install the gitops package (pyproject.toml) in editable mode; read pip's error above"; exit 1; }; \
 	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
 	@touch $@
 
