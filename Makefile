@@ -8,6 +8,8 @@ SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
 VENV      := .venv
 LS_VENV   := .venv-localstack
+# The app's own virtualenv: app/requirements.txt alone, hash-checked, as the image installs it.
+APP_VENV  := .venv-app
 # LocalStack 4.14 needs Python >= 3.13 (PEP 695 generics, warnings.deprecated): the first such python3.1x on
 # PATH, else one of pyenv's versions. Override with LS_PYTHON_BOOTSTRAP=/path/to/python3.13.
 LS_PYTHON_BOOTSTRAP ?= $(shell for p in python3.14 python3.13 python3; do \
@@ -27,8 +29,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup localstack-venv envs fmt validate lint lint-online test test-unit up smoke down e2e plan \
-        apply destroy drift output unlock bench clean
+.PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online test test-unit up \
+        smoke down e2e plan apply destroy drift output unlock bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +54,14 @@ $(LS_VENV)/.installed: requirements/localstack.txt requirements/localstack-const
 	echo "setup: $(LS_VENV) ready in $$(( $$(date +%s) - start ))s"
 	@touch $@
 
+$(APP_VENV)/.installed: app/requirements.txt
+	@echo "setup: app virtualenv $(APP_VENV) from app/requirements.txt alone (--require-hashes)"
+	@test -x $(APP_VENV)/bin/python || $(PYTHON_BOOTSTRAP) -m venv $(APP_VENV)
+	@$(APP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  --only-binary=:all: -r app/requirements.txt \
+	  || { echo "setup: pip refused app/requirements.txt; read pip's error above (make app-lock?)"; exit 1; }
+	@touch $@
+
 # LocalStack is optional for setup: where an emulator already runs (a CI service container),
 # or LOCALSTACK_VENV=0 says so, `make up` reuses the one at AWS_ENDPOINT_URL instead.
 localstack-venv:
@@ -65,7 +75,7 @@ else
 	@$(MAKE) -s --no-print-directory $(LS_VENV)/.installed
 endif
 
-setup: $(VENV)/.installed localstack-venv ## Install the virtualenvs and point Terraform at a provider mirror (idempotent)
+setup: $(VENV)/.installed $(APP_VENV)/.installed localstack-venv ## Install the virtualenvs and point Terraform at a provider mirror (idempotent)
 	@$(PY) scripts/tfmirror.py
 	@command -v terraform >/dev/null || { echo "setup: terraform is not on PATH; install the version in .terraform-version"; exit 1; }
 
@@ -125,8 +135,14 @@ output: setup ## Print ENV's outputs as JSON
 unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactly that lock
 	$(PY) scripts/unlock.py $(ENV) $(if $(LOCK_ID),--lock-id $(LOCK_ID))
 
+app-lock: $(VENV)/.installed ## Rewrite app/requirements.txt from app/requirements.in (pinned, hashed)
+	$(PY) scripts/app_lock.py
+
+bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on loopback)
+	$(PY) scripts/bench_app.py
+
 bench: setup ## Time `make e2e` several runs and print each stage's median
 	$(PY) scripts/bench_e2e.py
 
 clean: ## Remove virtualenvs, caches and artifacts (not Terraform state)
-	rm -rf $(VENV) $(LS_VENV) .cache .artifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LS_VENV) $(APP_VENV) .cache .artifacts .pytest_cache .ruff_cache

@@ -1,25 +1,38 @@
-"""Study-log web tier: Flask + PyMySQL; DB password from DB_PASS or a Secrets Manager secret."""
+"""Study-log web tier: Flask + PyMySQL, one reused database connection per worker thread."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import sys
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pymysql
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-MAX_CONTENT = 255
-_secrets: dict[str, dict[str, str]] = {}
+MAX_CONTENT = 255  # characters, as the column holds
+MAX_BODY = 4096  # bytes: 255 characters of JSON, each escaped as \uXXXX, still fit
+BODY_TIMEOUT = 5.0  # seconds a client may take between two parts of its body
+KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# What the app's database user may do on its own schema; nothing on any other.
+APP_PRIVILEGES = "SELECT, INSERT, DELETE, CREATE"
+log = logging.getLogger("app")
 
 
 class DBUnavailable(Exception):
-    """The database did not answer; the message is safe to show (never holds the password)."""
+    """The database did not answer; the detail goes to the log, never to a client."""
+
+
+class BadRequest(Exception):
+    """The client sent something the app refuses; the message is short and generic."""
 
 
 def split_sql(sql_text: str) -> list[str]:
@@ -38,16 +51,50 @@ def apply_schema(conn: Any, sql_text: str) -> int:
     return len(statements)
 
 
-def read_secret(arn: str, refresh: bool = False) -> dict[str, str]:
-    """SecretString JSON of arn ({"username", "password"}), cached per process."""
-    if refresh or arn not in _secrets:
-        client = boto3.client(
-            "secretsmanager",
-            region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+def ensure_app_user(
+    admin: Any, database: str, user: str, password: str, *, tls: bool = False, host: str = "%"
+) -> None:
+    """As an admin: the app's database and its user, with APP_PRIVILEGES on it alone."""
+    for name in (database, user):
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", name):
+            raise ValueError("database and user names must be 1-32 letters, digits or _")
+    account = (user, host)
+    require = " REQUIRE SSL" if tls else ""
+    with admin.cursor() as cur:
+        cur.execute(
+            f"CREATE DATABASE IF NOT EXISTS `{database}` "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
         )
-        _secrets[arn] = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
-    return _secrets[arn]
+        cur.execute(
+            "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s" + require, (*account, password)
+        )
+        cur.execute("ALTER USER %s@%s IDENTIFIED BY %s" + require, (*account, password))
+        cur.execute("REVOKE ALL PRIVILEGES, GRANT OPTION FROM %s@%s", account)
+        cur.execute(f"GRANT {APP_PRIVILEGES} ON `{database}`.* TO %s@%s", account)
+
+
+def create_user_from_env(attempts: int = 20, delay: float = 15.0) -> None:
+    """Boot-time, one-shot: create the app's user as DB_ADMIN_USER (see docs/SECURITY.md)."""
+    cfg = env_config()
+    admin_cfg = {**cfg, "DB_USER": os.environ["DB_ADMIN_USER"], "DB_NAME": None}
+    admin_cfg["DB_PASS"] = os.environ["DB_ADMIN_PASS"]
+    for attempt in range(1, attempts + 1):
+        try:
+            with connect(admin_cfg) as admin:
+                ensure_app_user(
+                    admin,
+                    cfg["DB_NAME"],
+                    cfg["DB_USER"],
+                    cfg["DB_PASS"],
+                    tls=bool(cfg["DB_SSL_CA"]),
+                )
+            print(f"ok database user {cfg['DB_USER']} has {APP_PRIVILEGES} on {cfg['DB_NAME']}")
+            return
+        except (pymysql.MySQLError, OSError) as exc:
+            print(f"attempt {attempt}/{attempts}: {type(exc).__name__}: {exc.args[:1]}")
+            if attempt == attempts:
+                raise SystemExit("could not create the app's database user") from None
+            time.sleep(delay)
 
 
 def env_config() -> dict[str, Any]:
@@ -58,41 +105,92 @@ def env_config() -> dict[str, Any]:
         "DB_USER": e.get("DB_USER", ""),
         "DB_NAME": e.get("DB_NAME", "app"),
         "DB_PASS": e.get("DB_PASS", ""),
-        "DB_SECRET_ARN": e.get("DB_SECRET_ARN", ""),
+        "DB_SSL_CA": e.get("DB_SSL_CA", ""),  # set: TLS, server certificate and name verified
         "DB_CONNECT_TIMEOUT": int(e.get("DB_CONNECT_TIMEOUT") or 5),
         "SCHEMA_PATH": str(Path(__file__).with_name("schema.sql")),
     }
 
 
 def connect(cfg: dict[str, Any]) -> pymysql.Connection:
-    """Open a utf8mb4 connection; retries once with a fresh secret after access denied."""
-    password = ""
-    for attempt in (0, 1):
+    """A utf8mb4 connection; over verified TLS when DB_SSL_CA names a CA bundle."""
+    tls: dict[str, Any] = {}
+    if cfg.get("DB_SSL_CA"):
+        tls = {"ssl_ca": cfg["DB_SSL_CA"], "ssl_verify_cert": True, "ssl_verify_identity": True}
+    return pymysql.connect(
+        host=cfg["DB_HOST"], port=int(cfg["DB_PORT"]), user=cfg["DB_USER"],
+        password=cfg["DB_PASS"], database=cfg["DB_NAME"], charset="utf8mb4",
+        connect_timeout=cfg["DB_CONNECT_TIMEOUT"], read_timeout=10, write_timeout=10,
+        autocommit=True, cursorclass=pymysql.cursors.DictCursor, **tls,
+    )  # fmt: skip
+
+
+class Database:
+    """One connection per thread, checked with a ping before use and reopened when lost."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg, self.local, self.lock, self.ready = (
+            cfg,
+            threading.local(),
+            threading.Lock(),
+            False,
+        )
+
+    def drop(self) -> None:
+        conn, self.local.conn = getattr(self.local, "conn", None), None
+        if conn is not None:
+            with suppress(Exception):  # already broken
+                conn.close()
+
+    def _connection(self) -> pymysql.Connection:
+        conn = getattr(self.local, "conn", None)
+        if conn is not None:
+            try:
+                conn.ping(reconnect=False)
+                return conn
+            except (pymysql.MySQLError, OSError):
+                self.drop()
+        conn = self.local.conn = connect(self.cfg)
+        if not self.ready:
+            with self.lock:
+                if not self.ready:
+                    apply_schema(conn, Path(self.cfg["SCHEMA_PATH"]).read_text("utf-8"))
+                    self.ready = True
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[pymysql.Connection]:
         try:
-            user, password = cfg["DB_USER"], cfg["DB_PASS"]
-            if cfg["DB_SECRET_ARN"]:
-                secret = read_secret(cfg["DB_SECRET_ARN"], refresh=attempt == 1)
-                user, password = user or secret["username"], secret["password"]
-            return pymysql.connect(
-                host=cfg["DB_HOST"],
-                port=int(cfg["DB_PORT"]),
-                user=user,
-                password=password,
-                database=cfg["DB_NAME"],
-                charset="utf8mb4",
-                connect_timeout=cfg["DB_CONNECT_TIMEOUT"],
-                read_timeout=10,
-                write_timeout=10,
-                autocommit=True,
-                cursorclass=pymysql.cursors.DictCursor,
-            )
-        except Exception as exc:
-            denied = isinstance(exc, pymysql.MySQLError) and exc.args[:1] == (1045,)
-            if attempt == 0 and denied and cfg["DB_SECRET_ARN"]:
-                continue
-            reason = f"{type(exc).__name__}: {exc}"
-            raise DBUnavailable(reason.replace(password, "***") if password else reason) from None
-    raise DBUnavailable("unreachable")
+            yield self._connection()
+        except (pymysql.MySQLError, OSError) as exc:
+            self.drop()
+            detail = f"{type(exc).__name__}: {exc}"
+            if self.cfg.get("DB_PASS"):
+                detail = detail.replace(self.cfg["DB_PASS"], "***")
+            raise DBUnavailable(detail) from None
+
+
+def read_content() -> tuple[str, str | None]:
+    """The validated content and Idempotency-Key of a POST /logs; BadRequest otherwise."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not KEY.fullmatch(key):
+        raise BadRequest("Idempotency-Key must be 1-64 letters, digits or . _ : -")
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:  # a client that stalls mid-body loses its connection, not a thread
+        sock.settimeout(BODY_TIMEOUT)
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, RecursionError):
+        raise BadRequest('body must be JSON: {"content": "..."}') from None
+    content = body.get("content") if isinstance(body, dict) else None
+    if not isinstance(content, str) or not content.strip():
+        raise BadRequest("content must be a non-empty string")
+    if len(content) > MAX_CONTENT:
+        raise BadRequest(f"content must be at most {MAX_CONTENT} characters")
+    try:
+        content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("content must be valid Unicode text") from None
+    return content, key
 
 
 def row_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -105,32 +203,39 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(env_config())
     app.config.update(config or {})
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    lock, ready = threading.Lock(), threading.Event()
-
-    @contextmanager
-    def cursor() -> Iterator[Any]:
-        conn = connect(app.config)
-        try:
-            if not ready.is_set():
-                with lock:
-                    if not ready.is_set():
-                        apply_schema(conn, Path(app.config["SCHEMA_PATH"]).read_text("utf-8"))
-                        ready.set()
-            with conn.cursor() as cur:
-                yield cur
-        except pymysql.MySQLError as exc:
-            raise DBUnavailable(f"{type(exc).__name__}: {exc}") from None
-        finally:
-            conn.close()
+    db = Database(app.config)
+    row_sql = "SELECT id, content, created_at FROM study_log"
 
     @app.errorhandler(DBUnavailable)
     def unavailable(exc: DBUnavailable) -> Any:
-        return jsonify(status="error", db="down", reason=str(exc)), 503
+        log.error("database unavailable: %s", exc)
+        if request.path == "/health":
+            return jsonify(status="error", db="down"), 503
+        return jsonify(error="database unavailable, try again later"), 503
+
+    @app.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest) -> Any:
+        return jsonify(error=str(exc)), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        return jsonify(error=(exc.name or "error").lower()), exc.code or 500
+
+    @app.errorhandler(OSError)
+    def client_gone(exc: OSError) -> Any:  # the client stalled or vanished mid-body
+        log.warning("request body not read: %s: %s", type(exc).__name__, exc)
+        return jsonify(error="request timeout"), 408, {"Connection": "close"}
+
+    @app.errorhandler(Exception)
+    def internal(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error="internal error"), 500
 
     @app.get("/health")
     def health() -> Any:
-        with cursor() as cur:
+        with db.connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) AS n FROM study_log")
             count = cur.fetchone()["n"]
         return jsonify(status="ok", db="up", logs=count)
@@ -138,25 +243,32 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.get("/logs")
     def list_logs() -> Any:
         limit = min(max(request.args.get("limit", 100, type=int) or 100, 1), 1000)
-        with cursor() as cur:
-            sql = "SELECT id, content, created_at FROM study_log ORDER BY id DESC LIMIT %s"
-            cur.execute(sql, (limit,))
+        with db.connection() as conn, conn.cursor() as cur:
+            cur.execute(f"{row_sql} ORDER BY id DESC LIMIT %s", (limit,))
             rows = cur.fetchall()
         return jsonify([row_json(r) for r in rows])
 
     @app.post("/logs")
     def add_log() -> Any:
-        body = request.get_json(silent=True)
-        content = body.get("content") if isinstance(body, dict) else None
-        if not isinstance(content, str) or not content.strip():
-            return jsonify(error="content must be a non-empty string"), 400
-        if len(content) > MAX_CONTENT:
-            return jsonify(error=f"content must be at most {MAX_CONTENT} characters"), 400
-        with cursor() as cur:
+        content, key = read_content()
+        with db.connection() as conn, conn.cursor() as cur:
+            conn.begin()  # the row and its key commit together, or neither does
             cur.execute("INSERT INTO study_log (content) VALUES (%s)", (content,))
-            cur.execute(
-                "SELECT id, content, created_at FROM study_log WHERE id = %s", (cur.lastrowid,)
-            )
+            new_id = cur.lastrowid
+            try:
+                if key is not None:
+                    sql = "INSERT INTO idempotency_key (idem_key, log_id) VALUES (%s, %s)"
+                    cur.execute(sql, (key, new_id))
+            except pymysql.IntegrityError:  # a retry: answer with what the first one stored
+                conn.rollback()
+                by_key = "(SELECT log_id FROM idempotency_key WHERE idem_key = %s)"
+                cur.execute(f"{row_sql} WHERE id = {by_key}", (key,))
+                row = cur.fetchone()
+                if row is None or row["content"] != content:
+                    return jsonify(error="Idempotency-Key was used with other content"), 422
+                return jsonify(row_json(row)), 201, {"Idempotent-Replayed": "true"}
+            conn.commit()
+            cur.execute(f"{row_sql} WHERE id = %s", (new_id,))
             row = cur.fetchone()
         return jsonify(row_json(row)), 201
 
@@ -165,5 +277,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 app = create_app()
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:] == ["create-user"]:
+    create_user_from_env()
+elif __name__ == "__main__":
     app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8000")))

@@ -446,15 +446,8 @@ def provision(
     for what, name in (("database", db_name), ("user", user)):
         if not IDENTIFIER.match(name):
             raise ValueError(f"{what} name must match {IDENTIFIER.pattern}")
-    account = (user, user_host)
-    with server.connect() as conn, conn.cursor() as cur:
-        cur.execute(
-            f"CREATE DATABASE IF NOT EXISTS `{db_name}` "
-            "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-        )
-        cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (*account, password))
-        cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (*account, password))
-        cur.execute(f"GRANT ALL PRIVILEGES ON `{db_name}`.* TO %s@%s", account)
+    with server.connect() as conn:
+        _app_module().ensure_app_user(conn, db_name, user, password, host=user_host)
     with server.connect(db_name) as conn:
         _apply_schema(conn, schema_sql)
     return AppDB(server.host, server.port, user, password, db_name, server)
@@ -470,13 +463,17 @@ def deprovision(server: DBServer, db_name: str, user: str, *, user_host: str = "
         cur.execute("DROP USER IF EXISTS %s@%s", (user, user_host))
 
 
-def _apply_schema(conn: pymysql.Connection, schema_sql: str) -> int:
-    # The statement splitter lives with the app, which is shipped alone to the instance.
+def _app_module() -> Any:
+    # The schema splitter and the app user's grants live with the app, which is shipped alone.
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    from app.app import apply_schema
+    from app import app
 
-    return apply_schema(conn, schema_sql)
+    return app
+
+
+def _apply_schema(conn: pymysql.Connection, schema_sql: str) -> int:
+    return int(_app_module().apply_schema(conn, schema_sql))
 
 
 def save_state(path: Path, server: DBServer, app_db: AppDB | None = None) -> None:

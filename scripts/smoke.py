@@ -173,6 +173,7 @@ class SkipCheck(Exception):
 def app_settings(ctx: Context) -> dict[str, str]:
     """What the app would get: its user data's app.env, the DB host moved to the stand-in."""
     env = app_env_from_user_data(ctx.outputs["web_user_data"])
+    env["DB_SECRET_ARN"] = str(ctx.outputs["db_password_secret_arn"])  # read by boot, not app
     if ctx.standin is not None:
         env["DB_HOST"], env["DB_PORT"] = ctx.standin[0], str(ctx.standin[1])
     if ctx.endpoint:
@@ -259,34 +260,24 @@ def check_app_local(ctx: Context) -> str:
             """The check prints its own line; no access log."""
 
     env = app_settings(ctx)
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the app reads its secret with boto3, which reads these
-    try:
-        from app.app import create_app, read_secret
+    from app.app import create_app
 
-        read_secret(env["DB_SECRET_ARN"], refresh=True)
-        app = create_app(
-            {
-                "DB_HOST": env["DB_HOST"], "DB_PORT": int(env["DB_PORT"]),
-                "DB_USER": env["DB_USER"], "DB_NAME": env["DB_NAME"], "DB_PASS": "",
-                "DB_SECRET_ARN": env["DB_SECRET_ARN"],
-            }
-        )  # fmt: skip
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            summary = exercise_app(f"http://127.0.0.1:{server.server_port}")
-        finally:
-            server.shutdown()
-        delete_rows_like(ctx, env, f"{KOREAN_TEXT} [app %")
-        return f"app from app/ with the user data's settings: {summary}"
+    # What the web instance's boot hands the app: its own user and password, no secret ARN.
+    config = {
+        "DB_HOST": env["DB_HOST"], "DB_PORT": int(env["DB_PORT"]), "DB_USER": env["DB_USER"],
+        "DB_NAME": env["DB_NAME"], "DB_PASS": db_password(ctx, env["DB_SECRET_ARN"]),
+    }  # fmt: skip
+    server = make_server(
+        "127.0.0.1", 0, create_app(config), threaded=True, request_handler=QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        summary = exercise_app(f"http://127.0.0.1:{server.server_port}")
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        server.shutdown()
+    delete_rows_like(ctx, env, f"{KOREAN_TEXT} [app %")
+    return f"app from app/ with the user data's settings: {summary}"
 
 
 def delete_rows_like(ctx: Context, env: dict[str, str], pattern: str) -> None:

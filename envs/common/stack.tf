@@ -54,4 +54,5 @@ module "web" {
   db_name             = module.db.db_name
   db_user             = module.db.username
   db_secret_arn       = module.db.password_secret_arn
+  db_secret_is_master = module.db.password_secret_is_master
 }

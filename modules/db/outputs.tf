@@ -19,8 +19,13 @@ output "username" {
 }
 
 output "password_secret_arn" {
-  description = "ARN of the Secrets Manager secret whose JSON (username, password) gives the app its password: RDS's managed secret in rds mode, the module's own in ec2 mode."
+  description = "ARN of the Secrets Manager secret whose JSON holds username and password: RDS's managed master secret in rds mode, the app user's own secret in ec2 mode."
   value       = local.is_rds ? aws_db_instance.this[0].master_user_secret[0].secret_arn : aws_secretsmanager_secret.db[0].arn
+}
+
+output "password_secret_is_master" {
+  description = "True when password_secret_arn holds the RDS master user (rds mode), from which the web tier creates the app's user; false when it holds the app's user itself (ec2 mode)."
+  value       = local.is_rds
 }
 
 output "security_group_id" {

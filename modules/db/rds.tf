@@ -24,7 +24,7 @@ resource "aws_db_instance" "this" {
   storage_type                        = "gp3"
   storage_encrypted                   = true
   db_name                             = var.db_name
-  username                            = var.db_username
+  username                            = var.master_username
   manage_master_user_password         = true
   port                                = var.port
   db_subnet_group_name                = aws_db_subnet_group.this[0].name

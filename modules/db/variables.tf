@@ -56,13 +56,24 @@ variable "db_name" {
 }
 
 variable "db_username" {
-  description = "Database user of the app (the RDS master user in rds mode)."
+  description = "Database user of the app, with rights on db_name only."
   type        = string
   default     = "app"
 
   validation {
     condition     = can(regex("^[A-Za-z][A-Za-z0-9_]{0,15}$", var.db_username)) && !contains(["admin", "root", "rdsadmin"], lower(var.db_username))
     error_message = "db_username must start with a letter, hold at most 16 letters, digits or underscores, and not be a reserved name (admin, root, rdsadmin)."
+  }
+}
+
+variable "master_username" {
+  description = "RDS master user (rds mode). The app never logs in as it: the web tier's boot creates db_username from it once."
+  type        = string
+  default     = "dbadmin"
+
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9_]{0,15}$", var.master_username)) && !contains(["admin", "root", "rdsadmin"], lower(var.master_username))
+    error_message = "master_username must start with a letter, hold at most 16 letters, digits or underscores (RDS's rule), and not be a reserved name (admin, root, rdsadmin)."
   }
 }
 

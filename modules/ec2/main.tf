@@ -25,7 +25,7 @@ resource "aws_instance" "this" {
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
-    http_put_response_hop_limit = 2 # the app runs in a container, one hop further away
+    http_put_response_hop_limit = 1 # the host only: containers get no instance credentials
   }
 
   root_block_device {

@@ -8,5 +8,7 @@ locals {
     db_name         = var.db_name
     db_user         = var.db_user
     db_secret_arn   = var.db_secret_arn
+    # rds mode: the secret is the master user's, and boot creates the app's own user from it.
+    db_secret_is_master = var.db_secret_is_master
   })
 }

@@ -126,6 +126,12 @@ variable "db_secret_arn" {
   type        = string
 }
 
+variable "db_secret_is_master" {
+  description = "True when db_secret_arn holds the database's master credentials (rds mode): the boot script then creates db_user, with rights on db_name only, and gives the app that user alone."
+  type        = bool
+  default     = false
+}
+
 variable "detailed_monitoring" {
   description = "Enable 1-minute CloudWatch detailed monitoring on the instance. Turn off only where the API lacks it (LocalStack)."
   type        = bool
