@@ -163,7 +163,8 @@ class Database:
             yield self._connection()
         except (pymysql.MySQLError, OSError) as exc:
             self.drop()
-            detail = f"{type(exc).__name__}: {exc}"
+            where = f"{self.cfg['DB_HOST']}:{self.cfg['DB_PORT']}"
+            detail = f"{where} as {self.cfg['DB_USER']}: {type(exc).__name__}: {exc}"
             if self.cfg.get("DB_PASS"):
                 detail = detail.replace(self.cfg["DB_PASS"], "***")
             raise DBUnavailable(detail) from None
