@@ -16,7 +16,7 @@ from typing import Any
 
 import pymysql
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestTimeout
 
 MAX_CONTENT = 255  # characters, as the column holds
 MAX_BODY = 4096  # bytes: 255 characters of JSON, each escaped as \uXXXX, still fit
@@ -179,7 +179,11 @@ def read_content() -> tuple[str, str | None]:
     if sock is not None:  # a client that stalls mid-body loses its connection, not a thread
         sock.settimeout(BODY_TIMEOUT)
     try:
-        body = json.loads(request.get_data(cache=False) or b"null")
+        raw = request.get_data(cache=False)
+    except (ClientDisconnected, OSError):  # stalled past BODY_TIMEOUT, or gone
+        raise RequestTimeout() from None
+    try:
+        body = json.loads(raw or b"null")
     except (ValueError, RecursionError):
         raise BadRequest('body must be JSON: {"content": "..."}') from None
     content = body.get("content") if isinstance(body, dict) else None
@@ -222,12 +226,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        return jsonify(error=(exc.name or "error").lower()), exc.code or 500
-
-    @app.errorhandler(OSError)
-    def client_gone(exc: OSError) -> Any:  # the client stalled or vanished mid-body
-        log.warning("request body not read: %s: %s", type(exc).__name__, exc)
-        return jsonify(error="request timeout"), 408, {"Connection": "close"}
+        close = {"Connection": "close"} if exc.code in (408, 413) else {}
+        return jsonify(error=(exc.name or "error").lower()), exc.code or 500, close
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> Any:

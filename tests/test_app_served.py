@@ -1,0 +1,119 @@
+"""The app as its image runs it: the Dockerfile's gunicorn command from .venv-app (built from
+app/requirements.txt alone, hash-checked), on loopback, against the real MariaDB stand-in."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from scripts.app_server import Served, ensure_app_venv, serve
+from scripts.db_standin import AppDB, free_port
+
+
+@pytest.fixture
+def served(mysql_server: AppDB) -> Iterator[Served]:
+    with serve(mysql_server.env(), free_port()) as running:
+        yield running
+
+
+def count_rows(db: AppDB, content: str) -> int:
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM study_log WHERE content = %s", (content,))
+        return int(cur.fetchone()[0])
+
+
+def open_slow_post(port: int) -> socket.socket:
+    """A client that promises 1000 bytes of body and sends 10, then stalls."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = (
+        "POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    )
+    sock.sendall(head.encode() + b'{"content"')
+    return sock
+
+
+def test_health_answers_while_ten_slow_clients_hold_connections(
+    served: Served, mysql_server: AppDB
+) -> None:
+    slow = [open_slow_post(served.port) for _ in range(10)]
+    try:
+        time.sleep(0.5)  # every slow client has been picked up by a worker thread
+        for _ in range(5):
+            response = requests.get(f"{served.url}/health", timeout=3)
+            assert response.status_code == 200
+        created = requests.post(f"{served.url}/logs", json={"content": "beside slow"}, timeout=3)
+        assert created.status_code == 201
+        slow[0].settimeout(15)
+        answer = slow[0].recv(4096).decode(errors="replace")  # cut off after BODY_TIMEOUT
+        assert answer.startswith("HTTP/1.1 408")
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_retry_after_a_connection_cut_after_commit_is_stored_once(
+    served: Served, mysql_server: AppDB
+) -> None:
+    content, key = f"cut {secrets.token_hex(4)}", secrets.token_hex(16)
+    body = json.dumps({"content": content}).encode()
+    request = (
+        f"POST /logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Idempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(request)  # and hang up without reading the answer
+    deadline = time.monotonic() + 10
+    while count_rows(mysql_server, content) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert count_rows(mysql_server, content) == 1  # committed, never acknowledged
+    headers = {"Idempotency-Key": key}
+    retry = requests.post(f"{served.url}/logs", json={"content": content}, headers=headers)
+    assert retry.status_code == 201
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert count_rows(mysql_server, content) == 1
+
+
+def test_hostile_bodies_get_4xx_from_gunicorn_too(served: Served) -> None:
+    url = f"{served.url}/logs"
+    big = requests.post(url, data=b"x" * (20 * 1024 * 1024), timeout=30)
+    assert big.status_code == 413
+    headers = {"Content-Type": "application/json"}
+    nested = requests.post(url, data="[" * 2000 + "]" * 2000, headers=headers, timeout=5)
+    assert nested.status_code == 400
+    surrogate = requests.post(url, data='{"content": "\\ud800"}', headers=headers, timeout=5)
+    assert surrogate.status_code == 400
+    assert requests.get(f"{served.url}/health", timeout=5).status_code == 200
+    assert "Traceback" not in served.log_text()
+
+
+def test_the_app_virtualenv_holds_what_caching_sha2_password_needs(tmp_path: Path) -> None:
+    """MySQL 8.4's default login without TLS sends the password RSA-encrypted (PyMySQL needs
+    cryptography for that). MariaDB has no caching_sha2_password, so this runs PyMySQL's own
+    RSA step in the virtualenv built from app/requirements.txt alone."""
+    key = tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-out", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    public = subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-pubout"], check=True, capture_output=True
+    ).stdout
+    probe = (
+        "import sys; from pymysql import _auth\n"
+        "out = _auth.sha2_rsa_encrypt(b'pw', b'0123456789abcdefghij', sys.stdin.buffer.read())\n"
+        "assert len(out) == 256\n"
+    )
+    result = subprocess.run(
+        [str(ensure_app_venv()), "-I", "-c", probe], input=public, capture_output=True
+    )
+    assert result.returncode == 0, result.stderr.decode()
