@@ -1,10 +1,11 @@
-"""Study-log web tier: Flask + PyMySQL, one reused database connection per worker thread."""
+"""Study-log web tier: Flask + PyMySQL, with a small pool of reused database connections."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import queue
 import re
 import sys
 import threading
@@ -49,6 +50,20 @@ def apply_schema(conn: Any, sql_text: str) -> int:
             cur.execute(statement)
     conn.commit()
     return len(statements)
+
+
+def schema_present(conn: Any, sql_text: str) -> bool:
+    """Whether every table the schema file creates exists in the connection's database."""
+    tables = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", sql_text, re.I))
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE()"
+            " AND table_name IN (" + ", ".join(["%s"] * len(tables)) + ")",
+            sorted(tables),
+        )
+        row = cur.fetchone()
+    found = row["n"] if isinstance(row, dict) else row[0]
+    return bool(tables) and found == len(tables)
 
 
 def ensure_app_user(
@@ -107,6 +122,7 @@ def env_config() -> dict[str, Any]:
         "DB_PASS": e.get("DB_PASS", ""),
         "DB_SSL_CA": e.get("DB_SSL_CA", ""),  # set: TLS, server certificate and name verified
         "DB_CONNECT_TIMEOUT": int(e.get("DB_CONNECT_TIMEOUT") or 5),
+        "DB_POOL_SIZE": int(e.get("DB_POOL_SIZE") or 4),  # connections a worker process
         "SCHEMA_PATH": str(Path(__file__).with_name("schema.sql")),
     }
 
@@ -125,49 +141,63 @@ def connect(cfg: dict[str, Any]) -> pymysql.Connection:
 
 
 class Database:
-    """One connection per thread, checked with a ping before use and reopened when lost."""
+    """A small pool of connections a process (DB_POOL_SIZE), each pinged before use and
+    replaced when lost. Few connections: opening one costs far more than a query."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
-        self.cfg, self.local, self.lock, self.ready = (
-            cfg,
-            threading.local(),
-            threading.Lock(),
-            False,
-        )
+        self.cfg, self.lock, self.ready = cfg, threading.Lock(), False
+        self.idle: queue.LifoQueue[pymysql.Connection] = queue.LifoQueue()
+        self.slots = threading.BoundedSemaphore(int(cfg.get("DB_POOL_SIZE") or 4))
 
-    def drop(self) -> None:
-        conn, self.local.conn = getattr(self.local, "conn", None), None
+    def _checkout(self) -> pymysql.Connection:
+        try:
+            conn = self.idle.get_nowait()
+            conn.ping(reconnect=False)
+            return conn
+        except queue.Empty:
+            pass
+        except (pymysql.MySQLError, OSError):
+            self._discard(conn)
+        conn = connect(self.cfg)
+        if not self.ready:
+            with self.lock:
+                if not self.ready:
+                    sql = Path(self.cfg["SCHEMA_PATH"]).read_text("utf-8")
+                    # DDL on a table in use waits for its metadata lock behind open
+                    # transactions: run it only when a table is missing.
+                    if not schema_present(conn, sql):
+                        apply_schema(conn, sql)
+                    self.ready = True
+        return conn
+
+    @staticmethod
+    def _discard(conn: pymysql.Connection | None) -> None:
         if conn is not None:
             with suppress(Exception):  # already broken
                 conn.close()
 
-    def _connection(self) -> pymysql.Connection:
-        conn = getattr(self.local, "conn", None)
-        if conn is not None:
-            try:
-                conn.ping(reconnect=False)
-                return conn
-            except (pymysql.MySQLError, OSError):
-                self.drop()
-        conn = self.local.conn = connect(self.cfg)
-        if not self.ready:
-            with self.lock:
-                if not self.ready:
-                    apply_schema(conn, Path(self.cfg["SCHEMA_PATH"]).read_text("utf-8"))
-                    self.ready = True
-        return conn
-
     @contextmanager
     def connection(self) -> Iterator[pymysql.Connection]:
+        if not self.slots.acquire(timeout=10):
+            raise DBUnavailable("no pooled connection came free within 10 s")
+        conn = None
         try:
-            yield self._connection()
+            conn = self._checkout()
+            yield conn
         except (pymysql.MySQLError, OSError) as exc:
-            self.drop()
+            self._discard(conn)
             where = f"{self.cfg['DB_HOST']}:{self.cfg['DB_PORT']}"
             detail = f"{where} as {self.cfg['DB_USER']}: {type(exc).__name__}: {exc}"
             if self.cfg.get("DB_PASS"):
                 detail = detail.replace(self.cfg["DB_PASS"], "***")
             raise DBUnavailable(detail) from None
+        except BaseException:
+            self._discard(conn)  # perhaps mid-transaction: never hand it out again
+            raise
+        else:
+            self.idle.put(conn)
+        finally:
+            self.slots.release()
 
 
 def read_content() -> tuple[str, str | None]:

@@ -10,6 +10,7 @@ import re
 import secrets
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,21 @@ def test_one_connection_is_reused_across_requests(mysql_server: AppDB) -> None:
         assert client.post("/logs", json={"content": f"reuse {i}"}).status_code == 201
         assert client.get("/logs?limit=1").status_code == 200
     assert server_connections(mysql_server) - before <= 1  # the admin's own check
+
+
+def test_concurrent_requests_share_a_pool_of_db_pool_size(mysql_server: AppDB) -> None:
+    app = create_app(config_for(mysql_server, DB_POOL_SIZE=2))
+    assert app.test_client().get("/health").status_code == 200
+    before = server_connections(mysql_server)
+
+    def hammer(n: int) -> list[int]:
+        client = app.test_client()
+        return [client.post("/logs", json={"content": f"pool {n}"}).status_code for _ in range(5)]
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [s for batch in pool.map(hammer, range(8)) for s in batch]
+    assert statuses == [201] * 40
+    assert server_connections(mysql_server) - before <= 2 + 1  # the pool, and this check
 
 
 def test_a_connection_killed_by_the_server_is_replaced(mysql_server: AppDB) -> None:
