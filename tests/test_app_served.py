@@ -4,6 +4,7 @@ app/requirements.txt alone, hash-checked), on loopback, against the real MariaDB
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 import requests
 
 from scripts.app_server import Served, ensure_app_venv, serve
-from scripts.db_standin import AppDB, free_port
+from scripts.db_standin import AppDB, DBServer, deprovision, free_port
 
 
 @pytest.fixture
@@ -117,3 +118,28 @@ def test_the_app_virtualenv_holds_what_caching_sha2_password_needs(tmp_path: Pat
         [str(ensure_app_venv()), "-I", "-c", probe], input=public, capture_output=True
     )
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_create_user_makes_the_app_user_from_admin_credentials(mysql_admin: DBServer) -> None:
+    """What the rds-mode boot runs in a one-shot container: `python app.py create-user`."""
+    name, password = f"c_{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    env = {
+        "PATH": os.environ.get("PATH", ""), "DB_HOST": mysql_admin.host,
+        "DB_PORT": str(mysql_admin.port), "DB_NAME": name, "DB_USER": name, "DB_PASS": password,
+        "DB_ADMIN_USER": mysql_admin.user, "DB_ADMIN_PASS": mysql_admin.password,
+    }  # fmt: skip
+    app_py = Path(__file__).resolve().parents[1] / "app" / "app.py"
+    try:
+        result = subprocess.run(
+            [str(ensure_app_venv()), "-I", str(app_py), "create-user"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert mysql_admin.password not in result.stdout + result.stderr
+        app_db = AppDB(mysql_admin.host, mysql_admin.port, name, password, name)
+        with app_db.connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW GRANTS")
+            grants = " ".join(row[0] for row in cur.fetchall())
+        assert f"GRANT SELECT, INSERT, DELETE, CREATE ON `{name}`.*" in grants
+    finally:
+        deprovision(mysql_admin, name, name)
