@@ -222,8 +222,12 @@ def wait_until_answers(
         time.sleep(0.25)
 
 
-def start_local(binary: str, *, timeout: float = 120.0) -> DBServer:
-    """A throwaway instance of mariadbd/mysqld, everything inside a fresh temp dir."""
+def start_local(
+    binary: str, *, timeout: float = 120.0, extra_args: tuple[str, ...] = ()
+) -> DBServer:
+    """A throwaway instance of mariadbd/mysqld, everything inside a fresh temp dir.
+
+    extra_args go to the server (for example --ssl-ca/--ssl-cert/--ssl-key for a TLS test)."""
     version = subprocess.run(
         [binary, "--version"], capture_output=True, text=True, timeout=30, check=False
     ).stdout
@@ -251,7 +255,7 @@ def start_local(binary: str, *, timeout: float = 120.0) -> DBServer:
             binary, "--no-defaults", f"--datadir={data}", f"--port={port}",
             "--bind-address=127.0.0.1", f"--socket={tmp / 'mysqld.sock'}",
             f"--pid-file={tmp / 'mysqld.pid'}", f"--tmpdir={tmp}", f"--init-file={init}",
-            "--skip-name-resolve", *as_root,
+            "--skip-name-resolve", *as_root, *extra_args,
         ]  # fmt: skip
         if not mariadb:
             args += ["--mysqlx=OFF", f"--secure-file-priv={tmp}"]
