@@ -497,3 +497,17 @@ def test_app_files_fit_in_ec2_user_data() -> None:
     template = REPO_ROOT / "modules" / "ec2" / "templates" / "web_user_data.sh.tftpl"
     total = shipped + len(template.read_bytes())
     assert total < 14 * 1024, f"user data would be about {total} bytes; EC2 allows 16384"
+
+
+def test_the_app_container_gets_neither_instance_credentials_nor_the_master_secret() -> None:
+    main_tf = (REPO_ROOT / "modules" / "ec2" / "main.tf").read_text()
+    assert re.search(r"^\s*http_tokens\s*=\s*\"required\"", main_tf, re.M)
+    assert re.search(r"^\s*http_put_response_hop_limit\s*=\s*1\b", main_tf, re.M)
+    template = (REPO_ROOT / "modules" / "ec2" / "templates" / "web_user_data.sh.tftpl").read_text()
+    env_block = re.search(r"<<'APP_ENV_END'\n(.*?)\nAPP_ENV_END", template, re.S).group(1)
+    assert "ADMIN" not in env_block and "SECRET" not in env_block
+    admin_lines = [line for line in template.splitlines() if "DB_ADMIN" in line]
+    assert admin_lines and all("docker compose up" not in line for line in admin_lines)
+    run = next(line for line in template.splitlines() if "docker compose run" in line)
+    assert "--rm" in run and run.rstrip().endswith("python app.py create-user")
+    assert "DB_ADMIN" not in (APP_DIR / "compose.yaml").read_text()
