@@ -3,6 +3,7 @@
     python3 scripts/environments.py list
     python3 scripts/environments.py check
     python3 scripts/environments.py matrix plan|deploy|nightly-destroy|drift [--schedule CRON]
+        [--aws | --emulated] [--only NAME] [--github-output OUTPUT]
     python3 scripts/environments.py crons
 
 An environment is a Terraform root under envs/ with an environment.toml beside its
@@ -29,7 +30,10 @@ Everything is checked on load; each problem is reported as `envs/<name>: <field>
 of them at once. `check` prints the environments or the problems (exit 1). `matrix` prints, on
 one line, the `{"include": [...]}` object a workflow passes to `fromJSON()` as a job matrix:
 every entry has the same keys (see `matrix_entry`), and the four kinds differ only in which
-environments they hold. `crons` prints the UTC cron expressions the nightly destroy's schedule
+environments they hold; `--aws`/`--emulated` keep only AWS or only emulated ones (a pull
+request plans them in different jobs), `--only NAME` the one named (an unknown name is an error
+that lists the known ones), and `--github-output OUTPUT` also sets the step output OUTPUT to that
+line, so a workflow step needs no shell to pass it on. `crons` prints the UTC cron expressions the nightly destroy's schedule
 must carry, one a line.
 """
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tomllib
@@ -46,6 +51,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.gha import set_outputs
 
 ENVS_DIR = Path(__file__).resolve().parent.parent / "envs"
 DESCRIPTION = "environment.toml"
@@ -354,10 +364,23 @@ def matrix(
     *,
     schedule: str | None = None,
     on: date | None = None,
+    emulated: bool | None = None,
+    only: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The `{"include": [...]}` matrix of `kind`; with `schedule`, only nightly environments
-    whose destroy that UTC cron firing (on date `on`, default today UTC) is."""
+    whose destroy that UTC cron firing (on date `on`, default today UTC) is; with `emulated`,
+    only the emulated (True) or AWS (False) ones; with `only`, only that one (UnknownEnvironment
+    when nothing describes it, ValueError when the matrix leaves it out)."""
+    if only is not None and only not in envs:
+        raise UnknownEnvironment(only, envs)
     chosen = select(kind, envs.values())
+    if emulated is not None:
+        chosen = [e for e in chosen if e.emulated is emulated]
+    if only is not None:
+        chosen = [e for e in chosen if e.name == only]
+        if not chosen:
+            raise ValueError(f"{only!r} is not in the {kind} matrix (an emulated environment is "
+                             "only planned; see its environment.toml)")  # fmt: skip
     if schedule is not None:
         day = on or datetime.now(UTC).date()
         chosen = [e for e in chosen if e.nightly and e.nightly.due(schedule, day)]
@@ -382,6 +405,14 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
     mat.add_argument("--schedule", help="nightly-destroy: only environments due at this "
                      "UTC cron firing (github.event.schedule)")  # fmt: skip
     mat.add_argument("--date", type=date.fromisoformat, help="UTC date of that firing (today)")
+    where = mat.add_mutually_exclusive_group()
+    where.add_argument("--aws", dest="emulated", action="store_false", default=None,
+                       help="only AWS environments")  # fmt: skip
+    where.add_argument("--emulated", dest="emulated", action="store_true", default=None,
+                       help="only emulated (LocalStack) environments")  # fmt: skip
+    mat.add_argument("--only", metavar="NAME", help="only this environment")
+    mat.add_argument("--github-output", metavar="OUTPUT",
+                     help="also set step output OUTPUT to the matrix ($GITHUB_OUTPUT)")  # fmt: skip
     sub.add_parser("crons", help="UTC cron expressions the nightly destroy must carry")
     args = parser.parse_args(argv)
 
@@ -405,8 +436,16 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
         if args.schedule is not None and not re.match(r"^\d{1,2} \d{1,2} \* \* \*$",
                                                       args.schedule):  # fmt: skip
             parser.error(f"--schedule {args.schedule!r} is not a daily cron 'M H * * *'")
-        print(json.dumps(matrix(args.kind, envs, schedule=args.schedule, on=args.date),
-                         separators=(",", ":")))  # fmt: skip
+        try:
+            chosen = matrix(args.kind, envs, schedule=args.schedule, on=args.date,
+                            emulated=args.emulated, only=args.only)  # fmt: skip
+        except (UnknownEnvironment, ValueError) as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 1
+        line = json.dumps(chosen, separators=(",", ":"))
+        if args.github_output:
+            set_outputs(os.environ, **{args.github_output: line})
+        print(line)
     return 0
 
 

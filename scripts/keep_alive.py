@@ -1,6 +1,10 @@
 """Decide whether tonight's unattended destroy of Seoul runs, from KEEP_SEOUL_UNTIL.
 
-    python3 scripts/keep_alive.py [--until YYYY-MM-DD] [--today YYYY-MM-DD] [--schedule CRON]
+    python3 scripts/keep_alive.py [--env NAME] [--until YYYY-MM-DD] [--today YYYY-MM-DD]
+        [--schedule CRON]
+
+--env NAME takes the keep-alive variable's name and the time zone from that environment's
+`[nightly_destroy]` (envs/NAME/environment.toml); without it, Seoul's (below).
 
 KEEP_SEOUL_UNTIL (a repository variable, read from the environment unless --until is given)
 names the first day on which the nightly destroy runs again (docs/PIPELINE.md). While that date
@@ -25,12 +29,14 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import environments
 from scripts.gha import append_summary, set_outputs
 
 # Korea has kept UTC+9 without daylight saving since 1988: a fixed offset needs no tz database.
@@ -49,12 +55,13 @@ class Decision:
     reason: str
 
 
-def today_kst(now: datetime | None = None) -> date:
-    """Today's date in Korea (the nightly run fires at a KST hour, so KST decides the day)."""
+def today_kst(now: datetime | None = None, zone: tzinfo = KST) -> date:
+    """Today's date in Korea, or in `zone` (the nightly run fires at a local hour, so the local
+    date decides the day)."""
     moment = now if now is not None else datetime.now(UTC)
     if moment.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    return moment.astimezone(KST).date()
+    return moment.astimezone(zone).date()
 
 
 def scheduled_firing(cron: str, now: datetime) -> datetime:
@@ -79,44 +86,46 @@ def scheduled_firing(cron: str, now: datetime) -> datetime:
     return fired if fired <= moment else fired - timedelta(days=1)
 
 
-def parse_until(raw: str) -> date | None:
+def parse_until(raw: str, variable: str = VARIABLE) -> date | None:
     """The keep-alive date, or None when the variable is unset or blank."""
     value = raw.strip()
     if not value:
         return None
     if not _DATE.match(value):
         raise KeepAliveError(
-            f"{VARIABLE}={raw!r} is not a date in the form YYYY-MM-DD (for example 2026-12-31)"
+            f"{variable}={raw!r} is not a date in the form YYYY-MM-DD (for example 2026-12-31)"
         )
     try:
         return date.fromisoformat(value)
     except ValueError as err:
-        raise KeepAliveError(f"{VARIABLE}={raw!r} is not a real calendar date: {err}") from err
+        raise KeepAliveError(f"{variable}={raw!r} is not a real calendar date: {err}") from err
 
 
-def decide(raw_until: str, today: date) -> Decision:
+def decide(
+    raw_until: str, today: date, variable: str = VARIABLE, name: str = "Seoul", zone: str = "KST"
+) -> Decision:
     """Skip while the keep-alive date lies in the future; destroy otherwise."""
-    until = parse_until(raw_until)
+    until = parse_until(raw_until, variable)
     if until is None:
-        return Decision(True, f"{VARIABLE} is not set: the nightly destroy runs")
+        return Decision(True, f"{variable} is not set: the nightly destroy runs")
     if until > today:
         days = (until - today).days
         return Decision(
             False,
-            f"{VARIABLE}={until.isoformat()} is {days} day(s) after today "
-            f"({today.isoformat()} KST): Seoul is kept, the nightly destroy is skipped",
+            f"{variable}={until.isoformat()} is {days} day(s) after today "
+            f"({today.isoformat()} {zone}): {name} is kept, the nightly destroy is skipped",
         )
     return Decision(
         True,
-        f"{VARIABLE}={until.isoformat()} is not after today ({today.isoformat()} KST): "
+        f"{variable}={until.isoformat()} is not after today ({today.isoformat()} {zone}): "
         "the nightly destroy runs",
     )
 
 
-def write_outputs(decision: Decision, environ: dict[str, str]) -> None:
+def write_outputs(decision: Decision, environ: dict[str, str], name: str = "Seoul") -> None:
     """Append the decision to the files GitHub Actions names, when it names them."""
     set_outputs(environ, destroy="true" if decision.destroy else "false", reason=decision.reason)
-    verb = "Destroying Seoul tonight" if decision.destroy else "Keeping Seoul tonight"
+    verb = f"Destroying {name} tonight" if decision.destroy else f"Keeping {name} tonight"
     append_summary(environ, f"**{verb}**: {decision.reason}\n\n")
 
 
@@ -127,6 +136,7 @@ def main(
 ) -> int:
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Decide whether the nightly destroy runs.")
+    parser.add_argument("--env", help="the environment whose nightly destroy this decides")
     parser.add_argument("--until", help=f"the keep-alive date (default: ${VARIABLE})")
     parser.add_argument("--today", help="today's date in KST, YYYY-MM-DD (default: the clock)")
     parser.add_argument(
@@ -134,23 +144,33 @@ def main(
     )
     args = parser.parse_args(argv)
 
-    raw_until = args.until if args.until is not None else env.get(VARIABLE, "")
+    variable, name, zone, zone_label = VARIABLE, "Seoul", KST, "KST"
+    if args.env:
+        try:
+            described = environments.get(args.env)
+        except (environments.UnknownEnvironment, environments.DescriptionError) as err:
+            parser.error(str(err))
+        if described.nightly is None:
+            parser.error(f"envs/{args.env} has no [nightly_destroy] in its environment.toml")
+        variable, name = described.nightly.keep_alive, args.env
+        zone, zone_label = ZoneInfo(described.nightly.time_zone), described.nightly.time_zone
+    raw_until = args.until if args.until is not None else env.get(variable, "")
     try:
         if args.today:
             today = date.fromisoformat(args.today)
         elif args.schedule:
-            today = today_kst(scheduled_firing(args.schedule, now or datetime.now(UTC)))
+            today = today_kst(scheduled_firing(args.schedule, now or datetime.now(UTC)), zone)
         else:
-            today = today_kst(now)
-        decision = decide(raw_until, today)
+            today = today_kst(now, zone)
+        decision = decide(raw_until, today, variable, name, zone_label)
     except ValueError as err:
         message = str(err)
-        title = f"Bad {VARIABLE}" if isinstance(err, KeepAliveError) else "Bad schedule"
+        title = f"Bad {variable}" if isinstance(err, KeepAliveError) else "Bad schedule"
         print(f"::error title={title}::{message}")
         print(f"ERROR: {message}", file=sys.stderr)
         append_summary(env, f"**Nightly destroy not run**: {message}\n\n")
         return 2
-    write_outputs(decision, env)
+    write_outputs(decision, env, name)
     print(("destroy: " if decision.destroy else "skip: ") + decision.reason)
     return 0
 

@@ -1,7 +1,7 @@
 """Render the plan preview for whatever plans a job left in a directory.
 
     python3 scripts/preview.py --plans .artifacts/plans [--env localstack --env seoul]
-        [--skipped "seoul=REASON"] [--summary FILE] [--output comment.md]
+        [--skipped "seoul=REASON"] [--aws-skipped REASON] [--summary FILE] [--output comment.md]
 
 scripts/plan_preview.py renders plans it is told about: `ENV=plan.json`, `--failed ENV=stderr`
 and `--skipped ENV=reason`. Which of those applies to an environment is only known once the
@@ -11,6 +11,8 @@ way in CI and on a laptop, then renders them with plan_preview's library (in-pro
 - --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
   --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`). Without
   --env: every environment envs/*/environment.toml describes (scripts/environments.py).
+- --aws-skipped REASON with a non-empty REASON: every AWS environment is skipped for REASON (a
+  pull request from a fork, or a repository without AWS configured, plans none of them).
 - neither file: the job stopped before it could plan; shown as failed with that explanation.
 - --skipped NAME=REASON with a non-empty REASON: skipped, with a ::notice annotation.
 - --summary defaults to $GITHUB_STEP_SUMMARY (the full detail goes there).
@@ -85,12 +87,19 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument("--env", action="append", default=[], metavar="NAME[=STEM]",
                         help="default: every described environment")  # fmt: skip
     parser.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON")
+    parser.add_argument("--aws-skipped", default="", metavar="REASON",
+                        help="skip every AWS environment for REASON (when not empty)")  # fmt: skip
     parser.add_argument("--summary", default=env.get("GITHUB_STEP_SUMMARY") or None)
     parser.add_argument("--output", type=Path, help="write the comment here (default: stdout)")
     args = parser.parse_args(argv)
     try:
         envs = parse_pairs(args.env, "--env") or [(name, "") for name in environments.names()]
         skipped = dict(parse_pairs(args.skipped, "--skipped"))
+        if args.aws_skipped.strip():
+            described = environments.load()
+            for name, _stem in envs:
+                if name in described and not described[name].emulated:
+                    skipped.setdefault(name, args.aws_skipped.strip())
     except ValueError as err:  # a bad NAME=VALUE, or a broken environment description
         parser.error(str(err))
 
