@@ -3,8 +3,10 @@
     python3 scripts/preflight.py --name seoul --require AWS_PLAN_ROLE_ARN --require TF_STATE_BUCKET
         [--same-repo] [--main-only] [--confirm TYPED --expect seoul]
 
-- --require NAME: the variable must be set and non-blank in the environment (the workflow passes
-  repository variables in as env). A new clone, or a fork, has none of them: the run is not an
+- --require NAME[=LABEL]: the variable must be set and non-blank in the environment (the workflow
+  passes repository variables in as env); LABEL, when given, is the repository variable's name
+  the notice asks for (a job that reads `vars[...]` by a name from the environment descriptions
+  passes it under a fixed env name). A new clone, or a fork, has none of them: the run is not an
   error, the AWS jobs are skipped, and a notice says which variables to set (docs/PIPELINE.md).
 - --same-repo: a pull request from a fork gets no OIDC token and a read-only GITHUB_TOKEN, so
   it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow.
@@ -81,7 +83,11 @@ def check(
                 False,
                 f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
             )
-    missing = [var for var in required if not environ.get(var, "").strip()]
+    missing = []
+    for entry in required:
+        var, _, label = entry.partition("=")
+        if not environ.get(var, "").strip():
+            missing.append(label.strip() or var)
     if missing:
         return Verdict(
             False,
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="May this run use AWS?")
     parser.add_argument("--name", required=True, help="what is being gated (shown in messages)")
-    parser.add_argument("--require", action="append", default=[], metavar="VAR")
+    parser.add_argument("--require", action="append", default=[], metavar="VAR[=LABEL]")
     parser.add_argument("--same-repo", action="store_true", help="skip pull requests from forks")
     parser.add_argument(
         "--main-only", action="store_true", help="refuse a run started from another branch"

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -330,6 +329,30 @@ def test_a_scheduled_firing_selects_the_environments_due_then(three: Path, capsy
     assert run_main(capsys, three, *winter) == {"include": []}
 
 
+def test_a_matrix_narrows_to_aws_emulated_or_one_environment(three: Path, capsys) -> None:
+    def names(*argv: str) -> list[str]:
+        return [e["name"] for e in run_main(capsys, three, "matrix", *argv)["include"]]
+
+    assert names("plan", "--aws") == ["prod", "stage"]
+    assert names("plan", "--emulated") == ["lab"]
+    assert names("drift", "--emulated") == []
+    assert names("deploy", "--only", "stage") == ["stage"]
+    # A name nothing describes, or one the matrix leaves out, is an error naming the known ones.
+    assert environments.main(["matrix", "deploy", "--only", "kyoto"], envs_dir=three) == 1
+    assert "unknown environment 'kyoto'; known: lab, prod, stage" in capsys.readouterr().err
+    assert environments.main(["matrix", "deploy", "--only", "lab"], envs_dir=three) == 1
+    assert "'lab' is not in the deploy matrix" in capsys.readouterr().err
+
+
+def test_a_matrix_is_also_a_step_output(three: Path, capsys, tmp_path, monkeypatch) -> None:
+    output = tmp_path / "output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    printed = run_main(capsys, three, "matrix", "drift", "--github-output", "drift")
+    name, _, value = output.read_text(encoding="utf-8").rstrip("\n").partition("=")
+    assert name == "drift" and json.loads(value) == printed
+    assert [e["name"] for e in printed["include"]] == ["prod"]
+
+
 def test_crons_lists_what_the_nightly_schedule_must_carry(three: Path, capsys) -> None:
     assert environments.main(["crons"], envs_dir=three) == 0
     assert capsys.readouterr().out.split("\n")[:-1] == ["7 21 * * *", "7 22 * * *"]
@@ -382,25 +405,50 @@ def test_the_former_constant_reads_the_descriptions_too() -> None:
 
 
 def test_the_nightly_destroy_is_scheduled_at_every_environments_cron() -> None:
-    """A workflow that runs a destroy must fire at each nightly environment's UTC time."""
-    scheduled: set[str] = set()
+    """The workflow that destroys (itself, or through the per-environment workflow it calls)
+    fires at exactly the UTC times `environments.py crons` prints: none missing, none stale."""
+    workflows = {}
     for path in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
         workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
-        triggers = workflow.get(True) or workflow.get("on") or {}  # YAML 1.1 reads `on` as True
-        destroys = any(
-            (job.get("with") or {}).get("command") == "destroy"
-            for job in (workflow.get("jobs") or {}).values()
-        )
-        if destroys and isinstance(triggers, dict):
-            scheduled |= {entry["cron"] for entry in triggers.get("schedule") or []}
-    missing = set(environments.nightly_crons(environments.load())) - scheduled
-    assert not missing, f"no destroy workflow is scheduled at {sorted(missing)} (UTC)"
+        workflow["on"] = workflow.get(True) or workflow.get("on") or {}  # YAML 1.1: `on` is True
+        workflows[f"./.github/workflows/{path.name}"] = workflow
+
+    def destroys(workflow: dict) -> bool:
+        for job in (workflow.get("jobs") or {}).values():
+            if (job.get("with") or {}).get("command") == "destroy":
+                return True
+            called = workflows.get(job.get("uses", ""))
+            if called is not None and called is not workflow and destroys(called):
+                return True
+        return False
+
+    scheduled = [
+        sorted(entry["cron"] for entry in workflow["on"].get("schedule") or [])
+        for workflow in workflows.values()
+        if isinstance(workflow["on"], dict) and destroys(workflow)
+    ]
+    scheduled = [crons for crons in scheduled if crons]
+    assert len(scheduled) == 1, "one scheduled workflow runs the nightly destroys"
+    assert scheduled[0] == sorted(environments.nightly_crons(environments.load())), (
+        "the nightly destroy's schedule: lines must be exactly `python3 scripts/environments.py "
+        "crons`"
+    )
 
 
-def test_the_keep_alive_script_agrees_with_the_seoul_description() -> None:
-    """scripts/keep_alive.py still names Seoul's variable and zone itself until the workflows
-    pass them from the description; until then the two must not drift apart."""
+def test_the_keep_alive_script_takes_the_variable_and_zone_from_the_description(
+    capsys,
+) -> None:
+    """The nightly destroy passes `--env NAME`: the variable it names and the local date it
+    judges by are the environment's own."""
     nightly = environments.load()["seoul"].nightly
-    assert nightly is not None and nightly.keep_alive == keep_alive.VARIABLE
-    now = datetime(2026, 7, 1, 12, 0)
-    assert ZoneInfo(nightly.time_zone).utcoffset(now) == keep_alive.KST.utcoffset(now)
+    assert nightly is not None
+    argv = ["--env", "seoul", "--until", "2026-07-02", "--schedule", "7 14 * * *"]
+    # 14:07 UTC on 1 July is 23:07 on 1 July in Seoul: the keep-alive date is tomorrow there.
+    assert keep_alive.main(argv, environ={}, now=datetime(2026, 7, 1, 14, 9, tzinfo=UTC)) == 0
+    out = capsys.readouterr().out
+    assert f"skip: {nightly.keep_alive}=2026-07-02 is 1 day(s) after today (2026-07-01 " in out
+    assert nightly.time_zone in out
+    with pytest.raises(SystemExit) as exc:  # an environment without a nightly destroy
+        keep_alive.main(["--env", "localstack"], environ={})
+    assert exc.value.code == 2
+    assert "envs/localstack has no [nightly_destroy]" in capsys.readouterr().err

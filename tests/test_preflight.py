@@ -116,3 +116,12 @@ def test_run_from_main_passes_the_branch_check() -> None:
     for ref in ("refs/tags/v1.0.0", "refs/pull/7/merge", ""):
         verdict = check("Deploy Seoul", REQUIRED, {**CONFIGURED, "GITHUB_REF": ref}, main_only=True)
         assert verdict.fatal and not verdict.ready, ref
+
+
+def test_a_required_variable_is_named_by_its_label() -> None:
+    """A job reads a role by the name an environment's description gives (`vars[...]`) into a
+    fixed env name; the notice asks for the repository variable, not the env name."""
+    required = ["ROLE_ARN=AWS_OSAKA_APPLY_ROLE_ARN", "TF_STATE_BUCKET"]
+    verdict = check("Destroy osaka", required, {"TF_STATE_BUCKET": "b"})
+    assert not verdict.ready and "variables not set: AWS_OSAKA_APPLY_ROLE_ARN;" in verdict.reason
+    assert check("Destroy osaka", required, {"TF_STATE_BUCKET": "b", "ROLE_ARN": "arn"}).ready

@@ -67,6 +67,24 @@ def test_main_renders_in_process_what_plan_preview_renders(
     )
 
 
+def test_aws_skipped_skips_every_aws_environment_and_no_emulated_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fork or a repository without AWS plans no AWS environment: one reason covers them all,
+    whatever the descriptions name; an empty reason skips nothing."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    write_plan(plans / "localstack.json", [["create"]])
+    out = tmp_path / "comment.md"
+    argv = ["--plans", str(plans), "--aws-skipped", "fork", "--output", str(out), "--summary", ""]
+    assert preview.main(argv, {}) == 0
+    log = capsys.readouterr().out
+    assert "::notice title=Plan skipped (seoul)::fork" in log
+    assert "localstack: planned" in log
+    assert preview.main([*argv[:2], "--aws-skipped", " ", *argv[4:]], {}) == 0
+    assert "seoul: failed" in capsys.readouterr().out
+
+
 def test_main_fails_on_a_plan_file_that_is_not_a_plan(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,10 +1,11 @@
 """The GitHub Actions workflows keep the pipeline's rules (see docs/PIPELINE.md).
 
 Loads every workflow and asserts: least permissions, OIDC only where AWS is used and no static
-keys, third-party actions pinned by commit SHA, concurrency that never cancels an apply, Seoul's
-apply and destroy bound to the `seoul` environment (the nightly destroy to `seoul-nightly`),
-schedules that match the documented KST hours, and `run:` steps that call only repository code
-with its own tests. The linters themselves run at the end when they are installed.
+keys, third-party actions pinned by commit SHA, concurrency per environment that never cancels an
+apply, applies and destroys bound to the environment's own GitHub environments, every job that
+runs per environment fed by the matrix scripts/environments.py computes (no workflow names an
+environment), schedules that match the descriptions, and `run:` steps that call only repository
+code with its own tests. The linters themselves run at the end when they are installed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 REUSABLE = "./.github/workflows/terraform.yml"
+# One environment's deploy, destroy or drift check: a caller runs each once per matrix entry.
+PER_ENVIRONMENT = {
+    "./.github/workflows/deploy-environment.yml",
+    "./.github/workflows/destroy-environment.yml",
+    "./.github/workflows/drift-environment.yml",
+}
+LOCAL_WORKFLOWS = {REUSABLE, *PER_ENVIRONMENT}
+EMPTY_MATRIX = '{"include":[]}'
 SETUP_ACTION = "./.github/actions/setup-project"
 SETUP_ACTION_FILE = ROOT / ".github" / "actions" / "setup-project" / "action.yml"
 SHA_PIN = re.compile(
@@ -92,6 +101,36 @@ def reusable_callers(command: str | None = None) -> Iterator[tuple[str, str, dic
             yield name, job_id, job
 
 
+def matrix_steps(job: dict[str, Any], output: str) -> list[dict[str, Any]]:
+    """The steps of `job` that set output `output` to a matrix scripts/environments.py prints
+    (several when the event decides which), each one read by the job's output."""
+    found = [
+        step
+        for step in job.get("steps", [])
+        if str(step.get("run", "")).startswith("python3 scripts/environments.py matrix ")
+        and shlex.split(step["run"])[-2:] == ["--github-output", output]
+    ]
+    assert found, f"no step computes the {output} matrix"
+    for step in found:
+        assert f"steps.{step['id']}.outputs.{output}" in job["outputs"][output], step["id"]
+    return found
+
+
+def matrix_step(job: dict[str, Any], output: str, step_id: str | None = None) -> dict[str, Any]:
+    """The one step (with id `step_id`, when given) that computes the `output` matrix."""
+    found = [s for s in matrix_steps(job, output) if step_id is None or s.get("id") == step_id]
+    assert len(found) == 1, f"{len(found)} steps compute the {output} matrix"
+    return found[0]
+
+
+def runs_per_environment(job: dict[str, Any]) -> bool:
+    """Whether a job runs one environment's Terraform: it calls a local workflow that does, or
+    runs a make target with ENV= itself."""
+    if job.get("uses") in LOCAL_WORKFLOWS:
+        return True
+    return any(re.search(r"\bmake \w+ .*ENV=", str(s.get("run", ""))) for s in job.get("steps", []))
+
+
 def makefile_targets() -> set[str]:
     makefile = ROOT / "Makefile"
     assert makefile.exists(), "the Makefile (the repository's front door) is missing"
@@ -108,8 +147,10 @@ def cron_to_kst(cron: str) -> str:
 
 
 def test_the_pipeline_workflows_exist() -> None:
-    assert {"pr.yml", "deploy-seoul.yml", "destroy-seoul.yml", "drift-seoul.yml"} <= set(WORKFLOWS)
-    assert "workflow_call" in TERRAFORM["on"]
+    callers = {"pr.yml", "deploy.yml", "destroy.yml", "drift.yml"}
+    assert callers <= set(WORKFLOWS)
+    for path in [REUSABLE, *PER_ENVIRONMENT]:
+        assert "workflow_call" in WORKFLOWS[Path(path).name]["on"], path
 
 
 def test_no_privileged_triggers() -> None:
@@ -142,7 +183,7 @@ def test_id_token_only_in_jobs_that_assume_an_aws_role() -> None:
         assumes = any(
             uses_of(s) == "aws-actions/configure-aws-credentials" for s in job.get("steps", [])
         )
-        calls_reusable = job.get("uses") == REUSABLE
+        calls_reusable = job.get("uses") in LOCAL_WORKFLOWS
         if perms.get("id-token") == "write":
             oidc_jobs.add((name, job_id))
             assert assumes or calls_reusable, f"{name}:{job_id} asks for id-token without AWS"
@@ -150,15 +191,24 @@ def test_id_token_only_in_jobs_that_assume_an_aws_role() -> None:
             assert perms.get("id-token") == "write", f"{name}:{job_id} assumes a role sans OIDC"
     assert ("terraform.yml", "plan") in oidc_jobs and ("terraform.yml", "apply") in oidc_jobs
     # Jobs that only decide, comment or open issues never see AWS.
-    for name, job_id in [("pr.yml", "preview"), ("drift-seoul.yml", "issue")]:
-        assert (name, job_id) not in oidc_jobs
+    for name, job_id in [
+        ("pr.yml", "preview"),
+        ("pr.yml", "plan-emulated"),
+        ("drift-environment.yml", "issue"),
+        ("deploy-environment.yml", "report"),
+        ("destroy-environment.yml", "decide"),
+    ]:
+        assert job_id in jobs(name) and (name, job_id) not in oidc_jobs, f"{name}:{job_id}"
 
 
 def test_github_write_scopes_only_where_needed() -> None:
     allowed = {
         ("pr.yml", "preview"): {"pull-requests": "write"},
-        ("drift-seoul.yml", "issue"): {"issues": "write"},
-        ("deploy-seoul.yml", "report"): {"pull-requests": "write"},
+        ("drift-environment.yml", "issue"): {"issues": "write"},
+        ("deploy-environment.yml", "report"): {"pull-requests": "write"},
+        # A caller grants what the jobs of the workflow it calls ask for, and nothing more.
+        ("drift.yml", "drift"): {"issues": "write"},
+        ("deploy.yml", "deploy"): {"pull-requests": "write"},
     }
     for name, job_id, job in all_jobs():
         writes = {
@@ -190,12 +240,35 @@ def test_aws_credentials_come_from_oidc_role_only() -> None:
 
 
 def test_plan_role_and_apply_role_are_kept_apart() -> None:
+    """Each role is read by the name the environment's description gives (`vars[...]`): the
+    plan role for plans and drift checks, the apply role for the deploy and the manual destroy
+    (through the gate), the destroy role for the unattended nightly destroy."""
+    roles = {
+        "plan": {"${{ vars[matrix.plan_role] }}", "${{ vars[inputs.plan-role] }}"},
+        "drift": {"${{ vars[inputs.plan-role] }}"},
+        "apply": {"${{ vars[inputs.apply-role] }}"},
+        "destroy": {"${{ vars[inputs.role] }}"},
+    }
+    seen = set()
     for name, job_id, job in reusable_callers():
-        role = job["with"]["role-to-assume"]
-        if job["with"]["command"] in ("plan", "drift"):
-            assert role == "${{ vars.AWS_PLAN_ROLE_ARN }}", f"{name}:{job_id}"
-        else:
-            assert role == "${{ vars.AWS_APPLY_ROLE_ARN }}", f"{name}:{job_id}"
+        command = job["with"]["command"]
+        seen.add(command)
+        assert job["with"]["role-to-assume"] in roles[command], f"{name}:{job_id}"
+    assert seen == set(roles)
+    # ...and the callers pass the names: plan and apply roles to the deploy, the apply role with
+    # the gate to a manual destroy, the destroy role with the nightly environment to the nightly.
+    deploy = jobs("deploy.yml")["deploy"]["with"]
+    assert (deploy["plan-role"], deploy["apply-role"]) == (
+        "${{ matrix.plan_role }}", "${{ matrix.apply_role }}",
+    )  # fmt: skip
+    assert jobs("drift.yml")["drift"]["with"]["plan-role"] == "${{ matrix.plan_role }}"
+    destroy = jobs("destroy.yml")["destroy"]["with"]
+    assert destroy["role"] == (
+        "${{ github.event_name == 'schedule' && matrix.destroy_role || matrix.apply_role }}"
+    )
+    assert destroy["deployment-environment"] == (
+        "${{ github.event_name == 'schedule' && matrix.nightly_environment || matrix.gate }}"
+    )
 
 
 def test_plans_take_no_lock_so_the_plan_role_stays_read_only() -> None:
@@ -208,12 +281,13 @@ def test_plans_take_no_lock_so_the_plan_role_stays_read_only() -> None:
 
 
 def test_third_party_actions_pinned_by_sha_with_version_comment() -> None:
+    local = tuple(f"uses: {path}" for path in [*LOCAL_WORKFLOWS, SETUP_ACTION])
     pins: dict[str, set[tuple[str, str]]] = {}
     for name, text in USES_TEXTS.items():
         for line in text.splitlines():
             if not re.match(r"^\s*(-\s+)?uses:", line):
                 continue
-            if f"uses: {REUSABLE}" in line or f"uses: {SETUP_ACTION} " in line:
+            if any(f"{prefix} " in line or line.endswith(prefix) for prefix in local):
                 continue
             match = SHA_PIN.match(line)
             assert match, f"{name}: not pinned by full SHA with a version comment: {line.strip()}"
@@ -224,9 +298,12 @@ def test_third_party_actions_pinned_by_sha_with_version_comment() -> None:
 
 
 def test_only_the_reusable_workflow_is_referenced_locally() -> None:
-    for name, _, job in all_jobs():
+    for name, job_id, job in all_jobs():
         if "uses" in job:
-            assert job["uses"] == REUSABLE, name
+            assert job["uses"] in LOCAL_WORKFLOWS, f"{name}:{job_id}"
+            # The per-environment workflows are called by the callers, never by each other.
+            nested = job["uses"] in PER_ENVIRONMENT
+            assert not nested or "workflow_call" not in WORKFLOWS[name]["on"], f"{name}:{job_id}"
     for name, _, step in all_steps():
         uses = str(step.get("uses", ""))
         assert uses == SETUP_ACTION or not uses.startswith(("./", "docker://")), name
@@ -447,19 +524,32 @@ def test_make_targets_the_workflows_rely_on_exist() -> None:
 
 
 def test_every_caller_workflow_has_concurrency() -> None:
+    """Workflow-wide, or on every job that runs one environment's Terraform."""
     for name, workflow in WORKFLOWS.items():
-        if name == "terraform.yml":
+        if "workflow_call" in workflow["on"]:
             continue  # runs inside its caller's concurrency group
-        assert workflow.get("concurrency", {}).get("group"), name
+        if workflow.get("concurrency", {}).get("group"):
+            continue
+        per_env = [(job_id, job) for job_id, job in workflow["jobs"].items() if "uses" in job]
+        assert per_env, name
+        for job_id, job in per_env:
+            group = job.get("concurrency", {}).get("group", "")
+            assert "${{ matrix.name }}" in group, f"{name}:{job_id}: not grouped per environment"
 
 
 def test_applies_and_destroys_are_never_cancelled() -> None:
     touching = {name for name, _, _ in reusable_callers("apply")}
     touching |= {name for name, _, _ in reusable_callers("destroy")}
-    assert touching == {"deploy-seoul.yml", "destroy-seoul.yml"}
-    for name in touching | {"drift-seoul.yml"}:
-        concurrency = WORKFLOWS[name]["concurrency"]
-        assert concurrency["cancel-in-progress"] is False, name
+    assert touching == {"deploy-environment.yml", "destroy-environment.yml"}
+    callers = 0
+    for name, job_id, job in all_jobs():
+        if job.get("uses") in {
+            f"./.github/workflows/{n}" for n in touching | {"drift-environment.yml"}
+        }:
+            callers += 1
+            concurrency = job["concurrency"]
+            assert concurrency["cancel-in-progress"] is False, f"{name}:{job_id}"
+    assert callers == 3
 
 
 class _Context:
@@ -475,22 +565,25 @@ class _Context:
         return "*"
 
 
-def render_group(workflow: dict[str, Any], event: str) -> str:
-    """The concurrency group a run of `workflow` started by `event` falls into."""
+def render_group(concurrency: dict[str, Any], event: str) -> str:
+    """The concurrency group a job started by `event` falls into (any matrix entry: `*`)."""
 
     def evaluate(match: re.Match[str]) -> str:
         code = match.group(1)
         assert "!" not in code.replace("!=", ""), f"unsupported expression: {code}"
         code = code.replace("&&", " and ").replace("||", " or ")
-        return str(eval(code, {"__builtins__": {}}, {"github": _Context(event)}))  # noqa: S307
+        names = {"github": _Context(event), "matrix": _Context()}
+        return str(eval(code, {"__builtins__": {}}, names))  # noqa: S307
 
-    return re.sub(r"\$\{\{(.*?)\}\}", evaluate, workflow["concurrency"]["group"])
+    return re.sub(r"\$\{\{(.*?)\}\}", evaluate, concurrency["group"])
 
 
 def test_render_group_evaluates_the_event() -> None:
-    workflow = {"concurrency": {"group": "g-${{ github.event_name == 'schedule' && 'a' || 'b' }}"}}
-    assert render_group(workflow, "schedule") == "g-a"
-    assert render_group(workflow, "push") == "g-b"
+    concurrency = {
+        "group": "g-${{ matrix.name }}-${{ github.event_name == 'schedule' && 'a' || 'b' }}"
+    }
+    assert render_group(concurrency, "schedule") == "g-*-a"
+    assert render_group(concurrency, "push") == "g-*-b"
 
 
 def test_unattended_runs_never_queue_behind_an_approval() -> None:
@@ -498,17 +591,20 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
     a newer pending run replace, a scheduled destroy in the same group. State writes are
     serialised by the S3 lock instead (with -lock-timeout)."""
     gated: dict[str, str] = {}
-    for name, job_id, job in reusable_callers():
-        if job["with"].get("deployment-environment") == "seoul":
+    for name, job_id, job in all_jobs():
+        if job.get("uses") in {"./.github/workflows/deploy-environment.yml",
+                               "./.github/workflows/destroy-environment.yml"}:  # fmt: skip
             for event in WORKFLOWS[name]["on"]:
                 if event != "schedule":
-                    gated[render_group(WORKFLOWS[name], event)] = f"{name}:{job_id} ({event})"
+                    gated[render_group(job["concurrency"], event)] = f"{name}:{job_id} ({event})"
     assert gated
     scheduled = [name for name, workflow in WORKFLOWS.items() if "schedule" in workflow["on"]]
-    assert scheduled
+    assert sorted(scheduled) == ["destroy.yml", "drift.yml"]
     for name in scheduled:
-        group = render_group(WORKFLOWS[name], "schedule")
-        assert group not in gated, f"{name}'s scheduled run shares {group!r} with {gated[group]}"
+        for job_id, job in jobs(name).items():
+            if "concurrency" in job:
+                group = render_group(job["concurrency"], "schedule")
+                assert group not in gated, f"{name}:{job_id} shares {group!r} with {gated[group]}"
 
 
 def lock_timeout_minutes(value: str) -> int:
@@ -532,7 +628,7 @@ def test_state_writers_wait_for_the_lock_within_their_timeout() -> None:
 def test_pull_request_runs_are_grouped_per_pull_request() -> None:
     group = WORKFLOWS["pr.yml"]["concurrency"]["group"]
     assert "github.event.pull_request.number" in group
-    assert group != "terraform-seoul"
+    assert not group.startswith("terraform-")
 
 
 # --- environments ---------------------------------------------------------------------------
@@ -554,16 +650,18 @@ def test_apply_and_destroy_commands_run_only_in_the_environment_bound_job() -> N
             assert (name, job_id) == ("terraform.yml", "apply"), f"{name}:{job_id}"
 
 
-def test_seoul_apply_and_destroy_wait_for_the_seoul_environment() -> None:
+def test_apply_and_destroy_wait_for_the_environments_own_github_environment() -> None:
+    """An apply runs in the environment's gate; a destroy in its gate when started by hand, in
+    its nightly environment when scheduled. The names come from the matrix entry."""
+    deploy = jobs("deploy-environment.yml")["apply"]["with"]
+    assert deploy["deployment-environment"] == "${{ inputs.gate }}"
+    assert jobs("deploy.yml")["deploy"]["with"]["gate"] == "${{ matrix.gate }}"
+    destroy = jobs("destroy-environment.yml")["destroy"]["with"]
+    assert destroy["deployment-environment"] == "${{ inputs.deployment-environment }}"
     callers = [*reusable_callers("apply"), *reusable_callers("destroy")]
-    assert len(callers) == 3
+    assert len(callers) == 2
     for name, job_id, job in callers:
-        assert job["with"]["environment"] == "seoul"
-        nightly = "schedule" in str(job.get("if", ""))
-        expected = "seoul-nightly" if nightly else "seoul"
-        assert job["with"]["deployment-environment"] == expected, f"{name}:{job_id}"
-    nightly_jobs = [job_id for _, job_id, job in callers if "schedule" in str(job.get("if"))]
-    assert nightly_jobs == ["nightly-destroy"]
+        assert job["with"]["environment"] == "${{ inputs.environment }}", f"{name}:{job_id}"
 
 
 ENV_GATE = re.compile(r"^python3 scripts/env_gate\.py (?P<args>.+)$")
@@ -638,6 +736,80 @@ def test_deploys_and_destroys_are_refused_before_planning_when_the_gate_is_missi
                 assert target in gated, f"{name}:{ancestor} plans before {target} is checked"
 
 
+# --- environments come from the descriptions -------------------------------------------------
+
+
+def test_every_per_environment_job_takes_its_environments_from_the_matrix_command() -> None:
+    """In a workflow that a trigger starts, a job that runs per environment is a matrix over
+    what `scripts/environments.py matrix` printed in a job it needs, guarded against the empty
+    matrix GitHub refuses, named by the entry, and never lists environments itself. A workflow
+    that is only called gets its one environment from its caller (`inputs.environment`)."""
+    found = 0
+    for name, workflow in WORKFLOWS.items():
+        called = "workflow_call" in workflow["on"]
+        for job_id, job in workflow["jobs"].items():
+            if not runs_per_environment(job):
+                continue
+            where = f"{name}:{job_id}"
+            if called:
+                environment = job.get("with", {}).get("environment") or job.get("env", {}).get(
+                    "TF_ENV"
+                )
+                assert environment == "${{ inputs.environment }}", where
+                continue
+            found += 1
+            matrix = job["strategy"]["matrix"]
+            source = re.fullmatch(
+                r"\$\{\{ fromJSON\(needs\.([\w-]+)\.outputs\.([\w-]+)\) \}\}", matrix
+            )
+            assert source, f"{where}: matrix {matrix!r} is not a matrix job's output"
+            need, output = source.groups()
+            needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+            assert need in needs, where
+            matrix_steps(workflow["jobs"][need], output)
+            assert f"needs.{need}.outputs.{output} != '{EMPTY_MATRIX}'" in job["if"], where
+            assert job["strategy"]["fail-fast"] is False, f"{where}: one environment stops all"
+            assert job["name"].endswith("${{ matrix.name }}"), f"{where}: name it by the entry"
+            assert "include" not in str(job["strategy"]).replace(EMPTY_MATRIX, ""), where
+    assert found == 5  # pr.yml's two plan jobs, deploy, destroy and drift
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every key and value of a loaded workflow (the comments are gone)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+    else:
+        yield str(node)
+
+
+def test_no_workflow_names_an_environment() -> None:
+    """Adding an environment needs no workflow edit: an AWS environment's name, its GitHub
+    environments and role variables appear in no workflow except in comments, and no step makes
+    a target for a named environment."""
+    from scripts import environments
+
+    described = environments.load()
+    words = set()
+    for env in described.values():
+        if not env.emulated:
+            words |= {env.name, env.gate or env.name, *vars(env.roles or {}).values()}
+            if env.nightly:
+                words |= {env.nightly.environment, env.nightly.keep_alive}
+    assert "seoul" in words and "AWS_APPLY_ROLE_ARN" in words
+    for name, workflow in WORKFLOWS.items():
+        for text in _strings(workflow):
+            for word in words:
+                assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, re.I), (
+                    f"{name} names {word!r} in {text!r}"
+                )
+            assert not re.search(r"ENV=[a-z]", text), f"{name}: make for a named environment"
+
+
 # --- pull request ---------------------------------------------------------------------------
 
 
@@ -695,7 +867,8 @@ def test_pr_localstack_image_is_pinned_and_token_aware() -> None:
 
 
 def test_pr_e2e_uses_a_real_mysql_and_uploads_the_report() -> None:
-    e2e = jobs("pr.yml")["e2e"]
+    pr = jobs("pr.yml")
+    e2e = pr["e2e"]
     mysql = e2e["services"]["mysql"]
     assert mysql["image"] == "mysql:8.0"
     assert "--health-cmd" in mysql["options"] and "mysqladmin ping" in mysql["options"]
@@ -705,48 +878,69 @@ def test_pr_e2e_uses_a_real_mysql_and_uploads_the_report() -> None:
     assert env["DB_PASS"] == mysql["env"]["MYSQL_ROOT_PASSWORD"]
     assert "${{ github.run_id }}" in env["DB_PASS"], "a per-run password, none committed"
     runs = [s["run"] for s in e2e["steps"] if "run" in s]
-    assert runs[-2:] == ["make plan ENV=localstack", "make e2e"]
+    assert runs[-1] == "make e2e"
     uploads = [s["with"] for s in e2e["steps"] if uses_of(s) == "actions/upload-artifact"]
     report = [u for u in uploads if ".artifacts/e2e/" in u["path"].split()]
     assert report and report[0]["include-hidden-files"] is True
     # connection.env and the stand-in's record hold passwords: never in an artifact.
     excluded = report[0]["path"].split()
     assert {"!.artifacts/e2e/connection.env", "!.artifacts/e2e/db-standin.json*"} <= set(excluded)
-    assert any(u["name"] == "plans-localstack" for u in uploads)
+    # Each emulated environment is planned against the same emulator, and its plan uploaded.
+    emulated = pr["plan-emulated"]
+    assert emulated["services"]["localstack"] == e2e["services"]["localstack"]
+    assert emulated["env"]["AWS_ENDPOINT_URL"] == env["AWS_ENDPOINT_URL"]
+    assert [s["run"] for s in emulated["steps"] if "run" in s] == ['make plan "ENV=${TF_ENV}"']
+    assert emulated["env"]["TF_ENV"] == "${{ matrix.name }}"
+    upload = next(s["with"] for s in emulated["steps"] if uses_of(s) == "actions/upload-artifact")
+    assert upload["name"] == "plans-${{ matrix.name }}"
 
 
-def test_pr_plans_seoul_only_when_configured_and_previews_once() -> None:
+def test_pr_plans_every_environment_and_previews_them_once() -> None:
     pr = jobs("pr.yml")
-    seoul = pr["plan-seoul"]
-    assert seoul["if"] == "needs.prepare.outputs.seoul-ready == 'true'"
-    assert seoul["with"]["command"] == "plan" and seoul["with"]["environment"] == "seoul"
-    gate = next(s for s in pr["prepare"]["steps"] if s.get("id") == "seoul")
-    assert "--same-repo" in gate["run"] and "--require AWS_PLAN_ROLE_ARN" in gate["run"]
+    prepare = pr["prepare"]
+    aws, emulated = pr["plan"], pr["plan-emulated"]
+    assert aws["with"]["command"] == "plan" and aws["with"]["environment"] == "${{ matrix.name }}"
+    assert aws["with"]["artifact-name"] == "plans-${{ matrix.name }}"
+    assert "needs.prepare.outputs.aws-ready == 'true'" in aws["if"]
+    gate = next(s for s in prepare["steps"] if s.get("id") == "preflight")
+    assert "--same-repo" in gate["run"] and "--require TF_STATE_BUCKET" in gate["run"]
+    assert prepare["outputs"]["aws-ready"] == "${{ steps.preflight.outputs.ready }}"
+    # The two plan matrices together are every described environment, each once.
+    kinds = {}
+    for job_id, output in (("plan", "aws"), ("plan-emulated", "emulated")):
+        tokens = shlex.split(matrix_step(prepare, output)["run"])
+        kinds[job_id] = tokens[tokens.index("matrix") + 1 : tokens.index("--github-output")]
+    assert kinds == {"plan": ["plan", "--aws"], "plan-emulated": ["plan", "--emulated"]}
+    assert emulated["strategy"]["matrix"] == "${{ fromJSON(needs.prepare.outputs.emulated) }}"
     preview = pr["preview"]
     assert preview["if"] == "${{ !cancelled() }}"
-    assert set(preview["needs"]) == {"prepare", "e2e", "plan-seoul"}
+    assert set(preview["needs"]) == {"prepare", "plan-emulated", "plan"}
     runs = [s["run"] for s in preview["steps"] if "run" in s]
-    assert runs[0].startswith("python3 scripts/preview.py")
-    assert "--env localstack --env seoul" in runs[0] and '--skipped "seoul=' in runs[0]
+    assert runs[0].startswith("python3 scripts/preview.py --plans .artifacts/plans")
+    assert "--env" not in shlex.split(runs[0]), "the preview covers every described environment"
+    assert '--aws-skipped "${AWS_SKIPPED}"' in runs[0]
     assert runs[1].startswith("python3 scripts/github_comment.py pr")
+    download = next(s for s in preview["steps"] if uses_of(s) == "actions/download-artifact")
+    assert download["with"]["pattern"] == "plans-*"
 
 
 # --- deploy ---------------------------------------------------------------------------------
 
 
 def test_deploy_triggers() -> None:
-    on = WORKFLOWS["deploy-seoul.yml"]["on"]
+    on = WORKFLOWS["deploy.yml"]["on"]
     assert on["push"]["branches"] == ["main"]
-    # envs/seoul/common_*.tf link to envs/common/: a change there changes Seoul too.
-    assert {"modules/**", "envs/common/**", "envs/seoul/**", "app/**"} <= set(on["push"]["paths"])
+    # every root (and envs/common/, which the roots' common_*.tf link to)
+    assert {"modules/**", "envs/**", "app/**"} <= set(on["push"]["paths"])
     assert "workflow_dispatch" in on
 
 
 def test_deploy_applies_the_plan_it_made() -> None:
-    deploy = jobs("deploy-seoul.yml")
+    deploy = jobs("deploy-environment.yml")
     plan, apply = deploy["plan"]["with"], deploy["apply"]["with"]
     assert plan["command"] == "plan" and apply["command"] == "apply"
-    assert plan["artifact-name"] == apply["artifact-name"] == "seoul-plan-${{ github.sha }}"
+    artifact = "${{ inputs.environment }}-plan-${{ github.sha }}"
+    assert plan["artifact-name"] == apply["artifact-name"] == artifact
     assert deploy["apply"]["needs"] == ["plan", "previewed"]
     assert deploy["apply"]["if"] == "needs.plan.outputs.changes == 'true'"
     outputs = TERRAFORM["on"]["workflow_call"]["outputs"]
@@ -768,25 +962,27 @@ def test_deploy_applies_the_plan_it_made() -> None:
 
 
 def test_deploy_compares_its_plan_with_the_preview_before_approval() -> None:
-    deploy = jobs("deploy-seoul.yml")
+    deploy = jobs("deploy-environment.yml")
     previewed = deploy["previewed"]
     assert previewed["needs"] == "plan" and previewed["if"] == deploy["apply"]["if"]
     assert previewed["permissions"] == {"contents": "read", "pull-requests": "read"}
     download = next(s for s in previewed["steps"] if uses_of(s) == "actions/download-artifact")
     assert download["with"]["name"] == deploy["plan"]["with"]["artifact-name"]
-    run = previewed["steps"][-1]["run"]
-    assert run.startswith("python3 scripts/plan_digest.py compare --env seoul")
-    assert "--plan .artifacts/plans/seoul.json" in run
+    step = previewed["steps"][-1]
+    assert step["run"].startswith('python3 scripts/plan_digest.py compare --env "${TF_ENV}"')
+    assert '--plan ".artifacts/plans/${TF_ENV}.json"' in step["run"]
+    assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
 
 
 def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
-    deploy = jobs("deploy-seoul.yml")
+    deploy = jobs("deploy-environment.yml")
     report = deploy["report"]
     assert report["needs"] == "apply"
     assert report["if"] == "${{ always() && needs.apply.result != 'skipped' }}"
-    run = report["steps"][-1]["run"]
-    assert run.startswith("python3 scripts/apply_report.py --env seoul")
-    assert report["steps"][-1]["env"]["APPLY_RESULT"] == "${{ needs.apply.result }}"
+    step = report["steps"][-1]
+    assert step["run"].startswith('python3 scripts/apply_report.py --env "${TF_ENV}"')
+    assert step["env"]["APPLY_RESULT"] == "${{ needs.apply.result }}"
+    assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
     # what the report reads is what the apply job writes and uploads
     steps = TERRAFORM["jobs"]["apply"]["steps"]
     apply_run = next(s["run"] for s in steps if "make apply" in s.get("run", ""))
@@ -794,56 +990,77 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
     upload = next(s for s in steps if uses_of(s) == "actions/upload-artifact")
     assert ".artifacts/apply-report/" in upload["with"]["path"]
     fetched = next(s for s in report["steps"] if "smoke" in s.get("with", {}).get("name", ""))
-    assert fetched["with"]["name"] == upload["with"]["name"].replace(
-        "${{ inputs.environment }}", "seoul"
-    )
+    # the same name: the reusable workflow's input is the caller's environment
+    assert fetched["with"]["name"] == upload["with"]["name"]
 
 
 # --- destroy and drift ----------------------------------------------------------------------
 
 
 def test_manual_destroy_needs_the_typed_environment_name() -> None:
-    on = WORKFLOWS["destroy-seoul.yml"]["on"]
-    confirm = on["workflow_dispatch"]["inputs"]["confirm"]
-    assert confirm["required"] is True and confirm["type"] == "string"
-    decide = jobs("destroy-seoul.yml")["decide"]
-    step = next(s for s in decide["steps"] if s.get("id") == "confirm")
-    assert "--expect seoul" in step["run"] and step["env"]["CONFIRM"] == "${{ inputs.confirm }}"
-    assert "needs.decide.outputs.manual == 'true'" in jobs("destroy-seoul.yml")["destroy"]["if"]
+    on = WORKFLOWS["destroy.yml"]["on"]
+    for field in ("environment", "confirm"):
+        spec = on["workflow_dispatch"]["inputs"][field]
+        assert spec["required"] is True and spec["type"] == "string", field
+    choose = jobs("destroy.yml")["environments"]
+    confirm = next(s for s in choose["steps"] if "--confirm" in s.get("run", ""))
+    assert '--confirm "${CONFIRM}" --expect "${ENVIRONMENT}"' in confirm["run"]
+    assert confirm["env"] == {
+        "ENVIRONMENT": "${{ inputs.environment }}", "CONFIRM": "${{ inputs.confirm }}",
+    }  # fmt: skip
+    # The confirmation comes before the matrix that names what is destroyed.
+    manual = matrix_step(choose, "destroy", "manual")
+    assert choose["steps"].index(confirm) < choose["steps"].index(manual)
+    assert 'matrix deploy --only "${ENVIRONMENT}"' in manual["run"]
 
 
 def test_nightly_destroy_honours_keep_alive() -> None:
-    decide = jobs("destroy-seoul.yml")["decide"]
+    decide = jobs("destroy-environment.yml")["decide"]
     step = next(s for s in decide["steps"] if s.get("id") == "keep-alive")
-    assert step["run"] == 'python3 scripts/keep_alive.py --schedule "${SCHEDULE}"'
-    assert step["env"]["KEEP_SEOUL_UNTIL"] == "${{ vars.KEEP_SEOUL_UNTIL }}"
+    assert step["run"] == (
+        'python3 scripts/keep_alive.py --env "${TF_ENV}" --until "${KEEP_ALIVE}" '
+        '--schedule "${SCHEDULE}"'
+    )
+    # the variable the description names, read by that name
+    assert step["env"]["KEEP_ALIVE"] == "${{ vars[inputs.keep-alive] }}"
+    assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
     # judged by the date of the firing, not the clock of a run that started late
     assert step["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
-    assert "steps.keep-alive.outputs.destroy" in decide["outputs"]["nightly"]
-    nightly = jobs("destroy-seoul.yml")["nightly-destroy"]
-    assert "needs.decide.outputs.nightly == 'true'" in nightly["if"]
+    assert "steps.keep-alive.outputs.destroy == 'true'" in decide["outputs"]["destroy"]
+    assert "inputs.keep-alive == ''" in decide["outputs"]["destroy"]
+    destroy = jobs("destroy-environment.yml")["destroy"]
+    assert destroy["if"] == "needs.decide.outputs.destroy == 'true'"
+    caller = jobs("destroy.yml")["destroy"]["with"]
+    assert (
+        caller["keep-alive"] == "${{ github.event_name == 'schedule' && matrix.keep_alive || '' }}"
+    )
+    nightly = matrix_step(jobs("destroy.yml")["environments"], "destroy", "nightly")
+    assert 'matrix nightly-destroy --schedule "${SCHEDULE}"' in nightly["run"]
+    assert nightly["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
 
 
 def test_schedules_match_the_documented_kst_hours() -> None:
     docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
     kst = {}
-    for name in ("destroy-seoul.yml", "drift-seoul.yml"):
+    for name in ("destroy.yml", "drift.yml"):
         crons = [entry["cron"] for entry in WORKFLOWS[name]["on"]["schedule"]]
-        assert len(crons) == 1, name
-        kst[name] = cron_to_kst(crons[0])
-        assert f"{kst[name]} KST" in docs, f"docs/PIPELINE.md does not mention {kst[name]} KST"
-        assert f"{kst[name]} KST" in TEXTS[name], f"{name} does not comment its KST time"
-    assert kst["drift-seoul.yml"] < kst["destroy-seoul.yml"], "drift runs before the destroy"
+        assert crons, name
+        kst[name] = [cron_to_kst(cron) for cron in crons]
+        for hour in kst[name]:
+            assert f"{hour} KST" in docs, f"docs/PIPELINE.md does not mention {hour} KST"
+            assert f"{hour} KST" in TEXTS[name], f"{name} does not comment its KST time"
+    assert max(kst["drift.yml"]) < min(kst["destroy.yml"]), "drift runs before the destroy"
 
 
 def test_drift_issue_follows_the_check() -> None:
-    drift = jobs("drift-seoul.yml")
+    drift = jobs("drift-environment.yml")
     assert drift["check"]["with"]["command"] == "drift"
     issue = drift["issue"]
     assert "needs.check.outputs.status == 'drift'" in issue["if"]
     assert "needs.check.outputs.status == 'clean'" in issue["if"]
-    run = next(s["run"] for s in issue["steps"] if "run" in s)
-    assert run.startswith("python3 scripts/github_comment.py drift --env seoul")
+    step = next(s for s in issue["steps"] if "run" in s)
+    assert step["run"].startswith('python3 scripts/github_comment.py drift --env "${TF_ENV}"')
+    assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
     assert TERRAFORM["on"]["workflow_call"]["outputs"]["status"]["value"] == (
         "${{ jobs.plan.outputs.status }}"
     )
@@ -853,11 +1070,23 @@ def test_drift_issue_follows_the_check() -> None:
 
 
 def test_aws_jobs_skip_with_a_notice_where_oidc_is_not_configured() -> None:
-    for name in ("deploy-seoul.yml", "drift-seoul.yml"):
-        preflight = jobs(name)["preflight"]
-        assert any("scripts/preflight.py" in s.get("run", "") for s in preflight["steps"])
-    assert jobs("deploy-seoul.yml")["plan"]["if"] == "needs.preflight.outputs.ready == 'true'"
-    assert jobs("drift-seoul.yml")["check"]["if"] == "needs.preflight.outputs.ready == 'true'"
+    for name in ("deploy-environment.yml", "drift-environment.yml", "destroy-environment.yml"):
+        first = next(iter(jobs(name).values()))
+        step = next(s for s in first["steps"] if "scripts/preflight.py" in s.get("run", ""))
+        # Each role is required under the name the description gives it, so the notice names
+        # the repository variable to set.
+        for arg in shlex.split(step["run"]):
+            label = re.fullmatch(r"(\w+)=\$\{(\w+)\}", arg)
+            if label:
+                assert step["env"][label[2]].startswith("${{ inputs."), f"{name}: {arg}"
+                assert step["env"][label[1]].startswith("${{ vars[inputs."), f"{name}: {arg}"
+        assert "--require TF_STATE_BUCKET" in step["run"], name
+    assert jobs("deploy-environment.yml")["plan"]["if"] == (
+        "needs.preflight.outputs.ready == 'true'"
+    )
+    assert jobs("drift-environment.yml")["check"]["if"] == (
+        "needs.preflight.outputs.ready == 'true'"
+    )
 
 
 # --- behaviour on GitHub's runners -----------------------------------------------------------
@@ -990,8 +1219,8 @@ def test_manual_runs_refuse_early_off_main() -> None:
     """The roles trust main only: a run started from another branch stops in its preflight."""
     gated = 0
     for name, workflow in WORKFLOWS.items():
-        if "workflow_dispatch" not in workflow["on"]:
-            continue
+        if "pull_request" in workflow["on"]:
+            continue  # plans of a pull request run on its merge ref, read-only
         for job_id, job in workflow["jobs"].items():
             if job.get("uses") != REUSABLE:
                 continue
@@ -1006,6 +1235,11 @@ def test_manual_runs_refuse_early_off_main() -> None:
             for run in runs:
                 assert "--main-only" in shlex.split(run), f"{name}:{job_id}: {run}"
     assert gated >= 4
+    # The manual destroy's typed confirmation is refused off main before anything else.
+    confirm = next(
+        s for s in jobs("destroy.yml")["environments"]["steps"] if "--confirm" in s.get("run", "")
+    )
+    assert "--main-only" in shlex.split(confirm["run"])
 
 
 def test_a_cancelled_apply_or_destroy_reaches_terraform() -> None:
