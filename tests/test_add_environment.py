@@ -1,5 +1,7 @@
 """Adding an environment is a folder: copy envs/seoul to envs/osaka in a copy of the repository,
-change its region and its description, and every consumer takes it up with nothing else edited.
+change its region and its description, and every consumer takes it up with nothing else edited:
+the scripts, the Makefile, the preview, and the workflows (whose matrix steps, run as written,
+include it).
 
 Each step runs the copy's own commands (what a workflow step or a person runs there), so the
 copy's envs/ is what they read.
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLAN_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "no_changes.json"
@@ -104,6 +109,78 @@ def test_every_matrix_includes_it(checkout: Path) -> None:
     assert [e["name"] for e in due] == ["osaka"]
     crons = run(checkout, sys.executable, "scripts/environments.py", "crons")
     assert crons.stdout.split() == ["30", "13", "*", "*", "*", "7", "14", "*", "*", "*"]
+
+
+def workflow_steps(copy: Path, command: str) -> Iterator[tuple[str, str, dict]]:
+    """(workflow, job, step) of every step of the copy's workflows whose run: starts so."""
+    for path in sorted((copy / ".github" / "workflows").glob("*.yml")):
+        workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for job_id, job in workflow["jobs"].items():
+            for step in job.get("steps", []):
+                if str(step.get("run", "")).startswith(command):
+                    yield path.name, job_id, step
+
+
+def run_step(copy: Path, step: dict, values: dict[str, str], tmp: Path) -> dict[str, str]:
+    """Run a workflow step's command in the copy as the runner would: its env variables set to
+    the values the event gives, expanded in the command line; return the outputs it set."""
+    env = {name: values[name] for name in step.get("env", {})}
+    tokens = [re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], t) for t in shlex.split(step["run"])]
+    assert tokens[0] == "python3"
+    output = tmp / "github_output"
+    output.write_text("", encoding="utf-8")
+    proc = run(copy, sys.executable, *tokens[1:], env={**env, "GITHUB_OUTPUT": str(output)})
+    assert proc.returncode == 0, proc.stderr
+    lines = output.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path) -> None:
+    """The copy's workflows are this repository's, unedited; each matrix step, run as written,
+    holds the new environment where its description asks for it."""
+    for path in (REPO_ROOT / ".github").rglob("*.y*ml"):
+        copied = checkout / path.relative_to(REPO_ROOT)
+        assert copied.read_bytes() == path.read_bytes(), f"{path.name} differs in the copy"
+    event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "osaka", "CONFIRM": "osaka"}
+    computed = {}
+    for workflow, job_id, step in workflow_steps(checkout, "python3 scripts/environments.py"):
+        for output, value in run_step(checkout, step, event, tmp_path).items():
+            names = [entry["name"] for entry in json.loads(value)["include"]]
+            computed[(workflow, job_id, step.get("id"), output)] = names
+    assert computed == {
+        ("pr.yml", "prepare", "emulated", "emulated"): ["localstack"],
+        ("pr.yml", "prepare", "aws", "aws"): ["osaka", "seoul"],
+        ("deploy.yml", "environments", "matrix", "deploy"): ["osaka", "seoul"],
+        ("destroy.yml", "environments", "manual", "destroy"): ["osaka"],
+        ("destroy.yml", "environments", "nightly", "destroy"): ["osaka"],  # 22:30 in Tokyo
+        ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
+    }
+    # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
+    nightly = next(s for _, _, s in workflow_steps(checkout, "python3 scripts/environments.py")
+                   if s.get("id") == "nightly")  # fmt: skip
+    value = run_step(checkout, nightly, {"SCHEDULE": "7 14 * * *"}, tmp_path)["destroy"]
+    assert [entry["name"] for entry in json.loads(value)["include"]] == ["seoul"]
+    # The one line the schedule lacks is the new UTC time (docs/PIPELINE.md, step 3): a nightly
+    # time whose UTC minute no environment uses yet is the only workflow edit there is, and
+    # tests/test_environments.py refuses the schedule until it is made.
+    destroy = yaml.safe_load((checkout / ".github/workflows/destroy.yml").read_text())
+    scheduled = {entry["cron"] for entry in destroy[True]["schedule"]}
+    crons = run(checkout, sys.executable, "scripts/environments.py", "crons").stdout.splitlines()
+    assert sorted(set(crons) - scheduled) == ["30 13 * * *"]
+
+
+def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
+    """pr.yml's preview step, run as written in the copy after a fork's pull request (no AWS
+    plan ran): the new environment is in the comment, skipped with the fork's notice."""
+    step = next(
+        s
+        for name, _, s in workflow_steps(checkout, "python3 scripts/preview.py")
+        if name == "pr.yml"
+    )
+    run_step(checkout, step, {"AWS_SKIPPED": "fork: no OIDC token"}, tmp_path)
+    comment = (checkout / ".artifacts" / "plan-preview.md").read_text(encoding="utf-8")
+    assert "### `osaka`" in comment and "### `seoul`" in comment
+    assert comment.count("fork: no OIDC token") >= 2
 
 
 def test_the_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
