@@ -33,8 +33,8 @@ every entry has the same keys (see `matrix_entry`), and the four kinds differ on
 environments they hold; `--aws`/`--emulated` keep only AWS or only emulated ones (a pull
 request plans them in different jobs), `--only NAME` the one named (an unknown name is an error
 that lists the known ones), and `--github-output OUTPUT` also sets the step output OUTPUT to that
-line, so a workflow step needs no shell to pass it on. `crons` prints the UTC cron expressions the nightly destroy's schedule
-must carry, one a line.
+line, so a workflow step needs no shell to pass it on. `crons` prints the UTC cron expressions
+the nightly destroy's schedule must carry, one a line.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ lives in a reusable workflow that never ran. This gate runs last with `if: alway
 result of every job it needs from $NEEDS (the workflow's `toJSON(needs)`), and fails unless each
 one succeeded, or was skipped for a documented reason:
 
-- --skip-reason JOB=REASON: JOB may be skipped, and only when REASON is not empty (the Seoul
-  plan of a pull request from a fork, or of a repository without AWS configured, is skipped
-  with a notice saying so; the workflow passes that notice as REASON).
+- --skip-reason JOB=REASON: JOB may be skipped, and only when REASON is not empty (the AWS
+  plans of a pull request from a fork, or of a repository without AWS configured, are skipped
+  with a notice saying so, and so is a plan matrix with no environment in it; the workflow
+  passes that notice as REASON).
 
 One line per job is printed and written to $GITHUB_STEP_SUMMARY as a table; each failing job
 gets an `::error` annotation that says what to do next. Exit 0 when the gate passes, 1 when it
