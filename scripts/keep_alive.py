@@ -1,10 +1,11 @@
-"""Decide whether tonight's unattended destroy of Seoul runs, from KEEP_SEOUL_UNTIL.
+"""Decide whether tonight's unattended destroy of an environment runs, from its keep-alive variable.
 
     python3 scripts/keep_alive.py [--env NAME] [--until YYYY-MM-DD] [--today YYYY-MM-DD]
         [--schedule CRON]
 
 --env NAME takes the keep-alive variable's name and the time zone from that environment's
-`[nightly_destroy]` (envs/NAME/environment.toml); without it, Seoul's (below).
+`[nightly_destroy]` (envs/NAME/environment.toml), as the nightly destroy passes it; without it,
+Seoul's (KEEP_SEOUL_UNTIL, KST), as described below.
 
 KEEP_SEOUL_UNTIL (a repository variable, read from the environment unless --until is given)
 names the first day on which the nightly destroy runs again (docs/PIPELINE.md). While that date

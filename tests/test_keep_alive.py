@@ -152,3 +152,29 @@ def test_a_schedule_that_is_not_daily_is_an_error_not_a_destroy(
     assert keep_alive.main(["--schedule", cron], environ, now=now) == 2
     assert not output.exists()
     assert repr(cron) in capsys.readouterr().out
+
+
+def test_env_takes_the_variable_and_the_local_date_from_the_description(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--env NAME: the variable named in [nightly_destroy] and the day in its own time zone.
+    22:09 UTC on 15 January is still the 15th in Berlin (it is the 16th in Seoul)."""
+    from scripts import environments
+
+    berlin = environments.Nightly("23:07", "Europe/Berlin", "prod-nightly", "KEEP_PROD_UNTIL")
+    described = environments.Environment(
+        "prod", False, "eu-central-1", "prod/terraform.tfstate", "prod", True,
+        environments.Roles("P", "A", "D"), berlin, tmp_path,
+    )  # fmt: skip
+    monkeypatch.setattr(keep_alive.environments, "get", lambda name: described)
+    output = tmp_path / "output"
+    environ = {"KEEP_PROD_UNTIL": "2026-01-16", "GITHUB_OUTPUT": str(output)}
+    late = datetime(2026, 1, 15, 22, 9, tzinfo=UTC)
+    argv = ["--env", "prod", "--schedule", "7 22 * * *"]
+    assert keep_alive.main(argv, environ=environ, now=late) == 0
+    lines = output.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "destroy=false"
+    assert lines[1] == (
+        "reason=KEEP_PROD_UNTIL=2026-01-16 is 1 day(s) after today (2026-01-15 Europe/Berlin): "
+        "prod is kept, the nightly destroy is skipped"
+    )
