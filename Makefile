@@ -30,7 +30,7 @@ export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
 .PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online test test-unit up \
-        smoke down e2e plan apply destroy drift output unlock bench clean
+        smoke down e2e plan apply destroy drift output unlock ami bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -140,6 +140,9 @@ app-lock: $(VENV)/.installed ## Rewrite app/requirements.txt from app/requiremen
 
 bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on loopback)
 	$(PY) scripts/bench_app.py
+
+ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
+	$(PY) scripts/ami.py $(ENV)
 
 bench: setup ## Time `make e2e` several runs and print each stage's median
 	$(PY) scripts/bench_e2e.py

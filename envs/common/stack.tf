@@ -2,7 +2,8 @@
 # and database tiers, the web tier's security group is the only one the database admits, and
 # the database's address, port, name, user and password secret are injected into the web
 # tier's user data. Both roots link to this file (envs/<env>/common_stack.tf); what differs
-# per environment (provider, backend, db_mode, AMIs) stays in each root's own files.
+# per environment (provider, backend, db_mode, AMIs, whether instances run their user data)
+# stays in each root's own files.
 
 locals {
   app_dir   = "${path.module}/../../app"
@@ -31,6 +32,8 @@ module "db" {
   schema_sql                = local.app_files["schema.sql"]
   ami_id                    = var.ami_id
   detailed_monitoring       = var.detailed_monitoring
+  # ec2 mode's setup script needs a way out (dnf, Secrets Manager), unless no user data runs.
+  private_subnet_egress = var.enable_nat_gateway || !local.instances_run_user_data
   # ec2 mode: a fixed address, so the web tier need not wait for the database instance.
   ec2_private_ip = var.db_mode == "ec2" ? cidrhost(var.private_subnet_cidrs[0], 10) : null
 }

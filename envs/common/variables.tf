@@ -132,13 +132,12 @@ variable "db_mode" {
 }
 
 variable "ami_id" {
-  description = "AMI for the instances. Null: the region's latest Amazon Linux 2023, looked up from its SSM public parameter."
+  description = "AMI of the instances (Amazon Linux 2023), pinned per environment in terraform.tfvars so a new AMI release never replaces an instance by surprise. `make ami ENV=<env>` writes the region's current one; the plan then shows the replacement for review."
   type        = string
-  default     = null
 
   validation {
-    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
-    error_message = "ami_id must be null or an AMI ID such as ami-0123456789abcdef0."
+    condition     = can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0 (run `make ami ENV=<env>` to write the region's current Amazon Linux 2023)."
   }
 }
 

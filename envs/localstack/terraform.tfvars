@@ -8,3 +8,6 @@ private_subnet_cidrs = ["10.0.11.0/24", "10.0.12.0/24"]
 ssh_allowed_cidrs    = ["192.0.2.10/32"] # documentation range: proves the SSH rule is rendered
 web_instance_type    = "t3.micro"
 detailed_monitoring  = false # LocalStack does not implement MonitorInstances
+# Pinned: a new Amazon Linux release replaces the instances only when `make ami ENV=localstack`
+# rewrites this line and the change is reviewed.
+ami_id = "ami-0d27e0fb3bac4d724" # /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 in us-east-1 on 2026-09-30

@@ -2,3 +2,9 @@
 # common_stack.tf, shared with every environment. This root only chooses the real AWS
 # provider in Seoul (providers.tf), the S3 backend (backend.tf) and RDS for the database
 # (terraform.tfvars).
+
+locals {
+  # Real instances run their user data: in ec2 db mode the setup script must reach dnf's
+  # repositories and Secrets Manager (modules/db refuses that mode without a NAT gateway).
+  instances_run_user_data = true
+}

@@ -7,3 +7,6 @@ public_subnet_cidrs  = ["10.10.1.0/24", "10.10.2.0/24"]
 private_subnet_cidrs = ["10.10.11.0/24", "10.10.12.0/24"]
 ssh_allowed_cidrs    = []
 web_instance_type    = "t3.micro"
+# Pinned: a new Amazon Linux release replaces the instances only when `make ami ENV=seoul`
+# rewrites this line and the change is reviewed.
+ami_id = "ami-0870825cefcaafcc8" # /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 in ap-northeast-2 on 2026-09-30

@@ -1,11 +1,14 @@
 locals {
   is_rds = var.mode == "rds"
   is_ec2 = var.mode == "ec2"
+
+  # End of RDS standard support per MySQL major version; the file says where the dates come from.
+  mysql_standard_support_end = jsondecode(file("${path.module}/mysql_support.json")).end_of_standard_support
 }
 
 resource "aws_security_group" "this" {
   name_prefix = "${var.name}-db-"
-  description = "Database tier: MySQL only from the web tier's security group"
+  description = "Database tier: MySQL only from the security group of the web tier"
   vpc_id      = var.vpc_id
 
   ingress {
@@ -17,7 +20,7 @@ resource "aws_security_group" "this" {
   }
 
   # ec2 mode only: the setup script installs packages and reads its secret over HTTPS
-  # (in real AWS that needs enable_nat_gateway, or VPC endpoints). RDS needs no egress.
+  # (in real AWS through the NAT gateway var.private_subnet_egress asks for). RDS needs no egress.
   dynamic "egress" {
     for_each = local.is_ec2 ? [1] : []
 

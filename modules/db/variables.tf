@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "mode" {
-  description = "How the database runs: \"rds\" (managed MySQL 8.0) or \"ec2\" (MySQL-compatible server on an instance, the shape an emulator without RDS can run)."
+  description = "How the database runs: \"rds\" (managed MySQL) or \"ec2\" (MySQL-compatible server on an instance, the shape an emulator without RDS can run)."
   type        = string
   default     = "rds"
 
@@ -17,6 +17,16 @@ variable "mode" {
     condition     = contains(["rds", "ec2"], var.mode)
     error_message = "mode must be \"rds\" or \"ec2\"."
   }
+  validation {
+    condition     = var.mode != "ec2" || var.private_subnet_egress
+    error_message = "mode \"ec2\" needs a way out of the private subnets: the database's setup script installs MariaDB with dnf and reads its password from Secrets Manager, and without a NAT gateway the private subnets reach neither. Set enable_nat_gateway = true (billed hourly), or use db_mode \"rds\"."
+  }
+}
+
+variable "private_subnet_egress" {
+  description = "Whether the ec2-mode setup script can reach the package repositories and Secrets Manager from the private subnets: true with a NAT gateway, or where no user data runs at all (an emulator, whose MySQL is a local stand-in). ec2 mode is refused when false."
+  type        = bool
+  default     = false
 }
 
 variable "vpc_id" {
@@ -105,9 +115,46 @@ variable "rds_instance_class" {
 }
 
 variable "rds_engine_version" {
-  description = "MySQL engine version (rds mode)."
+  description = "MySQL engine version (rds mode): a major version such as 8.4 (RDS picks the current minor and upgrades it) or a full one such as 8.4.7. Its major version must be in mysql_support.json and inside RDS standard support."
   type        = string
-  default     = "8.0"
+  default     = "8.4"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+(\\.[0-9]+)?$", var.rds_engine_version))
+    error_message = "rds_engine_version must be a MySQL version such as 8.4 or 8.4.7."
+  }
+  validation {
+    condition     = !can(regex("^[0-9]+\\.[0-9]+", var.rds_engine_version)) || try(contains(keys(local.mysql_standard_support_end), join(".", slice(split(".", var.rds_engine_version), 0, 2))), false)
+    error_message = "rds_engine_version ${var.rds_engine_version}: its major version is not in modules/db/mysql_support.json; add it with the end of RDS standard support from the RDS for MySQL release calendar."
+  }
+  # Past the end of standard support RDS would enrol a new instance in paid Extended Support;
+  # engine_lifecycle_support refuses that at apply, this refuses it at plan, with the date.
+  validation {
+    condition     = try(timecmp(plantimestamp(), "${local.mysql_standard_support_end[join(".", slice(split(".", var.rds_engine_version), 0, 2))]}T00:00:00Z") < 0, true)
+    error_message = "rds_engine_version ${var.rds_engine_version}: RDS standard support for MySQL ${try(join(".", slice(split(".", var.rds_engine_version), 0, 2)), "?")} ended on ${try(local.mysql_standard_support_end[join(".", slice(split(".", var.rds_engine_version), 0, 2))], "?")} (modules/db/mysql_support.json); a new instance would be billed for RDS Extended Support. Use a major version still in standard support, such as 8.4."
+  }
+}
+
+variable "rds_slow_query_seconds" {
+  description = "Queries slower than this many seconds go to the slow query log, exported to CloudWatch (rds mode)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.rds_slow_query_seconds >= 0 && var.rds_slow_query_seconds <= 3600
+    error_message = "rds_slow_query_seconds must be between 0 and 3600."
+  }
+}
+
+variable "rds_log_retention_days" {
+  description = "Days CloudWatch keeps the exported error and slow query logs (rds mode)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.rds_log_retention_days)
+    error_message = "rds_log_retention_days must be one of the retentions CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
 }
 
 variable "rds_allocated_storage" {

@@ -89,12 +89,6 @@ variable "app_files" {
   }
 }
 
-variable "compose_version" {
-  description = "Version of the Docker Compose plugin installed on the instance."
-  type        = string
-  default     = "v2.39.1"
-}
-
 variable "region" {
   description = "AWS region the app reads its database secret from."
   type        = string

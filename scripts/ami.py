@@ -1,0 +1,118 @@
+"""Pin an environment's AMI: write the region's current Amazon Linux 2023 into its tfvars.
+
+    python3 scripts/ami.py ENV [--check]          (make ami ENV=seoul)
+
+The AMI is pinned in envs/<env>/terraform.tfvars (`ami_id = "ami-..."`), so a new Amazon Linux
+release never replaces an instance on an unrelated deploy. This reads the region's SSM public
+parameter for the current image and rewrites that one line; commit the change, and the plan
+preview of its pull request shows the replacement it causes. --check only compares, and exits
+1 when the pin is behind (for a scheduled reminder; nothing is written).
+
+The region comes from the environment's tfvars (`aws_region`); credentials from the standard
+chain (AWS_PROFILE, OIDC). For envs/localstack the endpoint is AWS_ENDPOINT_URL (default
+http://localhost:4566) with LocalStack's dummy credentials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.progress import fail
+from scripts.tf import DEFAULT_ENDPOINT, ENVIRONMENTS, env_dir
+
+# x86_64, as the instance types are (t3.micro); a Graviton type needs the arm64 parameter.
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
+_REGION_LINE = re.compile(r'^\s*aws_region\s*=\s*"([^"]+)"', re.MULTILINE)
+_AMI_LINE = re.compile(r'^(\s*ami_id\s*=\s*)"([^"]*)"(.*)$', re.MULTILINE)
+
+
+class AmiError(ValueError):
+    """The parameter or the tfvars file is not what this script can work with."""
+
+
+def tfvars_path(env: str) -> Path:
+    return env_dir(env) / "terraform.tfvars"
+
+
+def region_of(tfvars: str) -> str:
+    match = _REGION_LINE.search(tfvars)
+    if not match:
+        raise AmiError('no `aws_region = "..."` line in terraform.tfvars')
+    return match.group(1)
+
+
+def pinned_ami(tfvars: str) -> str | None:
+    match = _AMI_LINE.search(tfvars)
+    return match.group(2) if match else None
+
+
+def current_ami(ssm: Any, parameter: str = AMI_PARAMETER) -> str:
+    """The AMI ID the region's public parameter names now (ssm: a boto3 SSM client)."""
+    value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    if not AMI_ID.match(value):
+        raise AmiError(f"{parameter} holds {value!r}, which is not an AMI ID")
+    return value
+
+
+def with_pin(tfvars: str, ami_id: str, note: str) -> str:
+    """tfvars with its ami_id line set to ami_id (added at the end when there is none)."""
+    if not AMI_ID.match(ami_id):
+        raise AmiError(f"{ami_id!r} is not an AMI ID")
+    line = f'ami_id = "{ami_id}" # {note}'
+    if _AMI_LINE.search(tfvars):
+        return _AMI_LINE.sub(lambda m: line, tfvars, count=1)
+    return tfvars.rstrip("\n") + "\n" + line + "\n"
+
+
+def ssm_client(env: str, region: str) -> Any:
+    import boto3
+
+    if env == "localstack":
+        return boto3.client(
+            "ssm",
+            region_name=region,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # LocalStack's documented dummy credential
+        )
+    return boto3.client("ssm", region_name=region)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Pin ENV's AMI to the region's current AL2023.")
+    parser.add_argument("env", choices=ENVIRONMENTS)
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 if behind")
+    args = parser.parse_args(argv)
+
+    path = tfvars_path(args.env)
+    text = path.read_text(encoding="utf-8")
+    try:
+        region = region_of(text)
+        latest = current_ami(ssm_client(args.env, region))
+    except AmiError as err:
+        raise fail(str(err), f"check {path.relative_to(env_dir(args.env).parents[1])}") from err
+    pinned = pinned_ami(text)
+    if pinned == latest:
+        print(f"ok: {args.env} pins {latest}, the current {AMI_PARAMETER} in {region}")
+        return 0
+    if args.check:
+        print(f"behind: {args.env} pins {pinned}, {region} now has {latest}; run `make ami ENV={args.env}`")
+        return 1
+    note = f"{AMI_PARAMETER} in {region} on {datetime.date.today().isoformat()}"
+    path.write_text(with_pin(text, latest, note), encoding="utf-8")
+    print(f"pinned: {args.env} ami_id {pinned} -> {latest}; commit the change and review the plan")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
