@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok: {args.env} pins {latest}, the current {AMI_PARAMETER} in {region}")
         return 0
     if args.check:
-        print(f"behind: {args.env} pins {pinned}, {region} now has {latest}; run `make ami ENV={args.env}`")
+        print(f"behind: {args.env} pins {pinned}, {region} has {latest}: `make ami ENV={args.env}`")
         return 1
     note = f"{AMI_PARAMETER} in {region} on {datetime.date.today().isoformat()}"
     path.write_text(with_pin(text, latest, note), encoding="utf-8")

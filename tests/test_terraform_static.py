@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -44,3 +45,15 @@ def test_modules_have_the_four_standard_files_and_no_provider_block() -> None:
         assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= names, module.name
         for path in module.glob("*.tf"):
             assert 'provider "aws"' not in path.read_text(), f"provider block in {path}"
+
+
+def test_seoul_state_takes_the_buckets_kms_encryption() -> None:
+    """`encrypt = true` without `kms_key_id` makes every state and lock write SSE-S3 (AES256),
+    overriding the bucket's SSE-KMS default that docs/SECURITY.md promises."""
+    text = (REPO_ROOT / "envs" / "seoul" / "backend.tf").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    encrypt = re.search(r"^\s*encrypt\s*=\s*true\b", code, re.MULTILINE)
+    kms_key = re.search(r"^\s*kms_key_id\s*=", code, re.MULTILINE)
+    assert not encrypt or kms_key, "encrypt = true without kms_key_id forces SSE-S3 (AES256)"
+    bucket = (REPO_ROOT / "bootstrap" / "state-bucket" / "main.tf").read_text()
+    assert 'sse_algorithm = "aws:kms"' in bucket

@@ -870,7 +870,7 @@ def test_pr_e2e_uses_a_real_mysql_and_uploads_the_report() -> None:
     pr = jobs("pr.yml")
     e2e = pr["e2e"]
     mysql = e2e["services"]["mysql"]
-    assert mysql["image"] == "mysql:8.0"
+    assert mysql["image"] == "mysql:8.4"  # the major version Seoul runs (modules/db)
     assert "--health-cmd" in mysql["options"] and "mysqladmin ping" in mysql["options"]
     env = e2e["env"]
     assert env["AWS_ENDPOINT_URL"] == "http://localhost:4566"

@@ -118,6 +118,7 @@ variable "rds_engine_version" {
   description = "MySQL engine version (rds mode): a major version such as 8.4 (RDS picks the current minor and upgrades it) or a full one such as 8.4.7. Its major version must be in mysql_support.json and inside RDS standard support."
   type        = string
   default     = "8.4"
+  nullable    = false
 
   validation {
     condition     = can(regex("^[0-9]+\\.[0-9]+(\\.[0-9]+)?$", var.rds_engine_version))

@@ -1,0 +1,310 @@
+"""Plans of the db and web modules alone, offline: what real AWS would bill, refuse or need.
+
+A throwaway root calls modules/db (or modules/ec2) with made-up IDs and a provider whose every
+endpoint is a closed local port, and runs `terraform plan -refresh=false`. Creating these
+resources needs no API call, so the plan is what the module asks AWS for; a refusal in the
+module's validation is an error that names the problem. The tests read the plan's JSON.
+
+- MySQL 8.4, its own parameter group family, Extended Support disabled, and a version past the
+  end of RDS standard support refused at plan time with the date (modules/db/mysql_support.json).
+- RDS log exports go to log groups Terraform creates with a retention, and slowquery is
+  exported only with the slow query log on.
+- ec2 db mode refused where its setup script has no way out of the private subnets.
+- The web role can be reached by Session Manager; the Compose download is checked by sha256.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tf_sandbox import REPO_ROOT, init, terraform, tf_environ
+
+CLOSED = "http://127.0.0.1:9"  # discard port: nothing answers, so any API call would fail
+SUPPORT = json.loads((REPO_ROOT / "modules" / "db" / "mysql_support.json").read_text())
+PROVIDER = f"""
+terraform {{
+  required_providers {{
+    aws = {{
+      source  = "hashicorp/aws"
+      version = "5.100.0"
+    }}
+  }}
+}}
+
+provider "aws" {{
+  region                      = "ap-northeast-2"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  max_retries                 = 1
+  endpoints {{
+    ec2            = "{CLOSED}"
+    iam            = "{CLOSED}"
+    rds            = "{CLOSED}"
+    logs           = "{CLOSED}"
+    secretsmanager = "{CLOSED}"
+    ssm            = "{CLOSED}"
+    sts            = "{CLOSED}"
+  }}
+}}
+"""
+
+
+def db_call(label: str, **overrides: str) -> str:
+    """A call of modules/db with made-up IDs; overrides are HCL expressions by argument."""
+    args = {
+        "name": '"study-seoul"',
+        "mode": '"rds"',
+        "region": '"ap-northeast-2"',
+        "vpc_id": '"vpc-0123456789abcdef0"',
+        "subnet_ids": '["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]',
+        "allowed_security_group_id": '"sg-0123456789abcdef0"',
+        "schema_sql": '"CREATE TABLE IF NOT EXISTS t (id INT);"',
+        "ami_id": '"ami-0123456789abcdef0"',
+        "ec2_private_ip": '"10.10.11.10"',
+        **overrides,
+    }
+    body = "\n".join(f"  {key} = {value}" for key, value in args.items())
+    return f'module "{label}" {{\n  source = "{REPO_ROOT / "modules" / "db"}"\n{body}\n}}\n'
+
+
+# Inputs the db module must refuse, each planned on its own: Terraform stops at the first
+# failed validation, so one plan would report one refusal only.
+REFUSED = {
+    "db_80": {"rds_engine_version": "8.0"},
+    "db_57": {"rds_engine_version": "5.7"},
+    "db_91": {"rds_engine_version": "9.1"},
+    "db_ec2_no_egress": {"mode": "ec2", "private_subnet_egress": "false"},
+}
+VARIABLES = """
+variable "mode" {
+  type = string
+}
+variable "rds_engine_version" {
+  type    = string
+  default = null
+}
+variable "private_subnet_egress" {
+  type    = bool
+  default = false
+}
+"""
+
+WEB_CALL = f"""
+module "web" {{
+  source = "{REPO_ROOT / "modules" / "ec2"}"
+
+  name          = "study-seoul"
+  region        = "ap-northeast-2"
+  vpc_id        = "vpc-0123456789abcdef0"
+  vpc_cidr      = "10.10.0.0/16"
+  subnet_id     = "subnet-0123456789abcdef0"
+  ami_id        = "ami-0123456789abcdef0"
+  app_files     = {{ "app.py" = "print(1)" }}
+  db_host       = "db.example.internal"
+  db_name       = "app"
+  db_user       = "app"
+  db_secret_arn = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:db-AbCdEf"
+}}
+
+output "user_data" {{
+  value = module.web.user_data
+}}
+"""
+
+
+def make_root(path: Path, call: str) -> Path:
+    """A root of the provider above and call, initialised from the project's provider mirror."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "main.tf").write_text(textwrap.dedent(PROVIDER) + call, encoding="utf-8")
+    init(path, tf_environ(CLOSED))
+    return path
+
+
+@pytest.fixture(scope="module")
+def good_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The db module in rds mode (Seoul's shape) and the web module."""
+    return make_root(tmp_path_factory.mktemp("good-root"), db_call("db") + WEB_CALL)
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """stderr (whitespace squashed) of a plan of each refused input, planned side by side."""
+    call = VARIABLES + db_call(
+        "db",
+        mode="var.mode",
+        rds_engine_version="var.rds_engine_version",
+        private_subnet_egress="var.private_subnet_egress",
+    )
+    root = make_root(tmp_path_factory.mktemp("refused-root"), call)
+
+    def run(args: dict[str, str]) -> str:
+        var_args = [f"-var={k}={v}" for k, v in {"mode": "rds", **args}.items()]
+        code, stderr, _ = plan(root, *var_args, out=None)
+        assert code != 0, f"the db module accepted {args}"
+        return stderr
+
+    with ThreadPoolExecutor(max_workers=len(REFUSED)) as pool:
+        return dict(zip(REFUSED, pool.map(run, REFUSED.values()), strict=True))
+
+
+def refusal_of(refused: dict[str, str], label: str) -> str:
+    """What Terraform said when it refused REFUSED[label], checked to be a validation error."""
+    text = refused[label]
+    assert "Invalid value for variable" in text, text
+    return text
+
+
+def plan(
+    root: Path, *var_args: str, out: str | None = "plan.tfplan"
+) -> tuple[int, str, dict[str, Any]]:
+    """(exit code, stderr with whitespace squashed, plan JSON or {} on failure or no out)."""
+    env = tf_environ(CLOSED)
+    out_args = [f"-out={root / out}"] if out else []
+    proc = terraform(
+        root, "plan", "-input=false", "-no-color", "-lock=false", "-refresh=false",
+        *out_args, *var_args, env=env, timeout=300,
+    )  # fmt: skip
+    stderr = re.sub(r"\s+", " ", proc.stderr)
+    if proc.returncode != 0 or not out:
+        return proc.returncode, stderr, {}
+    shown = terraform(root, "show", "-json", str(root / out), env=env, check=True)
+    return 0, stderr, json.loads(shown.stdout)
+
+
+def planned(doc: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
+    return [
+        rc["change"]["after"]
+        for rc in doc["resource_changes"]
+        if rc["type"] == rtype and "create" in rc["change"]["actions"]
+    ]
+
+
+# --- RDS: engine version, Extended Support, parameter group, logs ----------------------------
+
+
+@pytest.fixture(scope="module")
+def good_plan(good_root: Path) -> dict[str, Any]:
+    code, stderr, doc = plan(good_root)
+    assert code == 0, stderr
+    return doc
+
+
+def test_rds_runs_mysql_84_without_paid_extended_support(good_plan: dict[str, Any]) -> None:
+    [db] = planned(good_plan, "aws_db_instance")
+    assert db["engine"] == "mysql"
+    assert db["engine_version"].split(".")[:2] == ["8", "4"]
+    assert db["engine_lifecycle_support"] == "open-source-rds-extended-support-disabled"
+    [group] = planned(good_plan, "aws_db_parameter_group")
+    assert group["family"] == "mysql8.4"
+
+
+def test_the_default_engine_is_inside_rds_standard_support() -> None:
+    """Fails once the module's default major version leaves standard support: move it on."""
+    major = default_engine_major()
+    end = SUPPORT["end_of_standard_support"].get(major)
+    assert end, f"MySQL {major} is not in modules/db/mysql_support.json"
+    assert datetime.date.fromisoformat(end) > datetime.datetime.now(datetime.UTC).date(), (
+        f"RDS standard support for MySQL {major} ended on {end}"
+    )
+
+
+def default_engine_major() -> str:
+    text = (REPO_ROOT / "modules" / "db" / "variables.tf").read_text()
+    block = text[text.index('variable "rds_engine_version"') :]
+    default = re.search(r'default\s*=\s*"([^"]+)"', block)
+    assert default, "rds_engine_version has no default"
+    return ".".join(default.group(1).split(".")[:2])
+
+
+def test_ci_tests_against_the_mysql_major_version_seoul_runs() -> None:
+    images = [
+        m.group(1)
+        for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+        for m in re.finditer(r"image:\s*[\"']?mysql:([0-9.]+)", path.read_text())
+    ]
+    assert images, "no mysql service image in the workflows"
+    assert {".".join(i.split(".")[:2]) for i in images} == {default_engine_major()}
+
+
+@pytest.mark.parametrize(("label", "version"), [("db_80", "8.0"), ("db_57", "5.7")])
+def test_a_version_past_standard_support_is_refused_at_plan_time(
+    refusals: str, label: str, version: str
+) -> None:
+    major = ".".join(version.split(".")[:2])
+    end = SUPPORT["end_of_standard_support"][major]
+    assert datetime.date.fromisoformat(end) <= datetime.datetime.now(datetime.UTC).date()
+    assert f"RDS standard support for MySQL {major} ended on {end}" in refusal_of(refusals, label)
+
+
+def test_a_major_version_missing_from_the_table_is_refused(refusals: dict[str, str]) -> None:
+    assert "its major version is not in modules/db/mysql_support.json" in refusal_of(
+        refusals, "db_91"
+    )
+
+
+def test_rds_logs_go_to_terraform_managed_groups_with_retention(good_plan: dict[str, Any]) -> None:
+    [db] = planned(good_plan, "aws_db_instance")
+    groups = {g["name"]: g for g in planned(good_plan, "aws_cloudwatch_log_group")}
+    exports = db["enabled_cloudwatch_logs_exports"]
+    assert exports, "no log exports left: then drop this test and the log groups with them"
+    for log in exports:
+        name = f"/aws/rds/instance/{db['identifier']}/{log}"
+        assert name in groups, f"RDS would create {name} itself, never expiring"
+        assert groups[name]["retention_in_days"] and groups[name]["retention_in_days"] > 0
+    # The identifier is fixed: a prefix would make a new name, and new groups, each cycle.
+    assert db["identifier"] == "study-seoul-db"
+    assert db.get("identifier_prefix") in (None, "")
+
+
+def test_slowquery_is_exported_only_with_the_slow_query_log_on(good_plan: dict[str, Any]) -> None:
+    [db] = planned(good_plan, "aws_db_instance")
+    [group] = planned(good_plan, "aws_db_parameter_group")
+    params = {p["name"]: p["value"] for p in group["parameter"]}
+    if "slowquery" in db["enabled_cloudwatch_logs_exports"]:
+        assert params.get("slow_query_log") == "1"
+        assert params.get("log_output") == "FILE"
+
+
+# --- ec2 db mode on real AWS ------------------------------------------------------------------
+
+
+def test_ec2_mode_without_a_way_out_of_the_private_subnets_is_refused(
+    refusals: dict[str, str],
+) -> None:
+    text = refusal_of(refusals, "db_ec2_no_egress")
+    assert 'mode "ec2" needs a way out of the private subnets' in text
+    assert "enable_nat_gateway = true" in text
+
+
+# --- web tier: Session Manager, Compose checksum ---------------------------------------------
+
+
+def test_the_web_role_can_be_reached_by_session_manager(good_plan: dict[str, Any]) -> None:
+    arns = [a["policy_arn"] for a in planned(good_plan, "aws_iam_role_policy_attachment")]
+    assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in arns
+
+
+def test_the_compose_binary_is_checked_before_it_is_installed(good_plan: dict[str, Any]) -> None:
+    script = good_plan["planned_values"]["outputs"]["user_data"]["value"]
+    pins = dict(
+        re.findall(r"(x86_64|aarch64)\) COMPOSE_ARCH=\1 COMPOSE_SHA256=([0-9a-f]+) ", script)
+    )
+    assert set(pins) == {"x86_64", "aarch64"}, script
+    assert all(len(sha) == 64 for sha in pins.values()) and len(set(pins.values())) == 2
+    check = script.index("sha256sum --check --strict")
+    install = script.index("/usr/local/lib/docker/cli-plugins/docker-compose")
+    download = script.index("releases/download/$COMPOSE_VERSION/docker-compose-linux-$COMPOSE_ARCH")
+    assert download < check < install
+    # set -e makes a failed check stop the boot before anything runs the binary
+    assert script.splitlines()[3].startswith("set -euo pipefail")
