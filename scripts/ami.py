@@ -8,9 +8,9 @@ parameter for the current image and rewrites that one line; commit the change, a
 preview of its pull request shows the replacement it causes. --check only compares, and exits
 1 when the pin is behind (for a scheduled reminder; nothing is written).
 
-The region comes from the environment's tfvars (`aws_region`); credentials from the standard
-chain (AWS_PROFILE, OIDC). For envs/localstack the endpoint is AWS_ENDPOINT_URL (default
-http://localhost:4566) with LocalStack's dummy credentials.
+The region comes from the environment's description (envs/<env>/environment.toml); credentials
+from the standard chain (AWS_PROFILE, OIDC). For an emulated environment the endpoint is
+AWS_ENDPOINT_URL (default http://localhost:4566) with LocalStack's dummy credentials.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import tf
 from scripts.progress import fail
-from scripts.tf import DEFAULT_ENDPOINT, ENVIRONMENTS, env_dir
 
 # x86_64, as the instance types are (t3.micro); a Graviton type needs the arm64 parameter.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
-_REGION_LINE = re.compile(r'^\s*aws_region\s*=\s*"([^"]+)"', re.MULTILINE)
 _AMI_LINE = re.compile(r'^(\s*ami_id\s*=\s*)"([^"]*)"(.*)$', re.MULTILINE)
 
 
@@ -41,14 +40,7 @@ class AmiError(ValueError):
 
 
 def tfvars_path(env: str) -> Path:
-    return env_dir(env) / "terraform.tfvars"
-
-
-def region_of(tfvars: str) -> str:
-    match = _REGION_LINE.search(tfvars)
-    if not match:
-        raise AmiError('no `aws_region = "..."` line in terraform.tfvars')
-    return match.group(1)
+    return tf.env_dir(env) / "terraform.tfvars"
 
 
 def pinned_ami(tfvars: str) -> str | None:
@@ -77,11 +69,11 @@ def with_pin(tfvars: str, ami_id: str, note: str) -> str:
 def ssm_client(env: str, region: str) -> Any:
     import boto3
 
-    if env == "localstack":
+    if tf.describe(env).emulated:
         return boto3.client(
             "ssm",
             region_name=region,
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or tf.DEFAULT_ENDPOINT,
             aws_access_key_id="test",
             aws_secret_access_key="test",  # LocalStack's documented dummy credential
         )
@@ -90,17 +82,17 @@ def ssm_client(env: str, region: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Pin ENV's AMI to the region's current AL2023.")
-    parser.add_argument("env", choices=ENVIRONMENTS)
+    parser.add_argument("env", choices=tf.known())
     parser.add_argument("--check", action="store_true", help="compare only; exit 1 if behind")
     args = parser.parse_args(argv)
 
     path = tfvars_path(args.env)
     text = path.read_text(encoding="utf-8")
+    region = tf.describe(args.env).region
     try:
-        region = region_of(text)
         latest = current_ami(ssm_client(args.env, region))
     except AmiError as err:
-        raise fail(str(err), f"check {path.relative_to(env_dir(args.env).parents[1])}") from err
+        raise fail(str(err), "check the parameter name in scripts/ami.py") from err
     pinned = pinned_ami(text)
     if pinned == latest:
         print(f"ok: {args.env} pins {latest}, the current {AMI_PARAMETER} in {region}")

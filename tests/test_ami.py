@@ -94,8 +94,20 @@ def test_main_writes_the_current_ami_and_check_then_passes(
     assert code == 0 and again == text
 
 
-@pytest.mark.parametrize("env", tf.ENVIRONMENTS)
+@pytest.mark.parametrize("env", tf.known())
 def test_every_environment_pins_its_ami(env: str) -> None:
     text = ami.tfvars_path(env).read_text()
     pinned = ami.pinned_ami(text)
     assert pinned and ami.AMI_ID.match(pinned), f"envs/{env}/terraform.tfvars pins no AMI"
+
+
+@pytest.mark.parametrize("env", tf.known())
+def test_each_root_says_whether_its_instances_run_user_data_as_its_description_does(
+    env: str,
+) -> None:
+    """envs/<env>/main.tf's instances_run_user_data is the Terraform side of `emulated` in
+    environment.toml: only an emulator skips user data (and so needs no egress for it)."""
+    text = (tf.env_dir(env) / "main.tf").read_text()
+    found = re.search(r"^\s*instances_run_user_data\s*=\s*(true|false)\b", text, re.MULTILINE)
+    assert found, f"envs/{env}/main.tf sets no instances_run_user_data"
+    assert (found.group(1) == "true") is (not tf.describe(env).emulated)
