@@ -2,11 +2,12 @@
 """After the Seoul apply and its smoke test, tell the pull request the commit came from.
 
     python3 scripts/apply_report.py --env seoul --result success|failure|cancelled \\
-        [--plan .artifacts/plans/seoul.json] [--artifacts .artifacts] [--sha COMMIT] \\
+        [--smoke-result success|failure|cancelled|skipped] [--plan .artifacts/plans/seoul.json] [--artifacts .artifacts] [--sha COMMIT] \\
         [--run-url URL] [--output comment.md]
 
-Reads what the apply job left behind (scripts/run_logged.py --log writes
-`apply-report/apply.log`; scripts/smoke.py writes `smoke-ENV.json`, with the app's URL), and
+Reads what the apply job and the smoke job after it left behind (scripts/run_logged.py --log
+writes `apply-report/apply.log`; scripts/smoke.py writes `smoke-ENV.json`, with the app's URL),
+the smoke job's own outcome (`--smoke-result`, empty when it did not run), and
 the reviewed plan for the planned counts. From those it says: applied or failed, and where (the
 step before the apply, the apply, or the smoke test); the resource counts; every smoke check;
 the app's URL (`http://<web_public_ip>/health`); the run. A failure keeps Terraform's error
@@ -69,6 +70,7 @@ class Report:
     counts: str
     smoke: list[dict[str, Any]] = field(default_factory=list)
     smoke_ok: bool | None = None
+    smoke_result: str = ""  # what the smoke job's test step ended with; "" when it did not run
     app_url: str | None = None
     error_lines: list[str] = field(default_factory=list)
 
@@ -98,6 +100,7 @@ def build(
     result: str,
     artifacts: Path,
     plan: dict[str, Any] | None,
+    smoke_result: str = "",
 ) -> Report:
     log_path = artifacts / "apply-report" / "apply.log"
     smoke_path = artifacts / f"smoke-{env}.json"
@@ -117,7 +120,7 @@ def build(
         failed_step = SMOKE_STEP
     else:
         failed_step = None
-    report = Report(env, result, applied, failed_step, counts)
+    report = Report(env, result, applied, failed_step, counts, smoke_result=smoke_result)
     if smoke is not None:
         report.smoke = list(smoke.get("checks") or [])
         report.smoke_ok = bool(smoke.get("ok"))
@@ -155,7 +158,12 @@ def render(report: Report, sha: str, pr: int | None, url: str, secrets: Secrets)
         lines.append(f"| Failed at | **{report.failed_step}** |")
     lines.append(f"| Resources | {report.counts} |")
     if report.smoke_ok is None:
-        smoke = "not run" if not report.applied else "no report (the smoke step did not finish)"
+        if not report.applied:
+            smoke = "not run"
+        elif report.smoke_result in ("", "skipped"):
+            smoke = "no report (the smoke job did not run)"
+        else:
+            smoke = f"no report (the smoke job ended: {report.smoke_result})"
     else:
         passed = sum(c.get("status") == "PASS" for c in report.smoke)
         failed = sum(c.get("status") == "FAIL" for c in report.smoke)
@@ -184,6 +192,12 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser = argparse.ArgumentParser(description="Report the apply on its pull request.")
     parser.add_argument("--env", required=True)
     parser.add_argument("--result", required=True, choices=["success", "failure", "cancelled"])
+    parser.add_argument(
+        "--smoke-result",
+        default="",
+        choices=["", "success", "failure", "cancelled", "skipped"],
+        help="the smoke job's outcome (empty: it did not run)",
+    )
     parser.add_argument("--plan", type=Path, help="the reviewed plan's JSON (planned counts)")
     parser.add_argument("--artifacts", type=Path, default=Path(".artifacts"))
     parser.add_argument("--sha", default=env.get("GITHUB_SHA", ""))
@@ -201,7 +215,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         except ValueError as exc:
             print(f"apply_report: error: {args.plan} is not JSON: {exc}", file=sys.stderr)
             return 2
-    report = build(args.env, args.result, args.artifacts, plan)
+    report = build(args.env, args.result, args.artifacts, plan, args.smoke_result)
     try:
         gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
         pr = pr_for_commit(gh, args.sha)

@@ -58,7 +58,9 @@ def artifacts(tmp: Path, log: list[str] | None, smoke_report: dict[str, Any] | N
     return root
 
 
-def run(fake: FakeGitHub, tmp: Path, root: Path, result: str) -> tuple[int, str]:
+def run(
+    fake: FakeGitHub, tmp: Path, root: Path, result: str, *extra: str
+) -> tuple[int, str]:
     env = {
         "GITHUB_TOKEN": TOKEN,
         "GITHUB_REPOSITORY": REPO,
@@ -66,7 +68,7 @@ def run(fake: FakeGitHub, tmp: Path, root: Path, result: str) -> tuple[int, str]
         "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
     }
     argv = ["--env", "seoul", "--result", result, "--sha", SHA, "--run-url", RUN,
-            "--artifacts", str(root), "--plan", str(PLANS / "create.json")]  # fmt: skip
+            "--artifacts", str(root), "--plan", str(PLANS / "create.json"), *extra]  # fmt: skip
     code = apply_report.main(argv, env)
     summary = (tmp / "summary.md").read_text() if (tmp / "summary.md").exists() else ""
     return code, summary
@@ -119,6 +121,31 @@ def test_smoke_failure_after_a_good_apply(fake_github: FakeGitHub, tmp_path: Pat
     assert "## ⚠️ Applied to `seoul`, then the smoke test failed" in body
     assert "| Failed at | **Smoke test the real stack** |" in body
     assert "- ❌ app and database via /health: GET /health: 502 after 40 attempts" in body
+    assert "| Resources | 9 added, 0 changed, 0 destroyed |" in body
+
+
+def test_smoke_job_that_stopped_before_its_report(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    """The smoke test is a job of its own after the apply: its outcome comes as --smoke-result,
+    its report from its own artifact; the apply log from the apply job's."""
+    fake_github.merged_pr(SHA, 7)
+    root = artifacts(tmp_path, APPLY_OK, None)
+    run(fake_github, tmp_path, root, "failure", "--smoke-result", "cancelled")
+    body = the_comment(fake_github)
+    assert "## ⚠️ Applied to `seoul`, then the smoke test failed" in body
+    assert "| Failed at | **Smoke test the real stack** |" in body
+    assert "| Smoke test | no report (the smoke job ended: cancelled) |" in body
+
+
+def test_smoke_passing_on_a_re_run_reports_the_first_attempts_apply(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """After "Re-run failed jobs" reran only the smoke job: the apply log is the first
+    attempt's, the smoke report the re-run's, and the whole call succeeded."""
+    fake_github.merged_pr(SHA, 7)
+    root = artifacts(tmp_path, APPLY_OK, smoke(True))
+    run(fake_github, tmp_path, root, "success", "--smoke-result", "success")
+    body = the_comment(fake_github)
+    assert "## ✅ Applied to `seoul`" in body
     assert "| Resources | 9 added, 0 changed, 0 destroyed |" in body
 
 
