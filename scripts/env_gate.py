@@ -13,7 +13,9 @@ and a `seoul-nightly` without its branch policy would hand the apply role to any
 check reads the environment through the REST API before anything touches AWS:
 
 - `GET /repos/{repo}/environments/{name}`: its `protection_rules` (a `required_reviewers` rule
-  with at least one reviewer) and its `deployment_branch_policy`;
+  with at least one reviewer), its `deployment_branch_policy` and `can_admins_bypass` (true,
+  GitHub's default, lets an administrator deploy past the reviewers: refused for a gate, a
+  warning for the nightly environment);
 - `GET .../environments/{name}/deployment-branch-policies`: the branch and tag rules, when the
   policy is "Selected branches and tags". Only the single branch rule `main` passes.
 
@@ -94,6 +96,14 @@ def judge_reviewers(name: str, env: dict[str, Any]) -> Verdict:
         )
         return verdict
     verdict.detail = f"required reviewers: {', '.join(reviewers)}"
+    if env.get("can_admins_bypass") is True:
+        verdict.problems.append(
+            f"environment `{name}` lets administrators bypass its protection rules, so an "
+            "administrator could apply without any reviewer approving it. In "
+            f"{SETTINGS} → {name}, untick “Allow administrators to bypass configured protection "
+            "rules” and save the protection rules (through the API: `can_admins_bypass: false`, "
+            f"sent with the reviewers and the branch policy, as {DOCS} shows)."
+        )
     if len(reviewers) == 1 and any(rule.get("prevent_self_review") for rule in rules):
         verdict.warnings.append(
             f"environment `{name}` has one reviewer ({reviewers[0]}) and “Prevent self-review”: "
@@ -128,6 +138,11 @@ def judge_main_only(name: str, env: dict[str, Any], policies: list[dict[str, Any
             )
         else:
             verdict.detail = "deployments from the branch main only"
+    if env.get("can_admins_bypass") is True:
+        verdict.warnings.append(
+            f"environment `{name}` lets administrators bypass its branch policy. In {SETTINGS} "
+            f"→ {name}, untick “Allow administrators to bypass configured protection rules”."
+        )
     if any(r.get("type") == "required_reviewers" for r in env.get("protection_rules") or []):
         verdict.warnings.append(
             f"environment `{name}` has required reviewers: the unattended nightly destroy will "

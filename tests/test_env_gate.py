@@ -38,6 +38,7 @@ class FakeEnvironments:
         prevent_self_review: bool = False,
         branch_policy: dict[str, bool] | None = None,
         policies: list[tuple[str, str]] | None = None,
+        can_admins_bypass: bool | None = False,
     ) -> None:
         rules: list[dict[str, Any]] = []
         if reviewers is not None:
@@ -57,6 +58,8 @@ class FakeEnvironments:
             "protection_rules": rules,
             "deployment_branch_policy": branch_policy,
         }
+        if can_admins_bypass is not None:  # None: an API that does not return the field
+            self.environments[name]["can_admins_bypass"] = can_admins_bypass
         self.branch_policies[name] = [
             {"id": i, "name": n, "type": t} for i, (t, n) in enumerate(policies or [])
         ]
@@ -166,6 +169,38 @@ def test_seoul_without_reviewers_is_refused(
     assert code == 1
     assert "has no required reviewers" in out
     assert "tick “Required reviewers”" in summary
+
+
+def test_gate_that_administrators_may_bypass_is_refused_with_the_fix(
+    fake: FakeEnvironments, tmp_path: Path, capsys
+) -> None:
+    fake.add("seoul", reviewers=[REVIEWER], can_admins_bypass=True)
+    code, out, summary = run(fake, tmp_path, "seoul", capsys=capsys)
+    assert code == 1
+    assert "::error title=Environment seoul not protected::" in out
+    assert "lets administrators bypass its protection rules" in out
+    assert "untick “Allow administrators to bypass configured protection rules”" in summary
+    assert "`can_admins_bypass: false`" in summary
+
+
+def test_gate_without_the_bypass_field_is_judged_by_its_reviewers(
+    fake: FakeEnvironments, tmp_path: Path, capsys
+) -> None:
+    fake.add("seoul", reviewers=[REVIEWER], can_admins_bypass=None)
+    assert run(fake, tmp_path, "seoul", capsys=capsys)[0] == 0
+
+
+def test_nightly_environment_administrators_may_bypass_is_a_warning(
+    fake: FakeEnvironments, tmp_path: Path, capsys
+) -> None:
+    fake.add(
+        "seoul-nightly", branch_policy=MAIN_ONLY, policies=[("branch", "main")],
+        can_admins_bypass=True,
+    )  # fmt: skip
+    code, out, _ = run(fake, tmp_path, "seoul-nightly", capsys=capsys)
+    assert code == 0
+    assert "::warning title=Environment seoul-nightly::" in out
+    assert "bypass its branch policy" in out
 
 
 def test_one_reviewer_who_cannot_review_their_own_run_is_a_warning(
