@@ -9,7 +9,13 @@
   passes it under a fixed env name). A new clone, or a fork, has none of them: the run is not an
   error, the AWS jobs are skipped, and a notice says which variables to set (docs/PIPELINE.md).
 - --same-repo: a pull request from a fork gets no OIDC token and a read-only GITHUB_TOKEN, so
-  it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow.
+  it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow. So is
+  a run Dependabot started (ACTOR, the workflow's `github.actor`, is `dependabot[bot]`, which
+  stays so when someone else re-runs it): GitHub treats it like a fork's, with a read-only
+  token and Dependabot's secrets instead of the Actions ones, and it may get no OIDC token.
+- --missing-is-error: a required variable that is not set fails the run (exit 1) instead of
+  skipping it: for a job that has been told to use AWS (terraform.yml's plan job), where an
+  empty role would otherwise reach the credentials action and fail there with a cryptic error.
 - --main-only: the AWS roles trust runs of `main` (and its environments) only, so a manual run
   started from another branch would fail late with AccessDenied; it fails here instead (exit 1),
   first of all checks, with a message that says how to start it from main. GITHUB_REF (set by
@@ -45,6 +51,7 @@ class Verdict:
 
 
 MAIN_REF = "refs/heads/main"
+DEPENDABOT = "dependabot[bot]"
 
 
 def check(
@@ -54,6 +61,7 @@ def check(
     *,
     same_repo: bool = False,
     main_only: bool = False,
+    missing_is_error: bool = False,
     confirm: str | None = None,
     expect: str | None = None,
 ) -> Verdict:
@@ -83,11 +91,27 @@ def check(
                 False,
                 f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
             )
+        if environ.get("ACTOR", "") == DEPENDABOT:
+            return Verdict(
+                False,
+                f"{name} skipped: run started by {DEPENDABOT}; GitHub treats it like a fork's "
+                "(read-only token, no Actions secrets, no AWS OIDC token); the LocalStack gate "
+                "still runs",
+            )
     missing = []
     for entry in required:
         var, _, label = entry.partition("=")
         if not environ.get(var, "").strip():
             missing.append(label.strip() or var)
+    if missing and missing_is_error:
+        return Verdict(
+            False,
+            f"{name} refused: repository variable {', '.join(missing)} is not set (or is "
+            "blank), so there is no role to assume. Set it in Settings → Secrets and variables "
+            "→ Actions → Variables to the role's ARN (docs/PIPELINE.md)",
+            fatal=True,
+            title="Not configured",
+        )
     if missing:
         return Verdict(
             False,
@@ -119,6 +143,9 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument(
         "--main-only", action="store_true", help="refuse a run started from another branch"
     )
+    parser.add_argument(
+        "--missing-is-error", action="store_true", help="fail, not skip, on a missing variable"
+    )
     parser.add_argument("--confirm", help="what the operator typed")
     parser.add_argument("--expect", help="what the operator must type")
     args = parser.parse_args(argv)
@@ -130,6 +157,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         env,
         same_repo=args.same_repo,
         main_only=args.main_only,
+        missing_is_error=args.missing_is_error,
         confirm=args.confirm,
         expect=args.expect,
     )

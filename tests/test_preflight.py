@@ -31,6 +31,34 @@ def test_pull_request_from_a_fork_is_skipped_even_when_configured() -> None:
     assert not verdict.ready and "someone/fork" in verdict.reason
 
 
+@pytest.mark.parametrize("head", ["owner/repo", ""])
+def test_dependabot_run_is_skipped_like_a_fork(head: str) -> None:
+    environ = {**CONFIGURED, "HEAD_REPO": head, "BASE_REPO": "owner/repo",
+               "ACTOR": "dependabot[bot]"}  # fmt: skip
+    verdict = check("AWS plans", REQUIRED, environ, same_repo=True)
+    assert not verdict.ready and not verdict.fatal
+    assert "dependabot[bot]" in verdict.reason and "like a fork" in verdict.reason
+
+
+def test_someone_else_is_not_taken_for_dependabot() -> None:
+    environ = {**CONFIGURED, "HEAD_REPO": "owner/repo", "BASE_REPO": "owner/repo",
+               "ACTOR": "dependabot"}  # fmt: skip
+    assert check("AWS plans", REQUIRED, environ, same_repo=True).ready
+
+
+def test_missing_role_variable_is_an_error_that_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {"ROLE_TO_ASSUME": " ", "GITHUB_OUTPUT": str(tmp_path / "out")}
+    argv = ["--name", "seoul", "--missing-is-error", "--require", "ROLE_TO_ASSUME=AWS_PLAN_ROLE_ARN"]
+    assert preflight.main(argv, environ) == 1
+    out = capsys.readouterr().out
+    assert "::error title=Not configured::" in out and "AWS_PLAN_ROLE_ARN is not set" in out
+    assert "ready=false" in (tmp_path / "out").read_text()
+    environ["ROLE_TO_ASSUME"] = "arn:aws:iam::123456789012:role/plan"
+    assert preflight.main(argv, environ) == 0
+
+
 def test_pull_request_from_the_same_repository_is_ready() -> None:
     environ = {**CONFIGURED, "HEAD_REPO": "owner/repo", "BASE_REPO": "owner/repo"}
     assert check("Seoul plan", REQUIRED, environ, same_repo=True).ready

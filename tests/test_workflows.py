@@ -905,6 +905,8 @@ def test_pr_plans_every_environment_and_previews_them_once() -> None:
     assert "needs.prepare.outputs.aws-ready == 'true'" in aws["if"]
     gate = next(s for s in prepare["steps"] if s.get("id") == "preflight")
     assert "--same-repo" in gate["run"] and "--require TF_STATE_BUCKET" in gate["run"]
+    # a run Dependabot started is skipped like a fork's (preflight.py reads ACTOR)
+    assert gate["env"]["ACTOR"] == "${{ github.actor }}"
     assert prepare["outputs"]["aws-ready"] == "${{ steps.preflight.outputs.ready }}"
     # The two plan matrices together are every described environment, each once.
     kinds = {}
@@ -1010,6 +1012,27 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
     # a missing (expired) plan leaves the planned counts unknown; the report is still posted
     plan = next(s for s in report["steps"] if "-plan-" in s.get("with", {}).get("name", ""))
     assert plan.get("continue-on-error") is True
+
+
+def test_the_plan_job_names_an_unset_role_variable_before_the_credentials_step() -> None:
+    steps = TERRAFORM["jobs"]["plan"]["steps"]
+    creds = next(
+        i for i, s in enumerate(steps) if uses_of(s) == "aws-actions/configure-aws-credentials"
+    )
+    check = next(i for i, s in enumerate(steps) if "scripts/preflight.py" in s.get("run", ""))
+    assert check < creds
+    step = steps[check]
+    assert "--missing-is-error" in step["run"]
+    assert '--require "ROLE_TO_ASSUME=${ROLE_VARIABLE}"' in step["run"]
+    assert step["env"]["ROLE_TO_ASSUME"] == "${{ inputs.role-to-assume }}"
+    assert step["env"]["ROLE_VARIABLE"].startswith("${{ inputs.role-variable ||")
+    # every plan or drift caller says which variable its role came from
+    callers = [*reusable_callers("plan"), *reusable_callers("drift")]
+    assert callers
+    for name, job_id, job in callers:
+        variable = re.fullmatch(r"\$\{\{ (\S+) \}\}", job["with"]["role-variable"])
+        assert variable, f"{name}:{job_id}"
+        assert job["with"]["role-to-assume"] == f"${{{{ vars[{variable[1]}] }}}}", f"{name}:{job_id}"
 
 
 def test_smoke_is_a_job_of_its_own_so_re_running_it_does_not_re_apply() -> None:
