@@ -2,7 +2,8 @@
 """After the Seoul apply and its smoke test, tell the pull request the commit came from.
 
     python3 scripts/apply_report.py --env seoul --result success|failure|cancelled \\
-        [--smoke-result success|failure|cancelled|skipped] [--plan .artifacts/plans/seoul.json] [--artifacts .artifacts] [--sha COMMIT] \\
+        [--smoke-result success|failure|cancelled|skipped] [--plan .artifacts/plans/seoul.json] \\
+        [--artifacts .artifacts] [--sha COMMIT] \\
         [--run-url URL] [--output comment.md]
 
 Reads what the apply job and the smoke job after it left behind (scripts/run_logged.py --log

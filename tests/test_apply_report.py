@@ -58,9 +58,7 @@ def artifacts(tmp: Path, log: list[str] | None, smoke_report: dict[str, Any] | N
     return root
 
 
-def run(
-    fake: FakeGitHub, tmp: Path, root: Path, result: str, *extra: str
-) -> tuple[int, str]:
+def run(fake: FakeGitHub, tmp: Path, root: Path, result: str, *extra: str) -> tuple[int, str]:
     env = {
         "GITHUB_TOKEN": TOKEN,
         "GITHUB_REPOSITORY": REPO,

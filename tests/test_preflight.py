@@ -50,7 +50,13 @@ def test_missing_role_variable_is_an_error_that_names_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     environ = {"ROLE_TO_ASSUME": " ", "GITHUB_OUTPUT": str(tmp_path / "out")}
-    argv = ["--name", "seoul", "--missing-is-error", "--require", "ROLE_TO_ASSUME=AWS_PLAN_ROLE_ARN"]
+    argv = [
+        "--name",
+        "seoul",
+        "--missing-is-error",
+        "--require",
+        "ROLE_TO_ASSUME=AWS_PLAN_ROLE_ARN",
+    ]
     assert preflight.main(argv, environ) == 1
     out = capsys.readouterr().out
     assert "::error title=Not configured::" in out and "AWS_PLAN_ROLE_ARN is not set" in out

@@ -1032,20 +1032,20 @@ def test_the_plan_job_names_an_unset_role_variable_before_the_credentials_step()
     for name, job_id, job in callers:
         variable = re.fullmatch(r"\$\{\{ (\S+) \}\}", job["with"]["role-variable"])
         assert variable, f"{name}:{job_id}"
-        assert job["with"]["role-to-assume"] == f"${{{{ vars[{variable[1]}] }}}}", f"{name}:{job_id}"
+        assert job["with"]["role-to-assume"] == f"${{{{ vars[{variable[1]}] }}}}", (
+            f"{name}:{job_id}"
+        )
 
 
 def test_smoke_is_a_job_of_its_own_so_re_running_it_does_not_re_apply() -> None:
-    """"Re-run failed jobs" starts a failed job from its first step: with the smoke test in
+    """ "Re-run failed jobs" starts a failed job from its first step: with the smoke test in
     the apply job, a re-run would apply the saved plan again, which Terraform refuses as stale."""
     smoke = TERRAFORM["jobs"]["smoke"]
     assert smoke["needs"] == "apply"
     assert "inputs.command == 'apply'" in smoke["if"]
     assert "environment" not in smoke, "it changes nothing: no gate, no approval"
     assert smoke["permissions"] == {"contents": "read", "id-token": "write"}
-    creds = next(
-        s for s in smoke["steps"] if uses_of(s) == "aws-actions/configure-aws-credentials"
-    )
+    creds = next(s for s in smoke["steps"] if uses_of(s) == "aws-actions/configure-aws-credentials")
     assert creds["with"]["role-to-assume"] == "${{ inputs.smoke-role-to-assume }}"
     runs = [s["run"] for s in smoke["steps"] if "run" in s]
     assert runs == ['make smoke "ENV=${TF_ENV}"']
