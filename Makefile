@@ -29,7 +29,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online test test-unit up \
+.PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit up \
         smoke down e2e plan apply destroy drift output unlock ami bench clean
 
 help: ## List the targets
@@ -93,6 +93,9 @@ validate: setup ## terraform validate every environment's root (no backend, no c
 
 lint: setup ## Run every pre-commit hook over the whole tree (what the PR gate runs)
 	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+
+hooks: setup ## Install pre-commit's hook environments without running them (warms CI's cache)
+	$(VENV)/bin/pre-commit install-hooks
 
 lint-online: setup ## zizmor's online audits of .github/ (impostor commits, tag/SHA mismatch); needs GH_TOKEN
 	@test -n "$${GH_TOKEN:-}" || { echo "lint-online: GH_TOKEN is not set: export any GitHub token" \

@@ -10,6 +10,7 @@ code with its own tests. The linters themselves run at the end when they are ins
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shlex
@@ -389,6 +390,43 @@ def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_i
     assert setup["with"]["pre-commit-cache"] == "true"
 
 
+def test_main_saves_the_caches_every_pull_request_restores() -> None:
+    """A run restores caches of its own branch or of the default branch only: what one pull
+    request saves serves no other. A workflow on main (on a push that changes a cache key, and
+    weekly, before GitHub evicts a cache unused for 7 days) saves them where all can restore."""
+    steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
+    keyed_on = set()
+    for step in steps:
+        if uses_of(step) == "actions/cache":
+            keyed_on |= set(re.findall(r"'([^']+)'", step["with"]["key"]))
+    warmers = []
+    for name, workflow in WORKFLOWS.items():
+        on = workflow["on"]
+        if not (isinstance(on, dict) and "schedule" in on and "push" in on):
+            continue
+        for job_id, job in workflow["jobs"].items():
+            setup = [s for s in job.get("steps", []) if s.get("uses") == SETUP_ACTION]
+            if setup and setup[0].get("with", {}).get("pre-commit-cache") == "true":
+                warmers.append((name, job_id, job, on))
+    assert warmers, "no workflow on main warms the caches"
+    for name, job_id, job, on in warmers:
+        assert on["push"]["branches"] == ["main"], name
+        assert on["schedule"], name
+        # every file a cache key hashes is among the paths that start it
+        paths = on["push"].get("paths")
+        if paths is not None:
+            for pattern in keyed_on:
+                files = [str(f.relative_to(ROOT)) for f in ROOT.glob(pattern)]
+                assert files, pattern
+                for file in files:
+                    assert any(fnmatch.fnmatch(file, p) for p in paths), f"{name}: {file}"
+        assert job["permissions"] == {"contents": "read"}, f"{name}:{job_id}"
+        runs = [s["run"] for s in job["steps"] if "run" in s]
+        # pre-commit's cache saves nothing unless the hook environments were installed
+        assert "make hooks" in runs, f"{name}:{job_id}"
+    assert "$(VENV)/bin/pre-commit install-hooks" in (ROOT / "Makefile").read_text()
+
+
 def test_unit_tests_use_the_same_mysql_service_as_the_e2e_job() -> None:
     pr = jobs("pr.yml")
     unit, e2e = pr["unit"], pr["e2e"]
@@ -600,7 +638,8 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
                     gated[render_group(job["concurrency"], event)] = f"{name}:{job_id} ({event})"
     assert gated
     scheduled = [name for name, workflow in WORKFLOWS.items() if "schedule" in workflow["on"]]
-    assert sorted(scheduled) == ["destroy.yml", "drift.yml"]
+    # (caches.yml only restores and saves caches: it has no group a deploy could share)
+    assert sorted(scheduled) == ["caches.yml", "destroy.yml", "drift.yml"]
     for name in scheduled:
         for job_id, job in jobs(name).items():
             if "concurrency" in job:
