@@ -139,11 +139,26 @@ class Nightly:
             day += timedelta(days=1)
         return tuple(f"{m} {h} * * *" for h, m in sorted(found))
 
-    def due(self, schedule: str, on: date) -> bool:
-        """Whether the firing of UTC cron `schedule` on date `on` (UTC) is `at` local time."""
-        minute, hour, *_ = schedule.split()
-        fired = datetime(on.year, on.month, on.day, int(hour), int(minute), tzinfo=UTC)
+    def due(self, schedule: str, on: date | datetime) -> bool:
+        """Whether a firing of UTC cron `schedule` is `at` local time: the firing on date `on`
+        (UTC), or, given a moment, the scheduled firing of that run (`scheduled_firing`)."""
+        if isinstance(on, datetime):
+            fired = scheduled_firing(schedule, on)
+        else:
+            minute, hour, *_ = schedule.split()
+            fired = datetime(on.year, on.month, on.day, int(hour), int(minute), tzinfo=UTC)
         return fired.astimezone(ZoneInfo(self.time_zone)).strftime("%H:%M") == self.at
+
+
+def scheduled_firing(schedule: str, now: datetime) -> datetime:
+    """The latest firing of daily UTC cron `schedule` (`M H * * *`) at or before `now`: the
+    firing a scheduled run belongs to, even when GitHub started it late, past midnight UTC."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    minute, hour, *_ = schedule.split()
+    moment = now.astimezone(UTC)
+    fired = moment.replace(hour=int(hour), minute=int(minute), second=0, microsecond=0)
+    return fired if fired <= moment else fired - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -364,11 +379,14 @@ def matrix(
     *,
     schedule: str | None = None,
     on: date | None = None,
+    now: datetime | None = None,
     emulated: bool | None = None,
     only: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The `{"include": [...]}` matrix of `kind`; with `schedule`, only nightly environments
-    whose destroy that UTC cron firing (on date `on`, default today UTC) is; with `emulated`,
+    whose destroy that UTC cron firing is (the firing on date `on`; without it, the latest
+    firing at or before `now`, default the current time, as scripts/keep_alive.py judges a
+    late run); with `emulated`,
     only the emulated (True) or AWS (False) ones; with `only`, only that one (UnknownEnvironment
     when nothing describes it, ValueError when the matrix leaves it out)."""
     if only is not None and only not in envs:
@@ -382,8 +400,8 @@ def matrix(
             raise ValueError(f"{only!r} is not in the {kind} matrix (an emulated environment is "
                              "only planned; see its environment.toml)")  # fmt: skip
     if schedule is not None:
-        day = on or datetime.now(UTC).date()
-        chosen = [e for e in chosen if e.nightly and e.nightly.due(schedule, day)]
+        when: date | datetime = on if on is not None else (now or datetime.now(UTC))
+        chosen = [e for e in chosen if e.nightly and e.nightly.due(schedule, when)]
     year = on.year if on else None
     return {"include": [matrix_entry(env, year) for env in chosen]}
 
@@ -404,7 +422,8 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
     mat.add_argument("kind", choices=MATRICES)
     mat.add_argument("--schedule", help="nightly-destroy: only environments due at this "
                      "UTC cron firing (github.event.schedule)")  # fmt: skip
-    mat.add_argument("--date", type=date.fromisoformat, help="UTC date of that firing (today)")
+    mat.add_argument("--date", type=date.fromisoformat, help="UTC date of that firing (default: "
+                     "that of its latest firing at or before now)")  # fmt: skip
     where = mat.add_mutually_exclusive_group()
     where.add_argument("--aws", dest="emulated", action="store_false", default=None,
                        help="only AWS environments")  # fmt: skip

@@ -329,6 +329,26 @@ def test_a_scheduled_firing_selects_the_environments_due_then(three: Path, capsy
     assert run_main(capsys, three, *winter) == {"include": []}
 
 
+def test_a_late_run_is_judged_by_its_firing_not_by_the_day_it_started(three: Path) -> None:
+    """GitHub may start a scheduled run late, past midnight UTC: the run belongs to the latest
+    firing of its cron at or before now (as scripts/keep_alive.py judges it), not to the
+    firing on the UTC date it started."""
+    envs = environments.load(three)
+    # 22:07 UTC on 28 March 2026 is 23:07 in Berlin (CET). The run starts at 00:40 UTC, on the
+    # day Berlin moves to CEST, when that day's 22:07 UTC would be 00:07 local.
+    late = datetime(2026, 3, 29, 0, 40, tzinfo=UTC)
+    due = environments.matrix("nightly-destroy", envs, schedule="7 22 * * *", now=late)
+    assert [e["name"] for e in due["include"]] == ["prod"]
+    # the other cron's firing that night (21:07 UTC, 22:07 CET) is not the destroy's
+    other = environments.matrix("nightly-destroy", envs, schedule="7 21 * * *", now=late)
+    assert other == {"include": []}
+    assert environments.scheduled_firing("7 22 * * *", late) == datetime(
+        2026, 3, 28, 22, 7, tzinfo=UTC
+    )
+    on_time = datetime(2026, 3, 28, 22, 7, tzinfo=UTC)
+    assert environments.scheduled_firing("7 22 * * *", on_time) == on_time
+
+
 def test_a_matrix_narrows_to_aws_emulated_or_one_environment(three: Path, capsys) -> None:
     def names(*argv: str) -> list[str]:
         return [e["name"] for e in run_main(capsys, three, "matrix", *argv)["include"]]
