@@ -1378,6 +1378,27 @@ def test_what_to_do_after_a_cancelled_deploy_is_documented() -> None:
     assert "make unlock ENV=seoul" in section and "MaxSessionDuration" in docs
 
 
+def test_the_variables_table_lists_each_name_once_and_every_name_the_workflows_read() -> None:
+    docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
+    section = docs.split("### 5. Variables and secrets the workflows read", 1)[1].split("\n#", 1)[0]
+    names = re.findall(r"^\| `([A-Z_]+)` \| (?:variable|secret) \|", section, flags=re.M)
+    assert names and len(names) == len(set(names)), names
+    read = set()
+    for text in TEXTS.values():
+        read |= set(re.findall(r"\b(?:vars|secrets)\.([A-Z_]+)\b", text))
+    assert read - {"GITHUB_TOKEN"} <= set(names), read - set(names)
+
+
+def test_re_runs_are_documented_where_they_differ_from_a_plain_re_run() -> None:
+    """A failed apply needs a new deploy run (a re-run applies a stale plan); deploy and drift
+    are matrices of nested reusable workflows, re-run with "Re-run all jobs"."""
+    docs = " ".join((ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8").split())
+    section = docs.split("**Re-running failed jobs.**", 1)[1].split("- **Terraform version", 1)[0]
+    assert "An apply that failed half-way needs a new deploy run**" in section
+    assert "*Re-run all jobs*" in section and "actions/runner#2810" in section
+    assert "smoke" in section
+
+
 # --- the linters ----------------------------------------------------------------------------
 
 
