@@ -33,7 +33,7 @@ export TF_IN_AUTOMATION := 1
         smoke down e2e plan apply destroy drift output unlock ami bench clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	@echo "setup: project virtualenv $(VENV) from requirements/dev.txt (about a minute the first time)"
