@@ -30,7 +30,7 @@ export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
 .PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online test test-unit up \
-        smoke down e2e plan apply destroy drift output unlock ami bench clean
+        smoke down e2e plan apply destroy drift output unlock ami bench clean bootstrap github-setup
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -143,6 +143,13 @@ bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on l
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
 	$(PY) scripts/ami.py $(ENV)
+
+bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC provider, plan/apply/destroy roles
+	$(PY) scripts/bootstrap.py $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \
+	  $(if $(BUCKET),--bucket $(BUCKET))
+
+github-setup: setup ## GitHub side with YOUR token: REPO=owner/name environments, reviews, CODEOWNERS rule, variables
+	$(PY) scripts/github_setup.py --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))
 
 bench: setup ## Time `make e2e` several runs and print each stage's median
 	$(PY) scripts/bench_e2e.py

@@ -181,3 +181,14 @@ locals {
     detailed_monitoring  = var.detailed_monitoring
   }
 }
+
+variable "instance_role_boundary" {
+  description = "Name of the IAM policy set as permissions boundary on the instance roles (bootstrap/github-oidc creates <project_name>-instance-boundary); empty sets none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{0,128}$", var.instance_role_boundary))
+    error_message = "instance_role_boundary must be empty or an IAM policy name (up to 128 letters, digits and +=,.@_-)."
+  }
+}
