@@ -59,9 +59,15 @@ def refuse_ci(environ: dict[str, str]) -> None:
 def _client(service: str, region: str, environ: dict[str, str]) -> Any:
     import boto3
 
-    return boto3.session.Session(region_name=region).client(
-        service, endpoint_url=environ.get("AWS_ENDPOINT_URL") or None
+    # From the given environment, as Terraform sees it, not from this process's.
+    session = boto3.session.Session(
+        aws_access_key_id=environ.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=environ.get("AWS_SESSION_TOKEN"),
+        profile_name=environ.get("AWS_PROFILE") or None,
+        region_name=region,
     )
+    return session.client(service, endpoint_url=environ.get("AWS_ENDPOINT_URL") or None)
 
 
 def find_oidc_provider(iam: Any) -> str:
