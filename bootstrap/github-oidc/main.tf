@@ -91,10 +91,12 @@ data "aws_iam_policy_document" "trust" {
 resource "aws_iam_role" "pipeline" {
   for_each = local.role_names
 
-  name                 = each.value
-  description          = "GitHub Actions ${each.key} role of ${var.repository} (${var.project_name})"
-  assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
-  max_session_duration = 3600 # the credentials action asks for one hour; a job never needs more
+  name               = each.value
+  description        = "GitHub Actions ${each.key} role of ${var.repository} (${var.project_name})"
+  assume_role_policy = data.aws_iam_policy_document.trust[each.key].json
+  # The apply job asks for 90 minutes (role-duration-seconds: 5400 in terraform.yml), past its
+  # 60-minute timeout, so a cancelled Terraform can still save its state; plans need one hour.
+  max_session_duration = each.key == "plan" ? 3600 : 7200
 
   tags = { Name = each.value }
 
