@@ -45,6 +45,8 @@ code { background: #eff1f3; border-radius: 4px; padding: 1px 4px; font-size: 12.
 pre { background: #f6f8fa; padding: 8px; border-radius: 6px; overflow: hidden; }
 details > summary { cursor: pointer; }
 h2, h3 { margin: 12px 0 6px; }
+blockquote { margin: 8px 0; padding: 2px 12px; border-left: 4px solid #9a6700; }
+.alert-title { color: #9a6700; font-weight: 600; }
 """
 
 
@@ -62,6 +64,8 @@ def to_html(markdown_text: str) -> str:
     import markdown  # from .venv-docs (make readme-picture)
 
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code", "md_in_html"])
+    # GitHub shows `> [!WARNING]` as a titled alert; plain Markdown leaves the marker as text.
+    body = body.replace("[!WARNING]", "<span class='alert-title'>⚠ Warning</span><br>")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><style>{STYLE}</style></head><body>"
         "<div class='comment'><div class='header'><b>github-actions</b> bot commented</div>"
@@ -93,7 +97,7 @@ def screenshot(html: str, output: Path, height: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--height", type=int, default=1100, help="pixels of the page to keep")
+    parser.add_argument("--height", type=int, default=915, help="pixels of the page to keep")
     args = parser.parse_args(argv)
     screenshot(to_html(comment_markdown()), args.output, args.height)
     print(f"readme-picture: wrote {args.output}")
