@@ -29,12 +29,13 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import environments
 from scripts.tf import CLI_CONFIG, REPO_ROOT
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 OIDC_URL_SUFFIX = "/token.actions.githubusercontent.com"
 GITHUB_VARS_FILE = "github.auto.tfvars.json"
-DEFAULT_REGION = "ap-northeast-2"
+STACK = "seoul"  # the environment whose roles this bootstrap makes (envs/seoul/environment.toml)
 
 
 class BootstrapError(RuntimeError):
@@ -121,11 +122,19 @@ def run(
     repo: str | None = None,
     subject_format: str | None = None,
     bucket: str | None = None,
-    region: str = DEFAULT_REGION,
+    region: str | None = None,
     bootstrap_dir: Path = BOOTSTRAP_DIR,
     log: Any = print,
 ) -> Result:
     refuse_ci(environ)
+    # Gate, nightly environment, region and state key come from the environment's description.
+    stack = environments.load()[STACK]
+    if stack.gate is None or stack.nightly is None or stack.state_key is None:
+        raise BootstrapError(
+            f"envs/{STACK}/environment.toml needs gate, state_key and [nightly_destroy]"
+        )
+    region = region or stack.region
+    key_prefix = stack.state_key.rsplit("/", 1)[0] + "/"
     bucket_root = bootstrap_dir / "state-bucket"
     oidc_root = bootstrap_dir / "github-oidc"
     github_vars = read_github_vars(oidc_root)
@@ -185,7 +194,9 @@ def run(
     oidc_vars = [
         f"-var=repository={repository}", f"-var=subject_format={fmt}",
         f"-var=state_bucket={bucket}", f"-var=aws_region={region}",
-        f"-var=oidc_provider_arn={reused}",
+        f"-var=oidc_provider_arn={reused}", f"-var=apply_environment={stack.gate}",
+        f"-var=nightly_environment={stack.nightly.environment}",
+        f"-var=state_key_prefix={key_prefix}",
     ]  # fmt: skip
     terraform(oidc_root, "apply", "-auto-approve", "-no-color", *oidc_vars, environ=environ)
     variables = json.loads(
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument(
         "--bucket", default=None, help="state bucket name (default tfstate-<account>-<region>)"
     )
-    parser.add_argument("--region", default=DEFAULT_REGION)
+    parser.add_argument("--region", default=None, help=f"default: envs/{STACK}'s region")
     args = parser.parse_args(argv)
     try:
         run(

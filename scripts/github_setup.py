@@ -35,12 +35,11 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scripts import environments
 from scripts import github_comment as api
 from scripts.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, BootstrapError, terraform
 from scripts.tf import REPO_ROOT
 
-APPLY_ENVIRONMENT = "seoul"
-NIGHTLY_ENVIRONMENT = "seoul-nightly"
 DEFAULT_BRANCH = "main"
 RULESET_NAME = "main: reviewed changes only"
 CODEOWNED = (".github/", "/Makefile", "/scripts/", "/modules/")
@@ -131,9 +130,19 @@ def codeowners(logins: list[str]) -> str:
     return "\n".join(lines + [f"{path} {owners}" for path in CODEOWNED]) + "\n"
 
 
+def gated_environments(envs_dir: Path = environments.ENVS_DIR) -> list[tuple[str, str | None]]:
+    """(gate, nightly destroy's environment or None) of every AWS environment described."""
+    return [
+        (env.gate, env.nightly.environment if env.nightly else None)
+        for env in environments.load(envs_dir).values()
+        if not env.emulated and env.gate
+    ]
+
+
 def setup(
     gh: api.GitHub,
     *,
+    gates: list[tuple[str, str | None]] | None = None,
     reviewers: list[str] | None = None,
     variables: dict[str, str] | None = None,
     bootstrap_dir: Path = BOOTSTRAP_DIR,
@@ -153,28 +162,34 @@ def setup(
     logins = reviewers or [api.get_user(gh)["login"]]
     ids = [int(api.get_user(gh, login)["id"]) for login in logins]
     private = bool(repo.get("private"))
-    try:
-        env = api.put_environment(gh, APPLY_ENVIRONMENT, environment_payload(ids))
-    except api.GitHubError as err:
-        if private and err.status in (403, 422):
-            raise SetupError(_private_note(repo["full_name"], str(err))) from err
-        raise
-    if not has_required_reviewers(env):
-        raise SetupError(_private_note(repo["full_name"], "GitHub kept no required reviewers"))
-    say(f"ok environment {APPLY_ENVIRONMENT}: reviewers {', '.join(logins)}, admins cannot bypass")
+    for gate, nightly in gates if gates is not None else gated_environments():
+        try:
+            env = api.put_environment(gh, gate, environment_payload(ids))
+        except api.GitHubError as err:
+            if private and err.status in (403, 422):
+                raise SetupError(_private_note(repo["full_name"], str(err))) from err
+            raise
+        if not has_required_reviewers(env):
+            raise SetupError(_private_note(repo["full_name"], "GitHub kept no required reviewers"))
+        policy = api.ensure_branch_policy(gh, gate, DEFAULT_BRANCH)
+        say(
+            f"ok environment {gate}: reviewers {', '.join(logins)}, admins cannot bypass, "
+            f"main only ({policy})"
+        )
+        if nightly:
+            api.put_environment(gh, nightly, environment_payload(None))
+            policy = api.ensure_branch_policy(gh, nightly, DEFAULT_BRANCH)
+            say(f"ok environment {nightly}: no reviewers, no admin bypass, main only ({policy})")
     if len(ids) == 1:
         report.warnings.append(
             f"one reviewer ({logins[0]}): they may approve their own deployments, and pull "
             "requests need a second person's approving review; add one with REVIEWERS=a,b"
         )
-    policy = api.ensure_branch_policy(gh, APPLY_ENVIRONMENT, DEFAULT_BRANCH)
-    say(f"ok {APPLY_ENVIRONMENT} deploys from main only ({policy})")
-    api.put_environment(gh, NIGHTLY_ENVIRONMENT, environment_payload(None))
-    policy = api.ensure_branch_policy(gh, NIGHTLY_ENVIRONMENT, DEFAULT_BRANCH)
-    say(f"ok environment {NIGHTLY_ENVIRONMENT}: no reviewers, deploys from main only ({policy})")
 
-    say(f"ok ruleset on main ({api.upsert_ruleset(gh, ruleset_payload())}): pull request, "
-        "1 approving review, code owners, no force push or deletion")  # fmt: skip
+    say(
+        f"ok ruleset on main ({api.upsert_ruleset(gh, ruleset_payload())}): pull request, "
+        "1 approving review, code owners, no force push or deletion"
+    )
     wanted = codeowners(logins)
     on_main = api.get_file(gh, CODEOWNERS_PATH, DEFAULT_BRANCH)
     if on_main is None or any(f"{path} " not in on_main for path in CODEOWNED):
@@ -188,11 +203,18 @@ def setup(
         say(f"ok {CODEOWNERS_PATH} on main covers {', '.join(CODEOWNED)}")
 
     ids_file = bootstrap_dir / "github-oidc" / GITHUB_VARS_FILE
-    ids_file.write_text(json.dumps({
-        "repository": repo["full_name"],
-        "github_owner_id": int(repo["owner"]["id"]),
-        "github_repository_id": int(repo["id"]),
-    }, indent=2) + "\n", encoding="utf-8")  # fmt: skip
+    ids_file.write_text(
+        json.dumps(
+            {
+                "repository": repo["full_name"],
+                "github_owner_id": int(repo["owner"]["id"]),
+                "github_repository_id": int(repo["id"]),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     say(f"ok repository IDs recorded for make bootstrap ({ids_file.name})")
 
     if variables is None:
