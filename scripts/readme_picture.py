@@ -97,7 +97,7 @@ def screenshot(html: str, output: Path, height: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=OUTPUT)
-    parser.add_argument("--height", type=int, default=915, help="pixels of the page to keep")
+    parser.add_argument("--height", type=int, default=1470, help="pixels of the page to keep")
     args = parser.parse_args(argv)
     screenshot(to_html(comment_markdown()), args.output, args.height)
     print(f"readme-picture: wrote {args.output}")
