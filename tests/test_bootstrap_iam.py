@@ -521,3 +521,46 @@ def test_checkov_iam_checks_pass_on_the_rendered_policies(
     assert passed, "checkov evaluated nothing"
     assert not {f for f in failed if f[1] in ESCALATION}, failed
     assert failed <= ACCEPTED, failed - ACCEPTED
+
+
+@pytest.mark.e2e
+def test_an_existing_oidc_provider_is_reused_not_duplicated(
+    applied: dict[str, Any], tmp_path: Path
+) -> None:
+    """A second stack in the same account trusts the provider the first one made."""
+    iam = _client("iam", applied["endpoint"])
+    before = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    (existing,) = [p["Arn"] for p in before if p["Arn"].endswith(bootstrap.OIDC_URL_SUFFIX)]
+    root = tmp_path / "github-oidc"
+    shutil.copytree(
+        applied["root"] / "github-oidc",
+        root,
+        ignore=shutil.ignore_patterns(
+            ".terraform", "*.tfstate", "*.tfstate.*", bootstrap.GITHUB_VARS_FILE
+        ),
+    )
+    env = _environ(applied["endpoint"])
+    args = [
+        "-auto-approve",
+        "-no-color",
+        f"-var=repository={REPO}",
+        "-var=subject_format=name",
+        "-var=project_name=study-other",
+        "-var=state_bucket=tfstate-bootstrap-test",
+        f"-var=aws_region={REGION}",
+        f"-var=oidc_provider_arn={existing}",
+    ]
+    bootstrap.terraform(root, "init", "-input=false", "-no-color", environ=env)
+    try:
+        bootstrap.terraform(root, "apply", *args, environ=env)
+        after = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+        assert sorted(p["Arn"] for p in after) == sorted(p["Arn"] for p in before)
+        trust = iam.get_role(RoleName="gha-study-other-plan")["Role"]["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        assert trust["Statement"][0]["Principal"]["Federated"] == existing
+        subs = trust["Statement"][0]["Condition"]["StringEquals"][
+            "token.actions.githubusercontent.com:sub"
+        ]
+        assert f"repo:{REPO}:pull_request" in subs  # the name format, as asked
+    finally:
+        bootstrap.terraform(root, "destroy", *args, environ=env)
