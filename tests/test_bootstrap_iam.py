@@ -129,14 +129,20 @@ def test_renamed_environment_is_caught(tmp_path: Path) -> None:
 
 
 def test_credentials_come_after_make_setup() -> None:
+    """No package install (make setup, here or in the shared setup action) runs with AWS
+    credentials in its environment: the credentials step comes after every setup step."""
     doc = yaml.safe_load((WORKFLOWS / "terraform.yml").read_text())
     for name, job in doc["jobs"].items():
         steps = job["steps"]
         cred = next(
             i for i, s in enumerate(steps) if "configure-aws-credentials" in s.get("uses", "")
         )
-        installs = [i for i, s in enumerate(steps) if "make setup" in s.get("run", "")]
-        assert installs and max(installs) < cred, f"{name}: make setup runs with AWS credentials"
+        installs = [
+            i
+            for i, s in enumerate(steps)
+            if "make setup" in s.get("run", "") or "actions/setup-project" in s.get("uses", "")
+        ]
+        assert installs and max(installs) < cred, f"{name}: setup runs with AWS credentials"
 
 
 def test_bootstrap_refuses_ci_and_an_unknown_repository(tmp_path: Path) -> None:
