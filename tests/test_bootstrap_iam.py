@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from scripts import bootstrap
+from scripts import bootstrap, environments
 from tests.tf_sandbox import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -40,46 +40,68 @@ def _triggers(doc: dict[Any, Any]) -> set[str]:
     return set(on) if isinstance(on, dict) else {on} if isinstance(on, str) else set(on or [])
 
 
-def _role_var(expr: str) -> str:
-    match = re.search(r"vars\.([A-Z0-9_]+)", expr or "")
-    assert match, f"role-to-assume {expr!r} does not read a repository variable"
-    return match.group(1)
+_SCHEDULE_SWITCH = re.compile(r"github\.event_name == 'schedule' && (\S+) \|\| (\S+)")
+
+
+def _resolve(value: Any, event: str, matrix: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    """The value of a `with:` entry for one event and matrix entry: the few expression forms
+    the workflows use (matrix.X, inputs.X, vars[...], vars.X, the schedule switch)."""
+    text = str(value).strip()
+    if not text.startswith("${{"):
+        return value
+    expr = text[3:-2].strip()
+    if m := _SCHEDULE_SWITCH.fullmatch(expr):
+        expr = m.group(1) if event == "schedule" else m.group(2)
+    if m := re.fullmatch(r"vars\[(\S+)\]", expr):
+        return "vars." + str(_resolve("${{ " + m.group(1) + " }}", event, matrix, inputs))
+    if m := re.fullmatch(r"vars\.(\w+)", expr):
+        return "vars." + m.group(1)
+    if m := re.fullmatch(r"matrix\.(\w+)", expr):
+        return matrix.get(m.group(1))
+    if m := re.fullmatch(r"inputs\.([\w-]+)", expr):
+        return inputs.get(m.group(1))
+    return value
+
+
+def _terraform_calls(
+    path: Path, event: str, matrix: dict[str, Any], inputs: dict[str, Any], depth: int = 0
+) -> list[dict[str, Any]]:
+    """Every call of terraform.yml reached from the workflow at path, with resolved inputs."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    calls = []
+    for job in (doc.get("jobs") or {}).values():
+        uses = str(job.get("uses", ""))
+        if not uses.startswith("./.github/workflows/"):
+            continue
+        bound = {k: _resolve(v, event, matrix, inputs) for k, v in (job.get("with") or {}).items()}
+        target = path.parent / uses.split("/")[-1].split()[0]
+        if target.name == "terraform.yml":
+            calls.append(bound)
+        elif depth < 3:
+            calls += _terraform_calls(target, event, matrix, bound, depth + 1)
+    return calls
 
 
 def workflow_subjects(workflows: Path = WORKFLOWS) -> set[tuple[str, str]]:
-    """(sub context, repository variable of the role) for every job that assumes an AWS role."""
+    """(sub context, repository variable of the role) for every job that assumes an AWS role,
+    following the reusable workflows and each AWS environment's matrix entry."""
+    entries = [
+        environments.matrix_entry(env) for env in environments.load().values() if not env.emulated
+    ]
     found: set[tuple[str, str]] = set()
     for path in sorted(workflows.glob("*.y*ml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        triggers = _triggers(doc) - {"workflow_call"}
-        if not triggers:
-            continue  # the reusable workflow: its callers decide the context
-        branch_contexts = set()
-        if "pull_request" in triggers:
-            branch_contexts.add("pull_request")
-        if triggers & {"push", "schedule", "workflow_dispatch"}:
-            # schedules run on the default branch (main); pushes and manual runs are trusted
-            # only from main, which is what the roles trust.
-            branch_contexts.add("ref:refs/heads/main")
-        for job in (doc.get("jobs") or {}).values():
-            if "terraform.yml" in str(job.get("uses", "")):
-                with_ = job.get("with") or {}
-                role = _role_var(str(with_.get("role-to-assume", "")))
-                env = str(with_.get("deployment-environment") or "")
-                if with_.get("command") in ("apply", "destroy") and env:
-                    found.add((f"environment:{env}", role))
-                else:
-                    found |= {(c, role) for c in branch_contexts}
-                continue
-            for step in job.get("steps") or []:
-                if "configure-aws-credentials" in str(step.get("uses", "")):
-                    role = _role_var(str((step.get("with") or {}).get("role-to-assume", "")))
-                    env = job.get("environment")
-                    name = env.get("name") if isinstance(env, dict) else env
-                    if name:
-                        found.add((f"environment:{name}", role))
+        for event in _triggers(doc) - {"workflow_call"}:
+            branch = "pull_request" if event.startswith("pull_request") else "ref:refs/heads/main"
+            for entry in entries:
+                for call in _terraform_calls(path, event, entry, {}):
+                    role = str(call.get("role-to-assume") or "")
+                    assert role.startswith("vars."), f"{path.name}: role {role!r} is no variable"
+                    env = call.get("deployment-environment") or ""
+                    if call.get("command") in ("apply", "destroy") and env:
+                        found.add((f"environment:{env}", role[5:]))
                     else:
-                        found |= {(c, role) for c in branch_contexts}
+                        found.add((branch, role[5:]))
     return found
 
 
@@ -114,10 +136,10 @@ def test_the_nightly_destroy_uses_its_own_role() -> None:
 
 def test_renamed_environment_is_caught(tmp_path: Path) -> None:
     shutil.copytree(WORKFLOWS, tmp_path / "wf")
-    path = tmp_path / "wf" / "deploy-seoul.yml"
-    path.write_text(
-        path.read_text().replace("deployment-environment: seoul", "deployment-environment: prod")
-    )
+    path = tmp_path / "wf" / "deploy.yml"
+    text = path.read_text()
+    assert "${{ matrix.gate }}" in text
+    path.write_text(text.replace("${{ matrix.gate }}", "prod"))
     trusted = {
         "AWS_PLAN_ROLE_ARN": {f"p:{c}" for c in ("pull_request", "ref:refs/heads/main")},
         "AWS_APPLY_ROLE_ARN": {"p:environment:seoul"},
