@@ -20,6 +20,8 @@ locals {
   stack_logs = [
     "arn:${format(local.region_arn, "logs")}:log-group:${var.project_name}-*",
     "arn:${format(local.region_arn, "logs")}:log-group:/${var.project_name}/*",
+    # RDS's exported logs, made by the stack first so they carry a retention (modules/db/rds.tf)
+    "arn:${format(local.region_arn, "logs")}:log-group:/aws/rds/instance/${var.project_name}-db/*",
   ]
   public_parameters = "arn:${local.partition}:ssm:${var.aws_region}::parameter/aws/service/*"
   ssm_core_policy   = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
