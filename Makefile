@@ -30,10 +30,10 @@ export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
 .PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit up \
-        smoke down e2e plan apply destroy drift output unlock ami bench clean
+        smoke down e2e plan apply destroy drift output unlock ami bench clean bootstrap github-setup readme-picture
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements/dev.txt pyproject.toml
 	@echo "setup: project virtualenv $(VENV) from requirements/dev.txt (about a minute the first time)"
@@ -146,6 +146,20 @@ bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on l
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
 	$(PY) scripts/ami.py $(ENV)
+
+bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC provider, plan/apply/destroy roles
+	$(PY) scripts/bootstrap.py $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \
+	  $(if $(BUCKET),--bucket $(BUCKET))
+
+github-setup: setup ## GitHub side with YOUR token: REPO=owner/name environments, reviews, CODEOWNERS rule, variables
+	$(PY) scripts/github_setup.py --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))
+
+# A tool virtualenv of its own: the `markdown` package never enters the pinned project venv.
+DOCS_VENV := .venv-docs
+readme-picture: setup ## Remake docs/img/plan-preview.png from the fixture plans (needs chromium)
+	@test -x $(DOCS_VENV)/bin/python || $(PYTHON_BOOTSTRAP) -m venv $(DOCS_VENV)
+	@$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check markdown==3.11.3
+	$(DOCS_VENV)/bin/python scripts/readme_picture.py
 
 bench: setup ## Time `make e2e` several runs and print each stage's median
 	$(PY) scripts/bench_e2e.py

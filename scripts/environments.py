@@ -18,7 +18,7 @@ terraform.tfvars. The folder name is the environment's name; the file says the r
     [roles]                       # AWS only: repository variables holding the role ARNs
     plan = "AWS_PLAN_ROLE_ARN"
     apply = "AWS_APPLY_ROLE_ARN"
-    destroy = "AWS_APPLY_ROLE_ARN"
+    destroy = "AWS_DESTROY_ROLE_ARN"  # the nightly destroy's destroy-only role (make bootstrap)
 
     [nightly_destroy]             # AWS only; leave the table out for no nightly destroy
     at = "23:07"                  # local time, 24-hour HH:MM

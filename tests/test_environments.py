@@ -67,7 +67,7 @@ def test_the_repository_describes_localstack_and_seoul() -> None:
         "ap-northeast-2", "seoul/terraform.tfstate", "seoul",
     )  # fmt: skip
     assert seoul.roles == environments.Roles(
-        "AWS_PLAN_ROLE_ARN", "AWS_APPLY_ROLE_ARN", "AWS_APPLY_ROLE_ARN"
+        "AWS_PLAN_ROLE_ARN", "AWS_APPLY_ROLE_ARN", "AWS_DESTROY_ROLE_ARN"
     )
     assert seoul.nightly == environments.Nightly(
         "23:07", "Asia/Seoul", "seoul-nightly", "KEEP_SEOUL_UNTIL"

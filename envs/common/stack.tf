@@ -5,7 +5,16 @@
 # per environment (provider, backend, db_mode, AMIs, whether instances run their user data)
 # stays in each root's own files.
 
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
 locals {
+  # The permissions boundary bootstrap/github-oidc creates: the apply role may create the
+  # instance roles only with it.
+  instance_role_boundary_arn = (var.instance_role_boundary == "" ? null
+  : "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/${var.instance_role_boundary}")
+
   app_dir   = "${path.module}/../../app"
   app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "schema.sql"] : f => file("${local.app_dir}/${f}") }
 }
@@ -33,7 +42,8 @@ module "db" {
   ami_id                    = var.ami_id
   detailed_monitoring       = var.detailed_monitoring
   # ec2 mode's setup script needs a way out (dnf, Secrets Manager), unless no user data runs.
-  private_subnet_egress = var.enable_nat_gateway || !local.instances_run_user_data
+  private_subnet_egress    = var.enable_nat_gateway || !local.instances_run_user_data
+  permissions_boundary_arn = local.instance_role_boundary_arn
   # ec2 mode: a fixed address, so the web tier need not wait for the database instance.
   ec2_private_ip = var.db_mode == "ec2" ? cidrhost(var.private_subnet_cidrs[0], 10) : null
 }
@@ -58,4 +68,6 @@ module "web" {
   db_user             = module.db.username
   db_secret_arn       = module.db.password_secret_arn
   db_secret_is_master = module.db.password_secret_is_master
+
+  permissions_boundary_arn = local.instance_role_boundary_arn
 }

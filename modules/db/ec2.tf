@@ -64,8 +64,9 @@ data "aws_iam_policy_document" "assume_ec2" {
 resource "aws_iam_role" "db" {
   count = local.is_ec2 ? 1 : 0
 
-  name_prefix        = "${var.name}-db-"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  name_prefix          = "${var.name}-db-"
+  assume_role_policy   = data.aws_iam_policy_document.assume_ec2.json
+  permissions_boundary = var.permissions_boundary_arn
 
   tags = merge({ Name = "${var.name}-db" }, var.tags)
 }

@@ -17,8 +17,9 @@ data "aws_iam_policy_document" "read_db_secret" {
 }
 
 resource "aws_iam_role" "this" {
-  name_prefix        = "${var.name}-web-"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  name_prefix          = "${var.name}-web-"
+  assume_role_policy   = data.aws_iam_policy_document.assume_ec2.json
+  permissions_boundary = var.permissions_boundary_arn
 
   tags = merge({ Name = "${var.name}-web" }, var.tags)
 }

@@ -23,13 +23,14 @@ if str(REPO_ROOT) not in sys.path:  # run as a file by pre-commit
 from scripts import environments  # noqa: E402
 
 # Every environment's root (a folder with a description; the `environments` hook checks the
-# descriptions themselves), and the state bucket's bootstrap root.
+# descriptions themselves), and the bootstrap roots (state bucket, OIDC roles).
 ROOTS = (
     *(
         f"envs/{p.parent.name}"
         for p in sorted(environments.ENVS_DIR.glob(f"*/{environments.DESCRIPTION}"))
     ),
     "bootstrap/state-bucket",
+    "bootstrap/github-oidc",
 )
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 DATA_DIRS = REPO_ROOT / ".cache" / "terraform" / "validate"

@@ -1,0 +1,150 @@
+# The AWS side of the pipeline, applied once per account by `make bootstrap` with the operator's
+# own credentials (never in CI): GitHub's OIDC provider (created, or an existing one reused),
+# and three roles the workflows assume, each trusted by exactly the OIDC subjects it needs:
+#
+#   plan     read-only; pull requests of this repository and pushes/schedules on main
+#   apply    the reviewed apply and the manual destroy (environment with required reviewers)
+#   destroy  destroy-only; the unattended nightly destroy (environment bound to main)
+#
+# The subjects come from one map (local.subjects); tests/test_bootstrap_iam.py derives the subjects
+# the workflows present from .github/workflows and checks each is trusted by exactly one role.
+# The state bucket is the root beside this one (bootstrap/state-bucket); its name comes in as
+# var.state_bucket. This root's own state stays local, like the bucket's.
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = {
+      Project   = var.project_name
+      Purpose   = "github-oidc"
+      ManagedBy = "terraform"
+    }
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+  owner     = split("/", var.repository)[0]
+  repo_name = split("/", var.repository)[1]
+
+  # GitHub's default sub claim: repo:OWNER/NAME:<context>, or with immutable IDs
+  # repo:OWNER@OWNER_ID/NAME@REPO_ID:<context> (docs.github.com, "Immutable subject claims").
+  repo_subject = (var.subject_format == "id"
+    ? "repo:${local.owner}@${coalesce(var.github_owner_id, 0)}/${local.repo_name}@${coalesce(var.github_repository_id, 0)}"
+    : "repo:${var.repository}"
+  )
+
+  # The one list of subjects: role => contexts it trusts. Nothing else names a subject.
+  subjects = {
+    plan    = ["pull_request", "ref:refs/heads/main"]
+    apply   = ["environment:${var.apply_environment}"]
+    destroy = ["environment:${var.nightly_environment}"]
+  }
+  trusted_subjects = { for role, contexts in local.subjects : role => [for c in contexts : "${local.repo_subject}:${c}"] }
+
+  oidc_provider_arn = var.oidc_provider_arn != "" ? var.oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
+
+  role_names = { for role in keys(local.subjects) : role => "${var.role_name_prefix}${var.project_name}-${role}" }
+}
+
+# IAM validates GitHub's certificate through its own library of trusted root CAs, so no
+# thumbprint is pinned here (the provider leaves thumbprint_list empty; AWS ignores it for this URL).
+resource "aws_iam_openid_connect_provider" "github" {
+  count = var.oidc_provider_arn == "" ? 1 : 0
+
+  url            = "https://token.actions.githubusercontent.com"
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+data "aws_iam_policy_document" "trust" {
+  for_each = local.trusted_subjects
+
+  statement {
+    sid     = "GitHubActions${title(each.key)}"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = each.value
+    }
+  }
+}
+
+resource "aws_iam_role" "pipeline" {
+  for_each = local.role_names
+
+  name               = each.value
+  description        = "GitHub Actions ${each.key} role of ${var.repository} (${var.project_name})"
+  assume_role_policy = data.aws_iam_policy_document.trust[each.key].json
+  # The apply job asks for 90 minutes (role-duration-seconds: 5400 in terraform.yml), past its
+  # 60-minute timeout, so a cancelled Terraform can still save its state; plans need one hour.
+  max_session_duration = each.key == "plan" ? 3600 : 7200
+
+  tags = { Name = each.value }
+
+  lifecycle {
+    precondition {
+      condition     = var.subject_format == "name" || (var.github_owner_id != null && var.github_repository_id != null)
+      error_message = "subject_format = \"id\" needs github_owner_id and github_repository_id (make github-setup writes them); set subject_format = \"name\" for a repository whose tokens still carry the name-only subject."
+    }
+    precondition {
+      condition     = !startswith(var.role_name_prefix, var.project_name)
+      error_message = "role_name_prefix must not start with project_name: the apply role manages project_name-* roles and must not match its own."
+    }
+  }
+}
+
+locals {
+  attachments = merge(
+    { for role in ["plan", "apply", "destroy"] : "${role}-read" => { role = role, policy = "read" } },
+    { "plan-state" = { role = "plan", policy = "state-read" } },
+    { for role in ["apply", "destroy"] : "${role}-state" => { role = role, policy = "state-write" } },
+    { for p in ["network", "data", "iam"] : "apply-${p}" => { role = "apply", policy = p } },
+    { "destroy-destroy" = { role = "destroy", policy = "destroy" } },
+  )
+}
+
+resource "aws_iam_policy" "pipeline" {
+  for_each = local.policy_documents
+
+  name        = "${var.role_name_prefix}${var.project_name}-${each.key}"
+  description = "GitHub Actions pipeline of ${var.project_name}: ${each.key}"
+  policy      = each.value
+
+  tags = { Name = "${var.role_name_prefix}${var.project_name}-${each.key}" }
+}
+
+resource "aws_iam_role_policy_attachment" "pipeline" {
+  for_each = local.attachments
+
+  role       = aws_iam_role.pipeline[each.value.role].name
+  policy_arn = aws_iam_policy.pipeline[each.value.policy].arn
+}
+
+# The most any role the stack creates may do (the web and database instance roles). The apply
+# role may create roles only with this boundary, and nobody it acts for may remove it.
+resource "aws_iam_policy" "instance_boundary" {
+  name        = local.boundary_name
+  description = "Permissions boundary of every role the ${var.project_name} stack creates"
+  policy      = data.aws_iam_policy_document.instance_boundary.json
+
+  tags = { Name = local.boundary_name }
+}

@@ -1,0 +1,356 @@
+"""make github-setup against a local fake GitHub API: what it creates, in which order, that a
+second run changes nothing, and that it refuses a fork, a default branch other than main, a
+token without admin rights and a private repository that cannot enforce reviewers."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from scripts import github_comment as api
+from scripts import github_setup
+
+REPO = "octo-org/gitops-seoul"
+TOKEN = "ghp_fake-setup-token"
+VARIABLES = {
+    "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/gha-study-seoul-plan",
+    "TF_STATE_BUCKET": "tfstate-123456789012-ap-northeast-2",
+}
+
+
+@dataclass
+class FakeRepo:
+    repo: dict[str, Any] = field(
+        default_factory=lambda: {
+            "full_name": REPO,
+            "id": 89012345,
+            "owner": {"login": "octo-org", "id": 1234567},
+            "fork": False,
+            "default_branch": "main",
+            "private": False,
+            "permissions": {"admin": True},
+        }
+    )
+    users: dict[str, int] = field(default_factory=lambda: {"alice": 11, "bob": 12})
+    me: str = "alice"
+    enterprise: bool = False
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rulesets: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail: tuple[str, str, int] | None = None  # (method, path regex, status)
+    base: str = ""
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] != "GET"]
+
+
+def make_handler(fake: FakeRepo) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def reply(self, status: int, payload: Any = None) -> None:
+            data = json.dumps(payload).encode() if payload is not None else b""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length", "0"))
+            return json.loads(self.rfile.read(length) or b"{}")
+
+        def handle_any(self, method: str) -> None:  # noqa: C901, PLR0912
+            path = urlparse(self.path).path
+            fake.calls.append((method, path))
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return self.reply(401, {"message": "Bad credentials"})
+            if fake.fail and fake.fail[0] == method and re.search(fake.fail[1], path):
+                return self.reply(fake.fail[2], {"message": "Server Error"})
+            if path == "/user":
+                return self.reply(200, {"login": fake.me, "id": fake.users[fake.me]})
+            if m := re.fullmatch(r"/users/([^/]+)", path):
+                if m.group(1) not in fake.users:
+                    return self.reply(404, {"message": "Not Found"})
+                return self.reply(200, {"login": m.group(1), "id": fake.users[m.group(1)]})
+            prefix = f"/repos/{REPO}"
+            if not path.startswith(prefix):
+                return self.reply(404, {"message": "Not Found"})
+            rest = path[len(prefix) :]
+            if rest == "" and method == "GET":
+                return self.reply(200, fake.repo)
+            if (m := re.fullmatch(r"/environments/([^/]+)", rest)) and method == "PUT":
+                payload = self.body()
+                rules = []
+                if payload.get("reviewers") and (not fake.repo["private"] or fake.enterprise):
+                    rules.append(
+                        {
+                            "type": "required_reviewers",
+                            "prevent_self_review": payload["prevent_self_review"],
+                            "reviewers": [
+                                {"type": "User", "reviewer": {"id": r["id"]}}
+                                for r in payload["reviewers"]
+                            ],
+                        }
+                    )
+                env = {
+                    "name": m.group(1),
+                    "can_admins_bypass": payload.get("can_admins_bypass", True),
+                    "protection_rules": rules,
+                    "deployment_branch_policy": payload.get("deployment_branch_policy"),
+                }
+                fake.environments[m.group(1)] = env
+                return self.reply(200, env)
+            if m := re.fullmatch(r"/environments/([^/]+)/deployment-branch-policies", rest):
+                policies = fake.branch_policies.setdefault(m.group(1), [])
+                if method == "GET":
+                    return self.reply(
+                        200, {"total_count": len(policies), "branch_policies": policies}
+                    )
+                policy = {"id": len(policies) + 1, **self.body()}
+                policies.append(policy)
+                return self.reply(200, policy)
+            if rest == "/rulesets":
+                if method == "GET":
+                    return self.reply(
+                        200, [{"id": r["id"], "name": r["name"]} for r in fake.rulesets]
+                    )
+                ruleset = {"id": len(fake.rulesets) + 1, **self.body()}
+                fake.rulesets.append(ruleset)
+                return self.reply(201, ruleset)
+            if (m := re.fullmatch(r"/rulesets/(\d+)", rest)) and method == "PUT":
+                ruleset = fake.rulesets[int(m.group(1)) - 1]
+                ruleset.update(self.body())
+                return self.reply(200, ruleset)
+            if rest == "/actions/variables" and method == "POST":
+                payload = self.body()
+                fake.variables[payload["name"]] = payload["value"]
+                return self.reply(201, {})
+            if m := re.fullmatch(r"/actions/variables/([^/]+)", rest):
+                name = m.group(1)
+                if name not in fake.variables:
+                    return self.reply(404, {"message": "Not Found"})
+                if method == "GET":
+                    return self.reply(200, {"name": name, "value": fake.variables[name]})
+                fake.variables[name] = self.body()["value"]
+                return self.reply(204)
+            if m := re.fullmatch(r"/contents/(.+)", rest):
+                import base64
+
+                if m.group(1) not in fake.files:
+                    return self.reply(404, {"message": "Not Found"})
+                return self.reply(
+                    200, {"content": base64.b64encode(fake.files[m.group(1)].encode()).decode()}
+                )
+            return self.reply(404, {"message": "Not Found"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.handle_any("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.handle_any("POST")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self.handle_any("PUT")
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self.handle_any("PATCH")
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRepo]:
+    state = FakeRepo()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "bootstrap" / "github-oidc").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    return {"bootstrap_dir": tmp_path / "bootstrap", "repo_root": tmp_path / "repo"}
+
+
+def run(fake: FakeRepo, dirs: dict[str, Path], **kwargs: Any) -> github_setup.Report:
+    gh = api.GitHub(TOKEN, REPO, fake.base, timeout=5)
+    return github_setup.setup(gh, log=lambda _: None, **dirs, **kwargs)
+
+
+def test_protects_environments_main_and_sets_variables(
+    fake: FakeRepo, dirs: dict[str, Path]
+) -> None:
+    report = run(fake, dirs, reviewers=["alice", "bob"], variables=VARIABLES)
+
+    seoul = fake.environments["seoul"]
+    assert seoul["can_admins_bypass"] is False
+    rule = seoul["protection_rules"][0]
+    assert [r["reviewer"]["id"] for r in rule["reviewers"]] == [11, 12]
+    assert rule["prevent_self_review"] is True
+    nightly = fake.environments["seoul-nightly"]
+    assert nightly["can_admins_bypass"] is False and nightly["protection_rules"] == []
+    for env in ("seoul", "seoul-nightly"):
+        assert fake.environments[env]["deployment_branch_policy"]["custom_branch_policies"] is True
+        assert [p["name"] for p in fake.branch_policies[env]] == ["main"]
+
+    (ruleset,) = fake.rulesets
+    assert ruleset["enforcement"] == "active" and ruleset["bypass_actors"] == []
+    assert ruleset["conditions"]["ref_name"]["include"] == ["~DEFAULT_BRANCH"]
+    pr = next(r for r in ruleset["rules"] if r["type"] == "pull_request")["parameters"]
+    assert pr["required_approving_review_count"] >= 1 and pr["require_code_owner_review"] is True
+
+    owners = (dirs["repo_root"] / ".github" / "CODEOWNERS").read_text()
+    for path in (".github/", "/Makefile", "/scripts/", "/modules/"):
+        assert f"{path} @alice @bob" in owners
+    assert any("CODEOWNERS" in w for w in report.warnings)
+
+    ids = json.loads(
+        (dirs["bootstrap_dir"] / "github-oidc" / "github.auto.tfvars.json").read_text()
+    )
+    assert ids == {"repository": REPO, "github_owner_id": 1234567, "github_repository_id": 89012345}
+    assert fake.variables == VARIABLES
+
+    writes = fake.writes()
+    first_variable = next(i for i, c in enumerate(writes) if "/actions/variables" in c[1])
+    last_environment = max(i for i, c in enumerate(writes) if "/environments/" in c[1])
+    assert last_environment < first_variable, (
+        "environments must be protected before roles are wired"
+    )
+
+
+def test_second_run_changes_nothing(fake: FakeRepo, dirs: dict[str, Path]) -> None:
+    run(fake, dirs, reviewers=["alice", "bob"], variables=VARIABLES)
+    fake.calls.clear()
+    run(fake, dirs, reviewers=["alice", "bob"], variables=VARIABLES)
+    assert len(fake.rulesets) == 1 and ("PUT", f"/repos/{REPO}/rulesets/1") in fake.calls
+    assert all(len(p) == 1 for p in fake.branch_policies.values())
+    assert not [
+        c for c in fake.writes() if "/actions/variables" in c[1] or "branch-policies" in c[1]
+    ]
+
+
+def test_changed_variable_is_updated(fake: FakeRepo, dirs: dict[str, Path]) -> None:
+    fake.variables["TF_STATE_BUCKET"] = "old-bucket"
+    run(fake, dirs, variables=VARIABLES)
+    assert fake.variables["TF_STATE_BUCKET"] == VARIABLES["TF_STATE_BUCKET"]
+    assert ("PATCH", f"/repos/{REPO}/actions/variables/TF_STATE_BUCKET") in fake.calls
+
+
+def test_single_reviewer_can_still_approve_and_is_warned(
+    fake: FakeRepo, dirs: dict[str, Path]
+) -> None:
+    report = run(fake, dirs)  # reviewers default to the token's user
+    rule = fake.environments["seoul"]["protection_rules"][0]
+    assert rule["prevent_self_review"] is False and [
+        r["reviewer"]["id"] for r in rule["reviewers"]
+    ] == [11]
+    assert any("one reviewer (alice)" in w for w in report.warnings)
+    assert any("run `make bootstrap`" in w for w in report.warnings)
+    assert fake.variables == {}
+
+
+def test_codeowners_on_main_is_left_alone(fake: FakeRepo, dirs: dict[str, Path]) -> None:
+    fake.files[".github/CODEOWNERS"] = "".join(
+        f"{p} @team\n" for p in (".github/", "/Makefile", "/scripts/", "/modules/")
+    )
+    report = run(fake, dirs)
+    assert not (dirs["repo_root"] / ".github" / "CODEOWNERS").exists()
+    assert not any("CODEOWNERS" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"fork": True, "parent": {"full_name": "upstream/gitops"}},
+            "is a fork of upstream/gitops",
+        ),
+        ({"default_branch": "master"}, "default branch is 'master'"),
+        ({"permissions": {"admin": False}}, "not an admin"),
+    ],
+)
+def test_refuses_before_writing_anything(
+    fake: FakeRepo, dirs: dict[str, Path], change: dict[str, Any], message: str
+) -> None:
+    fake.repo.update(change)
+    with pytest.raises(github_setup.SetupError, match=message):
+        run(fake, dirs, variables=VARIABLES)
+    assert fake.writes() == []
+    assert not (dirs["bootstrap_dir"] / "github-oidc" / "github.auto.tfvars.json").exists()
+
+
+def test_private_repository_without_enterprise_is_said_plainly(
+    fake: FakeRepo, dirs: dict[str, Path]
+) -> None:
+    fake.repo["private"] = True
+    with pytest.raises(github_setup.SetupError, match="only with GitHub Enterprise") as err:
+        run(fake, dirs, variables=VARIABLES)
+    assert "Make the repository public" in str(err.value)
+    assert fake.variables == {} and fake.rulesets == []
+    assert not (dirs["bootstrap_dir"] / "github-oidc" / "github.auto.tfvars.json").exists()
+
+
+def test_private_repository_with_enterprise_is_fine(fake: FakeRepo, dirs: dict[str, Path]) -> None:
+    fake.repo["private"], fake.enterprise = True, True
+    run(fake, dirs)
+    assert fake.environments["seoul"]["protection_rules"]
+
+
+def test_private_repository_refused_by_the_api(fake: FakeRepo, dirs: dict[str, Path]) -> None:
+    fake.repo["private"] = True
+    fake.fail = ("PUT", r"/environments/seoul$", 422)
+    with pytest.raises(github_setup.SetupError, match="HTTP 422"):
+        run(fake, dirs)
+
+
+def test_unknown_reviewer_fails_before_any_write(fake: FakeRepo, dirs: dict[str, Path]) -> None:
+    with pytest.raises(api.GitHubError, match="HTTP 404"):
+        run(fake, dirs, reviewers=["nobody"])
+    assert fake.writes() == []
+
+
+def test_api_error_fails_the_command_without_printing_the_token(
+    fake: FakeRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake.fail = ("POST", r"/rulesets$", 500)
+    monkeypatch.setattr(github_setup, "BOOTSTRAP_DIR", tmp_path)
+    monkeypatch.setattr(github_setup, "bootstrap_variables", lambda: None)
+    (tmp_path / "github-oidc").mkdir()
+    code = github_setup.main(["--repo", REPO], {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": fake.base})
+    out = capsys.readouterr()
+    assert code == 1
+    assert "github-setup: FAILED" in out.err and "HTTP 500" in out.err
+    assert TOKEN not in out.out + out.err
+
+
+def test_cli_without_a_token_or_repo_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(github_setup.shutil, "which", lambda _: None)  # no gh CLI either
+    assert github_setup.main(["--repo", REPO], {}) == 1
+    assert "no token: set GITHUB_TOKEN" in capsys.readouterr().err
+    assert github_setup.main(["--repo", ""], {"GITHUB_TOKEN": TOKEN}) == 1
+    assert "REPO is empty" in capsys.readouterr().err
