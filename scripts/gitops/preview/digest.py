@@ -35,13 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.gha import BOT_LOGIN, append_summary
+from gitops.github.outputs import BOT_LOGIN, append_summary
 
 if TYPE_CHECKING:
-    from scripts.github_comment import GitHub
+    from gitops.github.comments import GitHub
 
 VERSION = "v1"
 DEFAULT_AUTHOR = BOT_LOGIN
@@ -209,7 +206,7 @@ def check(
     gh: GitHub, env: str, plan: dict[str, Any], sha: str, author: str = DEFAULT_AUTHOR
 ) -> Verdict:
     # Imported here: the preview imports this module and needs no HTTP client.
-    from scripts.github_comment import PR_MARKER, find_comment, pr_for_commit
+    from gitops.github.comments import PR_MARKER, find_comment, pr_for_commit
 
     current = digest(plan)
     pr = pr_for_commit(gh, sha)
@@ -221,7 +218,7 @@ def check(
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    from scripts.github_comment import DEFAULT_API, GitHub, GitHubError
+    from gitops.github.comments import DEFAULT_API, GitHub, GitHubError
 
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Compare a plan with its pull request's preview.")

@@ -31,12 +31,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import environments
-from scripts.gha import set_outputs
-from scripts.plan_preview import InputError, render_files
+from gitops import environments
+from gitops.github.outputs import set_outputs
+from gitops.preview.plan_preview import InputError, render_files
 
 NO_PLAN = (
     "No plan was produced for {name}: the job stopped before `make plan` could write one, or "

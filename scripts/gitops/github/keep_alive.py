@@ -34,11 +34,8 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import environments
-from scripts.gha import append_summary, set_outputs
+from gitops import environments
+from gitops.github.outputs import append_summary, set_outputs
 
 # Korea has kept UTC+9 without daylight saving since 1988: a fixed offset needs no tz database.
 KST = timezone(timedelta(hours=9), "KST")

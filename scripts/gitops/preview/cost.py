@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scripts import environments
+from gitops import environments
 
 PRICE_TABLE = Path(__file__).resolve().parent / "prices" / "ap-northeast-2.json"
 HOURS_PER_DAY = 24

@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a file by pre-commit
     sys.path.insert(0, str(REPO_ROOT))
 
-from scripts import environments  # noqa: E402
+from gitops import environments
 
 # Every environment's root (a folder with a description; the `environments` hook checks the
 # descriptions themselves), and the bootstrap roots (state bucket, OIDC roles).

@@ -26,10 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.progress import fail, say
+from gitops.progress import fail, say
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LS_PYTHON = REPO_ROOT / ".venv-localstack" / "bin" / "python"

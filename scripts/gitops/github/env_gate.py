@@ -38,12 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import environments
-from scripts.gha import append_summary
-from scripts.github_comment import DEFAULT_API, GitHub, GitHubError
+from gitops import environments
+from gitops.github.outputs import append_summary
+from gitops.github.comments import DEFAULT_API, GitHub, GitHubError
 
 REVIEWERS, MAIN_ONLY = "required reviewers", "main branch only"
 SETTINGS = "Settings → Environments"

@@ -33,11 +33,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import db_standin, localstack, tf
-from scripts.progress import fail, say, stage
+from gitops.pipeline import db_standin
+from gitops.pipeline import localstack
+from gitops.terraform import runner as tf
+from gitops.progress import fail, say, stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / ".artifacts" / "e2e"

@@ -34,12 +34,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import environments
-from scripts.environments import ENVS_DIR
-from scripts.progress import fail, say, stage
+from gitops import environments
+from gitops.environments import ENVS_DIR
+from gitops.progress import fail, say, stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"

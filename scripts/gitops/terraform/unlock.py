@@ -33,12 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.progress import fail, say
-from scripts.tf import describe as describe_env
-from scripts.tf import env_dir
+from gitops.progress import fail, say
+from gitops.terraform.runner import describe as describe_env
+from gitops.terraform.runner import env_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGION = "ap-northeast-2"

@@ -28,10 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.gha import append_summary
+from gitops.github.outputs import append_summary
 
 NEEDS_VAR = "NEEDS"
 

@@ -32,10 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import tf
+from gitops.terraform import runner as tf
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONNECTION_ENV = REPO_ROOT / ".artifacts" / "e2e" / "connection.env"
@@ -418,7 +415,7 @@ def checks_for(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
 
 
 def load_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
-    from scripts.pipeline import read_connection_env
+    from gitops.pipeline.stages import read_connection_env
 
     return read_connection_env(path)
 

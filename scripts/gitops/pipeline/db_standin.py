@@ -33,7 +33,7 @@ from typing import Any
 
 import pymysql
 
-from scripts.progress import say, stage
+from gitops.progress import say, stage
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO_ROOT / "app" / "schema.sql"

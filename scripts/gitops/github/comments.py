@@ -35,10 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.gha import BOT_LOGIN, append_summary, set_outputs
+from gitops.github.outputs import BOT_LOGIN, append_summary, set_outputs
 
 DEFAULT_API = "https://api.github.com"
 PR_MARKER = "<!-- plan-preview -->"

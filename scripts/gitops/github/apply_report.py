@@ -32,11 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.gha import append_summary, set_outputs
-from scripts.github_comment import (
+from gitops.github.outputs import append_summary, set_outputs
+from gitops.github.comments import (
     DEFAULT_API,
     GitHub,
     GitHubError,
@@ -44,7 +41,7 @@ from scripts.github_comment import (
     pr_for_commit,
     run_url,
 )
-from scripts.plan_preview import Secrets, collect_secrets
+from gitops.preview.plan_preview import Secrets, collect_secrets
 
 MARKER = "<!-- apply-report:{env} -->"
 APPLY_STEP = "Apply exactly that plan"

@@ -40,10 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import cost, plan_digest
+from gitops.preview import cost
+from gitops.preview import digest as plan_digest
 
 MARKER = "<!-- plan-preview -->"
 TITLE = "Terraform plan preview"

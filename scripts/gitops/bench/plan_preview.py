@@ -29,8 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from scripts import cost, plan_digest  # noqa: E402
-from scripts import plan_preview as pp  # noqa: E402
+from gitops.preview import cost
+from gitops.preview import digest as plan_digest
+from gitops.preview import plan_preview as pp
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
 TEMPLATES = (

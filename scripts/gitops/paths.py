@@ -1,0 +1,14 @@
+"""The repository's own paths, defined once: every module that needs one imports it from here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# scripts/gitops/paths.py -> the repository root (the package is installed editable from it).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENVS_DIR = REPO_ROOT / "envs"
+APP_DIR = REPO_ROOT / "app"
+ARTIFACTS_DIR = REPO_ROOT / ".artifacts"
+PLANS_DIR = ARTIFACTS_DIR / "plans"
+E2E_DIR = ARTIFACTS_DIR / "e2e"
+CACHE_DIR = REPO_ROOT / ".cache"
