@@ -1,5 +1,7 @@
 # Front door of the repository: `make help` lists the targets.
-# Everything a GitHub workflow runs is one of these targets, so a laptop runs the same steps.
+# Every workflow `run:` step is one of these targets or a `gitops <verb>` command (the package in
+# scripts/gitops, installed by `make setup`; `gitops --help` lists the verbs), so a laptop runs
+# the same steps. The targets below call `gitops` too.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -18,6 +20,7 @@ LS_PYTHON_BOOTSTRAP ?= $(shell for p in python3.14 python3.13 python3; do \
 	for p in "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.1[3-9]*/bin/python3; do \
 	  [ -x "$$p" ] && { echo "$$p"; exit 0; }; done)
 PY        := $(VENV)/bin/python
+GITOPS    := $(VENV)/bin/gitops
 ENV       ?= localstack
 PLAN      ?=
 PYTEST_ARGS ?=
@@ -29,7 +32,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit up \
+.PHONY: help setup cli localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit up \
         smoke down e2e plan apply destroy drift output unlock ami bench clean bootstrap github-setup readme-picture
 
 help: ## List the targets
@@ -76,8 +79,13 @@ else
 endif
 
 setup: $(VENV)/.installed $(APP_VENV)/.installed localstack-venv ## Install the virtualenvs and point Terraform at a provider mirror (idempotent)
-	@$(PY) scripts/tfmirror.py
+	@$(GITOPS) mirror
 	@command -v terraform >/dev/null || { echo "setup: terraform is not on PATH; install the version in .terraform-version"; exit 1; }
+
+cli: ## Install only the gitops command into .venv, in seconds (CI jobs that only talk to GitHub)
+	@test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --editable . \
+	  || { echo "cli: pip could not install the gitops package (pyproject.toml); read pip's error above"; exit 1; }
 
 fmt: ## Format Terraform and Python in place
 	terraform fmt -recursive
@@ -85,11 +93,11 @@ fmt: ## Format Terraform and Python in place
 	$(VENV)/bin/ruff check --fix scripts tests app
 
 envs: setup ## Check and list the environments envs/*/environment.toml describe (ENV= takes these)
-	$(PY) scripts/environments.py check
+	$(GITOPS) envs check
 
 validate: setup ## terraform validate every environment's root (no backend, no credentials)
-	@envs="$$($(PY) scripts/environments.py list)"; \
-	for env in $$envs; do $(PY) scripts/tf.py validate "$$env"; done
+	@envs="$$($(GITOPS) envs list)"; \
+	for env in $$envs; do $(GITOPS) tf validate "$$env"; done
 
 lint: setup ## Run every pre-commit hook over the whole tree (what the PR gate runs)
 	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
@@ -109,34 +117,34 @@ test-unit: setup ## Run the quick tests only (no LocalStack, no Terraform apply)
 	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 up: setup ## Start LocalStack and a MySQL stand-in, apply envs/localstack
-	$(PY) scripts/pipeline.py up
+	$(GITOPS) pipeline up
 
 smoke: setup ## Check ENV's applied stack: user data, DB, app, network
-	$(PY) scripts/smoke.py --env $(ENV)
+	$(GITOPS) smoke --env $(ENV)
 
 down: setup ## Destroy envs/localstack and stop what `make up` started
-	$(PY) scripts/pipeline.py down
+	$(GITOPS) pipeline down
 
 e2e: setup ## The whole local pipeline: up, smoke, down (always tears down)
-	$(PY) scripts/pipeline.py e2e
+	$(GITOPS) pipeline e2e
 
 plan: setup ## Plan ENV into .artifacts/plans/ (an AWS environment needs TF_STATE_BUCKET)
-	$(PY) scripts/tf.py plan $(ENV)
+	$(GITOPS) tf plan $(ENV)
 
 apply: setup ## Apply ENV; with PLAN=file exactly that reviewed plan
-	$(PY) scripts/tf.py apply $(ENV) $(if $(PLAN),--plan $(PLAN))
+	$(GITOPS) tf apply $(ENV) $(if $(PLAN),--plan $(PLAN))
 
 destroy: setup ## Destroy ENV without a prompt
-	$(PY) scripts/tf.py destroy $(ENV)
+	$(GITOPS) tf destroy $(ENV)
 
 drift: setup ## Refresh-only plan of ENV; exit 0 clean, 2 drift or error (see .artifacts/plans/ENV-drift.status)
-	$(PY) scripts/tf.py drift $(ENV)
+	$(GITOPS) tf drift $(ENV)
 
 output: setup ## Print ENV's outputs as JSON
-	$(PY) scripts/tf.py output $(ENV)
+	$(GITOPS) tf output $(ENV)
 
 unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactly that lock
-	$(PY) scripts/unlock.py $(ENV) $(if $(LOCK_ID),--lock-id $(LOCK_ID))
+	$(GITOPS) unlock $(ENV) $(if $(LOCK_ID),--lock-id $(LOCK_ID))
 
 app-lock: $(VENV)/.installed ## Rewrite app/requirements.txt from app/requirements.in (pinned, hashed)
 	$(PY) scripts/app_lock.py
@@ -162,7 +170,7 @@ readme-picture: setup ## Remake docs/img/plan-preview.png from the fixture plans
 	$(DOCS_VENV)/bin/python scripts/readme_picture.py
 
 bench: setup ## Time `make e2e` several runs and print each stage's median
-	$(PY) scripts/bench_e2e.py
+	$(GITOPS) bench-e2e
 
 clean: ## Remove virtualenvs, caches and artifacts (not Terraform state)
 	rm -rf $(VENV) $(LS_VENV) $(APP_VENV) .cache .artifacts .pytest_cache .ruff_cache

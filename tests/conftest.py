@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # `pytest` as well as `python -m pytest` from the root
-    sys.path.insert(0, str(REPO_ROOT))
 
-from scripts.db_standin import (  # noqa: E402
+from gitops.pipeline.db_standin import (  # noqa: E402
     AppDB,
     DBServer,
     deprovision,
@@ -58,7 +55,7 @@ def mysql_server(mysql_admin: DBServer) -> Iterator[AppDB]:
 @pytest.fixture(scope="session")
 def localstack_endpoint() -> Iterator[str]:
     """URL of a ready LocalStack gateway."""
-    from scripts import localstack
+    from gitops.pipeline import localstack
 
     emulator = localstack.ensure(localstack.endpoint_from_env())
     yield emulator.endpoint

@@ -23,7 +23,7 @@ from flask.testing import FlaskClient
 import app.app as app_module
 from app.app import apply_schema, create_app, split_sql
 from scripts.app_server import image_command, shipped_files
-from scripts.db_standin import AppDB, deprovision, free_port, provision
+from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = REPO_ROOT / "app"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops.github import apply_report
 
-from scripts import apply_report
 from tests.fake_github import REPO, TOKEN, FakeGitHub
 
 PLANS = Path(__file__).resolve().parent / "fixtures" / "plans"

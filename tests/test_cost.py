@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from scripts import cost, environments
-from scripts.cost import PriceTable, estimate, render, table_problems
+from gitops import environments
+from gitops.preview import cost
+from gitops.preview.cost import PriceTable, estimate, render, table_problems
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLANS = REPO_ROOT / "tests" / "fixtures" / "plans"

@@ -10,11 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gitops.pipeline.db_standin as standin
 import pymysql
 import pytest
-
-import scripts.db_standin as standin
-from scripts.db_standin import (
+from gitops.pipeline.db_standin import (
     AppDB,
     DBServer,
     StandinError,
@@ -132,7 +131,7 @@ def test_no_server_anywhere_raises_an_error_that_says_what_to_install(
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scripts.db_standin", *args],
+        [sys.executable, "-m", "gitops.pipeline.db_standin", *args],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 

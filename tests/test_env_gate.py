@@ -12,8 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
-
-from scripts import env_gate
+from gitops.github import env_gate
 
 REPO = "owner/repo"
 TOKEN = "test-token"
@@ -304,7 +303,7 @@ def test_one_bad_environment_fails_the_run(fake: FakeEnvironments, tmp_path: Pat
 def test_rules_come_from_the_environment_descriptions() -> None:
     from dataclasses import replace
 
-    from scripts import environments
+    from gitops import environments
 
     assert env_gate.rules() == {"seoul": env_gate.REVIEWERS, "seoul-nightly": env_gate.MAIN_ONLY}
     described = environments.load()

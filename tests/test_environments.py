@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from scripts import environments, keep_alive, tf
-from scripts.environments import DescriptionError
+from gitops import environments
+from gitops.environments import DescriptionError
+from gitops.github import keep_alive
+from gitops.terraform import runner as tf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

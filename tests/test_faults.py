@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops.terraform import unlock
 
-from scripts import unlock
 from tests.tf_sandbox import init, make_sandbox, terraform, tf_environ
 
 pytestmark = pytest.mark.e2e

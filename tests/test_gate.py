@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from scripts import gate
+from gitops.github import checks_gate as gate
 
 FORK = "Seoul plan skipped: pull request from the fork someone/fork; forks get no AWS OIDC token"
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from scripts import gha, preflight
+from gitops.github import outputs as gha
+from gitops.github import preflight
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-
-from scripts import github_comment
-from scripts.github_comment import (
+from gitops.github import comments as github_comment
+from gitops.github.comments import (
     MAX_BODY,
     PR_MARKER,
     GitHub,

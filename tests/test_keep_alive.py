@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-
-from scripts import keep_alive
-from scripts.keep_alive import Decision, KeepAliveError, decide, parse_until, today_kst
+from gitops.github import keep_alive
+from gitops.github.keep_alive import Decision, KeepAliveError, decide, parse_until, today_kst
 
 TODAY = date(2026, 11, 30)
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from scripts.hooks import terraform_validate, tflint
+from gitops.hooks import terraform_validate, tflint
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())

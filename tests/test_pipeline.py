@@ -17,9 +17,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-
-from scripts import pipeline, tf
-from scripts.db_standin import free_port, port_open
+from gitops.pipeline import stages as pipeline
+from gitops.pipeline.db_standin import free_port, port_open
+from gitops.terraform import runner as tf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -1,4 +1,4 @@
-"""scripts/pipeline.py pieces that need no emulator: the connection.env a person sources."""
+"""gitops.pipeline pieces that need no emulator: the connection.env a person sources."""
 
 from __future__ import annotations
 
@@ -11,36 +11,34 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from scripts import pipeline
+from gitops.pipeline import stages as pipeline
+from gitops.pipeline.connection import read_connection_env, write_connection_env
 
 TRICKY = {"DB_PASS": "a'b\"c $HOME `x` \\ end", "DB_HOST": "127.0.0.1", "AWS_REGION": "us-east-1"}
 
 
 @pytest.fixture
-def conn_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(pipeline, "ARTIFACTS", tmp_path)
-    monkeypatch.setattr(pipeline, "CONNECTION_ENV", tmp_path / "connection.env")
-    return tmp_path / "connection.env"
+def conn_file(tmp_path: Path) -> Path:
+    return tmp_path / "e2e" / "connection.env"
 
 
 def test_connection_env_is_private_and_round_trips(conn_file: Path) -> None:
-    pipeline.write_connection_env(TRICKY)
+    write_connection_env(TRICKY, conn_file)
     assert stat.S_IMODE(conn_file.stat().st_mode) == 0o600
-    assert pipeline.read_connection_env(conn_file) == TRICKY
+    assert read_connection_env(conn_file) == TRICKY
 
 
 def test_sourcing_connection_env_exports_the_exact_values(conn_file: Path) -> None:
-    pipeline.write_connection_env(TRICKY)
+    write_connection_env(TRICKY, conn_file)
     script = f"source {conn_file} && python3 -c 'import os; print(os.environ[\"DB_PASS\"])'"
     shown = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
     assert shown.stdout.rstrip("\n") == TRICKY["DB_PASS"]
 
 
 def test_rewriting_replaces_the_old_file(conn_file: Path) -> None:
-    pipeline.write_connection_env({"DB_HOST": "old"})
-    pipeline.write_connection_env({"DB_HOST": "new"})
-    assert pipeline.read_connection_env(conn_file) == {"DB_HOST": "new"}
+    write_connection_env({"DB_HOST": "old"}, conn_file)
+    write_connection_env({"DB_HOST": "new"}, conn_file)
+    assert read_connection_env(conn_file) == {"DB_HOST": "new"}
 
 
 # --- `make down` after `kill -9` of `make e2e`: Terraform orphaned, still holding the lock ----

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops.github.comments import PR_MARKER, GitHub
+from gitops.preview import digest as plan_digest
+from gitops.preview.digest import attach, comment_block, digest, fingerprint, parse, verdict
 
-from scripts import plan_digest
-from scripts.github_comment import PR_MARKER, GitHub
-from scripts.plan_digest import attach, comment_block, digest, fingerprint, parse, verdict
 from tests.fake_github import REPO, TOKEN, FakeGitHub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

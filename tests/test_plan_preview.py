@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops.preview import plan_preview as pp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from scripts import plan_preview as pp  # noqa: E402
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
 SCRIPT = REPO_ROOT / "scripts" / "plan_preview.py"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from scripts import preflight
-from scripts.preflight import check
+from gitops.github import preflight
+from gitops.github.preflight import check
 
 CONFIGURED = {"AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan", "TF_STATE_BUCKET": "b"}
 REQUIRED = ["AWS_PLAN_ROLE_ARN", "TF_STATE_BUCKET"]

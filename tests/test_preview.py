@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from scripts import plan_preview, preview
-from scripts.plan_preview import plan_has_changes
-from scripts.preview import EnvPlan, classify
+from gitops.preview import plan_preview
+from gitops.preview import plans_dir as preview
+from gitops.preview.plan_preview import plan_has_changes
+from gitops.preview.plans_dir import EnvPlan, classify
 
 
 def test_classify_each_case(tmp_path: Path) -> None:

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from scripts import run_logged
-from scripts.run_logged import fence_for, parse_statuses
+from gitops.github import run_logged
+from gitops.github.run_logged import fence_for, parse_statuses
 
 
 def py(code: str) -> list[str]:

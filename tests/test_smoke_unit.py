@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from scripts import smoke
+from gitops.pipeline import smoke
 
 GOOD = (
     "#!/bin/bash\nset -eu\ncat > /opt/app/app.env <<'APP_ENV_END'\n"

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from scripts import environments, tf
+from gitops import environments
+from gitops.terraform import runner as tf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

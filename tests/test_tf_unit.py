@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from scripts import preview, tf
+from gitops.preview import plans_dir as preview
+from gitops.terraform import runner as tf
 
 
 def test_localstack_endpoint_comes_from_aws_endpoint_url() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from scripts import tfmirror
+from gitops.terraform import mirror as tfmirror
 
 
 def make_mirror(root: Path, version: str = "5.100.0") -> Path:

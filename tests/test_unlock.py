@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from gitops.terraform import unlock
 
-from scripts import unlock
 from tests.tf_sandbox import tf_environ
 
 TINY_CONFIG = """

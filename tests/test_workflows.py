@@ -362,7 +362,7 @@ def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
 
 
 def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
-    from scripts import tfmirror
+    from gitops.terraform import mirror as tfmirror
 
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     make_setup = next(i for i, s in enumerate(steps) if s.get("run") == "make setup")

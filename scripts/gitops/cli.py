@@ -10,7 +10,47 @@ import importlib
 import sys
 
 # verb -> (module, one-line help). Modules expose main(argv) -> int.
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    # environments and Terraform
+    "envs": ("gitops.environments", "list, check and turn envs/*/environment.toml into matrices"),
+    "tf": (
+        "gitops.terraform.runner",
+        "plan, apply, destroy, drift, ... one environment",
+    ),
+    "unlock": ("gitops.terraform.unlock", "show or remove an environment's state lock"),
+    "mirror": ("gitops.terraform.mirror", "point Terraform at a provider mirror and plugin cache"),
+    # the local pipeline
+    "pipeline": (
+        "gitops.pipeline.stages",
+        "the local rehearsal: up, down, e2e",
+    ),
+    "smoke": ("gitops.pipeline.smoke", "check an applied stack: user data, database, app, network"),
+    "localstack": ("gitops.pipeline.localstack", "start, stop or show the LocalStack emulator"),
+    "db-standin": ("gitops.pipeline.db_standin", "start, stop or show the MySQL stand-in"),
+    # the plan preview
+    "plan-preview": (
+        "gitops.preview.plan_preview",
+        "plan JSON files as one Markdown preview",
+    ),
+    "preview": ("gitops.preview.plans_dir", "preview a directory of plans, with outputs for CI"),
+    "plan-digest": ("gitops.preview.digest", "compare an applied plan with its reviewed preview"),
+    # the GitHub side
+    "comment": ("gitops.github.comments", "the PR plan comment and the drift issue"),
+    "preflight": ("gitops.github.preflight", "may this run use AWS (OIDC configured, trusted)?"),
+    "env-gate": ("gitops.github.env_gate", "check a GitHub environment's protection rules"),
+    "checks-gate": ("gitops.github.checks_gate", "the PR's required check: red unless all passed"),
+    "keep-alive": ("gitops.github.keep_alive", "skip the nightly destroy while KEEP_*_UNTIL holds"),
+    "run-logged": ("gitops.github.run_logged", "run a command, keep its log, report its outcome"),
+    "apply-report": ("gitops.github.apply_report", "the apply's outcome as a PR comment"),
+    # repository hooks and benchmarks
+    "hook-terraform-validate": (
+        "gitops.hooks.terraform_validate",
+        "pre-commit: terraform validate",
+    ),
+    "hook-tflint": ("gitops.hooks.tflint", "pre-commit: tflint every module and root"),
+    "bench-e2e": ("gitops.bench.e2e", "time `make e2e` several runs; median per stage"),
+    "bench-plan-preview": ("gitops.bench.plan_preview", "time the plan preview on large plans"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

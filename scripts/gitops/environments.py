@@ -1,10 +1,10 @@
 """The environments this repository manages, read from envs/<name>/environment.toml.
 
-    python3 scripts/environments.py list
-    python3 scripts/environments.py check
-    python3 scripts/environments.py matrix plan|deploy|nightly-destroy|drift [--schedule CRON]
+    gitops envs list
+    gitops envs check
+    gitops envs matrix plan|deploy|nightly-destroy|drift [--schedule CRON]
         [--aws | --emulated] [--only NAME] [--github-output OUTPUT]
-    python3 scripts/environments.py crons
+    gitops envs crons
 
 An environment is a Terraform root under envs/ with an environment.toml beside its
 terraform.tfvars. The folder name is the environment's name; the file says the rest:
@@ -52,12 +52,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gitops.github.outputs import set_outputs
+from gitops.paths import ENVS_DIR
 
-from scripts.gha import set_outputs
-
-ENVS_DIR = Path(__file__).resolve().parent.parent / "envs"
 DESCRIPTION = "environment.toml"
 SHARED_DIR = "common"  # envs/common holds the files every root links to; it is no environment
 # What every root must hold (docs/PIPELINE.md, "Add an environment").
@@ -466,7 +463,3 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
             set_outputs(os.environ, **{args.github_output: line})
         print(line)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How fast plan_preview.py renders big plans: prints figures, asserts nothing.
 
-    python3 scripts/bench_plan_preview.py [--sizes 3000 10000] [--runs 5]
+    gitops bench-plan-preview [--sizes 3000 10000] [--runs 5]
 
 Each size is a synthetic plan of that many resource changes, cloned from the real plans in
 tests/fixtures/plans/ (an instance replaced through user_data, a VPC updated in place, a subnet
@@ -10,8 +10,8 @@ prior state and planned values of each resource as a real plan carries them. The
 written to a temporary file and put through what the CLI does: read and parse the JSON, gather
 its secrets, build the model (with the running-cost estimate and the plan digest), render the
 comment with its digest block and the long summary. Figures are the median of --runs runs, in
-seconds; "cost+digest" is the part of parse+model that scripts/cost.py and
-scripts/plan_digest.py take, timed again on their own.
+seconds; "cost+digest" is the part of parse+model that scripts/gitops/preview/cost.py and
+scripts/gitops/preview/digest.py take, timed again on their own.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
+from gitops.paths import REPO_ROOT
 from gitops.preview import cost
 from gitops.preview import digest as plan_digest
 from gitops.preview import plan_preview as pp
@@ -131,7 +128,3 @@ def main(argv: list[str] | None = None) -> int:
                 f"{int(med['comment_chars']):>14} {med['summary_bytes'] / 1024:>11.0f}"
             )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

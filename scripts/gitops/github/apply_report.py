@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """After the Seoul apply and its smoke test, tell the pull request the commit came from.
 
-    python3 scripts/apply_report.py --env seoul --result success|failure|cancelled \\
+    gitops apply-report --env seoul --result success|failure|cancelled \\
         [--smoke-result success|failure|cancelled|skipped] [--plan .artifacts/plans/seoul.json] \\
         [--artifacts .artifacts] [--sha COMMIT] \\
         [--run-url URL] [--output comment.md]
 
-Reads what the apply job and the smoke job after it left behind (scripts/run_logged.py --log
-writes `apply-report/apply.log`; scripts/smoke.py writes `smoke-ENV.json`, with the app's URL),
+Reads what the apply job and the smoke job after it left behind (`gitops run-logged --log`
+writes `apply-report/apply.log`; `gitops smoke` writes `smoke-ENV.json`, with the app's URL),
 the smoke job's own outcome (`--smoke-result`, empty when it did not run), and
 the reviewed plan for the planned counts. From those it says: applied or failed, and where (the
 step before the apply, the apply, or the smoke test); the resource counts; every smoke check;
@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.github.outputs import append_summary, set_outputs
 from gitops.github.comments import (
     DEFAULT_API,
     GitHub,
@@ -41,6 +40,7 @@ from gitops.github.comments import (
     pr_for_commit,
     run_url,
 )
+from gitops.github.outputs import append_summary, set_outputs
 from gitops.preview.plan_preview import Secrets, collect_secrets
 
 MARKER = "<!-- apply-report:{env} -->"
@@ -233,7 +233,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     set_outputs(env, url=outcome.url)
     append_summary(env, f"Apply report posted on #{pr}: {outcome.url}\n\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

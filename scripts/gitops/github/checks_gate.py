@@ -1,6 +1,6 @@
 """The pull request's one required check: green only when every job it needs passed.
 
-    NEEDS='${{ toJSON(needs) }}' python3 scripts/gate.py [--skip-reason JOB=REASON ...]
+    NEEDS='${{ toJSON(needs) }}' gitops checks-gate [--skip-reason JOB=REASON ...]
 
 GitHub counts a *skipped* job as a passed required check, and a job skipped because the job it
 needs failed is skipped, not failed. So branch protection that requires the jobs themselves lets
@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from gitops.github.outputs import append_summary
 
@@ -117,7 +115,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     append_summary(env, summary(verdicts, passed))
     print("gate passed" if passed else "gate failed: the pull request may not merge yet")
     return 0 if passed else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

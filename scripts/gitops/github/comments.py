@@ -1,8 +1,8 @@
 """Keep one plan-preview comment per pull request, and one drift issue per environment.
 
-    python3 scripts/github_comment.py pr --number 42 --body-file comment.md
-    python3 scripts/github_comment.py drift --env seoul --status drift --body-file drift.md
-    python3 scripts/github_comment.py drift --env seoul --status clean
+    gitops comment pr --number 42 --body-file comment.md
+    gitops comment drift --env seoul --status drift --body-file drift.md
+    gitops comment drift --env seoul --status clean
 
 - pr: finds the pull request's comment that carries the hidden marker (default
   `<!-- plan-preview -->`, the first line plan_preview.py writes) and edits it in place;
@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -364,7 +363,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     set_outputs(env, action=outcome.action, url=outcome.url)
     append_summary(env, f"{line}\n\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
 """Refuse to plan, apply or destroy through a GitHub environment that gates nothing.
 
-    python3 scripts/env_gate.py seoul            # a `gate`: must have required reviewers
-    python3 scripts/env_gate.py seoul-nightly    # a nightly environment: main branch only
+    gitops env-gate seoul            # a `gate`: must have required reviewers
+    gitops env-gate seoul-nightly    # a nightly environment: main branch only
 
 Which rule applies comes from the environment descriptions (envs/*/environment.toml, read by
-scripts/environments.py): an AWS environment's `gate` needs required reviewers, its
+scripts/gitops/environments.py): an AWS environment's `gate` needs required reviewers, its
 `[nightly_destroy] environment` a deployment branch policy of main alone.
 
 GitHub creates a missing environment, with no protection rules at all, the first time a job
@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gitops import environments
-from gitops.github.outputs import append_summary
 from gitops.github.comments import DEFAULT_API, GitHub, GitHubError
+from gitops.github.outputs import append_summary
 
 REVIEWERS, MAIN_ONLY = "required reviewers", "main branch only"
 SETTINGS = "Settings → Environments"
@@ -256,7 +254,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     verdicts = [check(gh, name, known) for name in args.environment]
     report(verdicts, env)
     return 0 if all(v.ok for v in verdicts) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

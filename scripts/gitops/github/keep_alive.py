@@ -1,6 +1,6 @@
 """Decide whether tonight's unattended destroy of an environment runs, from its keep-alive variable.
 
-    python3 scripts/keep_alive.py [--env NAME] [--until YYYY-MM-DD] [--today YYYY-MM-DD]
+    gitops keep-alive [--env NAME] [--until YYYY-MM-DD] [--today YYYY-MM-DD]
         [--schedule CRON]
 
 --env NAME takes the keep-alive variable's name and the time zone from that environment's
@@ -72,7 +72,7 @@ def scheduled_firing(cron: str, now: datetime) -> datetime:
     ):
         raise ValueError(
             f"schedule {cron!r} is not a daily `M H * * *` cron line: keep the nightly destroy's "
-            "schedule daily, or teach scripts/keep_alive.py the new form"
+            "schedule daily, or teach scripts/gitops/github/keep_alive.py the new form"
         )
     minute, hour = int(fields[0]), int(fields[1])
     if minute > 59 or hour > 23:
@@ -171,7 +171,3 @@ def main(
     write_outputs(decision, env, name)
     print(("destroy: " if decision.destroy else "skip: ") + decision.reason)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Check, before a job touches AWS, that this repository and this run may do so.
 
-    python3 scripts/preflight.py --name seoul --require AWS_PLAN_ROLE_ARN --require TF_STATE_BUCKET
+    gitops preflight --name seoul --require AWS_PLAN_ROLE_ARN --require TF_STATE_BUCKET
         [--same-repo] [--main-only] [--confirm TYPED --expect seoul]
 
 - --require NAME[=LABEL]: the variable must be set and non-blank in the environment (the workflow
@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from gitops.github.outputs import append_summary, set_outputs
 
@@ -160,7 +158,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     )
     report(verdict, env)
     return 1 if verdict.fatal else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

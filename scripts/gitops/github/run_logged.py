@@ -1,6 +1,6 @@
 """Run one command, stream its output, and record what it did in the GitHub job summary.
 
-    python3 scripts/run_logged.py --title "Destroy (seoul)" [--highlight REGEX]
+    gitops run-logged --title "Destroy (seoul)" [--highlight REGEX]
         [--status 0=clean --status 2=drift] -- make destroy ENV=seoul
 
 - The command's stdout and stderr are streamed to the console as they come (the live log).
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     env = dict(os.environ) if environ is None else environ
     raw = list(sys.argv[1:] if argv is None else argv)
     if "--" not in raw:
-        print("usage: run_logged.py [options] -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: gitops run-logged [options] -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     split = raw.index("--")
     own, command = raw[:split], raw[split + 1 :]
@@ -230,7 +230,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     if ok:
         return 0
     return result.returncode or 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@ directory of its own under .cache/terraform/validate/, so the hook never touches
 .terraform (its backend, its state) nor rewrites a .terraform.lock.hcl. Terraform uses the
 project's CLI config (.cache/terraform/cli.tfrc, written by `make setup`) when it exists.
 
-    python3 scripts/hooks/terraform_validate.py [ROOT ...]
+    gitops hook-terraform-validate [ROOT ...]
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # run as a file by pre-commit
-    sys.path.insert(0, str(REPO_ROOT))
 
 from gitops import environments
+from gitops.paths import REPO_ROOT
 
 # Every environment's root (a folder with a description; the `environments` hook checks the
 # descriptions themselves), and the bootstrap roots (state bucket, OIDC roles).
@@ -38,7 +33,7 @@ DATA_DIRS = REPO_ROOT / ".cache" / "terraform" / "validate"
 
 def environ_for(root: str) -> dict[str, str]:
     env = dict(os.environ)
-    if CLI_CONFIG.exists():  # as scripts/tf.py does: the project's config wins
+    if CLI_CONFIG.exists():  # as gitops.terraform.runner does: the project's config wins
         env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
     env["TF_DATA_DIR"] = str(DATA_DIRS / root.replace("/", "_"))
     env["TF_IN_AUTOMATION"] = "1"
@@ -79,7 +74,3 @@ def main(argv: list[str] | None = None) -> int:
     roots = argv or [r for r in ROOTS if (REPO_ROOT / r).is_dir()]
     results = [validate(root) for root in roots]
     return 0 if all(results) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

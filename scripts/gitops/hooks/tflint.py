@@ -5,7 +5,7 @@ a machine without it gets one visible line, "skipped: tflint not installed", nev
 (the hook is `verbose: true`, so pre-commit prints the line even when the hook passes). Set
 REQUIRE_TFLINT=1 (the lint job does) to turn that skip into a failure.
 
-    python3 scripts/hooks/tflint.py
+    gitops hook-tflint
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from gitops.paths import REPO_ROOT
+
 CONFIG = REPO_ROOT / ".tflint.hcl"
 SKIP_LINE = "skipped: tflint not installed"
 INSTALL_HINT = "install it from github.com/terraform-linters/tflint (CI's lint job does)"
@@ -46,7 +46,3 @@ def main(argv: list[str] | None = None) -> int:
             return proc.returncode
     print("tflint: no issues")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -7,7 +7,7 @@ Order of preference (`ensure_db`):
 3. Docker `mysql:8.0`, when `docker info` answers;
 4. as root on Debian/Ubuntu: `apt-get install mariadb-server`, then (2).
 
-CLI (from the repository root): python -m scripts.db_standin start|stop|status [--state-file F]
+CLI (from the repository root): gitops db-standin start|stop|status [--state-file F]
 The state file holds passwords, so it is written with mode 0600; passwords are never printed.
 """
 
@@ -33,9 +33,9 @@ from typing import Any
 
 import pymysql
 
+from gitops.paths import REPO_ROOT
 from gitops.progress import say, stage
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO_ROOT / "app" / "schema.sql"
 DEFAULT_STATE_FILE = Path(".cache/db-standin.json")
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")
@@ -469,8 +469,6 @@ def deprovision(server: DBServer, db_name: str, user: str, *, user_host: str = "
 
 def _app_module() -> Any:
     # The schema splitter and the app user's grants live with the app, which is shipped alone.
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
     from app import app
 
     return app
@@ -564,7 +562,3 @@ def main(argv: list[str] | None = None) -> int:
     if app_db is not None:
         print(f"ok database {app_db.database}, app user {app_db.user} (password in state file)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

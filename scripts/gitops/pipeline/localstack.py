@@ -5,7 +5,7 @@ started yourself); else starts LocalStack 4.14.0 from the project's own virtuale
 (.venv-localstack, made by `make setup`) as a host process; else, when a Docker engine answers,
 the localstack/localstack:4.14.0 image. Health is polled with a bounded timeout.
 
-    python3 scripts/localstack.py start|stop|status [--endpoint URL] [--state-file F]
+    gitops localstack start|stop|status [--endpoint URL] [--state-file F]
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -26,14 +25,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gitops.aws import endpoint_from_env
+from gitops.paths import E2E_DIR, REPO_ROOT
 from gitops.progress import fail, say
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LS_PYTHON = REPO_ROOT / ".venv-localstack" / "bin" / "python"
-DEFAULT_ENDPOINT = "http://localhost:4566"
 IMAGE = "localstack/localstack:4.14.0"
 SERVICES = "ec2,iam,s3,secretsmanager,ssm,sts"
-DEFAULT_STATE = REPO_ROOT / ".artifacts" / "e2e" / "localstack.json"
+DEFAULT_STATE = E2E_DIR / "localstack.json"
 
 
 @dataclass
@@ -45,10 +44,6 @@ class Emulator:
     container: str | None = None
     log_file: str | None = None
     workdir: str | None = None
-
-
-def endpoint_from_env() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
 
 
 def health(endpoint: str, timeout: float = 2.0) -> dict[str, object] | None:
@@ -266,7 +261,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(json.dumps({"endpoint": endpoint, "ready": ready(endpoint)}))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Smoke-test an applied stack: user data, database, app and network, one line per check.
 
-    python3 scripts/smoke.py --env NAME [--report FILE]
+    gitops smoke --env NAME [--report FILE]      (make smoke ENV=NAME)
 
 An emulated environment (envs/localstack): the instances do not run, so the database checks go
 to the MySQL stand-in `make up` configured (host and port from .artifacts/e2e/connection.env,
@@ -22,7 +22,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -32,10 +31,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gitops import aws
+from gitops.paths import ARTIFACTS_DIR, E2E_DIR
+from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
 from gitops.terraform import runner as tf
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONNECTION_ENV = REPO_ROOT / ".artifacts" / "e2e" / "connection.env"
 USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}|%\{[^}]*\}")
 KOREAN_TEXT = "스모크 테스트: 테라폼으로 만든 DB에 한국어가 그대로 저장되는지"
@@ -62,16 +62,7 @@ class Context:
     standin: tuple[str, int] | None = None  # emulated: where the DB stand-in listens
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        kwargs: dict[str, Any] = {"region_name": self.region}
-        if self.endpoint:
-            kwargs.update(
-                endpoint_url=self.endpoint,
-                aws_access_key_id="test",
-                aws_secret_access_key="test",  # noqa: S106 (LocalStack's dummy credential)
-            )
-        return boto3.client(service, **kwargs)
+        return aws.client(service, self.region, self.endpoint)
 
 
 # --- user data ------------------------------------------------------------------------------
@@ -415,8 +406,6 @@ def checks_for(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
 
 
 def load_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
-    from gitops.pipeline.stages import read_connection_env
-
     return read_connection_env(path)
 
 
@@ -433,16 +422,14 @@ def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
     conn = load_connection_env()
     host = conn.get("DB_HOST") or os.environ.get("DB_HOST") or "127.0.0.1"
     port = int(conn.get("DB_PORT") or os.environ.get("DB_PORT") or 3306)
-    endpoint = (
-        conn.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL") or tf.DEFAULT_ENDPOINT
-    )
+    endpoint = conn.get("AWS_ENDPOINT_URL") or aws.endpoint_from_env()
     return Context(env, outputs, endpoint, region, standin=(host, port))
 
 
 def report_path(env: str) -> Path:
     if tf.describe(env).emulated:
-        return REPO_ROOT / ".artifacts" / "e2e" / "smoke.json"
-    return REPO_ROOT / ".artifacts" / f"smoke-{env}.json"
+        return E2E_DIR / "smoke.json"
+    return ARTIFACTS_DIR / f"smoke-{env}.json"
 
 
 def run(ctx: Context, report: Path) -> int:
@@ -466,7 +453,3 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = build_context(args.env)
     return run(ctx, args.report or report_path(args.env))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The local pipeline: rehearse the whole stack on one machine against LocalStack.
 
-    python3 scripts/pipeline.py up|down|e2e
+    gitops pipeline up|down|e2e      (make up / make down / make e2e)
 
 up    start (or reuse) LocalStack and a MySQL stand-in, apply envs/localstack, configure the
       stand-in the way the database instance's setup script would (database, app user with
@@ -13,7 +13,7 @@ down  destroy envs/localstack and stop exactly what `up` started (by the pids it
 e2e   up -> smoke -> down, always tearing down (on failure and Ctrl-C too), with a summary
       table and .artifacts/e2e/report.json.
 
-Environment: AWS_ENDPOINT_URL (default http://localhost:4566); LOCALSTACK_START=never to
+Environment: AWS_ENDPOINT_URL (default gitops.aws.DEFAULT_ENDPOINT); LOCALSTACK_START=never to
 refuse to start an emulator; DB_HOST/DB_PORT/DB_USER/DB_PASS to reuse a MySQL server.
 """
 
@@ -24,8 +24,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,14 +31,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gitops.pipeline import db_standin
-from gitops.pipeline import localstack
-from gitops.terraform import runner as tf
+from gitops import aws
+from gitops.paths import E2E_DIR, REPO_ROOT
+from gitops.pipeline import db_standin, localstack, smoke
+from gitops.pipeline.connection import CONNECTION_ENV, write_connection_env
 from gitops.progress import fail, say, stage
+from gitops.terraform import runner as tf
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = REPO_ROOT / ".artifacts" / "e2e"
-CONNECTION_ENV = ARTIFACTS / "connection.env"
+ARTIFACTS = E2E_DIR
 DB_STATE = ARTIFACTS / "db-standin.json"
 LS_STATE = ARTIFACTS / "localstack.json"
 REPORT = ARTIFACTS / "report.json"
@@ -51,19 +49,11 @@ ORPHAN_WAIT_SECONDS = 300.0
 
 
 def endpoint() -> str:
-    return localstack.endpoint_from_env()
+    return aws.endpoint_from_env()
 
 
 def aws_client(service: str, region: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint(),
-        region_name=region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106 (LocalStack's dummy credential)
-    )
+    return aws.client(service, region, endpoint())
 
 
 def start_emulator() -> localstack.Emulator:
@@ -89,33 +79,6 @@ def start_database() -> tuple[db_standin.DBServer, bool]:
         raise fail(str(exc), "pick one of the options above, then run `make up` again") from None
     db_standin.save_state(DB_STATE, server)
     return server, server.started_by_us
-
-
-def write_connection_env(values: dict[str, str]) -> None:
-    """Settings a person can `source` to poke at the stack; 0600, it holds a password."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    lines = ["# Written by `make up`: source it to reach the local stack and its database."]
-    lines += [f"export {key}={_quote(value)}" for key, value in values.items()]
-    CONNECTION_ENV.unlink(missing_ok=True)
-    fd = os.open(CONNECTION_ENV, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "'\"'\"'") + "'"
-
-
-def read_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if not path.exists():
-        return values
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, raw = line.removeprefix("export ").split("=", 1)
-        values[key] = raw[1:-1].replace("'\"'\"'", "'") if raw.startswith("'") else raw
-    return values
 
 
 def state_has_resources() -> bool:
@@ -304,10 +267,8 @@ def forget_stale_state() -> None:
 
 
 def run_smoke() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "smoke.py"), "--env", ENV], check=False
-    )
-    if proc.returncode != 0:
+    """The smoke stage, in this process: the same checks `make smoke` runs."""
+    if smoke.run(smoke.build_context(ENV), smoke.report_path(ENV)) != 0:
         raise fail(
             "smoke checks failed", "read the FAIL lines above (and .artifacts/e2e/smoke.json)"
         )
@@ -383,7 +344,3 @@ def main(argv: list[str] | None = None) -> int:
         say("interrupted; run `make down` to clean up")
         return 130
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

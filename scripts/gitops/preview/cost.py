@@ -3,9 +3,10 @@
     estimate = cost.estimate(plan)             # plan: what `terraform show -json` printed
     lines = cost.render(env_name, estimate)    # Markdown for the plan-preview comment
 
-Prices come from the table in scripts/prices/ap-northeast-2.json (on-demand list prices, each
-with the page it was read from and the day). The table also says, for every resource type the
-stack can create, whether it is billed and by what, or why it is free. Nothing is guessed:
+Prices come from the table in prices/ap-northeast-2.json beside this module (on-demand list
+prices, each with the page it was read from and the day). The table also says, for every
+resource type the stack can create, whether it is billed and by what, or why it is free.
+Nothing is guessed:
 
 - a billed dimension whose price is not in the table (an instance type nobody priced, NAT data
   per GB) is listed as *not priced* and left out of the sums, which then read "at least";

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bind the plan an approver is asked to apply to the plan its pull request previewed.
 
-    python3 scripts/plan_digest.py compare --env seoul --plan .artifacts/plans/seoul.json \\
+    gitops plan-digest compare --env seoul --plan .artifacts/plans/seoul.json \\
         [--sha COMMIT] [--author github-actions[bot]] [--summary FILE]
 
 The plan-preview comment carries, per environment, a digest of its plan in a hidden HTML
@@ -18,7 +18,7 @@ not trusted), and writes at the top of the job summary either "matches the plan 
 without a preview, and an API error say so. It exits 0 in every one of those cases (the
 approver decides, with the warning in front of them) and 2 on bad arguments or an unreadable
 plan. $GITHUB_TOKEN, $GITHUB_REPOSITORY, $GITHUB_API_URL and $GITHUB_SHA as for
-scripts/github_comment.py.
+scripts/gitops/github/comments.py.
 """
 
 from __future__ import annotations
@@ -256,7 +256,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         print(f"::warning title=Plan vs preview ({args.env})::{first.lstrip('> ')}")
     append_summary(env, title + result.text + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

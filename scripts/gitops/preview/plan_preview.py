@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn `terraform show -json` plans into the Markdown a reviewer reads before approving a deploy.
 
-    python3 scripts/plan_preview.py localstack=plan-localstack.json seoul=plan-seoul.json \\
+    gitops plan-preview localstack=plan-localstack.json seoul=plan-seoul.json \\
         [--failed seoul=plan-seoul.stderr.txt] [--skipped seoul="reason"] \\
         [--summary SUMMARY.md] [--full-url URL] > comment.md
 
@@ -433,8 +433,8 @@ class Environment:
     destroys_everything: bool = False
     error_text: str = ""
     skip_reason: str = ""
-    digest: dict[str, Any] | None = None  # scripts/plan_digest.py: addresses -> actions
-    cost: cost.Estimate | None = None  # scripts/cost.py: running cost before and after
+    digest: dict[str, Any] | None = None  # gitops.preview.digest: addresses -> actions
+    cost: cost.Estimate | None = None  # gitops.preview.cost: running cost before and after
 
     def count(self, kind: str) -> int:
         return sum(1 for c in self.changes if c.kind == kind)
@@ -1629,7 +1629,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     sys.stdout.write(comment)
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,17 @@
 """Render the plan preview for whatever plans a job left in a directory.
 
-    python3 scripts/preview.py --plans .artifacts/plans [--env localstack --env seoul]
+    gitops preview --plans .artifacts/plans [--env localstack --env seoul]
         [--skipped "seoul=REASON"] [--aws-skipped REASON] [--summary FILE] [--output comment.md]
 
-scripts/plan_preview.py renders plans it is told about: `ENV=plan.json`, `--failed ENV=stderr`
-and `--skipped ENV=reason`. Which of those applies to an environment is only known once the
-plan jobs have finished, from the files they uploaded. This script makes that choice, the same
-way in CI and on a laptop, then renders them with plan_preview's library (in-process):
+gitops.preview.plan_preview renders plans it is told about: `ENV=plan.json`, `--failed
+ENV=stderr` and `--skipped ENV=reason`. Which of those applies to an environment is only known
+once the plan jobs have finished, from the files they uploaded. This module makes that choice,
+the same way in CI and on a laptop, then renders them with plan_preview's library
+(in-process):
 
 - --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
   --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`). Without
-  --env: every environment envs/*/environment.toml describes (scripts/environments.py).
+  --env: every environment envs/*/environment.toml describes (scripts/gitops/environments.py).
 - --aws-skipped REASON with a non-empty REASON: every AWS environment is skipped for REASON (a
   pull request from a fork, or a repository without AWS configured, plans none of them).
 - neither file: the job stopped before it could plan; shown as failed with that explanation.
@@ -128,7 +129,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     else:
         sys.stdout.write(comment)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ shallow search of the places machines keep such mirrors. No mirror (as on GitHub
 the config leaves the registry in charge. Either way the config adds a shared plugin cache so
 each root does not copy the provider again.
 
-    python3 scripts/tfmirror.py [--config PATH] [--print-mirror]
+    gitops mirror [--config PATH] [--print-mirror]
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import glob
 import os
 import platform
 import re
-import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from gitops.paths import REPO_ROOT
+
 DEFAULT_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 PLUGIN_CACHE = REPO_ROOT / ".cache" / "terraform" / "plugin-cache"
 PROVIDER = "registry.terraform.io/hashicorp/aws"
@@ -91,7 +91,7 @@ def find_mirror(version: str | None = None) -> tuple[Path | None, str]:
 
 def render_config(mirror: Path | None) -> str:
     lines = [
-        "# Written by `make setup` (scripts/tfmirror.py). Machine-specific: not committed.",
+        "# Written by `make setup` (gitops mirror). Machine-specific: not committed.",
         f'plugin_cache_dir = "{PLUGIN_CACHE}"',
     ]
     if mirror is not None:
@@ -125,7 +125,3 @@ def main(argv: list[str] | None = None) -> int:
     where = f"{mirror} ({how})" if mirror else how
     print(f"terraform provider source: {where}; CLI config: {args.config}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,11 +1,11 @@
 """Run Terraform for one environment the way the pipeline does, on a laptop and in CI alike.
 
-    python3 scripts/tf.py init|validate|plan|apply|destroy|drift|output ENV [options]
+    gitops tf init|validate|plan|apply|destroy|drift|output ENV [options]
 
 - The project's CLI config (.cache/terraform/cli.tfrc, written by `make setup`) is used when it
   exists, so init takes providers from a local mirror where there is one.
 - `-input=false` everywhere; no prompt ever waits for a person.
-- ENV is any environment an envs/ENV/environment.toml describes (scripts/environments.py).
+- ENV is any environment an envs/ENV/environment.toml describes (scripts/gitops/environments.py).
 - An emulated one (envs/localstack) talks to AWS_ENDPOINT_URL (default http://localhost:4566).
 - An AWS one takes its S3 backend from TF_STATE_BUCKET (required) and its description's state
   key (TF_STATE_KEY overrides it): partial backend configuration, nothing committed.
@@ -35,13 +35,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gitops import environments
+from gitops.aws import endpoint_from_env
 from gitops.environments import ENVS_DIR
+from gitops.paths import PLANS_DIR, REPO_ROOT
 from gitops.progress import fail, say, stage
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
-PLANS_DIR = REPO_ROOT / ".artifacts" / "plans"
-DEFAULT_ENDPOINT = "http://localhost:4566"
 
 
 def __getattr__(name: str) -> object:
@@ -82,7 +81,7 @@ def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str,
     environ["TF_IN_AUTOMATION"] = "1"
     environ["TF_INPUT"] = "0"
     if describe(env).emulated:
-        endpoint = environ.get("AWS_ENDPOINT_URL") or DEFAULT_ENDPOINT
+        endpoint = endpoint_from_env(environ)
         environ["TF_VAR_localstack_endpoint"] = endpoint
     return environ
 
@@ -430,7 +429,3 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "output":
         print(json.dumps(outputs(args.env), indent=2, sort_keys=True))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Show who holds an environment's Terraform state lock; remove it only when given its ID.
 
-    python3 scripts/unlock.py ENV [--lock-id ID] [--dir ROOT]
+    gitops unlock ENV [--lock-id ID] [--dir ROOT]
     make unlock ENV=NAME [LOCK_ID=...]
 
 The careful version of `terraform force-unlock`: without --lock-id it only shows the lock (who,
@@ -16,7 +16,7 @@ ROOT/.terraform/terraform.tfstate (else from backend.tf):
   reported and never removed.
 - S3 backend with use_lockfile (envs/seoul): the object <key>.tflock in the state bucket. Bucket
   and key come from the init record, else TF_STATE_BUCKET and TF_STATE_KEY, else the key the
-  environment's description gives, as scripts/tf.py uses them. boto3 talks to
+  environment's description gives, as scripts/gitops/terraform/runner.py uses them. boto3 talks to
   AWS_ENDPOINT_URL when it is set (LocalStack), else to AWS.
 """
 
@@ -27,17 +27,17 @@ import fcntl
 import itertools
 import json
 import os
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gitops import aws
+from gitops.paths import REPO_ROOT
 from gitops.progress import fail, say
 from gitops.terraform.runner import describe as describe_env
 from gitops.terraform.runner import env_dir
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGION = "ap-northeast-2"
 
 
@@ -186,15 +186,15 @@ def find_backend(
 
 
 def _s3(backend: Backend) -> Any:
-    import boto3
     from botocore.config import Config
 
     style = {"addressing_style": "path"} if backend.path_style or backend.endpoint else {}
-    return boto3.client(
+    return aws.client(
         "s3",
-        region_name=backend.region,
-        endpoint_url=backend.endpoint,
+        backend.region,
+        backend.endpoint,
         config=Config(s3=style, retries={"max_attempts": 3, "mode": "standard"}),
+        dummy_credentials=False,  # the backend's own credentials, as Terraform uses them
     )
 
 
@@ -336,7 +336,3 @@ def main(argv: list[str] | None = None) -> int:
         raise fail(str(error), hint) from None
     say(f"removed lock {removed.id} of {args.env} (held by {removed.who} since {removed.created})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
