@@ -75,6 +75,9 @@ def edit(path: Path, replacements: dict[str, str]) -> None:
 
 def run(copy: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("TF_STATE_", "GITHUB_"))}
+    # The copy's own package (its scripts/gitops), ahead of this repository's editable install,
+    # as `make setup` in the copy would install it.
+    environ["PYTHONPATH"] = str(copy / "scripts")
     return subprocess.run(
         list(args), cwd=copy, env={**environ, **(env or {})},
         capture_output=True, text=True, check=False, timeout=300,
@@ -82,13 +85,13 @@ def run(copy: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
 
 
 def matrix(copy: Path, kind: str, *extra: str) -> list[dict]:
-    proc = run(copy, sys.executable, "scripts/environments.py", "matrix", kind, *extra)
+    proc = run(copy, sys.executable, "-m", "gitops", "envs", "matrix", kind, *extra)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["include"]
 
 
 def test_the_validation_accepts_the_new_environment(checkout: Path) -> None:
-    proc = run(checkout, sys.executable, "scripts/environments.py", "check")
+    proc = run(checkout, sys.executable, "-m", "gitops", "envs", "check")
     assert proc.returncode == 0, proc.stderr
     assert "ok envs/osaka: ap-northeast-3, aws, state osaka/terraform.tfstate, gate osaka" in (
         proc.stdout
@@ -107,7 +110,7 @@ def test_every_matrix_includes_it(checkout: Path) -> None:
     assert osaka["nightly_crons"] == ["30 13 * * *"]
     due = matrix(checkout, "nightly-destroy", "--schedule", "30 13 * * *")
     assert [e["name"] for e in due] == ["osaka"]
-    crons = run(checkout, sys.executable, "scripts/environments.py", "crons")
+    crons = run(checkout, sys.executable, "-m", "gitops", "envs", "crons")
     assert crons.stdout.split() == ["30", "13", "*", "*", "*", "7", "14", "*", "*", "*"]
 
 
@@ -187,7 +190,7 @@ def test_the_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
     plans = tmp_path / "plans"
     plans.mkdir()
     shutil.copy(PLAN_FIXTURE, plans / "osaka.json")
-    proc = run(checkout, sys.executable, "scripts/preview.py", "--plans", str(plans),
+    proc = run(checkout, sys.executable, "-m", "gitops", "preview", "--plans", str(plans),
                "--output", str(tmp_path / "comment.md"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[:3] == [
@@ -215,7 +218,7 @@ def test_make_targets_take_it_and_refuse_an_unknown_name(
     # Accepted as an AWS environment: it gets as far as asking for the state bucket.
     plan = run(checkout, "make", "plan", "ENV=osaka", *overrides)
     assert plan.returncode != 0
-    assert "scripts/tf.py plan osaka" in plan.stdout  # make's echo of the recipe it ran
+    assert "gitops tf plan osaka" in plan.stdout  # make's echo of the recipe it ran
     assert "TF_STATE_BUCKET is not set: envs/osaka keeps its state in S3" in plan.stderr
     unlock = run(checkout, "make", "unlock", "ENV=osaka", *overrides)
     assert "the state bucket is unknown" in unlock.stderr
@@ -236,7 +239,7 @@ def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None
     shutil.copytree(checkout / "scripts", copy / "scripts")
     shutil.copytree(copy / "envs" / "seoul", copy / "envs" / "kobe", symlinks=True)
     edit(copy / "envs" / "kobe" / "terraform.tfvars", {'"ap-northeast-2"': '"ap-northeast-1"'})
-    proc = run(copy, sys.executable, "scripts/environments.py", "check")
+    proc = run(copy, sys.executable, "-m", "gitops", "envs", "check")
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         "ERROR: envs/kobe: region: 'ap-northeast-2' but envs/kobe/terraform.tfvars has "
@@ -248,6 +251,6 @@ def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None
         "already used by envs/kobe",
     ]
     # And a script that takes an environment name stops on it before running anything.
-    plan = run(copy, sys.executable, "scripts/tf.py", "plan", "seoul")
+    plan = run(copy, sys.executable, "-m", "gitops", "tf", "plan", "seoul")
     assert plan.returncode == 2
     assert "envs/kobe: region:" in plan.stderr

@@ -45,7 +45,9 @@ def test_every_resource_type_the_stack_can_create_is_in_the_table(table: PriceTa
     types = stack_resource_types()
     assert {"aws_instance", "aws_db_instance", "aws_nat_gateway", "aws_eip"} <= types  # parsed
     unknown = sorted(types - table.resources.keys())
-    assert not unknown, f"billable or free? add to scripts/prices/ap-northeast-2.json: {unknown}"
+    assert not unknown, (
+        f"billable or free? add to scripts/gitops/preview/prices/ap-northeast-2.json: {unknown}"
+    )
 
 
 def test_every_billed_type_has_a_cost_model(table: PriceTable) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -168,16 +166,3 @@ def test_preflight_reason_with_a_newline_stays_one_output(environ: dict[str, str
         "ready": "false",
         "reason": "skipped\nready=true",
     }
-
-
-@pytest.mark.parametrize("script", ["github_comment", "keep_alive", "preflight", "preview"])
-def test_scripts_using_gha_run_as_files_from_any_directory(tmp_path: Path, script: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / f"{script}.py"), "--help"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("usage:")

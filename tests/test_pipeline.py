@@ -23,6 +23,7 @@ from gitops.terraform import runner as tf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+GITOPS = [PY, "-m", "gitops"]  # what `make up/smoke/down/e2e` run
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,7 @@ def pipeline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     env.pop("LOCALSTACK_START", None)
     yield env
     # Whatever happened, leave nothing running.
-    subprocess.run([PY, "scripts/pipeline.py", "down"], cwd=REPO_ROOT, env=env, check=False)
+    subprocess.run([*GITOPS, "pipeline", "down"], cwd=REPO_ROOT, env=env, check=False)
 
 
 def run(
@@ -87,7 +88,7 @@ def ec2_client(env: dict[str, str]) -> object:
 def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(
     pipeline_env: dict[str, str],
 ) -> None:
-    proc = run([PY, "scripts/pipeline.py", "e2e"], pipeline_env, timeout=900)
+    proc = run([*GITOPS, "pipeline", "e2e"], pipeline_env, timeout=900)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
 
@@ -117,13 +118,13 @@ def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(
 
 
 def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]) -> None:
-    first = run([PY, "scripts/pipeline.py", "up"], pipeline_env)
+    first = run([*GITOPS, "pipeline", "up"], pipeline_env)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     ls_pid, db_pid, db_port = recorded_processes()
     assert ls_pid and db_pid and pid_alive(ls_pid) and pid_alive(db_pid)
 
     # A second `make up` changes nothing and starts nothing new.
-    second = run([PY, "scripts/pipeline.py", "up"], pipeline_env)
+    second = run([*GITOPS, "pipeline", "up"], pipeline_env)
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     assert "Resources: 0 added, 0 changed, 0 destroyed" in second.stdout
     assert recorded_processes() == (ls_pid, db_pid, db_port)
@@ -148,7 +149,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
     assert "No changes." in plan.stdout
 
-    smoke = run([PY, "scripts/smoke.py", "--env", "localstack"], pipeline_env)
+    smoke = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
     # Tampered user data: the stored user data no longer matches what Terraform rendered.
@@ -164,7 +165,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     ec2.modify_instance_attribute(
         InstanceId=web_id, UserData={"Value": base64.b64encode(tampered_data)}
     )
-    tampered = run([PY, "scripts/smoke.py", "--env", "localstack"], pipeline_env)
+    tampered = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
     assert tampered.returncode == 1
     assert "FAIL user data (web)" in tampered.stdout
     assert "differs from what Terraform rendered" in tampered.stdout
@@ -177,7 +178,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     deadline = time.monotonic() + 30
     while listening(db_port) and time.monotonic() < deadline:
         time.sleep(0.2)
-    down_db = run([PY, "scripts/smoke.py", "--env", "localstack"], pipeline_env)
+    down_db = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
     assert down_db.returncode == 1
     assert "FAIL database" in down_db.stdout
     assert "cannot connect to the database" in down_db.stdout
@@ -185,7 +186,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     assert "PASS user data (web)" in down_db.stdout
 
     # `make down` destroys the stack and stops the emulator, with the stand-in already gone.
-    down = run([PY, "scripts/pipeline.py", "down"], pipeline_env)
+    down = run([*GITOPS, "pipeline", "down"], pipeline_env)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "Destroy complete!" in down.stdout
     assert not pid_alive(ls_pid)
@@ -196,7 +197,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
 def test_up_fails_fast_when_no_emulator_can_be_had(pipeline_env: dict[str, str]) -> None:
     pipeline_env["LOCALSTACK_START"] = "never"
     began = time.monotonic()
-    proc = run([PY, "scripts/pipeline.py", "up"], pipeline_env, timeout=120)
+    proc = run([*GITOPS, "pipeline", "up"], pipeline_env, timeout=120)
     assert proc.returncode != 0
     assert time.monotonic() - began < 60
     assert f"no LocalStack answers at {pipeline_env['AWS_ENDPOINT_URL']}" in proc.stderr
@@ -209,7 +210,7 @@ def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
     pipeline_env: dict[str, str],
 ) -> None:
     proc = subprocess.Popen(
-        [PY, "scripts/pipeline.py", "up"], cwd=REPO_ROOT, env=pipeline_env, text=True,
+        [*GITOPS, "pipeline", "up"], cwd=REPO_ROOT, env=pipeline_env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -227,7 +228,7 @@ def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
     assert "stopped answering during the apply" in output
     assert "run `make down`" in output
 
-    down = run([PY, "scripts/pipeline.py", "down"], pipeline_env)
+    down = run([*GITOPS, "pipeline", "down"], pipeline_env)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "does not answer: its resources went with it" in down.stdout
     assert db_pid and not pid_alive(db_pid) and db_port and not listening(db_port)
@@ -239,7 +240,7 @@ def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
 
 def test_ctrl_c_during_e2e_still_tears_down(pipeline_env: dict[str, str]) -> None:
     proc = subprocess.Popen(
-        [PY, "scripts/pipeline.py", "e2e"], cwd=REPO_ROOT, env=pipeline_env, text=True,
+        [*GITOPS, "pipeline", "e2e"], cwd=REPO_ROOT, env=pipeline_env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -98,7 +98,9 @@ def test_plan_preview_puts_the_digest_under_its_marker(tmp_path: Path) -> None:
     out = subprocess.run(
         [
             sys.executable,
-            str(REPO_ROOT / "scripts" / "plan_preview.py"),
+            "-m",
+            "gitops",
+            "plan-preview",
             f"seoul={PLANS / 'update.json'}",
             f"localstack={PLANS / 'create.json'}",
         ],

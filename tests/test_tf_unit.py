@@ -219,8 +219,7 @@ def test_sigterm_stops_terraform_like_ctrl_c_and_waits_for_it(tmp_path) -> None:
         "FAKE_TF_RECORD": str(record),
     }
     proc = subprocess.Popen(
-        [sys.executable, str(tf.REPO_ROOT / "scripts" / "tf.py"), "apply", "localstack",
-         "--no-init"],
+        [sys.executable, "-m", "gitops", "tf", "apply", "localstack", "--no-init"],
         env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

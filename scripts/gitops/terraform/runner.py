@@ -6,7 +6,7 @@
   exists, so init takes providers from a local mirror where there is one.
 - `-input=false` everywhere; no prompt ever waits for a person.
 - ENV is any environment an envs/ENV/environment.toml describes (scripts/gitops/environments.py).
-- An emulated one (envs/localstack) talks to AWS_ENDPOINT_URL (default http://localhost:4566).
+- An emulated one (envs/localstack) talks to AWS_ENDPOINT_URL (default gitops.aws.DEFAULT_ENDPOINT).
 - An AWS one takes its S3 backend from TF_STATE_BUCKET (required) and its description's state
   key (TF_STATE_KEY overrides it): partial backend configuration, nothing committed.
 - plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure
