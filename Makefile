@@ -147,10 +147,10 @@ unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactl
 	$(GITOPS) unlock $(ENV) $(if $(LOCK_ID),--lock-id $(LOCK_ID))
 
 app-lock: $(VENV)/.installed ## Rewrite app/requirements.txt from app/requirements.in (pinned, hashed)
-	$(PY) scripts/app_lock.py
+	$(GITOPS) app-lock
 
 bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on loopback)
-	$(PY) scripts/bench_app.py
+	$(GITOPS) bench-app
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
 	$(PY) scripts/ami.py $(ENV)

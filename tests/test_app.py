@@ -19,11 +19,11 @@ import pymysql
 import pytest
 import yaml
 from flask.testing import FlaskClient
+from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
+from gitops.web.server import image_command, shipped_files
 
 import app.app as app_module
 from app.app import apply_schema, create_app, split_sql
-from scripts.app_server import image_command, shipped_files
-from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = REPO_ROOT / "app"

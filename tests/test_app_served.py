@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from scripts.app_server import Served, ensure_app_venv, serve
-from scripts.db_standin import AppDB, DBServer, deprovision, free_port
+from gitops.pipeline.db_standin import AppDB, DBServer, deprovision, free_port
+from gitops.web.server import Served, ensure_app_venv, serve
 
 
 @pytest.fixture

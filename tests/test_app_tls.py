@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pymysql
 import pytest
-
-from app.app import connect, create_app, ensure_app_user
-from scripts.db_standin import (
+from gitops.pipeline.db_standin import (
     AppDB,
     DBServer,
     StandinError,
@@ -21,6 +19,8 @@ from scripts.db_standin import (
     start_local,
     stop,
 )
+
+from app.app import connect, create_app, ensure_app_user
 
 SCHEMA_SQL = (Path(__file__).resolve().parents[1] / "app" / "schema.sql").read_text("utf-8")
 

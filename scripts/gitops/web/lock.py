@@ -18,7 +18,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from gitops.paths import REPO_ROOT
+
 REQUIREMENTS_IN = REPO_ROOT / "app" / "requirements.in"
 REQUIREMENTS_TXT = REPO_ROOT / "app" / "requirements.txt"
 PYTHONS = ("3.11", "3.12", "3.13")
@@ -80,7 +81,3 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(lock(), encoding="utf-8")
     print(f"ok wrote {args.output.relative_to(REPO_ROOT)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Load and fault benchmark of the web tier on loopback (`make bench-app`), bounded in count.
 
-The app runs as its image runs it (scripts/app_server.py) against a throwaway MariaDB. Phases:
+The app runs as its image runs it (gitops.web.server) against a throwaway MariaDB. Phases:
 concurrent writes; /health beside slow clients; an oversized body; a database killed (SIGKILL)
 and restarted while clients write and retry; retries after a connection cut after the commit.
 Every write carries an Idempotency-Key and is retried with it until acknowledged, as a careful
@@ -16,7 +16,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,12 +23,9 @@ from pathlib import Path
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from scripts import db_standin  # noqa: E402
-from scripts.app_server import serve  # noqa: E402
+from gitops.paths import REPO_ROOT
+from gitops.pipeline import db_standin
+from gitops.web.server import serve
 
 SCHEMA = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
 
@@ -237,7 +233,3 @@ def main(argv: list[str] | None = None) -> int:
     for what, ok in results.items():
         print(f"{'ok' if ok else 'FAIL'} {what}")
     return 0 if all(results.values()) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

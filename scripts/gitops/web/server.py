@@ -1,7 +1,7 @@
 """Run the app as its image runs it: the Dockerfile's gunicorn command, from the app's own
 virtualenv (.venv-app, built from app/requirements.txt alone), on 127.0.0.1 only.
 
-Used by the app's tests and by scripts/bench_app.py, so both measure what ships.
+Used by the app's tests and by `gitops bench-app`, so both measure what ships.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-APP_DIR = REPO_ROOT / "app"
+from gitops.paths import APP_DIR, REPO_ROOT
+
 APP_VENV = REPO_ROOT / ".venv-app"
 IMAGE_BIND = "0.0.0.0:8000"
 
