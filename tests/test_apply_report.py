@@ -1,4 +1,4 @@
-"""scripts/apply_report.py: the apply's outcome as one comment on its pull request.
+"""gitops.github.apply_report: the apply's outcome as one comment on its pull request.
 
 The apply log of the failure case is Terraform's real error output
 (tests/fixtures/plans/failed.stderr.txt, secrets and all); GitHub is a local fake.

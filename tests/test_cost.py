@@ -1,4 +1,4 @@
-"""scripts/cost.py and its price table, over the real plan fixtures and the real modules."""
+"""gitops.preview.cost and its price table, over the real plan fixtures and the real modules."""
 
 from __future__ import annotations
 

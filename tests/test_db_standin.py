@@ -1,4 +1,4 @@
-"""scripts/db_standin.py: find, start, reuse, provision and stop a real MySQL-compatible server."""
+"""gitops.pipeline.db_standin: find, start, reuse, provision and stop a real MySQL server."""
 
 from __future__ import annotations
 

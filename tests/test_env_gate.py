@@ -1,4 +1,4 @@
-"""scripts/env_gate.py against a fake GitHub environments API served on localhost."""
+"""gitops.github.env_gate against a fake GitHub environments API served on localhost."""
 
 from __future__ import annotations
 

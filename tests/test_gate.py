@@ -1,4 +1,4 @@
-"""scripts/gate.py: the pull request's required check is red unless every job really passed."""
+"""gitops.github.checks_gate: the PR's required check is red unless every job passed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/gha.py: step outputs and job summaries, read back the way the runner reads them."""
+"""gitops.github.outputs: step outputs and job summaries, read back as the runner reads them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/github_comment.py against a fake GitHub REST API served on localhost."""
+"""gitops.github.comments against a fake GitHub REST API served on localhost."""
 
 from __future__ import annotations
 
@@ -14,11 +14,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from gitops.github import comments as github_comment
+from gitops.github.api import GitHub, GitHubError
 from gitops.github.comments import (
     MAX_BODY,
     PR_MARKER,
-    GitHub,
-    GitHubError,
     drift_marker,
     sync_drift_issue,
     upsert_pr_comment,

@@ -1,4 +1,4 @@
-"""scripts/keep_alive.py: the nightly destroy is skipped only while KEEP_SEOUL_UNTIL is ahead."""
+"""gitops.github.keep_alive: the nightly destroy is skipped only while KEEP_SEOUL_UNTIL is ahead."""
 
 from __future__ import annotations
 

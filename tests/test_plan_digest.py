@@ -1,4 +1,4 @@
-"""scripts/plan_digest.py: the preview's plan digest and the deploy's comparison with it.
+"""gitops.preview.digest: the preview's plan digest and the deploy's comparison with it.
 
 Real plan fixtures (tests/fixtures/plans/) and a local fake of the GitHub REST API.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitops.github.comments import PR_MARKER, GitHub
+from gitops.github.api import GitHub
+from gitops.github.comments import PR_MARKER
 from gitops.preview import digest as plan_digest
 from gitops.preview.digest import attach, comment_block, digest, fingerprint, parse, verdict
 

@@ -1,4 +1,4 @@
-"""scripts/plan_preview.py over real plans made by Terraform against LocalStack.
+"""gitops.preview.plan_preview over real plans made by Terraform against LocalStack.
 
 The fixtures in tests/fixtures/plans/ come from tests/fixtures/plans/regenerate.py; they hold
 real secrets in clear text (a sensitive variable, a Secrets Manager value, a sensitive output, a

@@ -1,4 +1,4 @@
-"""scripts/preflight.py: AWS jobs run only where OIDC is configured and the run may use it."""
+"""gitops.github.preflight: AWS jobs run only where OIDC is configured and the run may use it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/preview.py: each environment reaches plan_preview.py as planned, failed or skipped."""
+"""gitops.preview.plans_dir: each environment reaches the preview as planned, failed or skipped."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/run_logged.py: a wrapped command's outcome reaches the step result and the summary."""
+"""gitops.github.run_logged: a wrapped command's outcome reaches the step result and the summary."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/smoke.py's checks on user data, without an emulator."""
+"""gitops.pipeline.smoke's checks on user data, without an emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/tf.py: the environment Terraform runs with, backend settings, error hints."""
+"""gitops.terraform.runner: the environment Terraform runs with, backend settings, error hints."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/tfmirror.py: finding a provider mirror and writing the CLI config."""
+"""gitops.terraform.mirror: finding a provider mirror and writing the CLI config."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""scripts/unlock.py against locks that a real Terraform takes and leaves behind.
+"""gitops.terraform.unlock against locks that a real Terraform takes and leaves behind.
 
 A tiny configuration (one terraform_data resource: no provider to download) is applied with the
 approval prompt left open, so Terraform holds the state lock while it waits; SIGKILL then leaves

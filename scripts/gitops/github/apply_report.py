@@ -32,14 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.github.comments import (
-    DEFAULT_API,
-    GitHub,
-    GitHubError,
-    post_comment,
-    pr_for_commit,
-    run_url,
-)
+from gitops.github.api import DEFAULT_API, GitHub, GitHubError
+from gitops.github.comments import post_comment, pr_for_commit, run_url
 from gitops.github.outputs import append_summary, set_outputs
 from gitops.preview.plan_preview import Secrets, collect_secrets
 

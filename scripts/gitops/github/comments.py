@@ -14,7 +14,7 @@
   login must match (--author, default `github-actions[bot]`, the login of a workflow's
   GITHUB_TOKEN). Someone quoting the marker is neither edited (a 403) nor adopted.
 
-GitHub REST API through urllib with $GITHUB_TOKEN (stdlib only). $GITHUB_REPOSITORY and
+GitHub REST API through gitops.github.api with $GITHUB_TOKEN (stdlib only). $GITHUB_REPOSITORY and
 $GITHUB_API_URL give the repository and the API (so a test can point it at a local server).
 Prints one line saying what it did; writes `action=` and `url=` to $GITHUB_OUTPUT.
 """
@@ -22,107 +22,24 @@ Prints one line saying what it did; writes `action=` and `url=` to $GITHUB_OUTPU
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
-import re
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitops.github.api import DEFAULT_API, GitHub, GitHubError
 from gitops.github.outputs import BOT_LOGIN, append_summary, set_outputs
 
-DEFAULT_API = "https://api.github.com"
 PR_MARKER = "<!-- plan-preview -->"
 # GitHub refuses comment and issue bodies longer than 65,536 characters.
 MAX_BODY = 65_536
 TRUNCATED = "\n\n_…truncated: the full preview is in the job summary of the run._\n"
-_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
-
-
-class GitHubError(RuntimeError):
-    """The API answered with an error status, or could not be reached."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status  # the HTTP status, None when the API was not reached
 
 
 @dataclass(frozen=True)
 class Outcome:
     action: str  # created | updated | opened | closed | unchanged
     url: str = ""
-
-
-class GitHub:
-    """A minimal client for the handful of REST calls this pipeline makes."""
-
-    def __init__(self, token: str, repo: str, api_url: str = DEFAULT_API, timeout: float = 30):
-        if not token:
-            raise GitHubError("GITHUB_TOKEN is not set")
-        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo or ""):
-            raise GitHubError(f"repository must be OWNER/NAME, got {repo!r}")
-        self.token = token
-        self.repo = repo
-        self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
-
-    def _url(self, path: str, params: dict[str, str] | None = None) -> str:
-        url = path if path.startswith(self.api_url + "/") else f"{self.api_url}{path}"
-        if params:
-            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
-        return url
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> tuple[Any, dict[str, str]]:
-        url = self._url(path, params)
-        if not url.startswith(self.api_url + "/"):
-            raise GitHubError(f"refusing to send the token outside {self.api_url}: {url}")
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Accept", "application/vnd.github+json")
-        req.add_header("Authorization", f"Bearer {self.token}")
-        req.add_header("X-GitHub-Api-Version", "2022-11-28")
-        req.add_header("User-Agent", "tf-3tier-gitops-pipeline")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                raw = resp.read()
-                headers = {k.lower(): v for k, v in resp.headers.items()}
-        except urllib.error.HTTPError as err:
-            detail = err.read().decode("utf-8", "replace")
-            with contextlib.suppress(ValueError, AttributeError):
-                detail = json.loads(detail).get("message", detail)
-            hint = ""
-            if err.code in (401, 403):
-                hint = (
-                    " (the token may lack the permission this job grants, or be the read-only"
-                    " token of a pull request from a fork)"
-                )
-            raise GitHubError(
-                f"{method} {path}: HTTP {err.code}: {detail}{hint}", err.code
-            ) from err
-        except urllib.error.URLError as err:
-            raise GitHubError(f"{method} {path}: {err.reason}") from err
-        return (json.loads(raw) if raw else None), headers
-
-    def paginate(self, path: str, params: dict[str, str] | None = None) -> Iterator[Any]:
-        url: str | None = self._url(path, {"per_page": "100", **(params or {})})
-        while url:
-            items, headers = self.request("GET", url)
-            yield from items or []
-            match = _NEXT.search(headers.get("link", ""))
-            url = match.group(1) if match else None
 
 
 def with_marker(body: str, marker: str) -> str:

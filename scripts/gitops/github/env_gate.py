@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops import environments
-from gitops.github.comments import DEFAULT_API, GitHub, GitHubError
+from gitops.github.api import DEFAULT_API, GitHub, GitHubError
 from gitops.github.outputs import append_summary
 
 REVIEWERS, MAIN_ONLY = "required reviewers", "main branch only"

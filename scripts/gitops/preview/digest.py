@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from gitops.github.outputs import BOT_LOGIN, append_summary
 
 if TYPE_CHECKING:
-    from gitops.github.comments import GitHub
+    from gitops.github.api import GitHub
 
 VERSION = "v1"
 DEFAULT_AUTHOR = BOT_LOGIN
@@ -218,7 +218,7 @@ def check(
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    from gitops.github.comments import DEFAULT_API, GitHub, GitHubError
+    from gitops.github.api import DEFAULT_API, GitHub, GitHubError
 
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Compare a plan with its pull request's preview.")

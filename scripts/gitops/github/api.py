@@ -1,0 +1,94 @@
+"""The one GitHub REST API client: urllib and $GITHUB_TOKEN, stdlib only.
+
+Every command that talks to GitHub (comments and issues, the environment gate, the plan
+digest's comparison, the apply report) builds its client here and catches GitHubError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+DEFAULT_API = "https://api.github.com"
+_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+class GitHubError(RuntimeError):
+    """The API answered with an error status, or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status, None when the API was not reached
+
+
+class GitHub:
+    """A minimal client for the handful of REST calls this pipeline makes."""
+
+    def __init__(self, token: str, repo: str, api_url: str = DEFAULT_API, timeout: float = 30):
+        if not token:
+            raise GitHubError("GITHUB_TOKEN is not set")
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo or ""):
+            raise GitHubError(f"repository must be OWNER/NAME, got {repo!r}")
+        self.token = token
+        self.repo = repo
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+
+    def _url(self, path: str, params: dict[str, str] | None = None) -> str:
+        url = path if path.startswith(self.api_url + "/") else f"{self.api_url}{path}"
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
+        return url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[Any, dict[str, str]]:
+        url = self._url(path, params)
+        if not url.startswith(self.api_url + "/"):
+            raise GitHubError(f"refusing to send the token outside {self.api_url}: {url}")
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Accept", "application/vnd.github+json")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("X-GitHub-Api-Version", "2022-11-28")
+        req.add_header("User-Agent", "tf-3tier-gitops-pipeline")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode("utf-8", "replace")
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = json.loads(detail).get("message", detail)
+            hint = ""
+            if err.code in (401, 403):
+                hint = (
+                    " (the token may lack the permission this job grants, or be the read-only"
+                    " token of a pull request from a fork)"
+                )
+            raise GitHubError(
+                f"{method} {path}: HTTP {err.code}: {detail}{hint}", err.code
+            ) from err
+        except urllib.error.URLError as err:
+            raise GitHubError(f"{method} {path}: {err.reason}") from err
+        return (json.loads(raw) if raw else None), headers
+
+    def paginate(self, path: str, params: dict[str, str] | None = None) -> Iterator[Any]:
+        url: str | None = self._url(path, {"per_page": "100", **(params or {})})
+        while url:
+            items, headers = self.request("GET", url)
+            yield from items or []
+            match = _NEXT.search(headers.get("link", ""))
+            url = match.group(1) if match else None
