@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How fast plan_preview.py renders big plans: prints figures, asserts nothing.
 
     gitops bench-plan-preview [--sizes 3000 10000] [--runs 5]

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """After the Seoul apply and its smoke test, tell the pull request the commit came from.
 
     gitops apply-report --env seoul --result success|failure|cancelled \\

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bind the plan an approver is asked to apply to the plan its pull request previewed.
 
     gitops plan-digest compare --env seoul --plan .artifacts/plans/seoul.json \\

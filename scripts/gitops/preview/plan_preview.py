@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Turn `terraform show -json` plans into the Markdown a reviewer reads before approving a deploy.
 
     gitops plan-preview localstack=plan-localstack.json seoul=plan-seoul.json \\
