@@ -131,7 +131,7 @@ def test_no_server_anywhere_raises_an_error_that_says_what_to_install(
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gitops.pipeline.db_standin", *args],
+        [sys.executable, "-m", "gitops", "db-standin", *args],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
