@@ -18,6 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 from gitops.pipeline import stages as pipeline
+from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
 from gitops.pipeline.db_standin import free_port, port_open
 from gitops.terraform import runner as tf
 
@@ -103,9 +104,9 @@ def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(
     assert smoke["ok"] and {c["status"] for c in smoke["checks"]} == {"PASS"}
     assert len(smoke["checks"]) == 6
 
-    conn = pipeline.CONNECTION_ENV
+    conn = CONNECTION_ENV
     assert stat.S_IMODE(conn.stat().st_mode) == 0o600
-    values = pipeline.read_connection_env()
+    values = read_connection_env()
     for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASS"):
         assert values.get(key), key
     assert values["AWS_ENDPOINT_URL"] == pipeline_env["AWS_ENDPOINT_URL"]
@@ -153,7 +154,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
     # Tampered user data: the stored user data no longer matches what Terraform rendered.
-    web_id = pipeline.read_connection_env()["WEB_INSTANCE_ID"]
+    web_id = read_connection_env()["WEB_INSTANCE_ID"]
     original = base64.b64decode(
         ec2.describe_instance_attribute(InstanceId=web_id, Attribute="userData")["UserData"][
             "Value"
