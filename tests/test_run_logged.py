@@ -213,9 +213,9 @@ def test_cancel_reaches_the_command_once_and_is_waited_for(tmp_path: Path) -> No
     record = tmp_path / "record"
     child = tmp_path / "child.py"
     child.write_text(STOPPABLE)
-    script = Path(run_logged.__file__)
+    gitops = Path(sys.executable).parent / "gitops"  # as the workflow step runs it, exec'd
     proc = subprocess.Popen(
-        [sys.executable, str(script), "--title", "Apply (seoul)", "--",
+        [str(gitops), "run-logged", "--title", "Apply (seoul)", "--",
          sys.executable, str(child), str(record)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
