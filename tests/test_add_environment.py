@@ -129,10 +129,10 @@ def run_step(copy: Path, step: dict, values: dict[str, str], tmp: Path) -> dict[
     the values the event gives, expanded in the command line; return the outputs it set."""
     env = {name: values[name] for name in step.get("env", {})}
     tokens = [re.sub(r"\$\{(\w+)\}", lambda m: env[m[1]], t) for t in shlex.split(step["run"])]
-    assert tokens[0] == "python3"
+    assert tokens[0] == "gitops"  # on the runner: the copy's own package, as run() provides it
     output = tmp / "github_output"
     output.write_text("", encoding="utf-8")
-    proc = run(copy, sys.executable, *tokens[1:], env={**env, "GITHUB_OUTPUT": str(output)})
+    proc = run(copy, sys.executable, "-m", *tokens, env={**env, "GITHUB_OUTPUT": str(output)})
     assert proc.returncode == 0, proc.stderr
     lines = output.read_text(encoding="utf-8").splitlines()
     return dict(line.split("=", 1) for line in lines)
@@ -146,7 +146,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
         assert copied.read_bytes() == path.read_bytes(), f"{path.name} differs in the copy"
     event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "osaka", "CONFIRM": "osaka"}
     computed = {}
-    for workflow, job_id, step in workflow_steps(checkout, "python3 scripts/environments.py"):
+    for workflow, job_id, step in workflow_steps(checkout, "gitops envs"):
         for output, value in run_step(checkout, step, event, tmp_path).items():
             names = [entry["name"] for entry in json.loads(value)["include"]]
             computed[(workflow, job_id, step.get("id"), output)] = names
@@ -159,7 +159,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
         ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
     }
     # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
-    nightly = next(s for _, _, s in workflow_steps(checkout, "python3 scripts/environments.py")
+    nightly = next(s for _, _, s in workflow_steps(checkout, "gitops envs")
                    if s.get("id") == "nightly")  # fmt: skip
     value = run_step(checkout, nightly, {"SCHEDULE": "7 14 * * *"}, tmp_path)["destroy"]
     assert [entry["name"] for entry in json.loads(value)["include"]] == ["seoul"]
@@ -168,18 +168,14 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
     # tests/test_environments.py refuses the schedule until it is made.
     destroy = yaml.safe_load((checkout / ".github/workflows/destroy.yml").read_text())
     scheduled = {entry["cron"] for entry in destroy[True]["schedule"]}
-    crons = run(checkout, sys.executable, "scripts/environments.py", "crons").stdout.splitlines()
+    crons = run(checkout, sys.executable, "-m", "gitops", "envs", "crons").stdout.splitlines()
     assert sorted(set(crons) - scheduled) == ["30 13 * * *"]
 
 
 def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
     """pr.yml's preview step, run as written in the copy after a fork's pull request (no AWS
     plan ran): the new environment is in the comment, skipped with the fork's notice."""
-    step = next(
-        s
-        for name, _, s in workflow_steps(checkout, "python3 scripts/preview.py")
-        if name == "pr.yml"
-    )
+    step = next(s for name, _, s in workflow_steps(checkout, "gitops preview") if name == "pr.yml")
     run_step(checkout, step, {"AWS_SKIPPED": "fork: no OIDC token"}, tmp_path)
     comment = (checkout / ".artifacts" / "plan-preview.md").read_text(encoding="utf-8")
     assert "### `osaka`" in comment and "### `seoul`" in comment

@@ -1,4 +1,4 @@
-"""scripts/environments.py: the descriptions in envs/*/environment.toml, their validation, the
+"""gitops.environments: the descriptions in envs/*/environment.toml, their validation, the
 job matrices the workflows take from them, and the scripts that accept any described name."""
 
 from __future__ import annotations
@@ -451,8 +451,7 @@ def test_the_nightly_destroy_is_scheduled_at_every_environments_cron() -> None:
     scheduled = [crons for crons in scheduled if crons]
     assert len(scheduled) == 1, "one scheduled workflow runs the nightly destroys"
     assert scheduled[0] == sorted(environments.nightly_crons(environments.load())), (
-        "the nightly destroy's schedule: lines must be exactly `python3 scripts/environments.py "
-        "crons`"
+        "the nightly destroy's schedule: lines must be exactly `gitops envs crons`"
     )
 
 

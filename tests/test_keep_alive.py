@@ -158,7 +158,7 @@ def test_env_takes_the_variable_and_the_local_date_from_the_description(
 ) -> None:
     """--env NAME: the variable named in [nightly_destroy] and the day in its own time zone.
     22:09 UTC on 15 January is still the 15th in Berlin (it is the 16th in Seoul)."""
-    from scripts import environments
+    from gitops import environments
 
     berlin = environments.Nightly("23:07", "Europe/Berlin", "prod-nightly", "KEEP_PROD_UNTIL")
     described = environments.Environment(

@@ -3,7 +3,7 @@
 Loads every workflow and asserts: least permissions, OIDC only where AWS is used and no static
 keys, third-party actions pinned by commit SHA, concurrency per environment that never cancels an
 apply, applies and destroys bound to the environment's own GitHub environments, every job that
-runs per environment fed by the matrix scripts/environments.py computes (no workflow names an
+runs per environment fed by the matrix `gitops envs` computes (no workflow names an
 environment), schedules that match the descriptions, and `run:` steps that call only repository
 code with its own tests. The linters themselves run at the end when they are installed.
 """
@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from gitops.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
@@ -41,8 +42,9 @@ SHA_PIN = re.compile(
     r"\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*$"
 )
 TF_VERSION_STEP = 'echo "version=$(cat .terraform-version)" >> "$GITHUB_OUTPUT"'
-# The only run: lines that are neither `make <target>` nor `python3 scripts/<x>.py`.
-TRIVIAL_SHELL = {TF_VERSION_STEP}
+PATH_STEP = 'echo "${GITHUB_WORKSPACE}/.venv/bin" >> "$GITHUB_PATH"'
+# The only run: lines that are neither `make <target>` nor `gitops <verb>`.
+TRIVIAL_SHELL = {TF_VERSION_STEP, PATH_STEP}
 SUBSTITUTION = re.compile(r"`|\$\(")  # runs a command, even inside double quotes
 MAKE_ARG = re.compile(r"^[A-Z][A-Z0-9_]*=[\w./${}-]*$")
 STATIC_KEY_WORDS = (
@@ -103,12 +105,12 @@ def reusable_callers(command: str | None = None) -> Iterator[tuple[str, str, dic
 
 
 def matrix_steps(job: dict[str, Any], output: str) -> list[dict[str, Any]]:
-    """The steps of `job` that set output `output` to a matrix scripts/environments.py prints
+    """The steps of `job` that set output `output` to a matrix `gitops envs` prints
     (several when the event decides which), each one read by the job's output."""
     found = [
         step
         for step in job.get("steps", [])
-        if str(step.get("run", "")).startswith("python3 scripts/environments.py matrix ")
+        if str(step.get("run", "")).startswith("gitops envs matrix ")
         and shlex.split(step["run"])[-2:] == ["--github-output", output]
     ]
     assert found, f"no step computes the {output} matrix"
@@ -336,7 +338,10 @@ def test_setup_terraform_is_named_once_with_the_pinned_version_and_no_wrapper() 
     assert step["with"]["terraform_version"] == "${{ steps.tf-version.outputs.version }}"
     earlier = [s for s in steps[:index] if s.get("id") == "tf-version"]
     assert earlier and earlier[0]["run"] == TF_VERSION_STEP
-    assert steps[-1]["run"] == "make setup", "make setup comes last, with Terraform in place"
+    make_setup = next(i for i, s in enumerate(steps) if s.get("run") == "make setup")
+    assert make_setup > index, "make setup runs with Terraform in place"
+    # Whatever the mode, the last step puts the gitops command on PATH for the job's steps.
+    assert steps[-1]["run"] == PATH_STEP and "if" not in steps[-1]
 
 
 def test_every_job_that_runs_make_sets_up_through_the_shared_action() -> None:
@@ -375,13 +380,13 @@ def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_i
     for pattern in ("requirements/*.txt", "app/requirements.txt"):
         assert f"'{pattern}'" in key, f"the pip cache key ignores {pattern}"
     assert {"requirements/dev.txt", "app/requirements.txt"} <= set(requirement_files)
-    # The plugin cache is the directory scripts/tfmirror.py writes into cli.tfrc.
+    # The plugin cache is the directory `gitops mirror` writes into cli.tfrc.
     providers = _cache(steps, str(tfmirror.PLUGIN_CACHE.relative_to(ROOT)))
     assert "hashFiles('envs/*/.terraform.lock.hcl')" in providers["with"]["key"]
     assert list(ROOT.glob("envs/*/.terraform.lock.hcl")), "no lock file for the key to follow"
     hooks = _cache(steps, "~/.cache/pre-commit")
     assert "'.pre-commit-config.yaml'" in hooks["with"]["key"]
-    assert hooks["if"] == "inputs.pre-commit-cache == 'true'"
+    assert hooks["if"] == "inputs.tools != 'false' && inputs.pre-commit-cache == 'true'"
     for cache in (pip, providers, hooks):
         assert steps.index(cache) < make_setup, "a cache restored after make setup is unused"
     # The job that runs the hooks asks for their cache.
@@ -516,8 +521,8 @@ def shell_operators(script: str) -> list[str]:
 
 def test_shell_operator_detection() -> None:
     assert shell_operators("make plan ENV=seoul | tee x; rm -rf y") == ["|", ";"]
-    assert shell_operators('python3 scripts/a.py --highlight "a|b" > out') == [">"]
-    assert shell_operators('python3 scripts/a.py --highlight "a|b;c"') == []
+    assert shell_operators('gitops run-logged --highlight "a|b" > out') == [">"]
+    assert shell_operators('gitops run-logged --highlight "a|b;c"') == []
 
 
 def _check_command(tokens: list[str], targets: set[str], where: str) -> None:
@@ -526,13 +531,19 @@ def _check_command(tokens: list[str], targets: set[str], where: str) -> None:
         for arg in tokens[2:]:
             assert MAKE_ARG.match(arg), f"{where}: make argument {arg!r}"
         return
-    assert tokens[0] == "python3", f"{where}: runs {tokens[0]!r}"
-    script = tokens[1]
-    assert re.fullmatch(r"scripts/[a-z_]+\.py", script), f"{where}: {script}"
-    stem = Path(script).stem
-    assert (ROOT / script).is_file(), f"{where}: {script} does not exist"
-    assert (ROOT / "tests" / f"test_{stem}.py").is_file(), f"{where}: {script} has no tests"
-    if stem == "run_logged":
+    assert tokens[0] == "gitops", f"{where}: runs {tokens[0]!r}"
+    verb = tokens[1]
+    assert verb in COMMANDS, f"{where}: gitops has no verb {verb!r}"
+    module = COMMANDS[verb][0]
+    package, _, leaf = module.rpartition(".")
+    tested = [
+        p.name
+        for p in (ROOT / "tests").glob("test_*.py")
+        if module in (text := p.read_text(encoding="utf-8"))
+        or re.search(rf"from {re.escape(package)} import .*\b{leaf}\b", text)
+    ]
+    assert tested, f"{where}: {module} has no tests"
+    if verb == "run-logged":
         assert "--" in tokens, f"{where}: run_logged without a command"
         _check_command(tokens[tokens.index("--") + 1 :], targets, where)
 
@@ -706,7 +717,7 @@ def test_apply_and_destroy_wait_for_the_environments_own_github_environment() ->
         assert job["with"]["environment"] == "${{ inputs.environment }}", f"{name}:{job_id}"
 
 
-ENV_GATE = re.compile(r"^python3 scripts/env_gate\.py (?P<args>.+)$")
+ENV_GATE = re.compile(r"^gitops env-gate (?P<args>.+)$")
 
 
 def gate_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
@@ -745,8 +756,10 @@ def test_every_environment_bound_job_checks_its_gate_before_aws() -> None:
         index, _, step = gates[0]
         assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}", where
         assert "if" not in step, f"{where}: the gate check must never be skipped"
-        for later in job["steps"][:index]:
-            assert uses_of(later) == "actions/checkout", f"{where}: {later} runs before the gate"
+        for later in job["steps"][:index]:  # nothing before the gate gets AWS credentials
+            assert uses_of(later) == "actions/checkout" or later.get("uses") == SETUP_ACTION, (
+                f"{where}: {later} runs before the gate"
+            )
         assert job["permissions"].get("actions") == "read", f"{where}: cannot read the rules"
     assert bound >= 1
 
@@ -783,7 +796,7 @@ def test_deploys_and_destroys_are_refused_before_planning_when_the_gate_is_missi
 
 def test_every_per_environment_job_takes_its_environments_from_the_matrix_command() -> None:
     """In a workflow that a trigger starts, a job that runs per environment is a matrix over
-    what `scripts/environments.py matrix` printed in a job it needs, guarded against the empty
+    what `gitops envs matrix` printed in a job it needs, guarded against the empty
     matrix GitHub refuses, named by the entry, and never lists environments itself. A workflow
     that is only called gets its one environment from its caller (`inputs.environment`)."""
     found = 0
@@ -833,7 +846,7 @@ def test_no_workflow_names_an_environment() -> None:
     """Adding an environment needs no workflow edit: an AWS environment's name, its GitHub
     environments and role variables appear in no workflow except in comments, and no step makes
     a target for a named environment."""
-    from scripts import environments
+    from gitops import environments
 
     described = environments.load()
     words = set()
@@ -960,10 +973,10 @@ def test_pr_plans_every_environment_and_previews_them_once() -> None:
     assert preview["if"] == "${{ !cancelled() }}"
     assert set(preview["needs"]) == {"prepare", "plan-emulated", "plan"}
     runs = [s["run"] for s in preview["steps"] if "run" in s]
-    assert runs[0].startswith("python3 scripts/preview.py --plans .artifacts/plans")
+    assert runs[0].startswith("gitops preview --plans .artifacts/plans")
     assert "--env" not in shlex.split(runs[0]), "the preview covers every described environment"
     assert '--aws-skipped "${AWS_SKIPPED}"' in runs[0]
-    assert runs[1].startswith("python3 scripts/github_comment.py pr")
+    assert runs[1].startswith("gitops comment pr")
     download = next(s for s in preview["steps"] if uses_of(s) == "actions/download-artifact")
     assert download["with"]["pattern"] == "plans-*"
 
@@ -991,7 +1004,7 @@ def test_deploy_applies_the_plan_it_made() -> None:
     assert outputs["changes"]["value"] == "${{ jobs.plan.outputs.changes }}"
     assert TERRAFORM["jobs"]["plan"]["outputs"]["changes"] == "${{ steps.preview.outputs.changes }}"
     preview_step = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("id") == "preview")
-    assert preview_step["run"].startswith("python3 scripts/preview.py")
+    assert preview_step["run"].startswith("gitops preview")
     steps = TERRAFORM["jobs"]["apply"]["steps"]
     download = next(s for s in steps if uses_of(s) == "actions/download-artifact")
     assert download["with"]["name"] == "${{ inputs.artifact-name }}"
@@ -1013,7 +1026,7 @@ def test_deploy_compares_its_plan_with_the_preview_before_approval() -> None:
     download = next(s for s in previewed["steps"] if uses_of(s) == "actions/download-artifact")
     assert download["with"]["name"] == deploy["plan"]["with"]["artifact-name"]
     step = previewed["steps"][-1]
-    assert step["run"].startswith('python3 scripts/plan_digest.py compare --env "${TF_ENV}"')
+    assert step["run"].startswith('gitops plan-digest compare --env "${TF_ENV}"')
     assert '--plan ".artifacts/plans/${TF_ENV}.json"' in step["run"]
     assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
 
@@ -1024,7 +1037,7 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
     assert report["needs"] == "apply"
     assert report["if"] == "${{ always() && needs.apply.result != 'skipped' }}"
     step = report["steps"][-1]
-    assert step["run"].startswith('python3 scripts/apply_report.py --env "${TF_ENV}"')
+    assert step["run"].startswith('gitops apply-report --env "${TF_ENV}"')
     assert step["env"]["APPLY_RESULT"] == "${{ needs.apply.result }}"
     assert step["env"]["SMOKE_RESULT"] == "${{ needs.apply.outputs.smoke-result }}"
     assert '--smoke-result "${SMOKE_RESULT}"' in step["run"]
@@ -1120,8 +1133,7 @@ def test_nightly_destroy_honours_keep_alive() -> None:
     decide = jobs("destroy-environment.yml")["decide"]
     step = next(s for s in decide["steps"] if s.get("id") == "keep-alive")
     assert step["run"] == (
-        'python3 scripts/keep_alive.py --env "${TF_ENV}" --until "${KEEP_ALIVE}" '
-        '--schedule "${SCHEDULE}"'
+        'gitops keep-alive --env "${TF_ENV}" --until "${KEEP_ALIVE}" --schedule "${SCHEDULE}"'
     )
     # the variable the description names, read by that name
     assert step["env"]["KEEP_ALIVE"] == "${{ vars[inputs.keep-alive] }}"
@@ -1161,7 +1173,7 @@ def test_drift_issue_follows_the_check() -> None:
     assert "needs.check.outputs.status == 'drift'" in issue["if"]
     assert "needs.check.outputs.status == 'clean'" in issue["if"]
     step = next(s for s in issue["steps"] if "run" in s)
-    assert step["run"].startswith('python3 scripts/github_comment.py drift --env "${TF_ENV}"')
+    assert step["run"].startswith('gitops comment drift --env "${TF_ENV}"')
     assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
     assert TERRAFORM["on"]["workflow_call"]["outputs"]["status"]["value"] == (
         "${{ jobs.plan.outputs.status }}"
@@ -1174,7 +1186,7 @@ def test_drift_issue_follows_the_check() -> None:
 def test_aws_jobs_skip_with_a_notice_where_oidc_is_not_configured() -> None:
     for name in ("deploy-environment.yml", "drift-environment.yml", "destroy-environment.yml"):
         first = next(iter(jobs(name).values()))
-        step = next(s for s in first["steps"] if "scripts/preflight.py" in s.get("run", ""))
+        step = next(s for s in first["steps"] if "gitops preflight" in s.get("run", ""))
         # Each role is required under the name the description gives it, so the notice names
         # the repository variable to set.
         for arg in shlex.split(step["run"]):
@@ -1198,7 +1210,7 @@ def run_logged_steps() -> Iterator[tuple[str, str, list[str]]]:
     for name, job_id, step in all_steps():
         tokens = shlex.split(step.get("run", ""))
         tokens = tokens[1:] if tokens[:1] == ["exec"] else tokens
-        if tokens[:2] == ["python3", "scripts/run_logged.py"]:
+        if tokens[:2] == ["gitops", "run-logged"]:
             yield name, job_id, tokens
 
 
@@ -1244,7 +1256,7 @@ def test_pull_request_has_one_gate_that_needs_every_job() -> None:
         gates = [
             (job_id, job)
             for job_id, job in WORKFLOWS[name]["jobs"].items()
-            if any("scripts/gate.py" in s.get("run", "") for s in job.get("steps", []))
+            if any("gitops checks-gate" in s.get("run", "") for s in job.get("steps", []))
         ]
         assert len(gates) == 1, f"{name}: expected one gate job"
         job_id, gate = gates[0]
@@ -1252,7 +1264,7 @@ def test_pull_request_has_one_gate_that_needs_every_job() -> None:
         assert gate["if"] == "always()", f"{name}:{job_id}"
         needs = gate["needs"] if isinstance(gate["needs"], list) else [gate["needs"]]
         assert set(needs) == all_ids - {job_id}, f"{name}:{job_id} misses jobs"
-        step = next(s for s in gate["steps"] if "scripts/gate.py" in s.get("run", ""))
+        step = next(s for s in gate["steps"] if "gitops checks-gate" in s.get("run", ""))
         assert step["env"]["NEEDS"] == "${{ toJSON(needs) }}"
         assert f"`{gate['name']}`" in required, f"{gate['name']!r} not listed as required"
 
@@ -1345,7 +1357,7 @@ def test_manual_runs_refuse_early_off_main() -> None:
                 s["run"]
                 for need in ancestors(workflow, job_id)
                 for s in workflow["jobs"][need].get("steps", [])
-                if "scripts/preflight.py" in s.get("run", "")
+                if "gitops preflight" in s.get("run", "")
             ]
             assert runs, f"{name}:{job_id} has no preflight"
             for run in runs:
@@ -1367,7 +1379,7 @@ def test_a_cancelled_apply_or_destroy_reaches_terraform() -> None:
         run = step.get("run", "")
         if re.search(r"\bmake (apply|destroy)\b", run):
             found += 1
-            assert run.startswith("exec python3 scripts/run_logged.py "), f"{name}:{job_id}"
+            assert run.startswith("exec gitops run-logged "), f"{name}:{job_id}"
     assert found == 2
 
 
