@@ -344,6 +344,15 @@ def test_setup_terraform_is_named_once_with_the_pinned_version_and_no_wrapper() 
     assert steps[-1]["run"] == PATH_STEP and "if" not in steps[-1]
 
 
+def test_gitops_goes_on_path_only_where_no_privileged_trigger_runs() -> None:
+    """setup-project writes a constant path to $GITHUB_PATH (zizmor's github-env ignored inline):
+    safe only while no workflow runs with a privileged trigger on a pull request's code."""
+    for name, workflow in WORKFLOWS.items():
+        on = workflow["on"]
+        triggers = set(on) if isinstance(on, dict | list) else {on}
+        assert not {"pull_request_target", "workflow_run"} & triggers, name
+
+
 def test_every_job_that_runs_make_sets_up_through_the_shared_action() -> None:
     jobs_with_make = 0
     for name, job_id, job in all_jobs():
