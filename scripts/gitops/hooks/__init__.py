@@ -1,0 +1,1 @@
+"""The repository's own pre-commit hooks: terraform validate and tflint over every root."""

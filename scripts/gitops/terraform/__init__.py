@@ -1,0 +1,1 @@
+"""Terraform per environment: the runner, the state lock, the provider mirror."""
