@@ -153,7 +153,7 @@ bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on l
 	$(GITOPS) bench-app
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
-	$(PY) scripts/ami.py $(ENV)
+	$(GITOPS) ami $(ENV)
 
 bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC provider, plan/apply/destroy roles
 	$(PY) scripts/bootstrap.py $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \

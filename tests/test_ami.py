@@ -1,4 +1,4 @@
-"""scripts/ami.py: the pinned AMI moves only when `make ami` rewrites it from the SSM parameter.
+"""gitops.terraform.ami: the pinned AMI moves only when `make ami` rewrites it from SSM.
 
 Unit tests with moto, whose SSM carries a copy of the regions' public AMI parameters; the
 environments' own tfvars must hold a pin the roots accept.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from gitops.terraform import ami
+from gitops.terraform import runner as tf
 from moto import mock_aws
-
-from scripts import ami, tf
 
 TFVARS = """# Non-secret values only.
 project_name = "study-seoul"

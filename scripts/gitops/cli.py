@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plan, apply, destroy, drift, ... one environment",
     ),
     "unlock": ("gitops.terraform.unlock", "show or remove an environment's state lock"),
+    "ami": ("gitops.terraform.ami", "pin an environment's AMI to the region's current AL2023"),
     "mirror": ("gitops.terraform.mirror", "point Terraform at a provider mirror and plugin cache"),
     # the local pipeline
     "pipeline": (

@@ -1,6 +1,6 @@
 """Pin an environment's AMI: write the region's current Amazon Linux 2023 into its tfvars.
 
-    python3 scripts/ami.py ENV [--check]          (make ami ENV=seoul)
+    gitops ami ENV [--check]          (make ami ENV=seoul)
 
 The AMI is pinned in envs/<env>/terraform.tfvars (`ami_id = "ami-..."`), so a new Amazon Linux
 release never replaces an instance on an unrelated deploy. This reads the region's SSM public
@@ -10,24 +10,20 @@ preview of its pull request shows the replacement it causes. --check only compar
 
 The region comes from the environment's description (envs/<env>/environment.toml); credentials
 from the standard chain (AWS_PROFILE, OIDC). For an emulated environment the endpoint is
-AWS_ENDPOINT_URL (default http://localhost:4566) with LocalStack's dummy credentials.
+AWS_ENDPOINT_URL (default gitops.aws.DEFAULT_ENDPOINT) with LocalStack's dummy credentials.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import tf
-from scripts.progress import fail
+from gitops import aws
+from gitops.progress import fail
+from gitops.terraform import runner as tf
 
 # x86_64, as the instance types are (t3.micro); a Graviton type needs the arm64 parameter.
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -67,17 +63,8 @@ def with_pin(tfvars: str, ami_id: str, note: str) -> str:
 
 
 def ssm_client(env: str, region: str) -> Any:
-    import boto3
-
-    if tf.describe(env).emulated:
-        return boto3.client(
-            "ssm",
-            region_name=region,
-            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or tf.DEFAULT_ENDPOINT,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # LocalStack's documented dummy credential
-        )
-    return boto3.client("ssm", region_name=region)
+    endpoint = aws.endpoint_from_env() if tf.describe(env).emulated else None
+    return aws.client("ssm", region, endpoint)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         latest = current_ami(ssm_client(args.env, region))
     except AmiError as err:
-        raise fail(str(err), "check the parameter name in scripts/ami.py") from err
+        raise fail(str(err), "check AMI_PARAMETER in gitops.terraform.ami") from err
     pinned = pinned_ami(text)
     if pinned == latest:
         print(f"ok: {args.env} pins {latest}, the current {AMI_PARAMETER} in {region}")
@@ -104,7 +91,3 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(with_pin(text, latest, note), encoding="utf-8")
     print(f"pinned: {args.env} ami_id {pinned} -> {latest}; commit the change and review the plan")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
