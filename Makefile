@@ -156,11 +156,11 @@ ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amaz
 	$(GITOPS) ami $(ENV)
 
 bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC provider, plan/apply/destroy roles
-	$(PY) scripts/bootstrap.py $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \
+	$(GITOPS) bootstrap $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \
 	  $(if $(BUCKET),--bucket $(BUCKET))
 
 github-setup: setup ## GitHub side with YOUR token: REPO=owner/name environments, reviews, CODEOWNERS rule, variables
-	$(PY) scripts/github_setup.py --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))
+	$(GITOPS) github-setup --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))
 
 # A tool virtualenv of its own: the `markdown` package never enters the pinned project venv.
 DOCS_VENV := .venv-docs

@@ -18,11 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import plan_preview
-from scripts.tf import REPO_ROOT
+from gitops.paths import REPO_ROOT  # run as a file: Python puts scripts/ on the path
+from gitops.preview import plan_preview
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
 OUTPUT = REPO_ROOT / "docs" / "img" / "plan-preview.png"

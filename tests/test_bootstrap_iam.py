@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 import yaml
+from gitops import environments
+from gitops.terraform import bootstrap
 
-from scripts import bootstrap, environments
 from tests.tf_sandbox import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"

@@ -15,9 +15,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-
-from scripts import github_comment as api
-from scripts import github_setup
+from gitops.github import api
+from gitops.github import setup as github_setup
 
 REPO = "octo-org/gitops-seoul"
 TOKEN = "ghp_fake-setup-token"

@@ -1082,7 +1082,7 @@ def test_the_plan_job_names_an_unset_role_variable_before_the_credentials_step()
     creds = next(
         i for i, s in enumerate(steps) if uses_of(s) == "aws-actions/configure-aws-credentials"
     )
-    check = next(i for i, s in enumerate(steps) if "scripts/preflight.py" in s.get("run", ""))
+    check = next(i for i, s in enumerate(steps) if "gitops preflight" in s.get("run", ""))
     assert check < creds
     step = steps[check]
     assert "--missing-is-error" in step["run"]

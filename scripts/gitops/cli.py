@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "unlock": ("gitops.terraform.unlock", "show or remove an environment's state lock"),
     "ami": ("gitops.terraform.ami", "pin an environment's AMI to the region's current AL2023"),
+    "bootstrap": ("gitops.terraform.bootstrap", "apply the OIDC roles' bootstrap root"),
     "mirror": ("gitops.terraform.mirror", "point Terraform at a provider mirror and plugin cache"),
     # the local pipeline
     "pipeline": (
@@ -42,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "checks-gate": ("gitops.github.checks_gate", "the PR's required check: red unless all passed"),
     "keep-alive": ("gitops.github.keep_alive", "skip the nightly destroy while KEEP_*_UNTIL holds"),
     "run-logged": ("gitops.github.run_logged", "run a command, keep its log, report its outcome"),
+    "github-setup": ("gitops.github.setup", "environments, ruleset and variables via the API"),
     "apply-report": ("gitops.github.apply_report", "the apply's outcome as a PR comment"),
     # the web tier's own tooling
     "app-lock": ("gitops.web.lock", "pin and hash app/requirements.txt from app/requirements.in"),

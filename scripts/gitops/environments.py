@@ -382,7 +382,7 @@ def matrix(
 ) -> dict[str, list[dict[str, Any]]]:
     """The `{"include": [...]}` matrix of `kind`; with `schedule`, only nightly environments
     whose destroy that UTC cron firing is (the firing on date `on`; without it, the latest
-    firing at or before `now`, default the current time, as scripts/keep_alive.py judges a
+    firing at or before `now`, default the current time, as gitops keep-alive judges a
     late run); with `emulated`,
     only the emulated (True) or AWS (False) ones; with `only`, only that one (UnknownEnvironment
     when nothing describes it, ValueError when the matrix leaves it out)."""

@@ -92,3 +92,74 @@ class GitHub:
             yield from items or []
             match = _NEXT.search(headers.get("link", ""))
             url = match.group(1) if match else None
+
+
+# --- Repository set-up (gitops github-setup): environments, rulesets, variables -------------
+
+
+def get_repository(gh: GitHub) -> dict[str, Any]:
+    repo, _ = gh.request("GET", f"/repos/{gh.repo}")
+    return repo
+
+
+def get_user(gh: GitHub, login: str | None = None) -> dict[str, Any]:
+    """The token's own user, or the named one."""
+    user, _ = gh.request("GET", f"/users/{login}" if login else "/user")
+    return user
+
+
+def put_environment(gh: GitHub, name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Create or update an environment (PUT is idempotent)."""
+    env, _ = gh.request("PUT", f"/repos/{gh.repo}/environments/{name}", payload)
+    return env
+
+
+def ensure_branch_policy(gh: GitHub, environment: str, branch: str) -> str:
+    """Make `branch` a deployment branch of the environment; created | unchanged."""
+    path = f"/repos/{gh.repo}/environments/{environment}/deployment-branch-policies"
+    existing, _ = gh.request("GET", path, params={"per_page": "100"})
+    policies = (existing or {}).get("branch_policies", [])
+    if any(p.get("name") == branch and p.get("type", "branch") == "branch" for p in policies):
+        return "unchanged"
+    gh.request("POST", path, {"name": branch, "type": "branch"})
+    return "created"
+
+
+def upsert_ruleset(gh: GitHub, payload: dict[str, Any]) -> str:
+    """Create the repository ruleset named payload['name'], or replace it; created | updated."""
+    for ruleset in gh.paginate(f"/repos/{gh.repo}/rulesets"):
+        if ruleset.get("name") == payload["name"]:
+            gh.request("PUT", f"/repos/{gh.repo}/rulesets/{ruleset['id']}", payload)
+            return "updated"
+    gh.request("POST", f"/repos/{gh.repo}/rulesets", payload)
+    return "created"
+
+
+def set_variable(gh: GitHub, name: str, value: str) -> str:
+    """Set an Actions repository variable; created | updated | unchanged."""
+    try:
+        current, _ = gh.request("GET", f"/repos/{gh.repo}/actions/variables/{name}")
+    except GitHubError as err:
+        if err.status != 404:
+            raise
+        gh.request("POST", f"/repos/{gh.repo}/actions/variables", {"name": name, "value": value})
+        return "created"
+    if current and current.get("value") == value:
+        return "unchanged"
+    gh.request(
+        "PATCH", f"/repos/{gh.repo}/actions/variables/{name}", {"name": name, "value": value}
+    )
+    return "updated"
+
+
+def get_file(gh: GitHub, path: str, ref: str) -> str | None:
+    """Text of a file on a branch, or None when it does not exist."""
+    import base64
+
+    try:
+        item, _ = gh.request("GET", f"/repos/{gh.repo}/contents/{path}", params={"ref": ref})
+    except GitHubError as err:
+        if err.status == 404:
+            return None
+        raise
+    return base64.b64decode(item.get("content", "")).decode("utf-8", "replace")

@@ -32,13 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import environments
-from scripts import github_comment as api
-from scripts.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, BootstrapError, terraform
-from scripts.tf import REPO_ROOT
+from gitops import environments
+from gitops.github import api
+from gitops.paths import REPO_ROOT
+from gitops.terraform.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, BootstrapError, terraform
 
 DEFAULT_BRANCH = "main"
 RULESET_NAME = "main: reviewed changes only"
@@ -281,7 +278,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         print(f"github-setup: FAILED: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts import environments
-from scripts.tf import CLI_CONFIG, REPO_ROOT
+from gitops import environments
+from gitops.paths import REPO_ROOT
+from gitops.terraform.runner import CLI_CONFIG
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 OIDC_URL_SUFFIX = "/token.actions.githubusercontent.com"
@@ -229,7 +227,3 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         print(f"bootstrap: FAILED: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
