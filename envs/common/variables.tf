@@ -29,6 +29,17 @@ variable "vpc_cidr" {
     condition     = !can(cidrnetmask(var.vpc_cidr)) || cidrhost(var.vpc_cidr, 0) == split("/", var.vpc_cidr)[0]
     error_message = "vpc_cidr must name the network address of its block (for example 10.0.0.0/16, not 10.0.1.0/16)."
   }
+  # Docker's default bridge (172.17.0.0/16) and default address pools (172.17-31.x, 192.168.x)
+  # on the web host: a VPC inside them puts the database at an address the host routes into a
+  # container bridge, so the app's traffic to it never leaves the host.
+  validation {
+    condition = !can(cidrnetmask(var.vpc_cidr)) || alltrue([
+      for d in ["172.17.0.0/16", "172.18.0.0/15", "172.20.0.0/14", "172.24.0.0/13", "192.168.0.0/16"] :
+      cidrhost("${cidrhost(var.vpc_cidr, 0)}/${min(split("/", var.vpc_cidr)[1], split("/", d)[1])}", 0) !=
+      cidrhost("${cidrhost(d, 0)}/${min(split("/", var.vpc_cidr)[1], split("/", d)[1])}", 0)
+    ])
+    error_message = "vpc_cidr must not overlap Docker's default networks, 172.17.0.0-172.31.255.255 and 192.168.0.0/16: the web host's containers would route traffic for the database (RDS) into their own bridge. Use a block in 10.0.0.0/8 or 172.16.0.0/16."
+  }
 }
 
 variable "public_subnet_cidrs" {
