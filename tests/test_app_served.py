@@ -142,3 +142,26 @@ def test_create_user_makes_the_app_user_from_admin_credentials(mysql_admin: DBSe
         assert f"GRANT SELECT, INSERT, DELETE, CREATE ON `{name}`.*" in grants
     finally:
         deprovision(mysql_admin, name, name)
+
+
+def test_gunicorn_opens_no_control_socket_for_a_user_without_a_home(tmp_path: Path) -> None:
+    """The image runs as a user with no home on a read-only filesystem: gunicorn (>= 25) would
+    try to make $HOME/.gunicorn/gunicorn.ctl and log an error. HOME here is a plain file, so
+    making that directory fails even for root, as it does for the image's user."""
+    not_a_dir = tmp_path / "home-is-a-file"
+    not_a_dir.write_text("")
+    env = {
+        "HOME": str(not_a_dir),
+        "XDG_RUNTIME_DIR": str(not_a_dir),
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(free_port()),  # nothing listens: /health answers 503, enough here
+        "DB_NAME": "app",
+        "DB_USER": "app",
+        "DB_PASS": "unused",
+    }
+    with serve(env, free_port()) as running:
+        assert requests.get(f"{running.url}/health", timeout=5).status_code == 503
+        time.sleep(1)  # the control server starts in the arbiter beside the workers
+        log = running.log_text()
+    assert "Booting worker" in log
+    assert "control" not in log.lower(), log

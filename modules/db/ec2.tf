@@ -122,5 +122,7 @@ resource "aws_instance" "db" {
 
   tags = merge({ Name = "${var.name}-db" }, var.tags)
 
-  depends_on = [aws_secretsmanager_secret_version.db]
+  # The secret's value and the role's right to read it exist before the setup script asks
+  # (IAM is eventually consistent; the script retries a little too).
+  depends_on = [aws_secretsmanager_secret_version.db, aws_iam_role_policy.read_db_secret]
 }

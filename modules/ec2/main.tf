@@ -35,4 +35,7 @@ resource "aws_instance" "this" {
   }
 
   tags = merge({ Name = "${var.name}-web" }, var.tags)
+
+  # IAM is eventually consistent: boot reads the secret at once, so the policy comes first.
+  depends_on = [aws_iam_role_policy.read_db_secret]
 }

@@ -1,0 +1,184 @@
+"""The boot scripts as EC2 gets them: both user-data templates rendered by Terraform, offline.
+
+- The web image is built by the engine (`docker build`) before Compose runs it: Compose >= 2.39
+  hands its own builds to `buildx bake`, which the docker package of Amazon Linux 2023 cannot
+  run well (an old buildx), so no Compose command may build.
+- Reading the database secret retries a few times and then gives up: the instance can boot
+  before IAM applies its role's new policy. The rendered function runs in bash against a
+  stand-in `aws` that refuses a given number of times.
+- The database setup installs no AWS CLI package: the AMI has one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.tf_sandbox import REPO_ROOT, init, terraform, tf_environ
+
+WEB_TEMPLATE = REPO_ROOT / "modules" / "ec2" / "templates" / "web_user_data.sh.tftpl"
+DB_TEMPLATE = REPO_ROOT / "modules" / "db" / "templates" / "db_setup.sh.tftpl"
+SECRET_ARN = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:db-AbCdEf"
+
+
+def web_call(is_master: bool) -> str:
+    return f"""templatefile("{WEB_TEMPLATE}", {{
+    app_files           = {{ "app.py" = "print(1)" }}
+    region              = "ap-northeast-2"
+    db_host             = "db.example.internal"
+    db_port             = 3306
+    db_name             = "app"
+    db_user             = "app"
+    db_secret_arn       = "{SECRET_ARN}"
+    db_secret_is_master = {str(is_master).lower()}
+  }})"""
+
+
+RENDER = f"""
+output "web_rds" {{
+  value = {web_call(True)}
+}}
+output "web_ec2" {{
+  value = {web_call(False)}
+}}
+output "db_ec2" {{
+  value = templatefile("{DB_TEMPLATE}", {{
+    region     = "ap-northeast-2"
+    secret_arn = "{SECRET_ARN}"
+    db_name    = "app"
+    db_user    = "app"
+    port       = 3306
+    schema_sql = "CREATE TABLE IF NOT EXISTS t (id INT);"
+  }})
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Each template rendered by Terraform itself (a root of outputs only: no provider)."""
+    root = tmp_path_factory.mktemp("render")
+    (root / "main.tf").write_text(RENDER, encoding="utf-8")
+    env = tf_environ()
+    init(root, env)
+    terraform(root, "apply", "-auto-approve", "-input=false", "-no-color", env=env, check=True)
+    shown = terraform(root, "output", "-json", env=env, check=True)
+    return {name: out["value"] for name, out in json.loads(shown.stdout).items()}
+
+
+# --- the web image: built by the engine, only run by Compose --------------------------------
+
+
+def commands(script: str) -> list[str]:
+    """The script's lines without comments, continuation lines joined."""
+    joined = script.replace("\\\n", " ")
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@pytest.mark.parametrize("mode", ["web_rds", "web_ec2"])
+def test_the_web_image_is_built_by_the_engine_and_compose_builds_nothing(
+    scripts: dict[str, str], mode: str
+) -> None:
+    lines = commands(scripts[mode])
+    build = lines.index("docker build -t app:local /opt/app")
+    compose = [i for i, line in enumerate(lines) if "docker compose" in line]
+    assert compose and build < min(compose), "the image must exist before Compose runs it"
+    for line in lines:
+        assert not re.search(r"docker compose\b.*\bbuild\b|--build\b|\bbake\b", line), line
+    # Built before app.env exists: the database password is never in the build context.
+    app_env = next(i for i, line in enumerate(lines) if line.startswith("cat > /opt/app/app.env"))
+    assert build < app_env
+
+
+def test_compose_runs_the_image_user_data_builds_and_never_builds_or_pulls_it() -> None:
+    service = yaml.safe_load((REPO_ROOT / "app" / "compose.yaml").read_text())["services"]["app"]
+    assert service["image"] == "app:local"
+    assert "build" not in service  # a build section would let `up` hand a build to buildx bake
+    assert service["pull_policy"] == "never"  # a missing image fails, not a pull from Docker Hub
+
+
+# --- the secret read: a bounded retry ---------------------------------------------------------
+
+
+def read_secret_function(script: str) -> str:
+    found = re.search(r"^read_secret\(\) \{.*?^\}$", script, re.S | re.M)
+    assert found, "no read_secret function in the boot script"
+    return found.group(0)
+
+
+def run_read_secret(script: str, tmp_path: Path, refusals: int) -> tuple[int, str, list[str]]:
+    """(exit code, what it printed, the calls made) with an `aws` that refuses `refusals` times."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    fake_aws = bin_dir / "aws"
+    fake_aws.write_text(
+        textwrap.dedent(f"""\
+            #!/bin/bash
+            echo "aws $*" >> {log}
+            calls=$(grep -c '^aws ' {log})
+            if [ "$calls" -le {refusals} ]; then
+              echo "An error occurred (AccessDeniedException)" >&2
+              exit 254
+            fi
+            echo '{{"username": "app", "password": "pw"}}'
+            """),
+        encoding="utf-8",
+    )
+    fake_aws.chmod(0o755)
+    program = "\n".join([
+        "set -euo pipefail",
+        f'sleep() {{ echo "sleep $*" >> {log}; }}',
+        read_secret_function(script),
+        'SECRET="$(read_secret)"',
+        'printf "%s" "$SECRET"',
+    ])  # fmt: skip
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        ["bash", "-c", program], env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return proc.returncode, proc.stdout, calls
+
+
+@pytest.mark.parametrize("mode", ["web_rds", "web_ec2", "db_ec2"])
+def test_the_secret_read_waits_for_iam_to_apply_the_policy(
+    scripts: dict[str, str], mode: str, tmp_path: Path
+) -> None:
+    code, out, calls = run_read_secret(scripts[mode], tmp_path, refusals=2)
+    assert code == 0, calls
+    assert json.loads(out)["password"] == "pw"
+    reads = [c for c in calls if c.startswith("aws ")]
+    assert len(reads) == 3
+    assert all("secretsmanager get-secret-value" in c and SECRET_ARN in c for c in reads)
+    assert sum(c.startswith("sleep ") for c in calls) == 2
+
+
+@pytest.mark.parametrize("mode", ["web_rds", "web_ec2", "db_ec2"])
+def test_the_secret_read_gives_up_after_a_bounded_wait(
+    scripts: dict[str, str], mode: str, tmp_path: Path
+) -> None:
+    code, out, calls = run_read_secret(scripts[mode], tmp_path, refusals=1000)
+    assert code != 0 and out == ""  # set -e then stops the boot, and the log says why
+    reads = [c for c in calls if c.startswith("aws ")]
+    waited = sum(int(c.split()[1]) for c in calls if c.startswith("sleep "))
+    assert 3 <= len(reads) <= 10
+    assert 30 <= waited <= 180, f"waits {waited} s in all"
+
+
+# --- the database instance ---------------------------------------------------------------------
+
+
+def test_the_db_setup_installs_no_aws_cli_package(scripts: dict[str, str]) -> None:
+    installs = [line for line in commands(scripts["db_ec2"]) if line.startswith("dnf install")]
+    assert installs
+    for line in installs:
+        packages = line.split("#")[0].split()[2:]
+        assert not [p for p in packages if p.startswith("awscli")], line
