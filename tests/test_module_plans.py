@@ -308,3 +308,56 @@ def test_the_compose_binary_is_checked_before_it_is_installed(good_plan: dict[st
     assert download < check < install
     # set -e makes a failed check stop the boot before anything runs the binary
     assert script.splitlines()[3].startswith("set -euo pipefail")
+
+
+# --- IAM eventual consistency, IAM database authentication ----------------------------------
+
+
+def module_resources(doc: dict[str, Any], call: str) -> dict[str, dict[str, Any]]:
+    """The configuration's resources of one module call, by address inside the module."""
+    module = doc["configuration"]["root_module"]["module_calls"][call]["module"]
+    return {r["address"]: r for r in module["resources"]}
+
+
+@pytest.mark.parametrize(
+    ("call", "instance"), [("web", "aws_instance.this"), ("db", "aws_instance.db")]
+)
+def test_each_instance_boots_after_its_role_may_read_the_secret(
+    good_plan: dict[str, Any], call: str, instance: str
+) -> None:
+    """Boot reads the secret at once; an instance created beside the policy can ask first."""
+    resources = module_resources(good_plan, call)
+    assert "aws_iam_role_policy.read_db_secret" in resources
+    assert "aws_iam_role_policy.read_db_secret" in resources[instance].get("depends_on", [])
+
+
+def test_rds_leaves_iam_database_authentication_off(good_plan: dict[str, Any]) -> None:
+    """Nothing logs in with IAM tokens (the app has its own generated password)."""
+    [db] = planned(good_plan, "aws_db_instance")
+    assert db["iam_database_authentication_enabled"] is False
+
+
+# --- provider floors ---------------------------------------------------------------------------
+
+# What a module's code uses, and the hashicorp/aws release that brought it (the provider's
+# CHANGELOG; secret_string_wo per the v5.88.0 milestone of hashicorp/terraform-provider-aws#41371).
+NEEDS = {
+    "engine_lifecycle_support": (5, 59, 0),
+    "secret_string_wo": (5, 88, 0),
+}
+
+
+@pytest.mark.parametrize("module", ["vpc", "ec2", "db"])
+def test_each_module_asks_for_a_provider_that_has_what_it_uses(module: str) -> None:
+    directory = REPO_ROOT / "modules" / module
+    versions = (directory / "versions.tf").read_text()
+    floor = re.search(
+        r'source\s*=\s*"hashicorp/aws".*?\bversion\s*=\s*">=\s*([0-9]+(?:\.[0-9]+)*)"', versions, re.S
+    )
+    assert floor, f"modules/{module}/versions.tf has no >= floor for hashicorp/aws"
+    have = tuple(int(x) for x in floor.group(1).split("."))
+    have += (0,) * (3 - len(have))
+    code = "\n".join(p.read_text() for p in directory.glob("*.tf") if p.name != "versions.tf")
+    for argument, needed in NEEDS.items():
+        if re.search(rf"^\s*{argument}\s*=", code, re.M):
+            assert have >= needed, f"modules/{module} uses {argument}: needs >= {needed}"

@@ -49,10 +49,11 @@ resource "aws_db_parameter_group" "this" {
 }
 
 # RDS would create /aws/rds/instance/<id>/<log> itself on first export, outside Terraform and
-# never expiring. Made here first, with a retention, they are destroyed with the stack.
+# never expiring. Made here first, they are destroyed with the stack: the logs last as long as
+# the stack does (a nightly destroy ends them; the retention only caps a stack kept longer).
 resource "aws_cloudwatch_log_group" "rds" {
   #checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every log group at rest already; a customer key adds a key policy and a monthly charge for the error and slow query logs of a study database.
-  #checkov:skip=CKV_AWS_338:Retention is var.rds_log_retention_days (30 by default): a stack destroyed nightly needs its database logs for days, not a year.
+  #checkov:skip=CKV_AWS_338:The groups are destroyed with the stack every night, so the logs live as long as the stack whatever the retention (var.rds_log_retention_days, a cap for a stack kept longer); a year would keep nothing longer. Exporting them before the nightly destroy is out of scope.
   for_each = local.is_rds ? toset(local.rds_log_exports) : toset([])
 
   name              = "/aws/rds/instance/${local.rds_identifier}/${each.key}"
@@ -90,7 +91,7 @@ resource "aws_db_instance" "this" {
   backup_retention_period             = var.rds_backup_retention_days
   auto_minor_version_upgrade          = true
   copy_tags_to_snapshot               = true
-  iam_database_authentication_enabled = true
+  iam_database_authentication_enabled = false # unused: the app logs in with its own generated password
   enabled_cloudwatch_logs_exports     = local.rds_log_exports
   skip_final_snapshot                 = true
 
