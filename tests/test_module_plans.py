@@ -352,7 +352,9 @@ def test_each_module_asks_for_a_provider_that_has_what_it_uses(module: str) -> N
     directory = REPO_ROOT / "modules" / module
     versions = (directory / "versions.tf").read_text()
     floor = re.search(
-        r'source\s*=\s*"hashicorp/aws".*?\bversion\s*=\s*">=\s*([0-9]+(?:\.[0-9]+)*)"', versions, re.S
+        r'source\s*=\s*"hashicorp/aws".*?\bversion\s*=\s*">=\s*([0-9]+(?:\.[0-9]+)*)"',
+        versions,
+        re.S,
     )
     assert floor, f"modules/{module}/versions.tf has no >= floor for hashicorp/aws"
     have = tuple(int(x) for x in floor.group(1).split("."))

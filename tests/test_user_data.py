@@ -79,7 +79,11 @@ def scripts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def commands(script: str) -> list[str]:
     """The script's lines without comments, continuation lines joined."""
     joined = script.replace("\\\n", " ")
-    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 @pytest.mark.parametrize("mode", ["web_rds", "web_ec2"])
