@@ -593,3 +593,330 @@ def test_an_existing_oidc_provider_is_reused_not_duplicated(
         assert f"repo:{REPO}:pull_request" in subs  # the name format, as asked
     finally:
         bootstrap.terraform(root, "destroy", *args, environ=env)
+
+
+# --- The calls the stack makes, evaluated against the rendered policies ------------------------
+# Each row is one authorization AWS makes for a call of the stack's provider or scripts: the
+# action, the resource it is checked against (Service Authorization Reference: one check per
+# resource type the call names) and the condition keys present for that resource. A key absent
+# from a row is absent from the request: aws:RequestTag is a key of the resource being created
+# only, so the VPC a subnet is created in, the option group of a DB instance or the AMI of an
+# instance are checked without it.
+
+ACCOUNT = "000000000000"  # LocalStack's account
+EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+RDS = f"arn:aws:rds:{REGION}:{ACCOUNT}"
+LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/{PROJECT}-db/error"
+SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{PROJECT}-db-20261126-AbCdEf"
+RDS_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0a1b2c3d-4e5f-AbCdEf"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-web-20261126"
+PROFILE = f"arn:aws:iam::{ACCOUNT}:instance-profile/{PROJECT}-web-20261126"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{PROJECT}-instance-boundary"
+SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+BUCKET = "arn:aws:s3:::tfstate-bootstrap-test"
+NEW = {"aws:RequestTag/Project": PROJECT}  # created here, tagged in the request
+OURS = {"aws:ResourceTag/Project": PROJECT}  # exists, carries the stack's tag
+UNTAGGED: dict[str, str] = {}  # exists (or is created) without a tag
+
+
+def _tag_on_create(action: str) -> dict[str, str]:
+    return {**NEW, "ec2:CreateAction": action.split(":")[1]}
+
+
+# (action, resource, context) the apply role must be allowed
+APPLY_CALLS: list[tuple[str, str, dict[str, str]]] = [
+    # modules/vpc
+    ("ec2:CreateVpc", f"{EC2}:vpc/vpc-1", NEW),
+    ("ec2:CreateTags", f"{EC2}:vpc/vpc-1", _tag_on_create("ec2:CreateVpc")),
+    ("ec2:ModifyVpcAttribute", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateTags", f"{EC2}:security-group/sg-default", NEW),  # aws_default_security_group
+    ("ec2:RevokeSecurityGroupIngress", f"{EC2}:security-group/sg-default", OURS),
+    ("ec2:RevokeSecurityGroupEgress", f"{EC2}:security-group/sg-default", OURS),
+    ("ec2:CreateInternetGateway", f"{EC2}:internet-gateway/igw-1", NEW),
+    ("ec2:AttachInternetGateway", f"{EC2}:internet-gateway/igw-1", OURS),
+    ("ec2:AttachInternetGateway", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateSubnet", f"{EC2}:subnet/subnet-1", NEW),
+    ("ec2:CreateSubnet", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateTags", f"{EC2}:subnet/subnet-1", _tag_on_create("ec2:CreateSubnet")),
+    ("ec2:CreateRouteTable", f"{EC2}:route-table/rtb-1", NEW),
+    ("ec2:CreateRouteTable", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateRoute", f"{EC2}:route-table/rtb-1", OURS),
+    ("ec2:AssociateRouteTable", f"{EC2}:route-table/rtb-1", OURS),
+    ("ec2:AssociateRouteTable", f"{EC2}:subnet/subnet-1", OURS),
+    ("ec2:AllocateAddress", f"{EC2}:elastic-ip/eipalloc-1", NEW),
+    ("ec2:CreateNatGateway", f"{EC2}:natgateway/nat-1", NEW),
+    ("ec2:CreateNatGateway", f"{EC2}:subnet/subnet-1", OURS),
+    ("ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-1", OURS),
+    # modules/ec2 and modules/db: security groups (inline rules)
+    ("ec2:CreateSecurityGroup", f"{EC2}:security-group/sg-1", NEW),
+    ("ec2:CreateSecurityGroup", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateTags", f"{EC2}:security-group/sg-1", _tag_on_create("ec2:CreateSecurityGroup")),
+    ("ec2:RevokeSecurityGroupEgress", f"{EC2}:security-group/sg-1", OURS),  # AWS's default rule
+    ("ec2:AuthorizeSecurityGroupIngress", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:AuthorizeSecurityGroupEgress", f"{EC2}:security-group/sg-1", OURS),
+    # instances: RunInstances checks every resource it names
+    ("ec2:RunInstances", f"{EC2}:instance/*", NEW),
+    ("ec2:RunInstances", f"{EC2}:volume/*", UNTAGGED),  # the root volume: no volume_tags
+    ("ec2:RunInstances", f"{EC2}:network-interface/*", UNTAGGED),
+    ("ec2:RunInstances", f"{EC2}:subnet/subnet-1", OURS),
+    ("ec2:RunInstances", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-0870825cefcaafcc8", UNTAGGED),
+    ("ec2:CreateTags", f"{EC2}:instance/*", _tag_on_create("ec2:RunInstances")),
+    ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
+    ("ec2:ModifyInstanceMetadataOptions", f"{EC2}:instance/i-1", OURS),
+    ("ec2:StopInstances", f"{EC2}:instance/i-1", OURS),
+    ("ec2:ModifyInstanceAttribute", f"{EC2}:instance/i-1", OURS),
+    ("ec2:StartInstances", f"{EC2}:instance/i-1", OURS),
+    # instance roles
+    ("iam:CreateRole", ROLE, {"iam:PermissionsBoundary": BOUNDARY, **NEW}),
+    ("iam:TagRole", ROLE, {"iam:PermissionsBoundary": BOUNDARY, **NEW}),
+    ("iam:PutRolePolicy", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
+    (
+        "iam:AttachRolePolicy",
+        ROLE,
+        {"iam:PermissionsBoundary": BOUNDARY, "iam:PolicyARN": SSM_CORE},
+    ),
+    ("iam:CreateInstanceProfile", PROFILE, NEW),
+    ("iam:TagInstanceProfile", PROFILE, NEW),
+    ("iam:AddRoleToInstanceProfile", PROFILE, UNTAGGED),
+    ("iam:PassRole", ROLE, UNTAGGED),  # AddRoleToInstanceProfile's dependent action
+    ("iam:GetRole", ROLE, UNTAGGED),
+    ("iam:ListRolePolicies", ROLE, UNTAGGED),
+    ("iam:ListAttachedRolePolicies", ROLE, UNTAGGED),
+    ("iam:GetInstanceProfile", PROFILE, UNTAGGED),
+    ("iam:RemoveRoleFromInstanceProfile", PROFILE, UNTAGGED),
+    ("iam:DeleteInstanceProfile", PROFILE, UNTAGGED),
+    ("iam:ListInstanceProfilesForRole", ROLE, UNTAGGED),
+    (
+        "iam:DetachRolePolicy",
+        ROLE,
+        {"iam:PermissionsBoundary": BOUNDARY, "iam:PolicyARN": SSM_CORE},
+    ),
+    ("iam:DeleteRolePolicy", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
+    ("iam:DeleteRole", ROLE, UNTAGGED),
+    # modules/db, rds mode
+    ("rds:CreateDBSubnetGroup", f"{RDS}:subgrp:{PROJECT}-db-1", NEW),
+    ("rds:CreateDBParameterGroup", f"{RDS}:pg:{PROJECT}-db-1", NEW),
+    ("rds:AddTagsToResource", f"{RDS}:pg:{PROJECT}-db-1", NEW),
+    ("rds:ModifyDBParameterGroup", f"{RDS}:pg:{PROJECT}-db-1", OURS),
+    ("rds:CreateDBInstance", f"{RDS}:db:{PROJECT}-db", NEW),
+    ("rds:CreateDBInstance", f"{RDS}:og:default:mysql-8-4", UNTAGGED),
+    ("rds:CreateDBInstance", f"{RDS}:pg:{PROJECT}-db-1", OURS),
+    ("rds:CreateDBInstance", f"{RDS}:subgrp:{PROJECT}-db-1", OURS),
+    ("rds:AddTagsToResource", f"{RDS}:db:{PROJECT}-db", NEW),
+    ("secretsmanager:CreateSecret", RDS_SECRET, UNTAGGED),  # manage_master_user_password
+    ("secretsmanager:TagResource", RDS_SECRET, UNTAGGED),
+    ("kms:DescribeKey", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k-1", UNTAGGED),
+    ("rds:ModifyDBInstance", f"{RDS}:db:{PROJECT}-db", OURS),
+    ("rds:ModifyDBInstance", f"{RDS}:pg:{PROJECT}-db-2", OURS),
+    ("rds:DeleteDBInstance", f"{RDS}:db:{PROJECT}-db", OURS),
+    ("logs:CreateLogGroup", LOGS, NEW),
+    ("logs:TagResource", LOGS, NEW),
+    ("logs:PutRetentionPolicy", LOGS, UNTAGGED),
+    ("logs:ListTagsForResource", LOGS, UNTAGGED),
+    ("logs:DeleteLogGroup", LOGS, UNTAGGED),
+    # modules/db, ec2 mode: the stack's own secret, an ephemeral random password
+    ("secretsmanager:GetRandomPassword", "*", UNTAGGED),
+    ("secretsmanager:CreateSecret", SECRET, NEW),
+    ("secretsmanager:TagResource", SECRET, NEW),
+    ("secretsmanager:PutSecretValue", SECRET, UNTAGGED),
+    ("secretsmanager:DescribeSecret", SECRET, UNTAGGED),
+    ("secretsmanager:GetResourcePolicy", SECRET, UNTAGGED),
+    ("secretsmanager:DeleteSecret", SECRET, UNTAGGED),
+]
+
+# What every role reads: a refresh, the drift check, the smoke job (envs/seoul, scripts/smoke.py).
+READ_CALLS: list[tuple[str, str, dict[str, str]]] = [
+    ("s3:ListBucket", BUCKET, UNTAGGED),
+    ("s3:GetObject", f"{BUCKET}/seoul/terraform.tfstate", UNTAGGED),
+    (
+        "ssm:GetParameter",
+        f"arn:aws:ssm:{REGION}::parameter/aws/service/ami-amazon-linux-latest/x",
+        {},
+    ),
+    ("ec2:DescribeInstances", "*", UNTAGGED),
+    ("ec2:DescribeSecurityGroups", "*", UNTAGGED),
+    ("ec2:DescribeRouteTables", "*", UNTAGGED),
+    ("ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-1", OURS),
+    ("rds:DescribeDBInstances", "*", UNTAGGED),
+    ("logs:DescribeLogGroups", "*", UNTAGGED),
+]
+
+STATE_WRITES: list[tuple[str, str, dict[str, str]]] = [
+    ("s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate", UNTAGGED),
+    ("s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate.tflock", UNTAGGED),
+    ("s3:DeleteObject", f"{BUCKET}/seoul/terraform.tfstate.tflock", UNTAGGED),
+]
+
+DESTROY_CALLS: list[tuple[str, str, dict[str, str]]] = [
+    ("ec2:TerminateInstances", f"{EC2}:instance/i-1", OURS),
+    ("ec2:DeleteSecurityGroup", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:DisassociateRouteTable", f"{EC2}:route-table/rtb-1", OURS),
+    ("ec2:DetachInternetGateway", f"{EC2}:internet-gateway/igw-1", OURS),
+    ("ec2:DetachInternetGateway", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:DeleteVpc", f"{EC2}:vpc/vpc-1", OURS),
+    ("rds:DeleteDBInstance", f"{RDS}:db:{PROJECT}-db", OURS),
+    ("rds:DeleteDBSubnetGroup", f"{RDS}:subgrp:{PROJECT}-db-1", OURS),
+    ("logs:DeleteLogGroup", LOGS, UNTAGGED),
+    ("iam:ListInstanceProfilesForRole", ROLE, UNTAGGED),
+    ("iam:RemoveRoleFromInstanceProfile", PROFILE, UNTAGGED),
+    ("iam:DeleteRole", ROLE, UNTAGGED),
+]
+
+# Never allowed, whatever the caller asks: (role, action, resource, context)
+ESCALATIONS: list[tuple[str, str, str, dict[str, str]]] = [
+    # re-tagging another project's security group would hand it to this stack
+    (
+        "apply",
+        "ec2:CreateTags",
+        f"{EC2}:security-group/sg-other",
+        {**NEW, "aws:ResourceTag/Project": "other"},
+    ),
+    ("apply", "iam:CreateRole", ROLE, NEW),  # no boundary
+    ("apply", "iam:DeleteRolePermissionsBoundary", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
+    ("apply", "iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
+    ("apply", "rds:CreateDBInstance", f"{RDS}:db:{PROJECT}-db", UNTAGGED),
+    ("apply", "ec2:RunInstances", f"{EC2}:instance/*", UNTAGGED),
+    ("apply", "ec2:CreateSubnet", f"{EC2}:vpc/vpc-other", {"aws:ResourceTag/Project": "other"}),
+    ("plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", UNTAGGED),
+    ("plan", "ec2:DescribeLaunchTemplateVersions", "*", UNTAGGED),
+    ("plan", "secretsmanager:GetSecretValue", SECRET, UNTAGGED),
+    ("destroy", "ec2:RunInstances", f"{EC2}:instance/*", NEW),
+]
+
+
+def _condition_holds(op: str, key: str, wanted: Any, ctx: dict[str, str]) -> bool:
+    values = [str(v) for v in _list(wanted)]
+    have = ctx.get(key)
+    if op == "Null":
+        return (have is None) == (values == ["true"])
+    if op.startswith(("StringNot", "ArnNot")):
+        return have is None or not any(fnmatch.fnmatchcase(have, v) for v in values)
+    if have is None:
+        return False
+    if op in ("StringEquals", "ArnEquals"):
+        return have in values
+    if op in ("StringLike", "ArnLike"):
+        return any(fnmatch.fnmatchcase(have, v) for v in values)
+    raise AssertionError(f"condition operator {op} is not modelled here")
+
+
+def _matches(st: dict[str, Any], action: str, resource: str, ctx: dict[str, str]) -> bool:
+    if not any(fnmatch.fnmatch(action.lower(), a.lower()) for a in _list(st["Action"])):
+        return False
+    if not any(fnmatch.fnmatchcase(resource, r) for r in _list(st["Resource"])):
+        return False
+    return all(
+        _condition_holds(op, key, wanted, ctx)
+        for op, keys in st.get("Condition", {}).items()
+        for key, wanted in keys.items()
+    )
+
+
+def allowed(docs: list[dict[str, Any]], action: str, resource: str, ctx: dict[str, str]) -> bool:
+    """IAM's identity-policy evaluation for one authorization: an explicit deny wins, else an
+    allow is needed (the region condition always holds: every row is in REGION)."""
+    ctx = {"aws:RequestedRegion": REGION, **ctx}
+    if any(_matches(st, action, resource, ctx) for st in _statements(docs, "Deny")):
+        return False
+    return any(_matches(st, action, resource, ctx) for st in _statements(docs))
+
+
+@pytest.fixture(scope="module")
+def rendered(applied: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Role => its rendered policy documents (and the boundary), from the applied root."""
+    out = bootstrap.terraform(
+        applied["root"] / "github-oidc",
+        "output",
+        "-json",
+        "policies",
+        environ=_environ(applied["endpoint"]),
+    )
+    docs = {name: json.loads(doc) for name, doc in json.loads(out).items()}
+    return {
+        "plan": [docs["read"], docs["state-read"]],
+        "apply": [docs[n] for n in ("read", "state-write", "network", "data", "iam")],
+        "destroy": [docs[n] for n in ("read", "state-write", "destroy")],
+        "boundary": [docs["instance-boundary"]],
+    }
+
+
+@pytest.mark.e2e
+def test_every_call_of_the_stack_is_allowed(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    wanted = {
+        "plan": READ_CALLS,
+        "apply": APPLY_CALLS + READ_CALLS + STATE_WRITES,
+        "destroy": DESTROY_CALLS + READ_CALLS + STATE_WRITES,
+    }
+    denied = [
+        f"{role}: {action} on {resource} with {ctx}"
+        for role, calls in wanted.items()
+        for action, resource, ctx in calls
+        if not allowed(rendered[role], action, resource, ctx)
+    ]
+    assert denied == [], "\n".join(denied)
+
+
+@pytest.mark.e2e
+def test_no_escalation_path_is_allowed(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    granted = [
+        f"{role}: {action} on {resource} with {ctx}"
+        for role, action, resource, ctx in ESCALATIONS
+        if allowed(rendered[role], action, resource, ctx)
+    ]
+    assert granted == [], "\n".join(granted)
+
+
+@pytest.mark.e2e
+def test_the_boundary_lets_an_instance_read_only_its_own_database_secret(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    boundary = rendered["boundary"]
+    ours = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{RDS}:db:{PROJECT}-db"}
+    theirs = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{RDS}:db:payroll"}
+    assert allowed(boundary, "secretsmanager:GetSecretValue", RDS_SECRET, ours)
+    assert allowed(boundary, "secretsmanager:GetSecretValue", SECRET, UNTAGGED)
+    assert not allowed(boundary, "secretsmanager:GetSecretValue", RDS_SECRET, theirs)
+    assert not allowed(boundary, "secretsmanager:GetSecretValue", RDS_SECRET, UNTAGGED)
+
+
+def test_the_evaluator_reads_conditions_as_iam_does() -> None:
+    doc = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ec2:CreateSubnet",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestTag/Project": PROJECT}},
+            }
+        ]
+    }
+    # the subnet carries the request tag; the VPC it is created in does not
+    assert allowed([doc], "ec2:CreateSubnet", f"{EC2}:subnet/subnet-1", NEW)
+    assert not allowed([doc], "ec2:CreateSubnet", f"{EC2}:vpc/vpc-1", OURS)
+    deny = {"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}
+    assert not allowed([doc, {"Statement": [deny]}], "ec2:CreateSubnet", "x", NEW)
+
+
+@pytest.mark.e2e
+def test_roles_last_as_long_as_the_jobs_ask(applied: dict[str, Any]) -> None:
+    """STS refuses a role-duration-seconds above the role's MaxSessionDuration."""
+    doc = yaml.safe_load((WORKFLOWS / "terraform.yml").read_text(encoding="utf-8"))
+    asked = {
+        name: max(
+            int((s.get("with") or {}).get("role-duration-seconds", 3600))
+            for s in job["steps"]
+            if "configure-aws-credentials" in s.get("uses", "")
+        )
+        for name, job in doc["jobs"].items()
+    }
+    iam = _client("iam", applied["endpoint"])
+    variables = applied["result"].variables
+    longest = {
+        var: iam.get_role(RoleName=variables[var].rsplit("/", 1)[1])["Role"]["MaxSessionDuration"]
+        for var in ("AWS_PLAN_ROLE_ARN", "AWS_APPLY_ROLE_ARN", "AWS_DESTROY_ROLE_ARN")
+    }
+    # the apply job assumes the apply role (reviewed apply, manual destroy) or the destroy role
+    assert asked["apply"] <= longest["AWS_APPLY_ROLE_ARN"], (asked, longest)
+    assert asked["apply"] <= longest["AWS_DESTROY_ROLE_ARN"], (asked, longest)
+    assert max(asked["plan"], asked["smoke"]) <= longest["AWS_PLAN_ROLE_ARN"], (asked, longest)

@@ -94,8 +94,9 @@ resource "aws_iam_role" "pipeline" {
   name               = each.value
   description        = "GitHub Actions ${each.key} role of ${var.repository} (${var.project_name})"
   assume_role_policy = data.aws_iam_policy_document.trust[each.key].json
-  # The apply job asks for 90 minutes (role-duration-seconds: 5400 in terraform.yml), past its
-  # 60-minute timeout, so a cancelled Terraform can still save its state; plans need one hour.
+  # The apply job asks for 2 hours (role-duration-seconds: 7200 in terraform.yml), past its
+  # 90-minute timeout, so a cancelled Terraform can still save its state; plans need one hour.
+  # STS refuses an AssumeRoleWithWebIdentity asking for more than MaxSessionDuration.
   max_session_duration = each.key == "plan" ? 3600 : 7200
 
   tags = { Name = each.value }

@@ -43,6 +43,16 @@ locals {
   ]
   rds_deletes = ["rds:DeleteDBInstance", "rds:DeleteDBSubnetGroup", "rds:DeleteDBParameterGroup"]
 
+  # The creates that also name an existing resource (Service Authorization Reference): the
+  # subnet, route table and security group name their VPC, the NAT gateway its subnet and
+  # address, an endpoint its VPC, subnets, route tables and groups. Those carry no request tag
+  # (aws:RequestTag is a key of the new resource only), so they are allowed by their own tag.
+  ec2_parents = ["vpc", "subnet", "elastic-ip", "route-table", "security-group"]
+  ec2_child_creates = [
+    "ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup",
+    "ec2:CreateNatGateway", "ec2:CreateVpcEndpoint",
+  ]
+
   policy_documents = {
     "read"        = data.aws_iam_policy_document.read.json
     "state-read"  = data.aws_iam_policy_document.state_read.json
@@ -86,6 +96,15 @@ data "aws_iam_policy_document" "read" {
       variable = "aws:ResourceTag/Project"
       values   = [var.project_name]
     }
+  }
+
+  # A launch template's versions carry user data too, and DescribeLaunchTemplateVersions takes no
+  # resource ARN: the stack uses no launch template, so nobody here reads any.
+  statement {
+    sid       = "NoLaunchTemplateUserData"
+    effect    = "Deny"
+    actions   = ["ec2:DescribeLaunchTemplateVersions"]
+    resources = ["*"]
   }
 
   # Only AWS's public parameters (the Amazon Linux AMI IDs), never the account's own: a
@@ -170,6 +189,18 @@ data "aws_iam_policy_document" "network" {
     }
   }
 
+  statement {
+    sid       = "CreateInsideTheStack"
+    actions   = local.ec2_child_creates
+    resources = [for t in local.ec2_parents : "arn:${format(local.region_arn, "ec2")}:${t}/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.project_name]
+    }
+  }
+
   # RunInstances also names the subnet, security groups, AMI, volumes and network interface;
   # only the instance itself must carry the tag (the statement above).
   statement {
@@ -198,7 +229,8 @@ data "aws_iam_policy_document" "network" {
   }
 
   # The VPC's default security group exists before Terraform adopts it (untagged): tagging it
-  # for the stack is the one tag on an existing resource the role may add.
+  # for the stack is the one tag on an existing resource the role may add, and only on a group
+  # no project claims yet (else re-tagging another project's group would hand it to this one).
   statement {
     sid       = "AdoptDefaultSecurityGroup"
     actions   = ["ec2:CreateTags"]
@@ -208,6 +240,11 @@ data "aws_iam_policy_document" "network" {
       test     = "StringEquals"
       variable = "aws:RequestTag/Project"
       values   = [var.project_name]
+    }
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Project"
+      values   = ["true"]
     }
   }
 
@@ -254,6 +291,19 @@ data "aws_iam_policy_document" "data" {
       variable = "aws:RequestedRegion"
       values   = [var.aws_region]
     }
+  }
+
+  # CreateDBInstance (and ModifyDBInstance) also name the option group (the engine's default,
+  # untagged, never ours), the parameter group and the subnet group: none carries a request tag,
+  # so they are allowed by name. The db resource itself stays under the tag conditions.
+  statement {
+    sid     = "RdsInstanceGroups"
+    actions = ["rds:CreateDBInstance", "rds:ModifyDBInstance"]
+    resources = [
+      "arn:${format(local.region_arn, "rds")}:og:default:*",
+      "arn:${format(local.region_arn, "rds")}:pg:${var.project_name}-*",
+      "arn:${format(local.region_arn, "rds")}:subgrp:${var.project_name}-*",
+    ]
   }
 
   statement {
@@ -383,6 +433,20 @@ data "aws_iam_policy_document" "iam" {
     }
   }
 
+  # AddRoleToInstanceProfile checks iam:PassRole too (its dependent action), naming no service:
+  # the stack's roles may go into the stack's instance profiles, and to no service but EC2.
+  statement {
+    sid       = "PutStackRolesIntoInstanceProfiles"
+    actions   = ["iam:PassRole"]
+    resources = [local.stack_roles]
+
+    condition {
+      test     = "Null"
+      variable = "iam:PassedToService"
+      values   = ["true"]
+    }
+  }
+
   statement {
     sid       = "RdsServiceLinkedRole"
     actions   = ["iam:CreateServiceLinkedRole"]
@@ -485,7 +549,22 @@ data "aws_iam_policy_document" "instance_boundary" {
   statement {
     sid       = "ReadTheStackDatabaseSecret"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [local.stack_secrets, local.rds_secrets]
+    resources = [local.stack_secrets]
+  }
+
+  # rds!db-<uuid> names no database: every RDS-managed secret of the account matches the ARN.
+  # RDS tags its secret with the instance it belongs to; only the stack's database's is readable
+  # (else any role the apply role creates could read every RDS master password in the account).
+  statement {
+    sid       = "ReadTheStackRdsMasterSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.rds_secrets]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/aws:rds:primaryDBInstanceArn"
+      values   = ["arn:${format(local.region_arn, "rds")}:db:${var.project_name}-db"]
+    }
   }
 
   statement {
