@@ -667,6 +667,7 @@ APPLY_CALLS: list[tuple[str, str, dict[str, str]]] = [
     ("ec2:StopInstances", f"{EC2}:instance/i-1", OURS),
     ("ec2:ModifyInstanceAttribute", f"{EC2}:instance/i-1", OURS),
     ("ec2:StartInstances", f"{EC2}:instance/i-1", OURS),
+    ("ec2:MonitorInstances", f"{EC2}:instance/i-1", OURS),  # detailed_monitoring changed
     # instance roles
     ("iam:CreateRole", ROLE, {"iam:PermissionsBoundary": BOUNDARY, **NEW}),
     ("iam:TagRole", ROLE, {"iam:PermissionsBoundary": BOUNDARY, **NEW}),
@@ -778,6 +779,9 @@ ESCALATIONS: list[tuple[str, str, str, dict[str, str]]] = [
     ("apply", "rds:CreateDBInstance", f"{RDS}:db:{PROJECT}-db", UNTAGGED),
     ("apply", "ec2:RunInstances", f"{EC2}:instance/*", UNTAGGED),
     ("apply", "ec2:CreateSubnet", f"{EC2}:vpc/vpc-other", {"aws:ResourceTag/Project": "other"}),
+    # a stack instance launched into another project's subnet or next to its database
+    ("apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", UNTAGGED),
+    ("apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", UNTAGGED),
     ("plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", UNTAGGED),
     ("plan", "ec2:DescribeLaunchTemplateVersions", "*", UNTAGGED),
     ("plan", "secretsmanager:GetSecretValue", SECRET, UNTAGGED),

@@ -202,12 +202,24 @@ data "aws_iam_policy_document" "network" {
   }
 
   # RunInstances also names the subnet, security groups, AMI, volumes and network interface;
-  # only the instance itself must carry the tag (the statement above).
+  # only the instance itself must carry the tag (the statement above). The subnet and the
+  # groups are the stack's own (tagged when made): no stack instance in another project's network.
   statement {
-    sid     = "LaunchIntoTheStack"
-    actions = ["ec2:RunInstances"]
-    resources = [for t in ["subnet", "security-group", "network-interface", "volume", "key-pair"] :
-    "arn:${format(local.region_arn, "ec2")}:${t}/*"]
+    sid       = "LaunchIntoTheStack"
+    actions   = ["ec2:RunInstances"]
+    resources = [for t in ["subnet", "security-group"] : "arn:${format(local.region_arn, "ec2")}:${t}/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.project_name]
+    }
+  }
+
+  statement {
+    sid       = "LaunchWithNewVolumesAndInterfaces"
+    actions   = ["ec2:RunInstances"]
+    resources = [for t in ["network-interface", "volume", "key-pair"] : "arn:${format(local.region_arn, "ec2")}:${t}/*"]
   }
 
   statement {
@@ -252,6 +264,7 @@ data "aws_iam_policy_document" "network" {
     sid = "ChangeOnlyTheStack"
     actions = concat(local.ec2_deletes, [
       "ec2:StopInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute",
+      "ec2:MonitorInstances", "ec2:UnmonitorInstances",
       "ec2:ModifyInstanceMetadataOptions", "ec2:AttachInternetGateway", "ec2:CreateRoute",
       "ec2:ReplaceRoute", "ec2:AssociateRouteTable", "ec2:AuthorizeSecurityGroupIngress",
       "ec2:AuthorizeSecurityGroupEgress", "ec2:ModifySecurityGroupRules",
