@@ -380,10 +380,13 @@ def test_escalation_paths_are_closed(applied: dict[str, Any]) -> None:
                 ), (var, action)
         for st in _allows(docs, "iam:PassRole"):
             assert _list(st["Resource"]) == [stack_roles], (var, st)
-            assert st["Condition"]["StringEquals"]["iam:PassedToService"] in (
-                "ec2.amazonaws.com",
-                ["ec2.amazonaws.com"],
-            )
+            # to EC2, or (AddRoleToInstanceProfile's check) to no service at all
+            to_ec2 = st["Condition"].get("StringEquals", {}).get("iam:PassedToService")
+            to_none = st["Condition"].get("Null", {}).get("iam:PassedToService")
+            assert to_ec2 in ("ec2.amazonaws.com", ["ec2.amazonaws.com"]) or to_none in (
+                "true",
+                ["true"],
+            ), (var, st)
         for action in (
             "iam:CreateRole",
             "iam:PutRolePolicy",
