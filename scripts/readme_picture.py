@@ -2,7 +2,7 @@
 
     make readme-picture
 
-The comment is rendered by the real preview code (scripts/plan_preview.py) from the fixture
+The comment is rendered by the real preview code (gitops.preview) from the fixture
 plans in tests/fixtures/plans (a replacement, an update and a failed plan), converted to HTML
 with the `markdown` package (installed by the make target into the git-ignored .venv-docs, not
 into the project's virtualenv) and photographed by headless Chromium (Debian: `apt-get install
@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 
 from gitops.paths import REPO_ROOT  # run as a file: Python puts scripts/ on the path
-from gitops.preview import plan_preview
+from gitops.preview.model import build
+from gitops.preview.render import build_comment
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
 OUTPUT = REPO_ROOT / "docs" / "img" / "plan-preview.png"
@@ -49,12 +50,12 @@ blockquote { margin: 8px 0; padding: 2px 12px; border-left: 4px solid #9a6700; }
 
 def comment_markdown() -> str:
     """The comment for the fixture plans, exactly as a pull request would show it."""
-    envs = plan_preview.build(
+    envs = build(
         plans=[("localstack", FIXTURES / "create.json"), ("seoul", FIXTURES / "replace.json")],
         failed=[],
         skipped=[],
     )
-    return plan_preview.build_comment(envs, "the job summary of the run")
+    return build_comment(envs, "the job summary of the run")
 
 
 def to_html(markdown_text: str) -> str:

@@ -1,4 +1,4 @@
-"""gitops.preview.plan_preview over real plans made by Terraform against LocalStack.
+"""The plan preview (gitops.preview) over real plans made by Terraform against LocalStack.
 
 The fixtures in tests/fixtures/plans/ come from tests/fixtures/plans/regenerate.py; they hold
 real secrets in clear text (a sensitive variable, a Secrets Manager value, a sensitive output, a
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitops.preview import plan_preview as pp
+from gitops.preview.redact import Secrets, is_secret_name
+from gitops.preview.render import MARKER, SUMMARY_BUDGET, cut_to_budget
+from gitops.preview.replacements import explain_replace_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,7 +191,7 @@ def test_redact_scrubs_secret_shapes_but_keeps_the_error_readable() -> None:
             "commit 0123456789abcdef0123456789abcdef01234567",
         ]
     )
-    out = pp.Secrets().redact(text)
+    out = Secrets().redact(text)
     leaks = ("hunter2", "abc123def", aws_secret[:12], aws_key_id, "pa55word", "abcdefghijklmnop")
     for leaked in (*leaks, "MIIEow"):
         assert leaked not in out, leaked
@@ -204,8 +206,8 @@ def test_redact_scrubs_secret_shapes_but_keeps_the_error_readable() -> None:
 
 def test_marker_comes_first_and_only_in_the_comment(everything: tuple[str, str]) -> None:
     comment, summary = everything
-    assert comment.splitlines()[0] == pp.MARKER == "<!-- plan-preview -->"
-    assert pp.MARKER not in summary
+    assert comment.splitlines()[0] == MARKER == "<!-- plan-preview -->"
+    assert MARKER not in summary
 
 
 def test_counts_per_environment(everything: tuple[str, str]) -> None:
@@ -412,7 +414,7 @@ def test_comment_stays_under_githubs_limit(tmp_path: Path, count: int, modules: 
     )  # fmt: skip
     assert len(comment) < GITHUB_LIMIT
     assert len(comment.encode()) < GITHUB_LIMIT
-    assert comment.startswith(pp.MARKER)
+    assert comment.startswith(MARKER)
     assert (
         "The full version is in [this run's job summary](https://github.com/o/r/actions/runs/1)"
         in comment
@@ -428,7 +430,7 @@ def test_comment_stays_under_githubs_limit(tmp_path: Path, count: int, modules: 
     else:  # compact form fits: per-module counts instead of the tables
         assert "| `module.svc_00000` | 40 | 40 | 40 | 40 | 0 |" in comment
         assert env_section(comment, "broken")  # later environments still shown
-    assert len(summary.encode()) <= pp.SUMMARY_BUDGET + 1000
+    assert len(summary.encode()) <= SUMMARY_BUDGET + 1000
     _balanced(summary)
 
 
@@ -508,12 +510,12 @@ def test_errored_plan_is_flagged(tmp_path: Path) -> None:
     ],
 )
 def test_replace_paths_in_words(rtype: str, path: list[object], words: str) -> None:
-    assert words in pp.explain_replace_path(rtype, path)
+    assert words in explain_replace_path(rtype, path)
 
 
 def test_cut_closes_open_blocks() -> None:
     lines = ["<details>", "<summary>x</summary>", "", "```text", *(["y" * 50] * 100), "```", ""]
-    text, cut = pp.cut_to_budget(lines, 1500, "CUT")
+    text, cut = cut_to_budget(lines, 1500, "CUT")
     assert cut and len(text.encode()) <= 1500
     assert text.rstrip().endswith("CUT")
     _balanced(text)
@@ -537,7 +539,7 @@ def test_cut_closes_open_blocks() -> None:
     ],
 )
 def test_secret_names(name: str, secret: bool) -> None:
-    assert pp.is_secret_name(name) is secret
+    assert is_secret_name(name) is secret
 
 
 def test_switches_and_imds_setting_stay_visible(tmp_path: Path) -> None:

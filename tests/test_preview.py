@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitops.preview import plan_preview
 from gitops.preview import plans_dir as preview
-from gitops.preview.plan_preview import plan_has_changes
+from gitops.preview import render
+from gitops.preview.model import plan_has_changes
 from gitops.preview.plans_dir import EnvPlan, classify
 
 
@@ -56,11 +56,11 @@ def test_main_renders_in_process_what_plan_preview_renders(
         "--summary", str(summary),
     ]  # fmt: skip
     assert preview.main(argv, {}) == 0
-    expected, _ = plan_preview.render_files(
+    expected, _ = render.render_files(
         [("localstack", plans / "localstack.json")], [], [("seoul", "AWS OIDC is not configured")]
     )
     assert out.read_text() == expected
-    assert expected.splitlines()[0] == plan_preview.MARKER
+    assert expected.splitlines()[0] == render.MARKER
     assert "aws_instance.r0" in summary.read_text()
     assert "::notice title=Plan skipped (seoul)::AWS OIDC is not configured" in (
         capsys.readouterr().out

@@ -30,10 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "localstack": ("gitops.pipeline.localstack", "start, stop or show the LocalStack emulator"),
     "db-standin": ("gitops.pipeline.db_standin", "start, stop or show the MySQL stand-in"),
     # the plan preview
-    "plan-preview": (
-        "gitops.preview.plan_preview",
-        "plan JSON files as one Markdown preview",
-    ),
+    "plan-preview": ("gitops.preview.cli", "plan JSON files as one Markdown preview"),
     "preview": ("gitops.preview.plans_dir", "preview a directory of plans, with outputs for CI"),
     "plan-digest": ("gitops.preview.digest", "compare an applied plan with its reviewed preview"),
     # the GitHub side

@@ -1,4 +1,4 @@
-"""How fast plan_preview.py renders big plans: prints figures, asserts nothing.
+"""How fast the plan preview renders big plans: prints figures, asserts nothing.
 
     gitops bench-plan-preview [--sizes 3000 10000] [--runs 5]
 
@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from gitops.paths import REPO_ROOT
-from gitops.preview import cost
+from gitops.preview import cost, model, render
 from gitops.preview import digest as plan_digest
-from gitops.preview import plan_preview as pp
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
 TEMPLATES = (
@@ -76,15 +75,15 @@ def synthetic_plan(count: int, modules: int = 50) -> dict[str, Any]:
 
 def run_once(path: Path) -> dict[str, float]:
     t0 = time.perf_counter()
-    envs = pp.build([("bench", path)], [], [])
+    envs = model.build([("bench", path)], [], [])
     t1 = time.perf_counter()
     digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
-    budget = pp.COMMENT_BUDGET - len(digests.encode())
+    budget = render.COMMENT_BUDGET - len(digests.encode())
     comment = plan_digest.attach(
-        pp.build_comment(envs, pp.where_full("summary.md", None), budget=budget), digests
+        render.build_comment(envs, render.where_full("summary.md", None), budget=budget), digests
     )
     t2 = time.perf_counter()
-    summary = pp.build_summary(envs)
+    summary = render.build_summary(envs)
     t3 = time.perf_counter()
     plan = json.loads(path.read_text())
     t4 = time.perf_counter()

@@ -34,7 +34,7 @@ from typing import Any
 from gitops.github.api import DEFAULT_API, GitHub, GitHubError
 from gitops.github.comments import post_comment, pr_for_commit, run_url
 from gitops.github.outputs import append_summary, set_outputs
-from gitops.preview.plan_preview import Secrets, collect_secrets
+from gitops.preview.redact import Secrets, collect_secrets
 
 MARKER = "<!-- apply-report:{env} -->"
 APPLY_STEP = "Apply exactly that plan"

@@ -3,11 +3,11 @@
     gitops preview --plans .artifacts/plans [--env localstack --env seoul]
         [--skipped "seoul=REASON"] [--aws-skipped REASON] [--summary FILE] [--output comment.md]
 
-gitops.preview.plan_preview renders plans it is told about: `ENV=plan.json`, `--failed
-ENV=stderr` and `--skipped ENV=reason`. Which of those applies to an environment is only known
-once the plan jobs have finished, from the files they uploaded. This module makes that choice,
-the same way in CI and on a laptop, then renders them with plan_preview's library
-(in-process):
+`gitops plan-preview` (gitops.preview.cli) renders plans it is told about: `ENV=plan.json`,
+`--failed ENV=stderr` and `--skipped ENV=reason`. Which of those applies to an environment is
+only known once the plan jobs have finished, from the files they uploaded. This module makes
+that choice, the same way in CI and on a laptop, then renders them with the same library call
+(gitops.preview.render.render_files, in-process):
 
 - --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
   --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`). Without
@@ -18,8 +18,9 @@ the same way in CI and on a laptop, then renders them with plan_preview's librar
 - --skipped NAME=REASON with a non-empty REASON: skipped, with a ::notice annotation.
 - --summary defaults to $GITHUB_STEP_SUMMARY (the full detail goes there).
 - `changes=true|false` goes to $GITHUB_OUTPUT: whether any planned environment would change
-  anything (plan_preview's one definition: imports, moves and forgets count), so a deploy does
-  not ask a reviewer to approve a plan with nothing in it, and never skips one that imports.
+  anything (gitops.preview.model.any_changes, over the one definition the comment and the
+  summary use: imports, moves and forgets count), so a deploy does not ask a reviewer to
+  approve a plan with nothing in it, and never skips one that imports.
 - exit 1 when a plan file cannot be read or is not a plan (the error says which), 2 on bad
   arguments.
 """
@@ -34,7 +35,8 @@ from pathlib import Path
 
 from gitops import environments
 from gitops.github.outputs import set_outputs
-from gitops.preview.plan_preview import InputError, render_files
+from gitops.preview.model import InputError, any_changes
+from gitops.preview.render import render_files
 
 NO_PLAN = (
     "No plan was produced for {name}: the job stopped before `make plan` could write one, or "
@@ -121,8 +123,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     except InputError as err:
         print(f"preview: error: {err}; the plan job's log says what it wrote", file=sys.stderr)
         return 1
-    changes = any(e.has_changes for e in envs if e.state == "planned")
-    set_outputs(env, changes="true" if changes else "false")
+    set_outputs(env, changes="true" if any_changes(envs) else "false")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(comment, encoding="utf-8")
