@@ -5,7 +5,7 @@
     gitops comment drift --env seoul --status clean
 
 - pr: finds the pull request's comment that carries the hidden marker (default
-  `<!-- plan-preview -->`, the first line plan_preview.py writes) and edits it in place;
+  `<!-- plan-preview -->`, the first line `gitops plan-preview` writes) and edits it in place;
   creates it when there is none. One comment per pull request, however many pushes.
 - drift --status drift: updates the open issue that carries `<!-- drift-issue:ENV -->`, or
   opens one. --status clean: comments on that issue and closes it; nothing to do when none is
