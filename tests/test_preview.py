@@ -137,21 +137,22 @@ def write_plan(
     return path
 
 
-@pytest.mark.parametrize(
-    ("actions", "outputs", "extra", "expected"),
-    [
-        ([["no-op"], ["read"]], ["no-op"], [], False),
-        ([], [], [], False),
-        ([["no-op"], ["create"]], [], [], True),
-        ([["delete", "create"]], [], [], True),
-        ([["update"]], [], [], True),
-        ([["delete"]], [], [], True),
-        ([["no-op"]], ["update"], [], True),
-        ([["forget"]], [], [], True),  # removed from state (a `removed` block)
-        ([["no-op"]], [], [IMPORT], True),  # an import-only plan must be applied
-        ([["no-op"]], [], [MOVE], True),  # so must a move-only plan
-    ],
-)
+# (resource actions, output actions, extra resource changes, has changes)
+HAS_CHANGES = [
+    ([["no-op"], ["read"]], ["no-op"], [], False),
+    ([], [], [], False),
+    ([["no-op"], ["create"]], [], [], True),
+    ([["delete", "create"]], [], [], True),
+    ([["update"]], [], [], True),
+    ([["delete"]], [], [], True),
+    ([["no-op"]], ["update"], [], True),
+    ([["forget"]], [], [], True),  # removed from state (a `removed` block)
+    ([["no-op"]], [], [IMPORT], True),  # an import-only plan must be applied
+    ([["no-op"]], [], [MOVE], True),  # so must a move-only plan
+]
+
+
+@pytest.mark.parametrize(("actions", "outputs", "extra", "expected"), HAS_CHANGES)
 def test_plan_has_changes(
     tmp_path: Path,
     actions: list[list[str]],
@@ -161,6 +162,27 @@ def test_plan_has_changes(
 ) -> None:
     path = write_plan(tmp_path / "p.json", actions, outputs, extra)
     assert plan_has_changes(json.loads(path.read_text())) is expected
+
+
+@pytest.mark.parametrize(("actions", "outputs", "extra", "expected"), HAS_CHANGES)
+def test_comment_summary_and_changes_output_agree(
+    tmp_path: Path,
+    actions: list[list[str]],
+    outputs: list[str],
+    extra: list[dict[str, Any]],
+    expected: bool,
+) -> None:
+    """One definition of "has changes": the deploy's output, the comment and the summary."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    write_plan(plans / "seoul.json", actions, outputs, extra)
+    output, comment, summary = tmp_path / "out", tmp_path / "c.md", tmp_path / "s.md"
+    argv = ["--plans", str(plans), "--env", "seoul", "--output", str(comment),
+            "--summary", str(summary)]  # fmt: skip
+    assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 0
+    assert output.read_text() == f"changes={str(expected).lower()}\n"
+    for text in (comment.read_text(), summary.read_text()):
+        assert ("### `seoul`: no changes" in text) is not expected
 
 
 @pytest.mark.parametrize("extra", [[IMPORT], [MOVE]], ids=["import", "move"])
