@@ -142,19 +142,37 @@ class Nightly:
         if isinstance(on, datetime):
             fired = scheduled_firing(schedule, on)
         else:
-            minute, hour, *_ = schedule.split()
-            fired = datetime(on.year, on.month, on.day, int(hour), int(minute), tzinfo=UTC)
+            hour, minute = daily_time(schedule)
+            fired = datetime(on.year, on.month, on.day, hour, minute, tzinfo=UTC)
         return fired.astimezone(ZoneInfo(self.time_zone)).strftime("%H:%M") == self.at
+
+
+def daily_time(schedule: str) -> tuple[int, int]:
+    """(hour, minute) in UTC of a daily cron line `M H * * *`; ValueError for any other form."""
+    fields = schedule.split()
+    if (
+        len(fields) != 5
+        or fields[2:] != ["*", "*", "*"]
+        or not all(f.isdigit() for f in fields[:2])
+    ):
+        raise ValueError(
+            f"schedule {schedule!r} is not a daily `M H * * *` cron line: keep the nightly "
+            "destroy's schedule daily, or teach gitops.environments.daily_time the new form"
+        )
+    minute, hour = int(fields[0]), int(fields[1])
+    if minute > 59 or hour > 23:
+        raise ValueError(f"schedule {schedule!r} names no real time of day")
+    return hour, minute
 
 
 def scheduled_firing(schedule: str, now: datetime) -> datetime:
     """The latest firing of daily UTC cron `schedule` (`M H * * *`) at or before `now`: the
     firing a scheduled run belongs to, even when GitHub started it late, past midnight UTC."""
+    hour, minute = daily_time(schedule)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    minute, hour, *_ = schedule.split()
     moment = now.astimezone(UTC)
-    fired = moment.replace(hour=int(hour), minute=int(minute), second=0, microsecond=0)
+    fired = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
     return fired if fired <= moment else fired - timedelta(days=1)
 
 

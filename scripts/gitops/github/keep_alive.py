@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from gitops import environments
+from gitops.environments import scheduled_firing  # one home of the firing arithmetic
 from gitops.github.outputs import append_summary, set_outputs
 
 # Korea has kept UTC+9 without daylight saving since 1988: a fixed offset needs no tz database.
@@ -59,28 +60,6 @@ def today_kst(now: datetime | None = None, zone: tzinfo = KST) -> date:
     if moment.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return moment.astimezone(zone).date()
-
-
-def scheduled_firing(cron: str, now: datetime) -> datetime:
-    """The latest firing of a daily `M H * * *` (UTC) schedule at or before `now`."""
-    fields = cron.split()
-    if (
-        len(fields) != 5
-        or fields[2:] != ["*", "*", "*"]
-        or not all(f.isdigit() for f in fields[:2])
-    ):
-        raise ValueError(
-            f"schedule {cron!r} is not a daily `M H * * *` cron line: keep the nightly destroy's "
-            "schedule daily, or teach scripts/gitops/github/keep_alive.py the new form"
-        )
-    minute, hour = int(fields[0]), int(fields[1])
-    if minute > 59 or hour > 23:
-        raise ValueError(f"schedule {cron!r} names no real time of day")
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    moment = now.astimezone(UTC)
-    fired = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return fired if fired <= moment else fired - timedelta(days=1)
 
 
 def parse_until(raw: str, variable: str = VARIABLE) -> date | None:
