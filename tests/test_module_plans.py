@@ -72,6 +72,7 @@ def db_call(label: str, **overrides: str) -> str:
         "schema_sql": '"CREATE TABLE IF NOT EXISTS t (id INT);"',
         "ami_id": '"ami-0123456789abcdef0"',
         "ec2_private_ip": '"10.10.11.10"',
+        "assume_role_policy": "module.base.assume_role_policy",
         **overrides,
     }
     body = "\n".join(f"  {key} = {value}" for key, value in args.items())
@@ -109,12 +110,14 @@ module "web" {{
   vpc_id        = "vpc-0123456789abcdef0"
   vpc_cidr      = "10.10.0.0/16"
   subnet_id     = "subnet-0123456789abcdef0"
-  ami_id        = "ami-0123456789abcdef0"
+  ami_id        = module.base.ami_id
   app_files     = {{ "app.py" = "print(1)" }}
   db_host       = "db.example.internal"
   db_name       = "app"
   db_user       = "app"
   db_secret_arn = "arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:db-AbCdEf"
+
+  assume_role_policy = module.base.assume_role_policy
 }}
 
 output "user_data" {{
@@ -123,10 +126,19 @@ output "user_data" {{
 """
 
 
+BASE_CALL = f"""
+module "base" {{
+  source = "{REPO_ROOT / "modules" / "instance-base"}"
+
+  ami_id = "ami-0123456789abcdef0"
+}}
+"""
+
+
 def make_root(path: Path, call: str) -> Path:
     """A root of the provider above and call, initialised from the project's provider mirror."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "main.tf").write_text(textwrap.dedent(PROVIDER) + call, encoding="utf-8")
+    (path / "main.tf").write_text(textwrap.dedent(PROVIDER) + BASE_CALL + call, encoding="utf-8")
     init(path, tf_environ(CLOSED))
     return path
 

@@ -57,3 +57,18 @@ def test_seoul_state_takes_the_buckets_kms_encryption() -> None:
     assert not encrypt or kms_key, "encrypt = true without kms_key_id forces SSE-S3 (AES256)"
     bucket = (REPO_ROOT / "bootstrap" / "state-bucket" / "main.tf").read_text()
     assert 'sse_algorithm = "aws:kms"' in bucket
+
+
+def test_the_ami_lookup_and_the_ec2_trust_policy_exist_once() -> None:
+    """modules/instance-base is their one home; the root hands both to the web and db tiers."""
+    homes: dict[str, set[str]] = {"ami": set(), "trust": set()}
+    for path in (REPO_ROOT / "modules").glob("*/*.tf"):
+        text = path.read_text()
+        if 'data "aws_ssm_parameter"' in text or "ami-amazon-linux-latest" in text:
+            homes["ami"].add(path.parent.name)
+        if '"ec2.amazonaws.com"' in text:
+            homes["trust"].add(path.parent.name)
+    assert homes == {"ami": {"instance-base"}, "trust": {"instance-base"}}
+    stack = (REPO_ROOT / "envs" / "common" / "stack.tf").read_text()
+    for output in ("ami_id", "assume_role_policy"):
+        assert stack.count(f"= module.instance_base.{output}") == 2, output

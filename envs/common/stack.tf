@@ -19,6 +19,13 @@ locals {
   app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "schema.sql"] : f => file("${local.app_dir}/${f}") }
 }
 
+# The image and the instance-role trust policy, once for both tiers that run instances.
+module "instance_base" {
+  source = "../../modules/instance-base"
+
+  ami_id = var.ami_id
+}
+
 module "vpc" {
   source = "../../modules/vpc"
 
@@ -39,7 +46,8 @@ module "db" {
   subnet_ids                = module.vpc.private_subnet_ids
   allowed_security_group_id = module.web.security_group_id
   schema_sql                = local.app_files["schema.sql"]
-  ami_id                    = var.ami_id
+  ami_id                    = module.instance_base.ami_id
+  assume_role_policy        = module.instance_base.assume_role_policy
   detailed_monitoring       = var.detailed_monitoring
   # ec2 mode's setup script needs a way out (dnf, Secrets Manager), unless no user data runs.
   private_subnet_egress    = var.enable_nat_gateway || !local.instances_run_user_data
@@ -57,7 +65,8 @@ module "web" {
   vpc_cidr            = module.vpc.vpc_cidr
   subnet_id           = module.vpc.public_subnet_ids[0]
   instance_type       = var.web_instance_type
-  ami_id              = var.ami_id
+  ami_id              = module.instance_base.ami_id
+  assume_role_policy  = module.instance_base.assume_role_policy
   detailed_monitoring = var.detailed_monitoring
   key_name            = var.key_name
   ssh_allowed_cidrs   = var.ssh_allowed_cidrs

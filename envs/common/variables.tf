@@ -1,6 +1,11 @@
 # Root variables every environment shares, with the checks that refuse a wrong value at plan
 # time, before any API call. Both roots link to this one file (envs/<env>/common_variables.tf),
 # so the rules cannot drift apart between environments.
+#
+# These are the user-facing rules; the modules keep only what protects their own contract, and
+# tests/test_validation_layers.py proves no module refuses a value these rules accept. Terraform
+# evaluates both sides of || (no short-circuit), so a rule that builds on a format rule wraps
+# itself in try(..., true): a malformed value is the format rule's to explain, not a crash.
 
 variable "project_name" {
   description = "Name prefix of every resource (lowercase letters, digits, hyphens)."
@@ -22,22 +27,22 @@ variable "vpc_cidr" {
     error_message = "vpc_cidr must be an IPv4 CIDR block such as 10.0.0.0/16."
   }
   validation {
-    condition     = !can(cidrnetmask(var.vpc_cidr)) || (tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24)
+    condition     = try(!can(cidrnetmask(var.vpc_cidr)) || (tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24), true)
     error_message = "vpc_cidr prefix must be between /16 and /24 (the sizes AWS allows for a VPC)."
   }
   validation {
-    condition     = !can(cidrnetmask(var.vpc_cidr)) || cidrhost(var.vpc_cidr, 0) == split("/", var.vpc_cidr)[0]
+    condition     = try(!can(cidrnetmask(var.vpc_cidr)) || cidrhost(var.vpc_cidr, 0) == split("/", var.vpc_cidr)[0], true)
     error_message = "vpc_cidr must name the network address of its block (for example 10.0.0.0/16, not 10.0.1.0/16)."
   }
   # Docker's default bridge (172.17.0.0/16) and default address pools (172.17-31.x, 192.168.x)
   # on the web host: a VPC inside them puts the database at an address the host routes into a
   # container bridge, so the app's traffic to it never leaves the host.
   validation {
-    condition = !can(cidrnetmask(var.vpc_cidr)) || alltrue([
+    condition = try(!can(cidrnetmask(var.vpc_cidr)) || alltrue([
       for d in ["172.17.0.0/16", "172.18.0.0/15", "172.20.0.0/14", "172.24.0.0/13", "192.168.0.0/16"] :
       cidrhost("${cidrhost(var.vpc_cidr, 0)}/${min(split("/", var.vpc_cidr)[1], split("/", d)[1])}", 0) !=
       cidrhost("${cidrhost(d, 0)}/${min(split("/", var.vpc_cidr)[1], split("/", d)[1])}", 0)
-    ])
+    ]), true)
     error_message = "vpc_cidr must not overlap Docker's default networks, 172.17.0.0-172.31.255.255 and 192.168.0.0/16: the web host's containers would route traffic for the database (RDS) into their own bridge. Use a block in 10.0.0.0/8 or 172.16.0.0/16."
   }
 }
@@ -52,19 +57,19 @@ variable "public_subnet_cidrs" {
     error_message = "public_subnet_cidrs must hold at least one IPv4 CIDR block, each naming its network address, such as 10.0.1.0/24."
   }
   validation {
-    condition = !can(cidrnetmask(var.vpc_cidr)) || alltrue([for c in var.public_subnet_cidrs : !can(cidrnetmask(c)) || (
+    condition = try(!can(cidrnetmask(var.vpc_cidr)) || alltrue([for c in var.public_subnet_cidrs : !can(cidrnetmask(c)) || (
       tonumber(split("/", c)[1]) >= tonumber(split("/", var.vpc_cidr)[1]) && tonumber(split("/", c)[1]) <= 28 &&
       cidrhost("${cidrhost(c, 0)}/${split("/", var.vpc_cidr)[1]}", 0) == cidrhost(var.vpc_cidr, 0)
-    )])
+    )]), true)
     error_message = "public_subnet_cidrs must lie inside vpc_cidr, with prefixes /16 to /28."
   }
   validation {
-    condition = alltrue(flatten([for i, a in var.public_subnet_cidrs : [
+    condition = try(alltrue(flatten([for i, a in var.public_subnet_cidrs : [
       for j, b in var.public_subnet_cidrs : !can(cidrnetmask(a)) || !can(cidrnetmask(b)) || i == j || (
         cidrhost("${cidrhost(a, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0) !=
         cidrhost("${cidrhost(b, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0)
       )
-    ]]))
+    ]])), true)
     error_message = "public_subnet_cidrs must not overlap each other (each block once)."
   }
 }
@@ -79,19 +84,19 @@ variable "private_subnet_cidrs" {
     error_message = "private_subnet_cidrs must hold at least two IPv4 CIDR blocks, each naming its network address (a DB subnet group spans two availability zones)."
   }
   validation {
-    condition = !can(cidrnetmask(var.vpc_cidr)) || alltrue([for c in var.private_subnet_cidrs : !can(cidrnetmask(c)) || (
+    condition = try(!can(cidrnetmask(var.vpc_cidr)) || alltrue([for c in var.private_subnet_cidrs : !can(cidrnetmask(c)) || (
       tonumber(split("/", c)[1]) >= tonumber(split("/", var.vpc_cidr)[1]) && tonumber(split("/", c)[1]) <= 28 &&
       cidrhost("${cidrhost(c, 0)}/${split("/", var.vpc_cidr)[1]}", 0) == cidrhost(var.vpc_cidr, 0)
-    )])
+    )]), true)
     error_message = "private_subnet_cidrs must lie inside vpc_cidr, with prefixes /16 to /28."
   }
   validation {
-    condition = alltrue(flatten([for i, a in var.private_subnet_cidrs : [
+    condition = try(alltrue(flatten([for i, a in var.private_subnet_cidrs : [
       for j, b in concat(var.private_subnet_cidrs, var.public_subnet_cidrs) : !can(cidrnetmask(a)) || !can(cidrnetmask(b)) || i == j || (
         cidrhost("${cidrhost(a, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0) !=
         cidrhost("${cidrhost(b, 0)}/${min(split("/", a)[1], split("/", b)[1])}", 0)
       )
-    ]]))
+    ]])), true)
     error_message = "private_subnet_cidrs must not overlap each other, nor public_subnet_cidrs."
   }
 }
@@ -106,7 +111,7 @@ variable "ssh_allowed_cidrs" {
     error_message = "ssh_allowed_cidrs must hold IPv4 CIDR blocks such as 203.0.113.10/32."
   }
   validation {
-    condition     = alltrue([for c in var.ssh_allowed_cidrs : !can(cidrnetmask(c)) || tonumber(split("/", c)[1]) >= 8])
+    condition     = try(alltrue([for c in var.ssh_allowed_cidrs : !can(cidrnetmask(c)) || tonumber(split("/", c)[1]) >= 8]), true)
     error_message = "ssh_allowed_cidrs must not open SSH to the internet: 0.0.0.0/0 and blocks wider than /8 are refused."
   }
 }
@@ -117,8 +122,8 @@ variable "web_instance_type" {
   default     = "t3.micro"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[0-9]*[a-z]+[a-z0-9]*$", var.web_instance_type))
-    error_message = "web_instance_type must look like an EC2 instance type, family.size, such as t3.micro."
+    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[0-9]*[a-z]([a-z0-9-]*[a-z0-9])?$", var.web_instance_type))
+    error_message = "web_instance_type must look like an EC2 instance type, family.size, such as t3.micro or c7i.metal-24xl."
   }
 }
 

@@ -44,28 +44,11 @@ locals {
   }) : null
 }
 
-data "aws_ssm_parameter" "ami" {
-  count = local.is_ec2 && var.ami_id == null ? 1 : 0
-
-  name = var.ami_ssm_parameter
-}
-
-data "aws_iam_policy_document" "assume_ec2" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "db" {
   count = local.is_ec2 ? 1 : 0
 
   name_prefix          = "${var.name}-db-"
-  assume_role_policy   = data.aws_iam_policy_document.assume_ec2.json
+  assume_role_policy   = var.assume_role_policy
   permissions_boundary = var.permissions_boundary_arn
 
   tags = merge({ Name = "${var.name}-db" }, var.tags)
@@ -98,7 +81,7 @@ resource "aws_iam_instance_profile" "db" {
 resource "aws_instance" "db" {
   count = local.is_ec2 ? 1 : 0
 
-  ami                         = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
+  ami                         = var.ami_id
   instance_type               = var.ec2_instance_type
   subnet_id                   = var.subnet_ids[0]
   private_ip                  = var.ec2_private_ip

@@ -3,8 +3,8 @@ variable "name" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
-    error_message = "name must be 3-32 characters of lowercase letters, digits and hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name)) && !strcontains(var.name, "--")
+    error_message = "name must be 3-32 characters of lowercase letters, digits and single hyphens, starting with a letter: the RDS identifier <name>-db allows no two hyphens in a row."
   }
 }
 
@@ -198,8 +198,8 @@ variable "ec2_instance_type" {
   default     = "t3.micro"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[a-z0-9]+$", var.ec2_instance_type))
-    error_message = "ec2_instance_type must look like an EC2 instance type, family.size, such as t3.micro."
+    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[0-9]*[a-z]([a-z0-9-]*[a-z0-9])?$", var.ec2_instance_type))
+    error_message = "ec2_instance_type must look like an EC2 instance type, family.size, such as t3.micro or c7i.metal-24xl."
   }
 }
 
@@ -219,15 +219,33 @@ variable "ec2_private_ip" {
 }
 
 variable "ami_id" {
-  description = "AMI of the database server (ec2 mode). Null: looked up from ami_ssm_parameter."
+  description = "AMI of the database server (ec2 mode; required there): the instance-base module's ami_id output, wired by the root."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0."
+  }
+  validation {
+    condition     = var.mode != "ec2" || var.ami_id != null
+    error_message = "ami_id is required when mode is \"ec2\"."
+  }
 }
 
-variable "ami_ssm_parameter" {
-  description = "SSM public parameter naming the region's current AMI (ec2 mode, when ami_id is null)."
+variable "assume_role_policy" {
+  description = "Trust policy (JSON) of the database server's role (ec2 mode; required there): the instance-base module's assume_role_policy output, wired by the root."
   type        = string
-  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+  default     = null
+
+  validation {
+    condition     = var.assume_role_policy == null || can(jsondecode(var.assume_role_policy).Statement)
+    error_message = "assume_role_policy must be an IAM policy document in JSON (the instance-base module's assume_role_policy output)."
+  }
+  validation {
+    condition     = var.mode != "ec2" || var.assume_role_policy != null
+    error_message = "assume_role_policy is required when mode is \"ec2\"."
+  }
 }
 
 variable "detailed_monitoring" {

@@ -1,14 +1,3 @@
-data "aws_iam_policy_document" "assume_ec2" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 data "aws_iam_policy_document" "read_db_secret" {
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
@@ -18,7 +7,7 @@ data "aws_iam_policy_document" "read_db_secret" {
 
 resource "aws_iam_role" "this" {
   name_prefix          = "${var.name}-web-"
-  assume_role_policy   = data.aws_iam_policy_document.assume_ec2.json
+  assume_role_policy   = var.assume_role_policy
   permissions_boundary = var.permissions_boundary_arn
 
   tags = merge({ Name = "${var.name}-web" }, var.tags)

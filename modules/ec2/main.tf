@@ -1,16 +1,6 @@
-data "aws_ssm_parameter" "ami" {
-  count = var.ami_id == null ? 1 : 0
-
-  name = var.ami_ssm_parameter
-}
-
-locals {
-  ami_id = var.ami_id != null ? var.ami_id : nonsensitive(data.aws_ssm_parameter.ami[0].value)
-}
-
 resource "aws_instance" "this" {
   #checkov:skip=CKV_AWS_88:The web tier serves the public on port 80, so it needs a public address.
-  ami                         = local.ami_id
+  ami                         = var.ami_id
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
   vpc_security_group_ids      = [aws_security_group.this.id]

@@ -20,5 +20,5 @@ output "user_data" {
 
 output "ami_id" {
   description = "AMI the web instance runs."
-  value       = local.ami_id
+  value       = var.ami_id
 }

@@ -29,26 +29,29 @@ variable "instance_type" {
   default     = "t3.micro"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[a-z0-9]+$", var.instance_type))
-    error_message = "instance_type must look like an EC2 instance type, family.size, such as t3.micro."
+    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[0-9]*[a-z]([a-z0-9-]*[a-z0-9])?$", var.instance_type))
+    error_message = "instance_type must look like an EC2 instance type, family.size, such as t3.micro or c7i.metal-24xl."
   }
 }
 
 variable "ami_id" {
-  description = "AMI for the web instance. Null: the latest Amazon Linux 2023 image of the region, from ami_ssm_parameter."
+  description = "AMI of the web instance: the instance-base module's ami_id output, wired by the root."
   type        = string
-  default     = null
 
   validation {
-    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
-    error_message = "ami_id must be null or an AMI ID such as ami-0123456789abcdef0."
+    condition     = can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0."
   }
 }
 
-variable "ami_ssm_parameter" {
-  description = "SSM public parameter that names the region's current AMI, used when ami_id is null."
+variable "assume_role_policy" {
+  description = "Trust policy (JSON) of the instance role: the instance-base module's assume_role_policy output, wired by the root."
   type        = string
-  default     = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+  validation {
+    condition     = can(jsondecode(var.assume_role_policy).Statement)
+    error_message = "assume_role_policy must be an IAM policy document in JSON (the instance-base module's assume_role_policy output)."
+  }
 }
 
 variable "key_name" {
