@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,23 +63,29 @@ def localstack_endpoint() -> Iterator[str]:
     localstack.stop(emulator)
 
 
-# --- Fake GitHub REST API: pull requests by commit and their comments -------------------------
-# Served on 127.0.0.1 for one test (tests/fake_github.py); point GitHub(...) at `.base`.
+# --- Fake GitHub REST API ---------------------------------------------------------------------
+# tests/fake_github.py; point GitHub(...) or GITHUB_API_URL at the fake's `.base`.
 
 
 @pytest.fixture
-def fake_github() -> Iterator[object]:
-    import threading
-    from http.server import ThreadingHTTPServer
+def serve_fake() -> Iterator[Callable[[Any], Any]]:
+    """Serve a fake GitHub API (anything with `handle` and `base`) on 127.0.0.1 for one test."""
+    from tests.fake_github import FakeServer
 
-    from tests.fake_github import FakeGitHub, make_handler
+    servers: list[FakeServer] = []
 
-    state = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    def serve(app: Any) -> Any:
+        servers.append(FakeServer(app))
+        return app
+
+    yield serve
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def fake_github(serve_fake: Callable[[Any], Any]) -> object:
+    """Pull requests by commit, issues and issue comments (tests.fake_github.FakeGitHub)."""
+    from tests.fake_github import FakeGitHub
+
+    return serve_fake(FakeGitHub())

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote
 
 import pytest
 from gitops.github import env_gate
+
+from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, repo_path
 
 REPO = "owner/repo"
 TOKEN = "test-token"
@@ -20,7 +20,7 @@ REVIEWER = {"type": "User", "reviewer": {"login": "alice", "id": 1}}
 
 
 @dataclass
-class FakeEnvironments:
+class FakeEnvironments(Fake):
     """Environments and their branch policies, as GET /repos/{repo}/environments/... returns."""
 
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -28,6 +28,7 @@ class FakeEnvironments:
     fail_with: int | None = None
     calls: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
+    base: str = ""
 
     def add(
         self,
@@ -63,59 +64,43 @@ class FakeEnvironments:
             {"id": i, "name": n, "type": t} for i, (t, n) in enumerate(policies or [])
         ]
 
+    def before(self, request: Request) -> Reply | None:
+        self.calls.append(request.path)
+        self.tokens.add(request.headers.get("Authorization", ""))
+        if self.fail_with:
+            return Reply(self.fail_with, {"message": "Resource not accessible by integration"})
+        return None
 
-def make_handler(fake: FakeEnvironments) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
+    def routes(self) -> list[Route]:
+        return [
+            ("GET", repo_path("/environments/([^/]*)", REPO), self.environment),
+            (
+                "GET",
+                repo_path("/environments/([^/]*)/deployment-branch-policies", REPO),
+                self.policies,
+            ),
+        ]
 
-        def reply(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def environment(self, request: Request, m: re.Match[str]) -> Reply:
+        name = unquote(m.group(1))
+        if name not in self.environments:
+            return NOT_FOUND
+        return Reply(200, self.environments[name])
 
-        def do_GET(self) -> None:  # noqa: N802
-            url = urlparse(self.path)
-            fake.calls.append(url.path)
-            fake.tokens.add(self.headers.get("Authorization", ""))
-            if fake.fail_with:
-                self.reply(fake.fail_with, {"message": "Resource not accessible by integration"})
-                return
-            prefix = f"/repos/{REPO}/environments/"
-            if not url.path.startswith(prefix):
-                self.reply(404, {"message": "Not Found"})
-                return
-            name, _, rest = url.path[len(prefix) :].partition("/")
-            name = unquote(name)
-            if name not in fake.environments:
-                self.reply(404, {"message": "Not Found"})
-            elif rest == "":
-                self.reply(200, fake.environments[name])
-            elif rest == "deployment-branch-policies":
-                page = int(parse_qs(url.query).get("page", ["1"])[0])
-                per = int(parse_qs(url.query).get("per_page", ["30"])[0])
-                items = fake.branch_policies[name]
-                chunk = items[(page - 1) * per : page * per]
-                self.reply(200, {"total_count": len(items), "branch_policies": chunk})
-            else:
-                self.reply(404, {"message": "Not Found"})
-
-    return Handler
+    def policies(self, request: Request, m: re.Match[str]) -> Reply:
+        name = unquote(m.group(1))
+        if name not in self.environments:
+            return NOT_FOUND
+        page = int(request.arg("page", "1"))
+        per = int(request.arg("per_page", "30"))
+        items = self.branch_policies[name]
+        chunk = items[(page - 1) * per : page * per]
+        return Reply(200, {"total_count": len(items), "branch_policies": chunk})
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeEnvironments]:
-    state = FakeEnvironments()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-    yield state
-    server.shutdown()
-    server.server_close()
+def fake(serve_fake: Callable[[FakeEnvironments], FakeEnvironments]) -> FakeEnvironments:
+    return serve_fake(FakeEnvironments())
 
 
 def run(
@@ -125,7 +110,7 @@ def run(
     environ = {
         "GITHUB_TOKEN": TOKEN,
         "GITHUB_REPOSITORY": REPO,
-        "GITHUB_API_URL": fake.base,  # type: ignore[attr-defined]
+        "GITHUB_API_URL": fake.base,
         "GITHUB_STEP_SUMMARY": str(summary),
     }
     code = env_gate.main(list(names), environ)

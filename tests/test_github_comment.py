@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import re
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from gitops.github import comments as github_comment
@@ -23,159 +15,12 @@ from gitops.github.comments import (
     upsert_pr_comment,
 )
 
-REPO = "owner/repo"
-BOT = "github-actions[bot]"
-TOKEN = "test-token"
-PAGE = 2  # the fake pages every list by 2, so pagination is always exercised
-
-
-@dataclass
-class FakeGitHub:
-    """In-memory issues and issue comments, as much of the API as the script uses."""
-
-    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    issues: list[dict[str, Any]] = field(default_factory=list)
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    next_id: int = 1000
-    fail_with: int | None = None
-    base: str = ""
-    foreign_next: bool = False
-
-    def new_id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-    def add_comment(self, number: int, body: str, login: str = "someone") -> dict[str, Any]:
-        comment = {
-            "id": self.new_id(),
-            "body": body,
-            "user": {"login": login},
-            "html_url": f"https://github.test/{REPO}/pull/{number}#c",
-        }
-        self.comments.setdefault(number, []).append(comment)
-        return comment
-
-    def add_issue(
-        self, body: str, *, pull: bool = False, state: str = "open", login: str = "someone"
-    ) -> dict[str, Any]:
-        number = len(self.issues) + 1
-        issue: dict[str, Any] = {
-            "number": number,
-            "title": f"issue {number}",
-            "body": body,
-            "state": state,
-            "user": {"login": login},
-            "html_url": f"https://github.test/{REPO}/issues/{number}",
-        }
-        if pull:
-            issue["pull_request"] = {"url": "x"}
-        self.issues.append(issue)
-        return issue
-
-
-def make_handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:  # keep pytest output clean
-            pass
-
-        def reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def page(self, items: list[Any], url: str) -> None:
-            query = parse_qs(urlparse(url).query)
-            page = int(query.get("page", ["1"])[0])
-            chunk = items[(page - 1) * PAGE : page * PAGE]
-            headers = {}
-            if page * PAGE < len(items):
-                base = "http://evil.test" if fake.foreign_next else fake.base
-                path = urlparse(url).path
-                headers["Link"] = f'<{base}{path}?per_page={PAGE}&page={page + 1}>; rel="next"'
-            self.reply(200, chunk, headers)
-
-        def body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length", "0"))
-            return json.loads(self.rfile.read(length) or b"{}")
-
-        def handle_any(self, method: str) -> None:
-            fake.calls.append((method, self.path))
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self.reply(401, {"message": "Bad credentials"})
-                return
-            if fake.fail_with:
-                self.reply(fake.fail_with, {"message": "Resource not accessible by integration"})
-                return
-            path = urlparse(self.path).path
-            prefix = f"/repos/{REPO}"
-            if not path.startswith(prefix):
-                self.reply(404, {"message": "Not Found"})
-                return
-            rest = path[len(prefix) :]
-            if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
-                number = int(m.group(1))
-                if method == "GET":
-                    self.page(fake.comments.get(number, []), self.path)
-                else:
-                    comment = fake.add_comment(number, self.body()["body"], "github-actions[bot]")
-                    self.reply(201, comment)
-            elif m := re.fullmatch(r"/issues/comments/(\d+)", rest):
-                for comments in fake.comments.values():
-                    for comment in comments:
-                        if comment["id"] == int(m.group(1)):
-                            comment.update(self.body())
-                            self.reply(200, comment)
-                            return
-                self.reply(404, {"message": "Not Found"})
-            elif rest == "/issues" and method == "GET":
-                state = parse_qs(urlparse(self.path).query).get("state", ["open"])[0]
-                creator = parse_qs(urlparse(self.path).query).get("creator", [None])[0]
-                found = [
-                    i
-                    for i in fake.issues
-                    if i["state"] == state and creator in (None, i["user"]["login"])
-                ]
-                self.page(found, self.path)
-            elif rest == "/issues" and method == "POST":
-                payload = self.body()
-                issue = fake.add_issue(payload["body"], login="github-actions[bot]")
-                issue["title"] = payload["title"]
-                self.reply(201, issue)
-            elif (m := re.fullmatch(r"/issues/(\d+)", rest)) and method == "PATCH":
-                issue = fake.issues[int(m.group(1)) - 1]
-                issue.update(self.body())
-                self.reply(200, issue)
-            else:
-                self.reply(404, {"message": "Not Found"})
-
-        def do_GET(self) -> None:  # noqa: N802
-            self.handle_any("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self.handle_any("POST")
-
-        def do_PATCH(self) -> None:  # noqa: N802
-            self.handle_any("PATCH")
-
-    return Handler
+from tests.fake_github import BOT, REPO, TOKEN, FakeGitHub
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeGitHub]:
-    state = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def fake(fake_github: FakeGitHub) -> FakeGitHub:
+    return fake_github
 
 
 @pytest.fixture
@@ -210,9 +55,9 @@ def test_identical_preview_is_left_alone(fake: FakeGitHub, gh: GitHub) -> None:
 
 def test_marked_comment_is_found_past_the_first_page(fake: FakeGitHub, gh: GitHub) -> None:
     for i in range(5):
-        fake.add_comment(7, f"human comment {i}")
-    marked = fake.add_comment(7, f"{PR_MARKER}\nold preview", "github-actions[bot]")
-    fake.add_comment(7, "another human comment")
+        fake.add_comment(7, f"human comment {i}", "someone")
+    marked = fake.add_comment(7, f"{PR_MARKER}\nold preview", BOT)
+    fake.add_comment(7, "another human comment", "someone")
     assert upsert_pr_comment(gh, 7, f"{PR_MARKER}\nnew preview").action == "updated"
     assert marked["body"] == f"{PR_MARKER}\nnew preview"
     assert len(fake.comments[7]) == 7
@@ -243,7 +88,7 @@ def test_read_only_token_gives_a_clear_error(fake: FakeGitHub, gh: GitHub) -> No
 
 def test_token_never_follows_a_link_to_another_host(fake: FakeGitHub, gh: GitHub) -> None:
     for i in range(3):
-        fake.add_comment(7, f"c{i}")
+        fake.add_comment(7, f"c{i}", "someone")
     fake.foreign_next = True
     with pytest.raises(GitHubError, match="refusing to send the token"):
         upsert_pr_comment(gh, 7, "x")

@@ -4,19 +4,19 @@ token without admin rights and a private repository that cannot enforce reviewer
 
 from __future__ import annotations
 
+import base64
 import json
 import re
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from gitops.github import api
 from gitops.github import setup as github_setup
+
+from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, repo_path
 
 REPO = "octo-org/gitops-seoul"
 TOKEN = "ghp_fake-setup-token"
@@ -27,7 +27,9 @@ VARIABLES = {
 
 
 @dataclass
-class FakeRepo:
+class FakeRepo(Fake):
+    """The repository, its environments, rulesets, variables and files; users and /user."""
+
     repo: dict[str, Any] = field(
         default_factory=lambda: {
             "full_name": REPO,
@@ -54,134 +56,104 @@ class FakeRepo:
     def writes(self) -> list[tuple[str, str]]:
         return [c for c in self.calls if c[0] != "GET"]
 
+    def before(self, request: Request) -> Reply | None:
+        self.calls.append((request.method, request.path))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Reply(401, {"message": "Bad credentials"})
+        if self.fail and self.fail[0] == request.method and re.search(self.fail[1], request.path):
+            return Reply(self.fail[2], {"message": "Server Error"})
+        return None
 
-def make_handler(fake: FakeRepo) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
+    def routes(self) -> list[Route]:
+        def repo(rest: str) -> str:
+            return repo_path(rest, REPO)
 
-        def reply(self, status: int, payload: Any = None) -> None:
-            data = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+        return [
+            (None, "/user", self.get_me),
+            (None, r"/users/([^/]+)", self.get_user),
+            ("GET", repo(""), lambda request, m: Reply(200, self.repo)),
+            ("PUT", repo(r"/environments/([^/]+)"), self.put_environment),
+            (None, repo(r"/environments/([^/]+)/deployment-branch-policies"), self.policies),
+            (None, repo("/rulesets"), self.list_or_create_ruleset),
+            ("PUT", repo(r"/rulesets/(\d+)"), self.update_ruleset),
+            ("POST", repo("/actions/variables"), self.create_variable),
+            (None, repo(r"/actions/variables/([^/]+)"), self.variable),
+            (None, repo(r"/contents/(.+)"), self.contents),
+        ]
 
-        def body(self) -> dict[str, Any]:
-            length = int(self.headers.get("Content-Length", "0"))
-            return json.loads(self.rfile.read(length) or b"{}")
+    def get_me(self, request: Request, m: re.Match[str]) -> Reply:
+        return Reply(200, {"login": self.me, "id": self.users[self.me]})
 
-        def handle_any(self, method: str) -> None:  # noqa: C901, PLR0912
-            path = urlparse(self.path).path
-            fake.calls.append((method, path))
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                return self.reply(401, {"message": "Bad credentials"})
-            if fake.fail and fake.fail[0] == method and re.search(fake.fail[1], path):
-                return self.reply(fake.fail[2], {"message": "Server Error"})
-            if path == "/user":
-                return self.reply(200, {"login": fake.me, "id": fake.users[fake.me]})
-            if m := re.fullmatch(r"/users/([^/]+)", path):
-                if m.group(1) not in fake.users:
-                    return self.reply(404, {"message": "Not Found"})
-                return self.reply(200, {"login": m.group(1), "id": fake.users[m.group(1)]})
-            prefix = f"/repos/{REPO}"
-            if not path.startswith(prefix):
-                return self.reply(404, {"message": "Not Found"})
-            rest = path[len(prefix) :]
-            if rest == "" and method == "GET":
-                return self.reply(200, fake.repo)
-            if (m := re.fullmatch(r"/environments/([^/]+)", rest)) and method == "PUT":
-                payload = self.body()
-                rules = []
-                if payload.get("reviewers") and (not fake.repo["private"] or fake.enterprise):
-                    rules.append(
-                        {
-                            "type": "required_reviewers",
-                            "prevent_self_review": payload["prevent_self_review"],
-                            "reviewers": [
-                                {"type": "User", "reviewer": {"id": r["id"]}}
-                                for r in payload["reviewers"]
-                            ],
-                        }
-                    )
-                env = {
-                    "name": m.group(1),
-                    "can_admins_bypass": payload.get("can_admins_bypass", True),
-                    "protection_rules": rules,
-                    "deployment_branch_policy": payload.get("deployment_branch_policy"),
+    def get_user(self, request: Request, m: re.Match[str]) -> Reply:
+        if m.group(1) not in self.users:
+            return NOT_FOUND
+        return Reply(200, {"login": m.group(1), "id": self.users[m.group(1)]})
+
+    def put_environment(self, request: Request, m: re.Match[str]) -> Reply:
+        payload = request.json()
+        rules = []
+        if payload.get("reviewers") and (not self.repo["private"] or self.enterprise):
+            rules.append(
+                {
+                    "type": "required_reviewers",
+                    "prevent_self_review": payload["prevent_self_review"],
+                    "reviewers": [
+                        {"type": "User", "reviewer": {"id": r["id"]}} for r in payload["reviewers"]
+                    ],
                 }
-                fake.environments[m.group(1)] = env
-                return self.reply(200, env)
-            if m := re.fullmatch(r"/environments/([^/]+)/deployment-branch-policies", rest):
-                policies = fake.branch_policies.setdefault(m.group(1), [])
-                if method == "GET":
-                    return self.reply(
-                        200, {"total_count": len(policies), "branch_policies": policies}
-                    )
-                policy = {"id": len(policies) + 1, **self.body()}
-                policies.append(policy)
-                return self.reply(200, policy)
-            if rest == "/rulesets":
-                if method == "GET":
-                    return self.reply(
-                        200, [{"id": r["id"], "name": r["name"]} for r in fake.rulesets]
-                    )
-                ruleset = {"id": len(fake.rulesets) + 1, **self.body()}
-                fake.rulesets.append(ruleset)
-                return self.reply(201, ruleset)
-            if (m := re.fullmatch(r"/rulesets/(\d+)", rest)) and method == "PUT":
-                ruleset = fake.rulesets[int(m.group(1)) - 1]
-                ruleset.update(self.body())
-                return self.reply(200, ruleset)
-            if rest == "/actions/variables" and method == "POST":
-                payload = self.body()
-                fake.variables[payload["name"]] = payload["value"]
-                return self.reply(201, {})
-            if m := re.fullmatch(r"/actions/variables/([^/]+)", rest):
-                name = m.group(1)
-                if name not in fake.variables:
-                    return self.reply(404, {"message": "Not Found"})
-                if method == "GET":
-                    return self.reply(200, {"name": name, "value": fake.variables[name]})
-                fake.variables[name] = self.body()["value"]
-                return self.reply(204)
-            if m := re.fullmatch(r"/contents/(.+)", rest):
-                import base64
+            )
+        env = {
+            "name": m.group(1),
+            "can_admins_bypass": payload.get("can_admins_bypass", True),
+            "protection_rules": rules,
+            "deployment_branch_policy": payload.get("deployment_branch_policy"),
+        }
+        self.environments[m.group(1)] = env
+        return Reply(200, env)
 
-                if m.group(1) not in fake.files:
-                    return self.reply(404, {"message": "Not Found"})
-                return self.reply(
-                    200, {"content": base64.b64encode(fake.files[m.group(1)].encode()).decode()}
-                )
-            return self.reply(404, {"message": "Not Found"})
+    def policies(self, request: Request, m: re.Match[str]) -> Reply:
+        policies = self.branch_policies.setdefault(m.group(1), [])
+        if request.method == "GET":
+            return Reply(200, {"total_count": len(policies), "branch_policies": policies})
+        policy = {"id": len(policies) + 1, **request.json()}
+        policies.append(policy)
+        return Reply(200, policy)
 
-        def do_GET(self) -> None:  # noqa: N802
-            self.handle_any("GET")
+    def list_or_create_ruleset(self, request: Request, m: re.Match[str]) -> Reply:
+        if request.method == "GET":
+            return Reply(200, [{"id": r["id"], "name": r["name"]} for r in self.rulesets])
+        ruleset = {"id": len(self.rulesets) + 1, **request.json()}
+        self.rulesets.append(ruleset)
+        return Reply(201, ruleset)
 
-        def do_POST(self) -> None:  # noqa: N802
-            self.handle_any("POST")
+    def update_ruleset(self, request: Request, m: re.Match[str]) -> Reply:
+        ruleset = self.rulesets[int(m.group(1)) - 1]
+        ruleset.update(request.json())
+        return Reply(200, ruleset)
 
-        def do_PUT(self) -> None:  # noqa: N802
-            self.handle_any("PUT")
+    def create_variable(self, request: Request, m: re.Match[str]) -> Reply:
+        payload = request.json()
+        self.variables[payload["name"]] = payload["value"]
+        return Reply(201, {})
 
-        def do_PATCH(self) -> None:  # noqa: N802
-            self.handle_any("PATCH")
+    def variable(self, request: Request, m: re.Match[str]) -> Reply:
+        name = m.group(1)
+        if name not in self.variables:
+            return NOT_FOUND
+        if request.method == "GET":
+            return Reply(200, {"name": name, "value": self.variables[name]})
+        self.variables[name] = request.json()["value"]
+        return Reply(204)
 
-    return Handler
+    def contents(self, request: Request, m: re.Match[str]) -> Reply:
+        if m.group(1) not in self.files:
+            return NOT_FOUND
+        return Reply(200, {"content": base64.b64encode(self.files[m.group(1)].encode()).decode()})
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeRepo]:
-    state = FakeRepo()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+def fake(serve_fake: Callable[[FakeRepo], FakeRepo]) -> FakeRepo:
+    return serve_fake(FakeRepo())
 
 
 @pytest.fixture
