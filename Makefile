@@ -33,7 +33,8 @@ export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
 .PHONY: help setup cli localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit up \
-        smoke down e2e plan apply destroy drift output unlock ami bench clean bootstrap github-setup readme-picture
+        smoke down e2e plan apply destroy drift output unlock ami bench clean bootstrap bootstrap-rehearsal \
+        github-setup readme-picture
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -158,6 +159,10 @@ ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amaz
 bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC provider, plan/apply/destroy roles
 	$(GITOPS) bootstrap $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \
 	  $(if $(BUCKET),--bucket $(BUCKET))
+
+bootstrap-rehearsal: setup ## The same bootstrap against LocalStack, dummy credentials and repository (ENDPOINT= reuses one)
+	$(GITOPS) bootstrap --rehearse $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(REPO),--repo $(REPO)) \
+	  $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) $(if $(KEEP_IN),--keep-in $(KEEP_IN))
 
 github-setup: setup ## GitHub side with YOUR token: REPO=owner/name environments, reviews, CODEOWNERS rule, variables
 	$(GITOPS) github-setup --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))

@@ -106,6 +106,38 @@ def workflow_subjects(workflows: Path = WORKFLOWS) -> set[tuple[str, str]]:
     return found
 
 
+# Repository variables an admin sets by choice (docs/PIPELINE.md), not from the bootstrap.
+OPERATOR_VARIABLES = {"LOCALSTACK_IMAGE"}
+
+
+def workflow_variables(workflows: Path = WORKFLOWS) -> set[str]:
+    """Every repository variable the workflows read: `vars.X` in their expressions (comments
+    left out) and the role variables they read by name (`vars[inputs.role]`)."""
+    names: set[str] = set()
+    for path in workflows.glob("*.y*ml"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+            names |= set(re.findall(r"\bvars\.([A-Z][A-Z0-9_]*)", code))
+    return names | {role for _, role in workflow_subjects(workflows)}
+
+
+def bootstrap_provided_variables() -> set[str]:
+    """What make bootstrap prints: exactly the workflows' variables but the operator's own."""
+    return workflow_variables() - OPERATOR_VARIABLES
+
+
+def test_bootstrap_prints_exactly_the_variables_the_workflows_read() -> None:
+    wanted = bootstrap_provided_variables()
+    assert {"TF_STATE_BUCKET", "AWS_PLAN_ROLE_ARN"} <= wanted
+    assert not wanted & {"TF_STATE_KEY", "AWS_REGION"}  # envs/<name>/environment.toml's now
+    stack = environments.load()[bootstrap.STACK]
+    assert set(bootstrap.workflow_variables(stack)) == wanted
+    outputs = dict.fromkeys([*wanted, "TF_STATE_KEY", "AWS_REGION"], "x")
+    assert set(bootstrap.select_variables(outputs, bootstrap.workflow_variables(stack))) == wanted
+    with pytest.raises(bootstrap.BootstrapError, match="TF_STATE_BUCKET"):
+        bootstrap.select_variables({}, ["TF_STATE_BUCKET"])
+
+
 def trust_mismatches(
     needed: set[tuple[str, str]], trusted: dict[str, set[str]], prefix: str
 ) -> list[str]:
@@ -317,18 +349,12 @@ def _allows(docs: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
 @pytest.mark.e2e
 def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str, Any]) -> None:
     variables = applied["result"].variables
-    assert set(variables) >= {
-        "AWS_PLAN_ROLE_ARN",
-        "AWS_APPLY_ROLE_ARN",
-        "AWS_DESTROY_ROLE_ARN",
-        "TF_STATE_BUCKET",
-        "TF_STATE_KEY",
-        "AWS_REGION",
-    }
+    assert set(variables) == bootstrap_provided_variables()  # region and state key: not read
     assert variables["TF_STATE_BUCKET"] == "tfstate-bootstrap-test"
-    assert variables["TF_STATE_KEY"] == "seoul/terraform.tfstate"
-    for name, value in variables.items():
-        assert f"  gh variable set {name} --body '{value}' -R {REPO}" in applied["lines"]
+    printed = [line for line in applied["lines"] if line.startswith("  gh variable set ")]
+    assert printed == [
+        f"  gh variable set {name} --body '{value}' -R {REPO}" for name, value in variables.items()
+    ]
     s3 = _client("s3", applied["endpoint"])
     assert s3.get_bucket_versioning(Bucket="tfstate-bootstrap-test")["Status"] == "Enabled"
     providers = _client("iam", applied["endpoint"]).list_open_id_connect_providers()

@@ -17,12 +17,18 @@ from gitops.github import api
 from gitops.github import setup as github_setup
 
 from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, repo_path
+from tests.test_bootstrap_iam import bootstrap_provided_variables
 
 REPO = "octo-org/gitops-seoul"
 TOKEN = "ghp_fake-setup-token"
+# Exactly the variables the workflows read that the bootstrap provides (from the workflow files).
 VARIABLES = {
-    "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/gha-study-seoul-plan",
-    "TF_STATE_BUCKET": "tfstate-123456789012-ap-northeast-2",
+    name: (
+        "tfstate-123456789012-ap-northeast-2"
+        if name == "TF_STATE_BUCKET"
+        else f"arn:aws:iam::123456789012:role/{name.lower()}"
+    )
+    for name in sorted(bootstrap_provided_variables())
 }
 
 
@@ -325,3 +331,16 @@ def test_cli_without_a_token_or_repo_says_what_to_do(
     assert "no token: set GITHUB_TOKEN" in capsys.readouterr().err
     assert github_setup.main(["--repo", ""], {"GITHUB_TOKEN": TOKEN}) == 1
     assert "REPO is empty" in capsys.readouterr().err
+
+
+def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root's output may still list the region and the state key; no workflow reads them
+    (each environment's come from envs/<name>/environment.toml), so they are not set."""
+    root = tmp_path / "github-oidc"
+    root.mkdir()
+    (root / "terraform.tfstate").write_text("{}")
+    outputs = {**VARIABLES, "TF_STATE_KEY": "seoul/terraform.tfstate", "AWS_REGION": "x"}
+    monkeypatch.setattr(github_setup, "terraform", lambda *a, **k: json.dumps(outputs))
+    assert github_setup.bootstrap_variables(tmp_path) == VARIABLES

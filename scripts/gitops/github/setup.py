@@ -13,7 +13,8 @@ In this order, each step idempotent (run it again after `make bootstrap`):
    review for what CODEOWNERS names, no force push, no deletion; writes .github/CODEOWNERS
    (.github/, Makefile, scripts/, modules/) when main's copy does not name the reviewers;
 4. records the repository's numeric IDs for make bootstrap (GitHub's immutable-ID subjects);
-5. sets the repository variables from the bootstrap's outputs, once `make bootstrap` ran.
+5. sets the repository variables the workflows read from the bootstrap's outputs, once `make
+   bootstrap` ran (the three role ARNs and TF_STATE_BUCKET; no region or state key).
 
 The token (GITHUB_TOKEN, or `gh auth token`) needs admin rights on the repository; it is never
 printed. GITHUB_API_URL points the client at another API (a test's local server).
@@ -35,7 +36,15 @@ from typing import Any
 from gitops import environments
 from gitops.github import api
 from gitops.paths import REPO_ROOT
-from gitops.terraform.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, BootstrapError, terraform
+from gitops.terraform.bootstrap import (
+    BOOTSTRAP_DIR,
+    GITHUB_VARS_FILE,
+    STACK,
+    BootstrapError,
+    select_variables,
+    terraform,
+    workflow_variables,
+)
 
 DEFAULT_BRANCH = "main"
 RULESET_NAME = "main: reviewed changes only"
@@ -241,9 +250,10 @@ def bootstrap_variables(bootstrap_dir: Path = BOOTSTRAP_DIR) -> dict[str, str] |
         return None
     try:
         out = terraform(root, "output", "-json", "repository_variables", environ=dict(os.environ))
+        # Only what the workflows read: the root's output may list more (region, state key).
+        return select_variables(json.loads(out), workflow_variables(environments.load()[STACK]))
     except BootstrapError:
         return None
-    return {str(k): str(v) for k, v in json.loads(out).items()}
 
 
 def token_from(environ: dict[str, str]) -> str:

@@ -1,6 +1,7 @@
 """`make bootstrap`: the AWS side of the pipeline, applied with the operator's own credentials.
 
-    python3 scripts/bootstrap.py [--repo OWNER/NAME] [--subject-format id|name] [--bucket NAME]
+    gitops bootstrap [--repo OWNER/NAME] [--subject-format id|name] [--bucket NAME]
+    gitops bootstrap --rehearse [--endpoint URL] [--repo OWNER/NAME] [--keep-in DIR]
 
 1. bootstrap/state-bucket: the state bucket (default name tfstate-<account>-<region>); a bucket
    of that name this account already owns is imported, not created again.
@@ -13,6 +14,13 @@ The repository and its numeric IDs (for GitHub's immutable-ID subject) come from
 bootstrap/github-oidc/github.auto.tfvars.json, which `make github-setup` writes; --repo with
 --subject-format name works without it. Never runs in CI: these credentials create roles.
 Both roots keep their state locally, in their own directories (git-ignored).
+
+--rehearse (`make bootstrap-rehearsal`) runs the same code against LocalStack (started here, or
+the one already answering at --endpoint / AWS_ENDPOINT_URL) with dummy credentials, a dummy
+repository and fake repository IDs, in a throw-away copy of bootstrap/ (the real roots' state
+is never touched). It never reads the operator's AWS profile or keys, refuses any endpoint that
+is not a LocalStack answering its health check, and refuses an account other than LocalStack's.
+It removes what it applied and stops the LocalStack it started, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +45,11 @@ BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 OIDC_URL_SUFFIX = "/token.actions.githubusercontent.com"
 GITHUB_VARS_FILE = "github.auto.tfvars.json"
 STACK = "seoul"  # the environment whose roles this bootstrap makes (envs/seoul/environment.toml)
+# The rehearsal's stand-ins: no real repository, bucket or account is named.
+REHEARSAL_REPO = "example/gitops-rehearsal"
+REHEARSAL_IDS = {"github_owner_id": 1000001, "github_repository_id": 2000002}
+REHEARSAL_BUCKET = "tfstate-rehearsal"
+LOCALSTACK_ACCOUNT = "000000000000"
 
 
 class BootstrapError(RuntimeError):
@@ -67,6 +83,25 @@ def _client(service: str, region: str, environ: dict[str, str]) -> Any:
         region_name=region,
     )
     return session.client(service, endpoint_url=environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def workflow_variables(stack: environments.Environment) -> list[str]:
+    """The repository variables the workflows read that the bootstrap provides: the roles the
+    environment's description names and the state bucket. Region and state key are not among
+    them: each environment's come from envs/<name>/environment.toml."""
+    if stack.roles is None:
+        raise BootstrapError(f"envs/{stack.name}/environment.toml needs a [roles] table")
+    return [stack.roles.plan, stack.roles.apply, stack.roles.destroy, "TF_STATE_BUCKET"]
+
+
+def select_variables(outputs: dict[str, Any], wanted: list[str]) -> dict[str, str]:
+    """The root's repository_variables output narrowed to the ones the workflows read."""
+    missing = [name for name in wanted if name not in outputs]
+    if missing:
+        raise BootstrapError(
+            f"bootstrap/github-oidc's repository_variables output lacks {', '.join(missing)}"
+        )
+    return {name: str(outputs[name]) for name in wanted}
 
 
 def find_oidc_provider(iam: Any) -> str:
@@ -123,6 +158,7 @@ def run(
     region: str | None = None,
     bootstrap_dir: Path = BOOTSTRAP_DIR,
     log: Any = print,
+    expect_account: str | None = None,
 ) -> Result:
     refuse_ci(environ)
     # Gate, nightly environment, region and state key come from the environment's description.
@@ -162,6 +198,11 @@ def run(
             f"no usable AWS credentials ({exc.__class__.__name__}): sign in with your own "
             "profile first (AWS_PROFILE=... or aws sso login)"
         ) from exc
+    if expect_account is not None and account != expect_account:
+        raise BootstrapError(
+            f"the endpoint answered as account {account}, not LocalStack's {expect_account}: "
+            "refusing to rehearse against what may be a real AWS account"
+        )
     bucket = bucket or f"tfstate-{account}-{region}"
     log(f"bootstrap: account {account}, region {region}, repository {repository} ({fmt} subjects)")
 
@@ -197,13 +238,170 @@ def run(
         f"-var=state_key_prefix={key_prefix}",
     ]  # fmt: skip
     terraform(oidc_root, "apply", "-auto-approve", "-no-color", *oidc_vars, environ=environ)
-    variables = json.loads(
-        terraform(oidc_root, "output", "-json", "repository_variables", environ=environ)
+    variables = select_variables(
+        json.loads(
+            terraform(oidc_root, "output", "-json", "repository_variables", environ=environ)
+        ),
+        workflow_variables(stack),
     )
     log("bootstrap: done. Set these repository variables (make github-setup does it for you):")
     for name, value in variables.items():
         log(f"  gh variable set {name} --body '{value}' -R {repository}")
     return Result(variables=variables, repository=repository, reused_provider=reused)
+
+
+# --- Rehearsal: the same run against LocalStack ---------------------------------------------
+
+_REAL_AWS_HOSTS = ("amazonaws.com", "amazonaws.com.cn", "api.aws")
+
+
+def refuse_real_endpoint(endpoint: str) -> None:
+    """A rehearsal talks to an emulator only: no endpoint, or one of AWS's, is refused."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(endpoint).hostname or "").lower() if endpoint else ""
+    if not host:
+        raise BootstrapError(
+            f"rehearsal endpoint {endpoint!r} is no URL: without one the AWS SDKs and Terraform "
+            "would talk to real AWS; pass --endpoint http://localhost:4566 (LocalStack)"
+        )
+    if any(host == h or host.endswith("." + h) for h in _REAL_AWS_HOSTS):
+        raise BootstrapError(
+            f"rehearsal endpoint {endpoint} is real AWS: the rehearsal runs against LocalStack only"
+        )
+
+
+def rehearsal_environ(environ: dict[str, str], endpoint: str) -> dict[str, str]:
+    """The child environment of a rehearsal: none of the operator's AWS settings (profile,
+    keys, config and credentials files, role to assume), dummy keys and the emulator's endpoint.
+    The operator's own environment is not changed."""
+    refuse_real_endpoint(endpoint)
+    env = {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith(("AWS_", "TF_VAR_", "TF_CLI_ARGS", "CI", "GITHUB_"))
+    }
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="test",
+        AWS_SECRET_ACCESS_KEY="test",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+def _rehearsal_roots(workdir: Path, repo: str) -> Path:
+    """A copy of bootstrap/ without state, for LocalStack (path-style S3) and a fake repository."""
+    root = workdir / "bootstrap"
+    shutil.copytree(
+        BOOTSTRAP_DIR,
+        root,
+        ignore=shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", GITHUB_VARS_FILE),
+    )
+    for sub in ("state-bucket", "github-oidc"):  # LocalStack's S3 answers path-style only
+        (root / sub / "localstack_override.tf").write_text(
+            'provider "aws" {\n  s3_use_path_style = true\n}\n', encoding="utf-8"
+        )
+    (root / "github-oidc" / GITHUB_VARS_FILE).write_text(
+        json.dumps({"repository": repo, **REHEARSAL_IDS}, indent=2) + "\n", encoding="utf-8"
+    )
+    return root
+
+
+def _teardown(root: Path, repository: str, region: str, bucket: str, env: dict[str, str]) -> None:
+    """Remove what the rehearsal applied (the roles, the provider, the bucket)."""
+    if (root / "github-oidc" / "terraform.tfstate").exists():
+        oidc_vars = [
+            f"-var=repository={repository}", f"-var=state_bucket={bucket}",
+            f"-var=aws_region={region}",
+        ]  # fmt: skip
+        terraform(root / "github-oidc", "destroy", "-auto-approve", "-no-color", *oidc_vars,
+                  environ=env)  # fmt: skip
+    s3 = _client("s3", region, env)
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except Exception:  # never created
+        return
+    for version in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+        s3.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+    s3.delete_bucket(Bucket=bucket)  # prevent_destroy: Terraform refuses, on purpose
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def rehearse(
+    *,
+    environ: dict[str, str],
+    endpoint: str | None = None,
+    repo: str | None = None,
+    subject_format: str | None = None,
+    region: str | None = None,
+    keep_in: Path | None = None,
+    log: Any = print,
+) -> Result:
+    """`make bootstrap-rehearsal`: run() against LocalStack with dummy credentials."""
+    from gitops.aws import endpoint_from_env
+    from gitops.pipeline import localstack
+
+    endpoint = endpoint or endpoint_from_env(environ)
+    # Refuses before anything starts. CI may rehearse: only dummy credentials go in.
+    env = rehearsal_environ(environ, endpoint)
+    repository = repo or REHEARSAL_REPO
+    log(f"rehearsal: LocalStack at {endpoint}, repository {repository} (dummy credentials)")
+    stack_region = region or environments.load()[STACK].region
+    emulator = None
+    applied = False
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    workdir = Path(tempfile.mkdtemp(prefix="bootstrap-rehearsal-"))
+    root = workdir / "bootstrap"
+    try:
+        try:
+            emulator = localstack.ensure(endpoint)
+        except SystemExit as exc:  # localstack.fail printed what to do
+            raise BootstrapError(f"no LocalStack at {endpoint}") from exc
+        _rehearsal_roots(workdir, repository)
+        applied = True  # from here on there may be something to remove
+        result = run(
+            environ=env,
+            repo=repository,
+            subject_format=subject_format,
+            bucket=REHEARSAL_BUCKET,
+            region=stack_region,
+            bootstrap_dir=root,
+            log=log,
+            expect_account=LOCALSTACK_ACCOUNT,
+        )
+        iam = _client("iam", stack_region, env)
+        for name, value in result.variables.items():
+            if name.endswith("_ROLE_ARN"):
+                role = iam.get_role(RoleName=value.rsplit("/", 1)[1])["Role"]
+                log(f"rehearsal: ok role {role['RoleName']} exists in LocalStack")
+        if keep_in is not None:
+            keep_in.mkdir(parents=True, exist_ok=True)
+            kept = keep_in / "bootstrap"
+            shutil.copytree(root, kept, dirs_exist_ok=True)
+            log(f"rehearsal: kept the applied resources; their Terraform state is in {kept}")
+            applied = False
+        log("rehearsal: applied and checked; `make bootstrap` prints these lines for your account")
+        return result
+    finally:
+        # A reused emulator gets back what it had (also after a failure or Ctrl-C); one
+        # started here is stopped below, and what it held goes with it.
+        if applied and emulator is not None and not emulator.started_by_us:
+            log("rehearsal: removing what it applied from the reused LocalStack")
+            try:
+                _teardown(root, repository, stack_region, REHEARSAL_BUCKET, env)
+            except Exception as exc:  # the original failure, if any, is the one to report
+                log(f"rehearsal: could not remove everything ({exc.__class__.__name__}: {exc})")
+        shutil.rmtree(workdir, ignore_errors=True)
+        if emulator is not None and emulator.started_by_us:
+            log("rehearsal: stopping the LocalStack it started")
+            localstack.stop(emulator)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -214,8 +412,37 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         "--bucket", default=None, help="state bucket name (default tfstate-<account>-<region>)"
     )
     parser.add_argument("--region", default=None, help=f"default: envs/{STACK}'s region")
+    parser.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="apply against LocalStack with dummy credentials and repository (make "
+        "bootstrap-rehearsal); never touches real AWS",
+    )
+    parser.add_argument(
+        "--endpoint", default=None, help="rehearsal: LocalStack URL (default AWS_ENDPOINT_URL)"
+    )
+    parser.add_argument(
+        "--keep-in",
+        type=Path,
+        default=None,
+        help="rehearsal: keep the applied resources and copy their Terraform state to DIR",
+    )
     args = parser.parse_args(argv)
+    if not args.rehearse and (args.endpoint or args.keep_in):
+        parser.error("--endpoint and --keep-in go with --rehearse")
     try:
+        if args.rehearse:
+            if args.bucket:
+                parser.error("--bucket does not go with --rehearse")
+            rehearse(
+                environ=dict(os.environ if environ is None else environ),
+                endpoint=args.endpoint,
+                repo=args.repo or None,
+                subject_format=args.subject_format,
+                region=args.region,
+                keep_in=args.keep_in,
+            )
+            return 0
         run(
             environ=dict(os.environ if environ is None else environ),
             repo=args.repo or None,
@@ -226,4 +453,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     except BootstrapError as exc:
         print(f"bootstrap: FAILED: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bootstrap: interrupted", file=sys.stderr)
+        return 130
     return 0
