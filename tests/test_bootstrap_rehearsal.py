@@ -148,3 +148,25 @@ def test_make_bootstrap_rehearsal(localstack_endpoint: str, tmp_path: Path) -> N
         )
     names = {r["RoleName"] for r in iam.list_roles()["Roles"]}
     assert not {arn.rsplit("/", 1)[1] for arn in values.values()} & names
+
+
+def test_a_rehearsal_hides_the_operators_profile_while_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """boto3 reads AWS_PROFILE from the process whatever a session is given: a profile of the
+    operator's (here one that does not exist) must be out of sight, and back afterwards."""
+    from gitops.pipeline import localstack
+
+    seen: dict[str, str] = {}
+
+    def ensure(*_a: Any, **_k: Any) -> None:
+        seen.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+        raise SystemExit(1)
+
+    monkeypatch.setattr(localstack, "ensure", ensure)
+    monkeypatch.setenv("AWS_PROFILE", "operator-profile")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real")
+    with pytest.raises(bootstrap.BootstrapError, match="no LocalStack"):
+        bootstrap.rehearse(environ=dict(os.environ), endpoint="http://localhost:4566")
+    assert seen == {}
+    assert os.environ["AWS_PROFILE"] == "operator-profile"

@@ -356,6 +356,9 @@ def rehearse(
     emulator = None
     applied = False
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # Out of this process's environment too while it runs: boto3 would read AWS_PROFILE from
+    # there whatever the session is given, and LocalStack started here inherits it.
+    hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
     workdir = Path(tempfile.mkdtemp(prefix="bootstrap-rehearsal-"))
     root = workdir / "bootstrap"
     try:
@@ -401,6 +404,7 @@ def rehearse(
         if emulator is not None and emulator.started_by_us:
             log("rehearsal: stopping the LocalStack it started")
             localstack.stop(emulator)
+        os.environ.update(hidden)
         signal.signal(signal.SIGTERM, previous)
 
 
