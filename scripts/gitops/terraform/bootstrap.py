@@ -259,11 +259,13 @@ def refuse_real_endpoint(endpoint: str) -> None:
     """A rehearsal talks to an emulator only: no endpoint, or one of AWS's, is refused."""
     from urllib.parse import urlparse
 
+    from gitops.aws import DEFAULT_ENDPOINT
+
     host = (urlparse(endpoint).hostname or "").lower() if endpoint else ""
     if not host:
         raise BootstrapError(
             f"rehearsal endpoint {endpoint!r} is no URL: without one the AWS SDKs and Terraform "
-            "would talk to real AWS; pass --endpoint http://localhost:4566 (LocalStack)"
+            f"would talk to real AWS; pass LocalStack's, such as --endpoint {DEFAULT_ENDPOINT}"
         )
     if any(host == h or host.endswith("." + h) for h in _REAL_AWS_HOSTS):
         raise BootstrapError(
