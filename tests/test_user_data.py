@@ -6,6 +6,8 @@
 - Reading the database secret retries a few times and then gives up: the instance can boot
   before IAM applies its role's new policy. The rendered function runs in bash against a
   stand-in `aws` that refuses a given number of times.
+- The secret's fields reach app.env (ec2 mode) or the one-shot create-user container (rds
+  mode) only when they are there: a secret without them stops the boot, never an empty password.
 - The database setup installs no AWS CLI package: the AMI has one.
 """
 
@@ -175,6 +177,73 @@ def test_the_secret_read_gives_up_after_a_bounded_wait(
     waited = sum(int(c.split()[1]) for c in calls if c.startswith("sleep "))
     assert 3 <= len(reads) <= 10
     assert 30 <= waited <= 180, f"waits {waited} s in all"
+
+
+# --- the secret's fields: into app.env or the one-shot container, or the boot stops -----------
+
+
+def run_secret_handling(script: str, tmp_path: Path, secret: dict[str, str]) -> dict[str, object]:
+    """The rendered script from `secret_field` to `unset SECRET`, run in bash with /opt/app
+    moved to tmp_path and stand-ins for `aws` (answers with `secret`) and `docker` (logs)."""
+    found = re.search(r"^secret_field\(\) \{.*?^unset SECRET\b.*?$", script, re.S | re.M)
+    assert found, "no secret handling in the boot script"
+    opt_app, bin_dir = tmp_path / "opt-app", tmp_path / "bin"
+    opt_app.mkdir()
+    bin_dir.mkdir()
+    docker_log = tmp_path / "docker.log"
+    stand_ins = {
+        "aws": f"echo '{json.dumps(secret)}'",
+        "docker": f'echo "$* user=${{DB_ADMIN_USER:-}} pass=${{DB_ADMIN_PASS:-}}" >> {docker_log}',
+    }
+    for name, body in stand_ins.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n", encoding="utf-8")
+        (bin_dir / name).chmod(0o755)
+    program = "set -euo pipefail\n" + found.group(0).replace("/opt/app", str(opt_app))
+    proc = subprocess.run(
+        ["bash", "-c", program],
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}, cwd=opt_app,
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    app_env = opt_app / "app.env"
+    return {
+        "code": proc.returncode,
+        "app_env": app_env.read_text().splitlines() if app_env.exists() else [],
+        "docker": docker_log.read_text().splitlines() if docker_log.exists() else [],
+    }
+
+
+def test_ec2_mode_writes_the_app_password_from_the_secret(
+    scripts: dict[str, str], tmp_path: Path
+) -> None:
+    ran = run_secret_handling(scripts["web_ec2"], tmp_path, {"username": "app", "password": "pw"})
+    assert ran["code"] == 0
+    assert ran["app_env"] == ["DB_PASS=pw"]
+
+
+def test_rds_mode_hands_the_master_login_to_the_one_shot_container_only(
+    scripts: dict[str, str], tmp_path: Path
+) -> None:
+    ran = run_secret_handling(scripts["web_rds"], tmp_path, {"username": "admin", "password": "m"})
+    assert ran["code"] == 0
+    [run] = ran["docker"]
+    assert run.startswith("compose run --rm ") and run.endswith("user=admin pass=m")
+    assert [line.split("=", 1)[0] for line in ran["app_env"]] == ["DB_PASS", "DB_SSL_CA"]
+    assert "DB_PASS=m" not in ran["app_env"]  # the app's own fresh password, not the master's
+
+
+@pytest.mark.parametrize(
+    ("mode", "secret"),
+    [("web_ec2", {"username": "app"}), ("web_rds", {"username": "admin"}),
+     ("web_rds", {"password": "m"})],
+    ids=["ec2-no-password", "rds-no-password", "rds-no-username"],
+)  # fmt: skip
+def test_a_secret_without_its_fields_stops_the_boot(
+    scripts: dict[str, str], tmp_path: Path, mode: str, secret: dict[str, str]
+) -> None:
+    ran = run_secret_handling(scripts[mode], tmp_path, secret)
+    assert ran["code"] != 0, ran
+    assert ran["docker"] == []  # no create-user run with an empty login
+    assert "DB_PASS=" not in ran["app_env"]  # no empty password for the app
 
 
 # --- the database instance ---------------------------------------------------------------------
