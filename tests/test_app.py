@@ -20,7 +20,7 @@ import pytest
 import yaml
 from flask.testing import FlaskClient
 from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
-from gitops.web.server import image_command, shipped_files
+from gitops.web.server import dockerfile_instructions, image_command, shipped_files
 
 import app.app as app_module
 from app.app import apply_schema, create_app, split_sql
@@ -439,11 +439,6 @@ def test_requirements_are_all_pinned_and_hashed() -> None:
             assert name in entries, f"{name} (requirements.in) is missing from requirements.txt"
     assert "cryptography" in entries  # MySQL 8.4's caching_sha2_password without TLS
     assert "boto3" not in entries  # the app reads no secret: the host hands it its password
-
-
-def dockerfile_instructions() -> list[str]:
-    text = (APP_DIR / "Dockerfile").read_text().replace("\\\n", " ")
-    return [x.strip() for x in text.splitlines() if x.strip() and not x.startswith("#")]
 
 
 def test_dockerfile_pins_its_base_and_installs_only_hashed_wheels() -> None:

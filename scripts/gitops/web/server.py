@@ -25,19 +25,24 @@ APP_VENV = REPO_ROOT / ".venv-app"
 IMAGE_BIND = "0.0.0.0:8000"
 
 
+def dockerfile_instructions() -> list[str]:
+    """The app's Dockerfile, one instruction a line: continuation lines joined, no comments."""
+    text = (APP_DIR / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    return [x.strip() for x in text.splitlines() if x.strip() and not x.startswith("#")]
+
+
 def shipped_files() -> list[str]:
     """The files the Dockerfile copies into the image besides requirements.txt."""
-    for line in (APP_DIR / "Dockerfile").read_text(encoding="utf-8").splitlines():
-        parts = line.split()
+    for instruction in dockerfile_instructions():
+        parts = instruction.split()
         if parts[:1] == ["COPY"] and "requirements.txt" not in parts:
             return parts[1:-1]
     raise ValueError("the Dockerfile copies no app files")
 
 
 def image_command() -> list[str]:
-    """The Dockerfile's CMD (exec form, continuation lines joined)."""
-    text = (APP_DIR / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
-    cmd = next(x for x in text.splitlines() if x.startswith("CMD "))
+    """The Dockerfile's CMD (exec form)."""
+    cmd = next(x for x in dockerfile_instructions() if x.startswith("CMD "))
     return list(json.loads(cmd[4:]))
 
 
