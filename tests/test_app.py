@@ -32,16 +32,19 @@ KOREAN = "오늘은 테라폼을 공부했다"
 
 def config_for(db: AppDB, **overrides: Any) -> dict[str, Any]:
     """Every DB_* key set explicitly, so a developer's own environment cannot leak in."""
-    return {
+    config = {
         "DB_HOST": db.host,
         "DB_PORT": db.port,
         "DB_USER": db.user,
         "DB_PASS": db.password,
         "DB_NAME": db.database,
-        "DB_SECRET_ARN": "",
+        "DB_SSL_CA": "",  # plain TCP: the stand-in speaks no TLS
         "DB_CONNECT_TIMEOUT": 3,
+        "DB_POOL_SIZE": 4,
         **overrides,
     }
+    assert {k for k in app_module.env_config() if k.startswith("DB_")} <= set(config)
+    return config
 
 
 @pytest.fixture
