@@ -22,27 +22,25 @@
 - --log FILE: the whole output, colour codes removed, is written there too (the deploy's
   report on the pull request reads the apply's error lines from it).
 - Cancelling: the command runs in a process group of its own. The first SIGINT or SIGTERM this
-  script receives becomes one SIGINT to that whole group (make and tf.py, which stops Terraform
-  gracefully); later signals are noted, not obeyed, and the script waits for the command to
-  end. GitHub's runner signals only the step's own process, SIGINT and then SIGTERM a few
-  seconds later, so a step that must stop gracefully starts this script with `exec`.
+  script receives becomes one SIGINT to that whole group (make and `gitops tf`, which stops
+  Terraform gracefully); later signals are noted, not obeyed, and the script waits for the
+  command to end (gitops.signals). GitHub's runner signals only the step's own process,
+  SIGINT and then SIGTERM a few seconds later, so a step that must stop gracefully starts this
+  script with `exec`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops.github.outputs import append_summary, set_outputs
+from gitops.signals import forward_stop_signals
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 TAIL_LINES = 300
@@ -73,7 +71,11 @@ def run(command: list[str], echo: bool = True) -> Result:
         return Result(127, [line])
     result = Result(0)
     assert proc.stdout is not None
-    with _signals_forwarded_once(proc.pid, command[0]):
+    with forward_stop_signals(
+        proc.pid,
+        first=f"signal {{signum}}: asking {command[0]} to stop (SIGINT) and waiting",
+        later=f"signal {{signum}}: still waiting for {command[0]} to stop",
+    ):
         for line in proc.stdout:
             if echo:
                 sys.stdout.write(line)
@@ -81,33 +83,6 @@ def run(command: list[str], echo: bool = True) -> Result:
             result.lines.append(ANSI.sub("", line.rstrip("\n")))
         result.returncode = proc.wait()
     return result
-
-
-@contextlib.contextmanager
-def _signals_forwarded_once(pgid: int, name: str) -> Iterator[None]:
-    """SIGINT/SIGTERM: the first becomes one SIGINT to the command's group; wait for it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def forward(signum: int, _frame: object) -> None:
-        received.append(signum)
-        if len(received) == 1:
-            print(f"signal {signum}: asking {name} to stop (SIGINT) and waiting", flush=True)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGINT)
-        else:
-            print(f"signal {signum}: still waiting for {name} to stop", flush=True)
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, forward)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def parse_statuses(pairs: list[str]) -> dict[int, str]:

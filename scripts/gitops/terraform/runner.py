@@ -22,16 +22,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from gitops import environments
@@ -39,6 +36,7 @@ from gitops.aws import endpoint_from_env
 from gitops.environments import ENVS_DIR
 from gitops.paths import PLANS_DIR, REPO_ROOT
 from gitops.progress import fail, say, stage
+from gitops.signals import forward_stop_signals
 
 CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 
@@ -121,9 +119,10 @@ def terraform(
 def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]:
     """Run Terraform in a session of its own, echoing its output as it comes.
 
-    On Ctrl-C (KeyboardInterrupt here) Terraform gets exactly one SIGINT, its signal to stop
-    gracefully: it finishes the calls in flight and writes its state. Its output is read to the
-    end meanwhile, so it never dies of a closed pipe with half of what it made unrecorded.
+    On Ctrl-C or SIGTERM Terraform gets exactly one SIGINT, its signal to stop gracefully: it
+    finishes the calls in flight and writes its state (gitops.signals). Its output is read to
+    the end meanwhile, so it never dies of a closed pipe with half of what it made unrecorded;
+    then KeyboardInterrupt tells the caller the run was interrupted.
     """
     with subprocess.Popen(
         cmd, cwd=env_dir(env), env=terraform_environ(env), text=True,
@@ -134,74 +133,27 @@ def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]
         reader = threading.Thread(target=lambda: err.extend(popen.stderr), daemon=True)
         reader.start()
         out: list[str] = []
-
-        shown = [True]
-
-        def echo() -> None:
+        shown = True
+        with forward_stop_signals(
+            popen.pid,
+            first="interrupted: letting terraform stop cleanly and save its state",
+            # GitHub sends SIGTERM a few seconds after SIGINT; a person may press Ctrl-C again.
+            later="signal {signum} ignored: terraform is still saving its state, waiting for it",
+            say=say,
+        ) as interrupted:
             for line in popen.stdout:
                 out.append(line)
-                if shown[0]:
+                if shown:
                     try:
                         sys.stdout.write(line)
                         sys.stdout.flush()
                     except OSError:  # our reader is gone: keep draining, never stop Terraform
-                        shown[0] = False
-
-        try:
-            with _sigterm_as_interrupt():
-                echo()
-        except KeyboardInterrupt:
-            say("interrupted: letting terraform stop cleanly and save its state")
-            popen.send_signal(signal.SIGINT)
-            # Further Ctrl-C or SIGTERM (GitHub sends SIGTERM a few seconds after SIGINT) must
-            # not leave Terraform orphaned half-way through writing its state.
-            with _signals_ignored():
-                echo()
-                popen.wait()
-            raise
-        popen.wait()
+                        shown = False
+            popen.wait()
         reader.join()
+    if interrupted:
+        raise KeyboardInterrupt(f"signal {interrupted[0]}")
     return subprocess.CompletedProcess(cmd, popen.returncode, "".join(out), "".join(err))
-
-
-def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C (and Ctrl-C works even where it was ignored at start)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """While Terraform stops, a second SIGINT or SIGTERM is noted, not obeyed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def note(signum: int, _frame: object) -> None:
-        say(f"signal {signum} ignored: terraform is still saving its state, waiting for it")
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, note)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def hint_for(stderr: str, env: str = "localstack") -> str:
