@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from gitops.github import run_logged
 from gitops.github.run_logged import fence_for, parse_statuses
+
+from tests.signalled import signal_when
 
 
 def py(code: str) -> list[str]:
@@ -214,26 +214,12 @@ def test_cancel_reaches_the_command_once_and_is_waited_for(tmp_path: Path) -> No
     child = tmp_path / "child.py"
     child.write_text(STOPPABLE)
     gitops = Path(sys.executable).parent / "gitops"  # as the workflow step runs it, exec'd
-    proc = subprocess.Popen(
+    code, output = signal_when(
         [str(gitops), "run-logged", "--title", "Apply (seoul)", "--",
          sys.executable, str(child), str(record)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        "applying",
+        [signal.SIGINT, signal.SIGTERM],
     )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "applying" in line:
-                break
-        proc.send_signal(signal.SIGINT)  # to this script only, as GitHub's runner does
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    output = "".join(seen) + rest
     assert record.read_text() == "INT", output  # exactly one SIGINT reached the command
     assert "stopped cleanly" in output
-    assert proc.returncode == 130, output  # the command's own exit code, after it finished
+    assert code == 130, output  # the command's own exit code, after it finished

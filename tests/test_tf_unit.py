@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from gitops.preview import plans_dir as preview
 from gitops.terraform import runner as tf
+
+from tests.signalled import signal_when
 
 
 def test_localstack_endpoint_comes_from_aws_endpoint_url() -> None:
@@ -218,26 +218,14 @@ def test_sigterm_stops_terraform_like_ctrl_c_and_waits_for_it(tmp_path) -> None:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_TF_RECORD": str(record),
     }
-    proc = subprocess.Popen(
+    code, output = signal_when(
         [sys.executable, "-m", "gitops", "tf", "apply", "localstack", "--no-init"],
-        env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        seen = []
-        for line in proc.stdout:
-            seen.append(line)
-            if "Still creating" in line:
-                break
-        proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)  # the runner's second signal must not orphan it
-        rest, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    output = "".join(seen) + rest
-    assert proc.returncode == 130, output
+        "Still creating",
+        # the runner's second signal must not orphan it
+        [signal.SIGTERM, signal.SIGTERM],
+        env=environ,
+    )
+    assert code == 130, output
     # tf.py outlived Terraform: the state was saved before it exited, after exactly one SIGINT.
     assert record.read_text() == "[1]", output
     assert "state saved, lock released" in output
