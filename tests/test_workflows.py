@@ -752,6 +752,7 @@ def gate_steps(job: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any], list[
 
 
 def needs_closure(workflow: dict[str, Any], job_id: str) -> set[str]:
+    """Every job that must finish before `job_id` starts."""
     seen: set[str] = set()
     todo = [job_id]
     while todo:
@@ -1349,19 +1350,6 @@ def test_re_running_failed_jobs_finds_and_replaces_artifacts() -> None:
         assert "run_attempt" not in artifact, f"{name}:{job_id}: {artifact}"
 
 
-def ancestors(workflow: dict[str, Any], job_id: str) -> set[str]:
-    """Every job that must finish before `job_id` starts."""
-    found: set[str] = set()
-    todo = [job_id]
-    while todo:
-        needs = workflow["jobs"][todo.pop()].get("needs", [])
-        for need in [needs] if isinstance(needs, str) else needs:
-            if need not in found:
-                found.add(need)
-                todo.append(need)
-    return found
-
-
 def test_manual_runs_refuse_early_off_main() -> None:
     """The roles trust main only: a run started from another branch stops in its preflight."""
     gated = 0
@@ -1374,7 +1362,7 @@ def test_manual_runs_refuse_early_off_main() -> None:
             gated += 1
             runs = [
                 s["run"]
-                for need in ancestors(workflow, job_id)
+                for need in needs_closure(workflow, job_id)
                 for s in workflow["jobs"][need].get("steps", [])
                 if "gitops preflight" in s.get("run", "")
             ]
