@@ -95,7 +95,11 @@ class FakeEnvironments(Fake):
         per = int(request.arg("per_page", "30"))
         items = self.branch_policies[name]
         chunk = items[(page - 1) * per : page * per]
-        return Reply(200, {"total_count": len(items), "branch_policies": chunk})
+        headers = {}
+        if page * per < len(items):  # GitHub links the next page while there is one
+            nxt = f"{self.base}{request.path}?per_page={per}&page={page + 1}"
+            headers["Link"] = f'<{nxt}>; rel="next"'
+        return Reply(200, {"total_count": len(items), "branch_policies": chunk}, headers)
 
 
 @pytest.fixture

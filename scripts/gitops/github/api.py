@@ -85,11 +85,16 @@ class GitHub:
             raise GitHubError(f"{method} {path}: {err.reason}") from err
         return (json.loads(raw) if raw else None), headers
 
-    def paginate(self, path: str, params: dict[str, str] | None = None) -> Iterator[Any]:
+    def paginate(
+        self, path: str, params: dict[str, str] | None = None, key: str | None = None
+    ) -> Iterator[Any]:
+        """Every item of a paginated list, 100 a page, following the `Link: rel="next"` header
+        GitHub sends while there are more. `key` names the list in an endpoint that wraps it in
+        an object (`{"total_count": ..., "branch_policies": [...]}`)."""
         url: str | None = self._url(path, {"per_page": "100", **(params or {})})
         while url:
-            items, headers = self.request("GET", url)
-            yield from items or []
+            body, headers = self.request("GET", url)
+            yield from ((body or {}).get(key) if key else body) or []
             match = _NEXT.search(headers.get("link", ""))
             url = match.group(1) if match else None
 
@@ -117,8 +122,7 @@ def put_environment(gh: GitHub, name: str, payload: dict[str, Any]) -> dict[str,
 def ensure_branch_policy(gh: GitHub, environment: str, branch: str) -> str:
     """Make `branch` a deployment branch of the environment; created | unchanged."""
     path = f"/repos/{gh.repo}/environments/{environment}/deployment-branch-policies"
-    existing, _ = gh.request("GET", path, params={"per_page": "100"})
-    policies = (existing or {}).get("branch_policies", [])
+    policies = gh.paginate(path, key="branch_policies")
     if any(p.get("name") == branch and p.get("type", "branch") == "branch" for p in policies):
         return "unchanged"
     gh.request("POST", path, {"name": branch, "type": "branch"})

@@ -162,31 +162,14 @@ def check(gh: GitHub, name: str, known: dict[str, str]) -> Verdict:
         policies: list[dict[str, Any]] = []
         branch_policy = env.get("deployment_branch_policy") or {}
         if rule == MAIN_ONLY and branch_policy.get("custom_branch_policies"):
-            policies = list(_branch_policies(gh, path))
+            policies = list(
+                gh.paginate(f"{path}/deployment-branch-policies", key="branch_policies")
+            )
     except GitHubError as err:
         return Verdict(name, [_api_problem(gh, name, rule, err)])
     if rule == REVIEWERS:
         return judge_reviewers(name, env)
     return judge_main_only(name, env, policies)
-
-
-def _branch_policies(gh: GitHub, env_path: str) -> list[dict[str, Any]]:
-    """Every branch and tag rule of the environment (the list is paginated, 100 a page)."""
-    found: list[dict[str, Any]] = []
-    url: str | None = f"{env_path}/deployment-branch-policies"
-    params: dict[str, str] | None = {"per_page": "100"}
-    page = 1
-    while url:
-        body, _ = gh.request("GET", url, params=params)
-        batch = (body or {}).get("branch_policies") or []
-        found += batch
-        total = int((body or {}).get("total_count") or 0)
-        page += 1
-        if not batch or len(found) >= total:
-            url = None
-        else:
-            params = {"per_page": "100", "page": str(page)}
-    return found
 
 
 def _api_problem(gh: GitHub, name: str, rule: str, err: GitHubError) -> str:
