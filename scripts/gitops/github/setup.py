@@ -1,6 +1,6 @@
 """`make github-setup REPO=OWNER/NAME`: the GitHub side of the pipeline, with your own token.
 
-    GITHUB_TOKEN=... python3 scripts/github_setup.py --repo OWNER/NAME [--reviewers a,b]
+    GITHUB_TOKEN=... gitops github-setup --repo OWNER/NAME [--reviewers a,b]
 
 In this order, each step idempotent (run it again after `make bootstrap`):
 1. checks the repository: not a fork (GitHub never runs a fork's scheduled workflows, so the
