@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from gitops.github import run_logged
-from gitops.github.run_logged import fence_for, parse_statuses
+from gitops.github.run_logged import parse_statuses
 
 from tests.signalled import signal_when
 
@@ -121,8 +121,14 @@ def test_statuses_parse_and_default() -> None:
 
 
 def test_fence_outgrows_backticks_in_the_output() -> None:
-    assert fence_for("plain") == "```"
-    assert fence_for("a ```` b") == "`````"
+    def fences(line: str) -> list[str]:
+        section = run_logged.summary_section(
+            "T", ["c"], run_logged.Result(1, [line]), "error", None
+        )
+        return [part for part in section.splitlines() if part.startswith("```")]
+
+    assert fences("plain") == ["```text", "```"]
+    assert fences("a ```` b") == ["`````text", "`````"]
 
 
 def test_log_file_keeps_the_whole_output_without_colour(gh: dict[str, str], tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 from gitops.github.api import DEFAULT_API, GitHub, GitHubError
 from gitops.github.comments import post_comment, pr_for_commit, run_url
 from gitops.github.outputs import append_summary, set_outputs
+from gitops.preview.markdown import fenced
 from gitops.preview.redact import Secrets, collect_secrets
 
 MARKER = "<!-- apply-report:{env} -->"
@@ -173,8 +174,7 @@ def render(report: Report, sha: str, pr: int | None, url: str, secrets: Secrets)
         lines.append("")
     if report.error_lines:
         text = secrets.redact("\n".join(report.error_lines))
-        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
-        lines += ["**Terraform's error**", "", f"{fence}text", text, fence, ""]
+        lines += ["**Terraform's error**", "", *fenced(text), ""]
     return "\n".join(lines)
 
 

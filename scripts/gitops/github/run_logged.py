@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops.github.outputs import append_summary, set_outputs
+from gitops.preview.markdown import fenced
 from gitops.signals import forward_stop_signals
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -103,12 +104,6 @@ def read_status(path: Path) -> str:
         return ""
 
 
-def fence_for(text: str) -> str:
-    """A backtick fence longer than any run of backticks inside the text."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
-
-
 def summary_section(
     title: str,
     command: list[str],
@@ -135,18 +130,8 @@ def summary_section(
     text = "\n".join(kept)
     if len(text) > TAIL_CHARS:
         text = text[-TAIL_CHARS:]
-    fence = fence_for(text)
     shown = f"last {len(kept)} lines" if len(result.lines) > len(kept) else "output"
-    parts += [
-        f"<details><summary>Full {shown}</summary>",
-        "",
-        f"{fence}text",
-        text,
-        fence,
-        "",
-        "</details>",
-        "",
-    ]
+    parts += [f"<details><summary>Full {shown}</summary>", "", *fenced(text), "", "</details>", ""]
     return "\n".join(parts)
 
 
