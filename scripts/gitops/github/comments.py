@@ -42,13 +42,16 @@ class Outcome:
     url: str = ""
 
 
-def with_marker(body: str, marker: str) -> str:
-    """The body, guaranteed to carry the marker, cut to what GitHub accepts."""
-    if marker not in body:
-        body = f"{marker}\n{body}"
+def fit(body: str) -> str:
+    """The body cut to what GitHub accepts, saying so at the end."""
     if len(body) > MAX_BODY:
         body = body[: MAX_BODY - len(TRUNCATED)] + TRUNCATED
     return body
+
+
+def with_marker(body: str, marker: str) -> str:
+    """The body, guaranteed to carry the marker, cut to what GitHub accepts."""
+    return fit(body if marker in body else f"{marker}\n{body}")
 
 
 def written_by(item: dict[str, Any], author: str) -> bool:
@@ -104,8 +107,7 @@ def pr_for_commit(gh: GitHub, sha: str) -> int | None:
 
 def post_comment(gh: GitHub, number: int, body: str) -> Outcome:
     """A new comment on the pull request (one per event, never edited)."""
-    if len(body) > MAX_BODY:
-        body = body[: MAX_BODY - len(TRUNCATED)] + TRUNCATED
+    body = fit(body)
     created, _ = gh.request("POST", f"/repos/{gh.repo}/issues/{number}/comments", {"body": body})
     return Outcome("created", created.get("html_url", ""))
 
