@@ -467,9 +467,11 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
     else:
         if args.schedule is not None and args.kind != "nightly-destroy":
             parser.error("--schedule applies to the nightly-destroy matrix only")
-        if args.schedule is not None and not re.match(r"^\d{1,2} \d{1,2} \* \* \*$",
-                                                      args.schedule):  # fmt: skip
-            parser.error(f"--schedule {args.schedule!r} is not a daily cron 'M H * * *'")
+        if args.schedule is not None:
+            try:
+                daily_time(args.schedule)
+            except ValueError as err:
+                parser.error(f"--schedule: {err}")
         try:
             chosen = matrix(args.kind, envs, schedule=args.schedule, on=args.date,
                             emulated=args.emulated, only=args.only)  # fmt: skip
