@@ -20,6 +20,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -582,6 +583,45 @@ def test_run_steps_call_only_tested_repository_code() -> None:
     assert runs, "no run: step: the rule checked nothing"
     for name, workflow in WORKFLOWS.items():
         assert not foreign_runs(workflow, targets), f"{name}: {foreign_runs(workflow, targets)}"
+
+
+def cli_only_verbs() -> dict[str, set[str]]:
+    """`gitops <verb>` of every job set up with `tools: "false"`, by verb: where it runs."""
+    found: dict[str, set[str]] = {}
+    for name, job_id, job in all_jobs():
+        steps = job.get("steps", [])
+        if not any(
+            s.get("uses") == SETUP_ACTION and str((s.get("with") or {}).get("tools")) == "false"
+            for s in steps
+        ):
+            continue
+        for step in steps:
+            tokens = shlex.split(str(step.get("run", "")))
+            tokens = tokens[1:] if tokens[:1] == ["exec"] else tokens
+            if tokens[:1] == ["gitops"] and len(tokens) > 1:
+                found.setdefault(tokens[1], set()).add(f"{name}:{job_id}")
+    return found
+
+
+def test_jobs_with_only_the_gitops_command_run_verbs_that_need_only_the_standard_library() -> None:
+    """`make cli` installs the package with --no-deps: a verb those jobs run that imports a
+    third-party module (boto3, yaml, ...) would fail only there, in CI."""
+    verbs = cli_only_verbs()
+    assert {"envs", "preflight", "env-gate", "comment", "checks-gate"} <= set(verbs), verbs
+    check = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]: importlib.import_module(name)\n"
+        "found = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)\n"
+        "print(' '.join(sorted(m for m in found if m != 'gitops' and not m.startswith('_'))))"
+    )
+    modules = sorted(COMMANDS[verb][0] for verb in verbs)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", check, *modules],  # -S: no site-packages, stdlib only
+        env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"third-party imports in {modules}: {proc.stdout}"
 
 
 def test_make_targets_the_workflows_rely_on_exist() -> None:
