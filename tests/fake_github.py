@@ -130,6 +130,22 @@ class FakeServer:
         self.thread.join(timeout=5)
 
 
+def paged(
+    request: Request, items: list[Any], base: str, per_page: int | None = None, key: str = ""
+) -> Reply:
+    """One page of `items` as GitHub serves a list: `per_page` a page (default: the request's
+    per_page, else GitHub's 30), a `Link: rel="next"` header at `base` while more remain, and,
+    with `key`, the page wrapped as `{"total_count": ..., key: [...]}`."""
+    page = int(request.arg("page", "1"))
+    per = per_page or int(request.arg("per_page", "30"))
+    headers = {}
+    if page * per < len(items):
+        nxt = f"{base}{request.path}?per_page={per}&page={page + 1}"
+        headers["Link"] = f'<{nxt}>; rel="next"'
+    chunk = items[(page - 1) * per : page * per]
+    return Reply(200, {"total_count": len(items), key: chunk} if key else chunk, headers)
+
+
 def repo_path(rest: str, repo: str = REPO) -> str:
     """Path regex for /repos/{repo}{rest}."""
     return re.escape(f"/repos/{repo}") + rest
@@ -210,13 +226,7 @@ class FakeGitHub(Fake):
         ]
 
     def page(self, request: Request, items: list[Any]) -> Reply:
-        page = int(request.arg("page", "1"))
-        headers = {}
-        if page * PAGE < len(items):
-            base = "http://evil.test" if self.foreign_next else self.base
-            nxt = f"{base}{request.path}?per_page={PAGE}&page={page + 1}"
-            headers["Link"] = f'<{nxt}>; rel="next"'
-        return Reply(200, items[(page - 1) * PAGE : page * PAGE], headers)
+        return paged(request, items, "http://evil.test" if self.foreign_next else self.base, PAGE)
 
     def pulls(self, request: Request, m: re.Match[str]) -> Reply:
         return Reply(200, self.pulls_by_commit.get(m.group(1), []))

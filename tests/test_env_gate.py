@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 from gitops.github import env_gate
 
-from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, repo_path
+from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, paged, repo_path
 
 REPO = "owner/repo"
 TOKEN = "test-token"
@@ -91,15 +91,7 @@ class FakeEnvironments(Fake):
         name = unquote(m.group(1))
         if name not in self.environments:
             return NOT_FOUND
-        page = int(request.arg("page", "1"))
-        per = int(request.arg("per_page", "30"))
-        items = self.branch_policies[name]
-        chunk = items[(page - 1) * per : page * per]
-        headers = {}
-        if page * per < len(items):  # GitHub links the next page while there is one
-            nxt = f"{self.base}{request.path}?per_page={per}&page={page + 1}"
-            headers["Link"] = f'<{nxt}>; rel="next"'
-        return Reply(200, {"total_count": len(items), "branch_policies": chunk}, headers)
+        return paged(request, self.branch_policies[name], self.base, key="branch_policies")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from gitops.github import api
 from gitops.github import setup as github_setup
 
-from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, repo_path
+from tests.fake_github import NOT_FOUND, Fake, Reply, Request, Route, paged, repo_path
 from tests.test_bootstrap_iam import bootstrap_provided_variables
 
 REPO = "octo-org/gitops-seoul"
@@ -120,7 +120,7 @@ class FakeRepo(Fake):
     def policies(self, request: Request, m: re.Match[str]) -> Reply:
         policies = self.branch_policies.setdefault(m.group(1), [])
         if request.method == "GET":
-            return Reply(200, {"total_count": len(policies), "branch_policies": policies})
+            return paged(request, policies, self.base, key="branch_policies")
         policy = {"id": len(policies) + 1, **request.json()}
         policies.append(policy)
         return Reply(200, policy)
@@ -224,6 +224,16 @@ def test_second_run_changes_nothing(fake: FakeRepo, dirs: dict[str, Path]) -> No
     assert not [
         c for c in fake.writes() if "/actions/variables" in c[1] or "branch-policies" in c[1]
     ]
+
+
+def test_a_branch_policy_past_the_first_page_is_found_not_created_again(
+    fake: FakeRepo,
+) -> None:
+    others = [{"id": i, "name": f"release-{i}", "type": "branch"} for i in range(1, 121)]
+    fake.branch_policies["seoul"] = [*others, {"id": 121, "name": "main", "type": "branch"}]
+    gh = api.GitHub(TOKEN, REPO, fake.base, timeout=5)
+    assert api.ensure_branch_policy(gh, "seoul", "main") == "unchanged"
+    assert not fake.writes()
 
 
 def test_changed_variable_is_updated(fake: FakeRepo, dirs: dict[str, Path]) -> None:
