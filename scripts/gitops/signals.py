@@ -10,7 +10,9 @@ SIGINT or SIGTERM this process receives becomes exactly one SIGINT to the comman
 group (Terraform's signal to finish the calls in flight, save its state and release the lock);
 later signals are noted, not obeyed, so the caller keeps reading the output and waits for the
 command to end instead of leaving it orphaned half-way. GitHub's runner sends SIGINT and, a few
-seconds later, SIGTERM; a terminal user may press Ctrl-C twice.
+seconds later, SIGTERM; a terminal user may press Ctrl-C twice. A SIGINT the caller ignores
+stays ignored (`make e2e` ignores a second Ctrl-C while it tears down, and the teardown's
+destroy must not be the one step it stops); SIGTERM still stops the command.
 
 Used by `gitops tf` (the Terraform runner) and `gitops run-logged` (which runs make in CI).
 """
@@ -38,7 +40,8 @@ def forward_stop_signals(
     later: str,
     say: Callable[[str], None] = _print,
 ) -> Iterator[list[int]]:
-    """Turn SIGINT/SIGTERM into one SIGINT to process group `group` while the block runs.
+    """Turn SIGINT/SIGTERM into one SIGINT to process group `group` while the block runs
+    (an ignored SIGINT excepted: it stays ignored).
 
     `first` and `later` are what to say on the first signal and on each later one; `{signum}`
     in them is replaced by the signal's number. Yields the list of signals received (empty when
@@ -59,8 +62,9 @@ def forward_stop_signals(
             say(later.replace("{signum}", str(signum)))
 
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, forward)
+    for sig, handler in previous.items():
+        if not (sig == signal.SIGINT and handler == signal.SIG_IGN):
+            signal.signal(sig, forward)
     try:
         yield received
     finally:

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -341,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--destroy", action="store_true", help="plan: a destroy plan")
     parser.add_argument("--no-init", action="store_true", help="skip terraform init")
     args = parser.parse_args(argv)
-
+    # Ctrl-C stops a run gracefully even where this process was started with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
