@@ -383,6 +383,8 @@ data "aws_iam_policy_document" "data" {
 # --- Apply: the instances' roles, always inside the boundary -----------------------------------
 
 data "aws_iam_policy_document" "iam" {
+  source_policy_documents = [data.aws_iam_policy_document.keep_boundary.json]
+
   statement {
     sid = "StackRolesOnlyWithTheBoundary"
     actions = [
@@ -473,13 +475,6 @@ data "aws_iam_policy_document" "iam" {
   }
 
   statement {
-    sid       = "NeverRemoveTheBoundary"
-    effect    = "Deny"
-    actions   = ["iam:DeleteRolePermissionsBoundary"]
-    resources = ["*"]
-  }
-
-  statement {
     sid       = "NeverCreateOrReboundWithoutIt"
     effect    = "Deny"
     actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]
@@ -503,21 +498,11 @@ data "aws_iam_policy_document" "iam" {
 # --- Destroy-only: the nightly run deletes the stack and writes the state, creates nothing ----
 
 data "aws_iam_policy_document" "destroy" {
-  statement {
-    sid       = "Ec2DeleteOnlyTheStack"
-    actions   = local.ec2_deletes
-    resources = ["*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/Project"
-      values   = [var.project_name]
-    }
-  }
+  source_policy_documents = [data.aws_iam_policy_document.keep_boundary.json]
 
   statement {
-    sid       = "RdsDeleteOnlyTheStack"
-    actions   = local.rds_deletes
+    sid       = "DeleteOnlyTheStack"
+    actions   = concat(local.ec2_deletes, local.rds_deletes)
     resources = ["*"]
 
     condition {
@@ -547,7 +532,11 @@ data "aws_iam_policy_document" "destroy" {
     ]
     resources = [local.stack_roles, local.stack_profile]
   }
+}
 
+# In both documents that let a role delete the stack's roles (iam, destroy): nobody a pipeline
+# role acts for may take the boundary off a role, whatever else its policies allow.
+data "aws_iam_policy_document" "keep_boundary" {
   statement {
     sid       = "NeverRemoveTheBoundary"
     effect    = "Deny"
