@@ -9,6 +9,7 @@
 - The secret's fields reach app.env (ec2 mode) or the one-shot create-user container (rds
   mode) only when they are there: a secret without them stops the boot, never an empty password.
 - The database setup installs no AWS CLI package: the AMI has one.
+- The database setup gives the app's user the rights `app.py create-user` gives it on RDS.
 """
 
 from __future__ import annotations
@@ -255,3 +256,18 @@ def test_the_db_setup_installs_no_aws_cli_package(scripts: dict[str, str]) -> No
     for line in installs:
         packages = line.split("#")[0].split()[2:]
         assert not [p for p in packages if p.startswith("awscli")], line
+
+
+def test_the_db_setup_grants_the_app_user_what_create_user_grants_on_rds(
+    scripts: dict[str, str],
+) -> None:
+    """Two places make the app's database user: this setup script in ec2 mode and the app's
+    `create-user` (APP_PRIVILEGES) in rds mode. The same rights in both, or one mode's app
+    fails on a statement the other mode's tests allow."""
+    from app.app import APP_PRIVILEGES
+
+    grants = [line for line in commands(scripts["db_ec2"]) if line.startswith("GRANT ")]
+    assert len(grants) == 1, grants
+    granted = re.fullmatch(r"GRANT (.+) ON \\`app\\`\.\* TO 'app'@'%';", grants[0])
+    assert granted, grants[0]
+    assert granted.group(1) == APP_PRIVILEGES
