@@ -4,6 +4,12 @@ locals {
 
   # End of RDS standard support per MySQL major version; the file says where the dates come from.
   mysql_standard_support_end = jsondecode(file("${path.module}/mysql_support.json")).end_of_standard_support
+
+  # The one rule for the two MySQL user names (db_username, master_username): RDS's for a
+  # master user (1-16 letters, digits or underscores, starting with a letter), less the names
+  # RDS or MySQL keep for themselves or that would pass for an administrator.
+  mysql_user_pattern   = "^[A-Za-z][A-Za-z0-9_]{0,15}$"
+  mysql_reserved_users = ["admin", "root", "rdsadmin"]
 }
 
 resource "aws_security_group" "this" {

@@ -71,8 +71,8 @@ variable "db_username" {
   default     = "app"
 
   validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9_]{0,15}$", var.db_username)) && !contains(["admin", "root", "rdsadmin"], lower(var.db_username))
-    error_message = "db_username must start with a letter, hold at most 16 letters, digits or underscores, and not be a reserved name (admin, root, rdsadmin)."
+    condition     = can(regex(local.mysql_user_pattern, var.db_username)) && !contains(local.mysql_reserved_users, lower(var.db_username))
+    error_message = "db_username must start with a letter, hold at most 16 letters, digits or underscores, and not be a reserved name (${join(", ", local.mysql_reserved_users)})."
   }
 }
 
@@ -82,8 +82,8 @@ variable "master_username" {
   default     = "dbadmin"
 
   validation {
-    condition     = can(regex("^[A-Za-z][A-Za-z0-9_]{0,15}$", var.master_username)) && !contains(["admin", "root", "rdsadmin"], lower(var.master_username))
-    error_message = "master_username must start with a letter, hold at most 16 letters, digits or underscores (RDS's rule), and not be a reserved name (admin, root, rdsadmin)."
+    condition     = can(regex(local.mysql_user_pattern, var.master_username)) && !contains(local.mysql_reserved_users, lower(var.master_username))
+    error_message = "master_username must start with a letter, hold at most 16 letters, digits or underscores (RDS's rule), and not be a reserved name (${join(", ", local.mysql_reserved_users)})."
   }
 }
 
