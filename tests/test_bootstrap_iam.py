@@ -20,17 +20,20 @@ from typing import Any
 
 import pytest
 import yaml
-from gitops import environments
+from gitops import aws, environments
 from gitops.terraform import bootstrap
 
 from tests.tf_sandbox import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 REPO = "octo-org/gitops-seoul"
-OWNER_ID, REPO_ID = 1234567, 89012345
+# The numeric IDs bootstrap's rehearsal roots carry (its github.auto.tfvars.json)
+OWNER_ID = bootstrap.REHEARSAL_IDS["github_owner_id"]
+REPO_ID = bootstrap.REHEARSAL_IDS["github_repository_id"]
 SUBJECT_PREFIX = f"repo:octo-org@{OWNER_ID}/gitops-seoul@{REPO_ID}"
 PROJECT = "study-seoul"
 REGION = "ap-northeast-2"
+STATE_BUCKET = "tfstate-bootstrap-test"
 MANAGED_POLICY_MAX = 6144  # IAM quota: characters of a managed policy, whitespace not counted
 
 # --- Which sub claims the workflows present (read from the workflow files) --------------------
@@ -229,82 +232,39 @@ def test_an_existing_oidc_provider_is_found() -> None:
 # --- Applied on LocalStack -------------------------------------------------------------------
 
 
-def _environ(endpoint: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "TF_VAR_", "TF_CLI_ARGS", "CI", "GITHUB_"))
-    }
-    env.update(
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
-        AWS_REGION=REGION,
-    )
-    return env
-
-
 def _client(service: str, endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return aws.client(service, REGION, endpoint)
 
 
 @pytest.fixture(scope="module")
 def applied(
     localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("bootstrap") / "bootstrap"
-    shutil.copytree(
-        REPO_ROOT / "bootstrap",
-        root,
-        ignore=shutil.ignore_patterns(
-            ".terraform", "*.tfstate", "*.tfstate.*", bootstrap.GITHUB_VARS_FILE
-        ),
-    )
-    for sub in ("state-bucket", "github-oidc"):  # LocalStack's S3 answers path-style only
-        (root / sub / "localstack_override.tf").write_text(
-            'provider "aws" {\n  s3_use_path_style = true\n}\n', encoding="utf-8"
-        )
-    (root / "github-oidc" / bootstrap.GITHUB_VARS_FILE).write_text(
-        json.dumps(
-            {"repository": REPO, "github_owner_id": OWNER_ID, "github_repository_id": REPO_ID}
-        )
-    )
-    env = _environ(localstack_endpoint)
+    """make bootstrap's own rehearsal pieces: its roots (path-style S3, REPO with the rehearsal
+    IDs), its child environment (dummy keys, none of the operator's AWS settings), its teardown."""
+    root = bootstrap._rehearsal_roots(tmp_path_factory.mktemp("bootstrap"), REPO)
+    env = {
+        **bootstrap.rehearsal_environ(dict(os.environ), localstack_endpoint),
+        "AWS_REGION": REGION,
+    }
     lines: list[str] = []
     result = bootstrap.run(
         environ=env,
         region=REGION,
         bootstrap_dir=root,
-        bucket="tfstate-bootstrap-test",
+        bucket=STATE_BUCKET,
         log=lines.append,
     )
     try:
-        yield {"result": result, "lines": lines, "endpoint": localstack_endpoint, "root": root}
+        yield {
+            "result": result,
+            "lines": lines,
+            "endpoint": localstack_endpoint,
+            "env": env,
+            "root": root,
+        }
     finally:
-        bootstrap.terraform(
-            root / "github-oidc",
-            "destroy",
-            "-auto-approve",
-            "-no-color",
-            f"-var=repository={REPO}",
-            "-var=state_bucket=tfstate-bootstrap-test",
-            f"-var=aws_region={REGION}",
-            environ=env,
-        )
-        s3 = _client("s3", localstack_endpoint)
-        for v in s3.list_object_versions(Bucket="tfstate-bootstrap-test").get("Versions", []):
-            s3.delete_object(
-                Bucket="tfstate-bootstrap-test", Key=v["Key"], VersionId=v["VersionId"]
-            )
-        s3.delete_bucket(Bucket="tfstate-bootstrap-test")  # prevent_destroy: Terraform refuses
+        bootstrap._teardown(root, REPO, REGION, STATE_BUCKET, env)
 
 
 def _roles(applied: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -350,13 +310,13 @@ def _allows(docs: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
 def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str, Any]) -> None:
     variables = applied["result"].variables
     assert set(variables) == bootstrap_provided_variables()  # region and state key: not read
-    assert variables["TF_STATE_BUCKET"] == "tfstate-bootstrap-test"
+    assert variables["TF_STATE_BUCKET"] == STATE_BUCKET
     printed = [line for line in applied["lines"] if line.startswith("  gh variable set ")]
     assert printed == [
         f"  gh variable set {name} --body '{value}' -R {REPO}" for name, value in variables.items()
     ]
     s3 = _client("s3", applied["endpoint"])
-    assert s3.get_bucket_versioning(Bucket="tfstate-bootstrap-test")["Status"] == "Enabled"
+    assert s3.get_bucket_versioning(Bucket=STATE_BUCKET)["Status"] == "Enabled"
     providers = _client("iam", applied["endpoint"]).list_open_id_connect_providers()
     assert any(
         p["Arn"].endswith("/token.actions.githubusercontent.com")
@@ -536,7 +496,7 @@ def test_checkov_iam_checks_pass_on_the_rendered_policies(
         "output",
         "-json",
         "policies",
-        environ=_environ(applied["endpoint"]),
+        environ=applied["env"],
     )
     policies = json.loads(out)
     # checkov reads policies from HCL (not .tf.json): one resource per rendered document.
@@ -597,14 +557,14 @@ def test_an_existing_oidc_provider_is_reused_not_duplicated(
             ".terraform", "*.tfstate", "*.tfstate.*", bootstrap.GITHUB_VARS_FILE
         ),
     )
-    env = _environ(applied["endpoint"])
+    env = applied["env"]
     args = [
         "-auto-approve",
         "-no-color",
         f"-var=repository={REPO}",
         "-var=subject_format=name",
         "-var=project_name=study-other",
-        "-var=state_bucket=tfstate-bootstrap-test",
+        f"-var=state_bucket={STATE_BUCKET}",
         f"-var=aws_region={REGION}",
         f"-var=oidc_provider_arn={existing}",
     ]
@@ -642,7 +602,7 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-web-20261126"
 PROFILE = f"arn:aws:iam::{ACCOUNT}:instance-profile/{PROJECT}-web-20261126"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{PROJECT}-instance-boundary"
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-BUCKET = "arn:aws:s3:::tfstate-bootstrap-test"
+BUCKET = f"arn:aws:s3:::{STATE_BUCKET}"
 NEW = {"aws:RequestTag/Project": PROJECT}  # created here, tagged in the request
 OURS = {"aws:ResourceTag/Project": PROJECT}  # exists, carries the stack's tag
 UNTAGGED: dict[str, str] = {}  # exists (or is created) without a tag
@@ -863,7 +823,7 @@ def rendered(applied: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         "output",
         "-json",
         "policies",
-        environ=_environ(applied["endpoint"]),
+        environ=applied["env"],
     )
     docs = {name: json.loads(doc) for name, doc in json.loads(out).items()}
     return {
