@@ -267,6 +267,19 @@ def applied(
         bootstrap._teardown(root, REPO, REGION, STATE_BUCKET, env)
 
 
+@pytest.fixture(scope="module")
+def policies(applied: dict[str, Any]) -> dict[str, str]:
+    """Name => rendered policy document (JSON), the applied root's policies output, read once."""
+    out = bootstrap.terraform(
+        applied["root"] / "github-oidc",
+        "output",
+        "-json",
+        "policies",
+        environ=applied["env"],
+    )
+    return dict(json.loads(out))
+
+
 def _roles(applied: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Role variable => {arn, trust, policies: [documents]} read back from IAM."""
     iam = _client("iam", applied["endpoint"])
@@ -484,21 +497,13 @@ def pre_commit_checkov() -> Path | None:
 
 @pytest.mark.e2e
 def test_checkov_iam_checks_pass_on_the_rendered_policies(
-    applied: dict[str, Any], tmp_path: Path
+    policies: dict[str, str], tmp_path: Path
 ) -> None:
     checkov = pre_commit_checkov()
     if checkov is None:
         if os.environ.get("CI"):
             pytest.fail("checkov is not installed: run `make lint` first (pre-commit installs it)")
         pytest.skip("checkov not installed yet: `make lint` (pre-commit) installs it")
-    out = bootstrap.terraform(
-        applied["root"] / "github-oidc",
-        "output",
-        "-json",
-        "policies",
-        environ=applied["env"],
-    )
-    policies = json.loads(out)
     # checkov reads policies from HCL (not .tf.json): one resource per rendered document.
     blocks = [
         f'resource "aws_iam_policy" "{n.replace("-", "_")}" {{\n  name   = "{n}"\n'
@@ -816,16 +821,9 @@ def allowed(docs: list[dict[str, Any]], action: str, resource: str, ctx: dict[st
 
 
 @pytest.fixture(scope="module")
-def rendered(applied: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def rendered(policies: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
     """Role => its rendered policy documents (and the boundary), from the applied root."""
-    out = bootstrap.terraform(
-        applied["root"] / "github-oidc",
-        "output",
-        "-json",
-        "policies",
-        environ=applied["env"],
-    )
-    docs = {name: json.loads(doc) for name, doc in json.loads(out).items()}
+    docs = {name: json.loads(doc) for name, doc in policies.items()}
     return {
         "plan": [docs["read"], docs["state-read"]],
         "apply": [docs[n] for n in ("read", "state-write", "network", "data", "iam")],
