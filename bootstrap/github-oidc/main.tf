@@ -51,6 +51,9 @@ locals {
   oidc_provider_arn = var.oidc_provider_arn != "" ? var.oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
 
   role_names = { for role in keys(local.subjects) : role => "${var.role_name_prefix}${var.project_name}-${role}" }
+
+  # What a GitHub environment name may be, for both environments the roles trust.
+  github_environment_pattern = "^[A-Za-z0-9._-]{1,255}$"
 }
 
 # IAM validates GitHub's certificate through its own library of trusted root CAs, so no

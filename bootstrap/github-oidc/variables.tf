@@ -90,7 +90,7 @@ variable "apply_environment" {
   default     = "seoul"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.apply_environment))
+    condition     = can(regex(local.github_environment_pattern, var.apply_environment))
     error_message = "apply_environment must be a GitHub environment name (letters, digits, dots, hyphens, underscores)."
   }
 }
@@ -101,7 +101,7 @@ variable "nightly_environment" {
   default     = "seoul-nightly"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9._-]{1,255}$", var.nightly_environment))
+    condition     = can(regex(local.github_environment_pattern, var.nightly_environment))
     error_message = "nightly_environment must be a GitHub environment name (letters, digits, dots, hyphens, underscores)."
   }
 }
