@@ -88,10 +88,12 @@ def test_the_package_never_runs_our_own_python_as_a_subprocess() -> None:
 
 
 def test_one_home_for_the_shared_constants() -> None:
-    """The repository root, the emulator endpoint and the boto3 factory are defined once."""
+    """The repository root, Terraform's CLI config, the emulator endpoint and the boto3 factory
+    are defined once."""
     sources = {p: p.read_text() for p in PACKAGE.rglob("*.py")}
     rules = {
         "REPO_ROOT = ": PACKAGE / "paths.py",
+        '"cli.tfrc"': PACKAGE / "paths.py",
         "localhost:4566": PACKAGE / "aws.py",
         "boto3.client(": PACKAGE / "aws.py",
     }

@@ -13,8 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
+from gitops.aws import DEFAULT_ENDPOINT
+from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
+
 COPIED = ("envs", "modules", "app")
 LEFT_OUT = shutil.ignore_patterns(
     ".terraform", "*.tfstate", "*.tfstate.*", ".terraform.tfstate.lock.info", "*.tfplan",
@@ -29,11 +30,11 @@ def make_sandbox(dest: Path) -> Path:
     return dest / "envs" / "localstack"
 
 
-def tf_environ(endpoint: str = "http://localhost:4566", **extra: str) -> dict[str, str]:
+def tf_environ(endpoint: str = DEFAULT_ENDPOINT, **extra: str) -> dict[str, str]:
     """Environment for terraform in a sandbox: project CLI config, never a prompt."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_VAR_", "TF_CLI_ARGS"))}
-    if CLI_CONFIG.exists():
-        env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    if TF_CLI_CONFIG.exists():
+        env["TF_CLI_CONFIG_FILE"] = str(TF_CLI_CONFIG)
     env.update(
         TF_IN_AUTOMATION="1",
         TF_INPUT="0",

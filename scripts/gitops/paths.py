@@ -12,3 +12,6 @@ ARTIFACTS_DIR = REPO_ROOT / ".artifacts"
 PLANS_DIR = ARTIFACTS_DIR / "plans"
 E2E_DIR = ARTIFACTS_DIR / "e2e"
 CACHE_DIR = REPO_ROOT / ".cache"
+# Terraform's CLI config (`make setup` writes it: provider mirror, plugin cache) and its caches.
+TERRAFORM_CACHE_DIR = CACHE_DIR / "terraform"
+TF_CLI_CONFIG = TERRAFORM_CACHE_DIR / "cli.tfrc"

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 
 from gitops import environments
-from gitops.paths import REPO_ROOT
+from gitops.paths import REPO_ROOT, TERRAFORM_CACHE_DIR, TF_CLI_CONFIG
 
 # Every environment's root (a folder with a description; the `environments` hook checks the
 # descriptions themselves), and the bootstrap roots (state bucket, OIDC roles).
@@ -27,14 +27,13 @@ ROOTS = (
     "bootstrap/state-bucket",
     "bootstrap/github-oidc",
 )
-CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
-DATA_DIRS = REPO_ROOT / ".cache" / "terraform" / "validate"
+DATA_DIRS = TERRAFORM_CACHE_DIR / "validate"
 
 
 def environ_for(root: str) -> dict[str, str]:
     env = dict(os.environ)
-    if CLI_CONFIG.exists():  # as gitops.terraform.runner does: the project's config wins
-        env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    if TF_CLI_CONFIG.exists():  # as gitops.terraform.runner does: the project's config wins
+        env["TF_CLI_CONFIG_FILE"] = str(TF_CLI_CONFIG)
     env["TF_DATA_DIR"] = str(DATA_DIRS / root.replace("/", "_"))
     env["TF_IN_AUTOMATION"] = "1"
     env["TF_INPUT"] = "0"
@@ -53,7 +52,7 @@ def validate(root: str) -> bool:
     )  # fmt: skip
     if init.returncode != 0:
         print(f"FAILED {root}: terraform init\n{init.stderr}{init.stdout}")
-        if not CLI_CONFIG.exists():
+        if not TF_CLI_CONFIG.exists():
             print("hint: run `make setup` first; it points Terraform at a provider mirror")
         return False
     proc = subprocess.run(

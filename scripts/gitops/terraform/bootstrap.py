@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import environments
-from gitops.paths import REPO_ROOT
-from gitops.terraform.runner import CLI_CONFIG
+from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 OIDC_URL_SUFFIX = "/token.actions.githubusercontent.com"
@@ -114,8 +113,8 @@ def find_oidc_provider(iam: Any) -> str:
 
 def terraform(root: Path, *args: str, environ: dict[str, str]) -> str:
     env = dict(environ)
-    if CLI_CONFIG.exists():
-        env["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    if TF_CLI_CONFIG.exists():
+        env["TF_CLI_CONFIG_FILE"] = str(TF_CLI_CONFIG)
     env.update(TF_IN_AUTOMATION="1", TF_INPUT="0")
     for key in [k for k in env if k.startswith("TF_CLI_ARGS")]:
         del env[key]

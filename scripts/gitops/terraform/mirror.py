@@ -18,10 +18,9 @@ import platform
 import re
 from pathlib import Path
 
-from gitops.paths import REPO_ROOT
+from gitops.paths import ENVS_DIR, TERRAFORM_CACHE_DIR, TF_CLI_CONFIG
 
-DEFAULT_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
-PLUGIN_CACHE = REPO_ROOT / ".cache" / "terraform" / "plugin-cache"
+PLUGIN_CACHE = TERRAFORM_CACHE_DIR / "plugin-cache"
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 ENV_VAR = "TF_PROVIDER_MIRROR"
 
@@ -35,7 +34,7 @@ def platform_dir() -> str:
     return f"{platform.system().lower()}_{arch}"
 
 
-def required_version(root: Path = REPO_ROOT / "envs" / "localstack") -> str | None:
+def required_version(root: Path = ENVS_DIR / "localstack") -> str | None:
     """The exact aws provider version the environment roots pin."""
     text = (root / "providers.tf").read_text(encoding="utf-8")
     match = re.search(r'source\s*=\s*"hashicorp/aws"\s*\n\s*version\s*=\s*"=?\s*([0-9.]+)"', text)
@@ -109,7 +108,7 @@ def render_config(mirror: Path | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_config(config: Path = DEFAULT_CONFIG) -> tuple[Path | None, str]:
+def write_config(config: Path = TF_CLI_CONFIG) -> tuple[Path | None, str]:
     mirror, how = find_mirror(required_version())
     PLUGIN_CACHE.mkdir(parents=True, exist_ok=True)
     config.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +118,7 @@ def write_config(config: Path = DEFAULT_CONFIG) -> tuple[Path | None, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--config", type=Path, default=TF_CLI_CONFIG)
     args = parser.parse_args(argv)
     mirror, how = write_config(args.config)
     where = f"{mirror} ({how})" if mirror else how

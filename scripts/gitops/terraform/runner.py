@@ -35,11 +35,9 @@ from pathlib import Path
 from gitops import environments
 from gitops.aws import endpoint_from_env
 from gitops.environments import ENVS_DIR
-from gitops.paths import PLANS_DIR, REPO_ROOT
+from gitops.paths import PLANS_DIR, REPO_ROOT, TF_CLI_CONFIG
 from gitops.progress import fail, say, stage
 from gitops.signals import forward_stop_signals
-
-CLI_CONFIG = REPO_ROOT / ".cache" / "terraform" / "cli.tfrc"
 
 
 def __getattr__(name: str) -> object:
@@ -75,8 +73,8 @@ def env_dir(env: str) -> Path:
 def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str, str]:
     """The process environment Terraform runs with for this environment."""
     environ = dict(os.environ if base is None else base)
-    if CLI_CONFIG.exists() and "TF_CLI_CONFIG_FILE" not in (base or {}):
-        environ["TF_CLI_CONFIG_FILE"] = str(CLI_CONFIG)
+    if TF_CLI_CONFIG.exists() and "TF_CLI_CONFIG_FILE" not in (base or {}):
+        environ["TF_CLI_CONFIG_FILE"] = str(TF_CLI_CONFIG)
     environ["TF_IN_AUTOMATION"] = "1"
     environ["TF_INPUT"] = "0"
     if describe(env).emulated:
