@@ -27,6 +27,29 @@ def test_seoul_never_gets_a_localstack_endpoint() -> None:
     assert "TF_VAR_localstack_endpoint" not in environ
 
 
+def test_one_run_reads_the_descriptions_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root, process environment, backend and hint all come from one read of envs/."""
+    reads = []
+    real_load = tf.environments.load
+
+    def counting_load(*args, **kwargs):
+        reads.append(args)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(tf.environments, "load", counting_load)
+    monkeypatch.setenv("TF_STATE_BUCKET", "my-state")
+    tf.described.cache_clear()
+    try:
+        for env in ("localstack", "seoul"):
+            tf.env_dir(env)
+            tf.terraform_environ(env)
+            tf.backend_args(env)
+            tf.hint_for("", env)
+        assert len(reads) == 1
+    finally:
+        tf.described.cache_clear()
+
+
 def test_seoul_backend_needs_a_bucket(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.delenv("TF_STATE_BUCKET", raising=False)
     with pytest.raises(SystemExit) as exc:

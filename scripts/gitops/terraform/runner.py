@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -46,8 +47,13 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+@functools.cache
 def described() -> dict[str, environments.Environment]:
-    """Every described environment; a broken description ends the run with its problems."""
+    """Every described environment; a broken description ends the run with its problems.
+
+    Read once a process: one Terraform run asks for its environment's root, process environment,
+    backend and error hint, and the descriptions do not change while it runs.
+    """
     try:
         return environments.load(ENVS_DIR)
     except environments.DescriptionError as err:
