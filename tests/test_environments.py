@@ -419,8 +419,8 @@ def test_the_state_key_comes_from_the_description(monkeypatch: pytest.MonkeyPatc
     )
 
 
-def test_the_former_constant_reads_the_descriptions_too() -> None:
-    assert tf.ENVIRONMENTS == environments.names() == ("localstack", "seoul")
+def test_the_runner_knows_the_described_environments() -> None:
+    assert tf.known() == environments.names() == ("localstack", "seoul")
     with pytest.raises(AttributeError):
         _ = tf.NO_SUCH_NAME
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from gitops import aws
 from gitops.paths import ARTIFACTS_DIR, E2E_DIR
-from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
+from gitops.pipeline.connection import read_connection_env
 from gitops.terraform import runner as tf
 
 USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
@@ -405,10 +405,6 @@ def checks_for(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
     return checks
 
 
-def load_connection_env(path: Path = CONNECTION_ENV) -> dict[str, str]:
-    return read_connection_env(path)
-
-
 def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
     if outputs is None:
         if not (tf.env_dir(env) / ".terraform").is_dir():
@@ -419,7 +415,7 @@ def build_context(env: str, outputs: dict[str, Any] | None = None) -> Context:
     region = str(outputs.get("aws_region") or os.environ.get("AWS_REGION") or "us-east-1")
     if not tf.describe(env).emulated:
         return Context(env, outputs, None, region)
-    conn = load_connection_env()
+    conn = read_connection_env()
     host = conn.get("DB_HOST") or os.environ.get("DB_HOST") or "127.0.0.1"
     port = int(conn.get("DB_PORT") or os.environ.get("DB_PORT") or 3306)
     endpoint = conn.get("AWS_ENDPOINT_URL") or aws.endpoint_from_env()

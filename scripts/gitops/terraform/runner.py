@@ -41,12 +41,6 @@ from gitops.progress import fail, say, stage
 from gitops.signals import forward_stop_signals
 
 
-def __getattr__(name: str) -> object:
-    if name == "ENVIRONMENTS":  # the former constant, for callers not yet moved over
-        return known()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @functools.cache
 def described() -> dict[str, environments.Environment]:
     """Every described environment; a broken description ends the run with its problems.
