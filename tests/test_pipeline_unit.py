@@ -1,14 +1,19 @@
-"""gitops.pipeline pieces that need no emulator: the connection.env a person sources."""
+"""gitops.pipeline pieces that need no emulator: the connection.env a person sources, `make down`
+after a killed run, and the teardown of `make e2e` on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gitops.pipeline import stages as pipeline
@@ -128,3 +133,55 @@ def test_down_refuses_to_pull_the_emulator_from_under_a_stubborn_orphan(
     err = capsys.readouterr().err
     assert f"terraform (pid {proc.pid}) is still running in envs/localstack" in err
     assert f"kill -INT {proc.pid}" in err and "make down" in err
+
+
+# --- `make e2e`: a second Ctrl-C while down destroys must not stop the teardown -------------
+
+SLOW_DESTROY = """#!{python}
+import time
+print("aws_instance.web: Destroying...", flush=True)
+time.sleep(1.5)
+print("Destroy complete!", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_during_the_destroy_does_not_stop_the_teardown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(SLOW_DESTROY.format(python=sys.executable))
+    (bin_dir / "terraform").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    for name in ("ARTIFACTS", "REPO_ROOT"):
+        monkeypatch.setattr(pipeline, name, tmp_path)
+    for name in ("DB_STATE", "LS_STATE", "REPORT"):
+        monkeypatch.setattr(pipeline, name, tmp_path / f"{name}.json")
+    stopped: list[str] = []
+
+    def first_ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    def init_then_second_ctrl_c(env: str) -> None:  # arrives while terraform destroy runs
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    monkeypatch.setattr(pipeline, "up", first_ctrl_c)
+    monkeypatch.setattr(pipeline, "stop_running_terraform", lambda directory, wait: None)
+    monkeypatch.setattr(pipeline, "state_has_resources", lambda: True)
+    monkeypatch.setattr(pipeline.localstack, "ready", lambda endpoint: True)
+    monkeypatch.setattr(pipeline.tf, "init", init_then_second_ctrl_c)
+    monkeypatch.setattr(pipeline.db_standin, "load_state", lambda path: ("server", None))
+    monkeypatch.setattr(pipeline.db_standin, "stop", lambda server: stopped.append("db"))
+    monkeypatch.setattr(
+        pipeline.localstack, "load", lambda path: SimpleNamespace(started_by_us=True)
+    )
+    monkeypatch.setattr(pipeline.localstack, "stop", lambda emu: stopped.append("emulator"))
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert pipeline.e2e() == 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert stopped == ["db", "emulator"]
+    stages = json.loads((tmp_path / "REPORT.json").read_text())["stages"]
+    assert [(s["stage"], s["ok"]) for s in stages] == [("up", False), ("down", True)]

@@ -338,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "e2e":
         return e2e()
+    # Ctrl-C stops a run gracefully even where this process was started with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         up() if args.command == "up" else down()
     except KeyboardInterrupt:
