@@ -117,6 +117,17 @@ def test_s3_backend_comes_from_the_init_record(tmp_path: Path) -> None:
     assert backend.endpoint == "http://localhost:4566"
 
 
+def test_without_an_init_record_the_committed_region_wins_over_aws_region() -> None:
+    """A fresh checkout (no init record) in a shell set to another region: the lock is looked
+    for where Terraform keeps it, in the bucket's region envs/seoul/backend.tf commits."""
+    environ = {"TF_STATE_BUCKET": "tfstate-x", "AWS_REGION": "eu-central-1"}
+    backend = unlock.find_backend(
+        unlock.root_for("seoul"), environ=environ, default_key="seoul/terraform.tfstate"
+    )
+    assert backend.region == "ap-northeast-2"
+    assert backend.where() == "s3://tfstate-x/seoul/terraform.tfstate.tflock"
+
+
 def test_seoul_without_a_bucket_is_refused_with_the_fix() -> None:
     with pytest.raises(unlock.LockError, match="TF_STATE_BUCKET"):
         unlock.find_backend(unlock.root_for("seoul"), environ={})

@@ -9,7 +9,7 @@ that is the ID of the lock it finds, and refuses otherwise (exit 1), so a lock t
 run meanwhile is never removed by mistake.
 
 Where the lock lives comes from the root's backend, as `terraform init` recorded it in
-ROOT/.terraform/terraform.tfstate (else from backend.tf):
+ROOT/.terraform/terraform.tfstate (else from its backend block, region included):
 
 - local backend (envs/localstack): the file .terraform.tfstate.lock.info beside the state. While
   a Terraform process runs, it also holds an OS lock on the state file; such a live lock is
@@ -27,6 +27,7 @@ import fcntl
 import itertools
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,9 @@ from gitops.progress import fail, say
 from gitops.terraform.runner import describe as describe_env
 from gitops.terraform.runner import env_dir
 
-DEFAULT_REGION = "ap-northeast-2"
+# A root's backend block and the string settings it commits (region = "...").
+_BACKEND_BLOCK = re.compile(r'backend\s+"(?P<type>[\w-]+)"\s*\{(?P<body>[^}]*)\}')
+_STRING_SETTING = re.compile(r'^\s*(\w+)\s*=\s*"([^"]*)"', re.MULTILINE)
 
 
 class LockError(Exception):
@@ -128,14 +131,14 @@ def _init_record(root: Path) -> dict[str, Any] | None:
     return backend if backend.get("type") else None
 
 
-def _backend_type_from_source(root: Path) -> str:
+def _backend_from_source(root: Path) -> dict[str, Any]:
+    """The backend block in the root's .tf files, shaped like an init record: its type and the
+    settings it commits (envs/seoul commits the bucket's region). Terraform's default: local."""
     for tf in sorted(root.glob("*.tf")):
-        text = tf.read_text(encoding="utf-8")
-        if 'backend "s3"' in text:
-            return "s3"
-        if 'backend "local"' in text:
-            return "local"
-    return "local"  # Terraform's default
+        match = _BACKEND_BLOCK.search(tf.read_text(encoding="utf-8"))
+        if match:
+            return {"type": match["type"], "config": dict(_STRING_SETTING.findall(match["body"]))}
+    return {"type": "local", "config": {}}
 
 
 def find_backend(
@@ -147,9 +150,9 @@ def find_backend(
     environment's description gives it).
     """
     env = dict(os.environ if environ is None else environ)
-    record = _init_record(root)
-    kind = record["type"] if record else _backend_type_from_source(root)
-    config: dict[str, Any] = (record or {}).get("config") or {}
+    record = _init_record(root) or _backend_from_source(root)
+    kind = record["type"]
+    config: dict[str, Any] = record.get("config") or {}
     if kind == "local":
         path = config.get("path") or "terraform.tfstate"
         return Backend("local", root, state_path=(root / path))
@@ -173,7 +176,10 @@ def find_backend(
     endpoint = (endpoints.get("s3") if isinstance(endpoints, dict) else None) or env.get(
         "AWS_ENDPOINT_URL"
     )
-    region = config.get("region") or env.get("AWS_REGION") or DEFAULT_REGION
+    # As Terraform: the committed setting first, the environment only where there is none.
+    region = config.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise LockError("the state bucket's region is unknown: export AWS_REGION")
     return Backend(
         "s3",
         root,
