@@ -1,7 +1,7 @@
 """Bind the plan an approver is asked to apply to the plan its pull request previewed.
 
     gitops plan-digest compare --env seoul --plan .artifacts/plans/seoul.json \\
-        [--sha COMMIT] [--author github-actions[bot]] [--summary FILE]
+        [--sha COMMIT] [--repo OWNER/NAME] [--author github-actions[bot]]
 
 The plan-preview comment carries, per environment, a digest of its plan in a hidden HTML
 comment: every resource address with its actions and every output with its actions, nothing
@@ -12,11 +12,11 @@ else (no values, so nothing secret), compressed, plus the SHA-256 of the whole:
 `compare` runs in the deploy on main: it digests the plan just made, asks GitHub which pull
 request the commit came from (GET /repos/{o}/{r}/commits/{sha}/pulls), reads the digest from
 that pull request's plan-preview comment written by --author (a comment anyone else wrote is
-not trusted), and writes at the top of the job summary either "matches the plan previewed in
-#N" or a warning and a short list of what differs. A push with no pull request, a pull request
-without a preview, and an API error say so. It exits 0 in every one of those cases (the
-approver decides, with the warning in front of them) and 2 on bad arguments or an unreadable
-plan. $GITHUB_TOKEN, $GITHUB_REPOSITORY, $GITHUB_API_URL and $GITHUB_SHA as for
+not trusted), and writes at the top of the job summary ($GITHUB_STEP_SUMMARY) either "matches
+the plan previewed in #N" or a warning and a short list of what differs. A push with no pull
+request, a pull request without a preview, and an API error say so. It exits 0 in every one of
+those cases (the approver decides, with the warning in front of them) and 2 on bad arguments or
+an unreadable plan. $GITHUB_TOKEN, $GITHUB_REPOSITORY, $GITHUB_API_URL and $GITHUB_SHA as for
 scripts/gitops/github/comments.py.
 """
 
