@@ -8,6 +8,8 @@ from typing import Any
 
 # LocalStack's edge port; AWS_ENDPOINT_URL overrides it.
 DEFAULT_ENDPOINT = "http://localhost:4566"
+# LocalStack's dummy credential, as the environment variables a child process reads.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
 def endpoint_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -37,8 +39,8 @@ def client(
         kwargs["endpoint_url"] = endpoint
         if dummy_credentials is not False:
             kwargs.update(
-                aws_access_key_id="test",
-                aws_secret_access_key="test",  # noqa: S106 (LocalStack's dummy credential)
+                aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             )
     if config is not None:
         kwargs["config"] = config

@@ -166,7 +166,7 @@ def app_settings(ctx: Context) -> dict[str, str]:
         env["DB_HOST"], env["DB_PORT"] = ctx.standin[0], str(ctx.standin[1])
     if ctx.endpoint:
         env["AWS_ENDPOINT_URL"] = ctx.endpoint
-        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "test", "test"
+        env.update(aws.DUMMY_CREDENTIALS)
     return env
 
 

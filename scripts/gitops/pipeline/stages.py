@@ -43,7 +43,6 @@ DB_STATE = ARTIFACTS / "db-standin.json"
 LS_STATE = ARTIFACTS / "localstack.json"
 REPORT = ARTIFACTS / "report.json"
 ENV = "localstack"
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 # How long `make down` waits for an orphaned Terraform to save its state after one SIGINT.
 ORPHAN_WAIT_SECONDS = 300.0
 
@@ -113,7 +112,7 @@ def configure_database(server: db_standin.DBServer, outputs: dict[str, Any]) -> 
     return {
         "AWS_ENDPOINT_URL": endpoint(),
         "AWS_REGION": region,
-        **FAKE_CREDENTIALS,
+        **aws.DUMMY_CREDENTIALS,
         **app_db.env(),
         "DB_SECRET_ARN": secret_arn,
         "WEB_INSTANCE_ID": str(outputs["web_instance_id"]),

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import environments
+from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
@@ -258,8 +259,6 @@ def refuse_real_endpoint(endpoint: str) -> None:
     """A rehearsal talks to an emulator only: no endpoint, or one of AWS's, is refused."""
     from urllib.parse import urlparse
 
-    from gitops.aws import DEFAULT_ENDPOINT
-
     host = (urlparse(endpoint).hostname or "").lower() if endpoint else ""
     if not host:
         raise BootstrapError(
@@ -283,9 +282,8 @@ def rehearsal_environ(environ: dict[str, str], endpoint: str) -> dict[str, str]:
         if not k.startswith(("AWS_", "TF_VAR_", "TF_CLI_ARGS", "CI", "GITHUB_"))
     }
     env.update(
+        DUMMY_CREDENTIALS,
         AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         AWS_EC2_METADATA_DISABLED="true",
@@ -345,7 +343,6 @@ def rehearse(
     log: Any = print,
 ) -> Result:
     """`make bootstrap-rehearsal`: run() against LocalStack with dummy credentials."""
-    from gitops.aws import endpoint_from_env
     from gitops.pipeline import localstack
 
     endpoint = endpoint or endpoint_from_env(environ)
