@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-from gitops.pipeline.db_standin import (  # noqa: E402
+from gitops.paths import REPO_ROOT
+from gitops.pipeline.db_standin import (
     AppDB,
     DBServer,
     deprovision,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from gitops.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PLAN_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "no_changes.json"
 
 

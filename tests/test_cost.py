@@ -7,15 +7,14 @@ import dataclasses
 import json
 import re
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
 from gitops import environments
+from gitops.paths import REPO_ROOT
 from gitops.preview import cost
 from gitops.preview.cost import PriceTable, estimate, render, table_problems
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PLANS = REPO_ROOT / "tests" / "fixtures" / "plans"
 RESOURCE_BLOCK = re.compile(r'^\s*resource\s+"(aws_[a-z0-9_]+)"\s+"', re.MULTILINE)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import gitops.pipeline.db_standin as standin
 import pymysql
 import pytest
+from gitops.paths import REPO_ROOT
 from gitops.pipeline.db_standin import (
     AppDB,
     DBServer,
@@ -24,7 +25,6 @@ from gitops.pipeline.db_standin import (
     stop,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_SQL = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
 
 

@@ -13,9 +13,8 @@ import yaml
 from gitops import environments
 from gitops.environments import DescriptionError
 from gitops.github import keep_alive
+from gitops.paths import REPO_ROOT
 from gitops.terraform import runner as tf
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 AWS_DESCRIPTION = """\
 region = "eu-central-1"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+from gitops.paths import REPO_ROOT
 from gitops.pipeline import stages as pipeline
 from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
 from gitops.pipeline.db_standin import free_port, port_open
 from gitops.terraform import runner as tf
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 GITOPS = [PY, "-m", "gitops"]  # what `make up/smoke/down/e2e` run
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from gitops.github.api import GitHub
 from gitops.github.comments import PR_MARKER
+from gitops.paths import REPO_ROOT
 from gitops.preview import digest as plan_digest
 from gitops.preview.digest import attach, comment_block, digest, fingerprint, parse, verdict
 
 from tests.fake_github import REPO, TOKEN, FakeGitHub
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PLANS = REPO_ROOT / "tests" / "fixtures" / "plans"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops.paths import REPO_ROOT
 from gitops.preview.redact import Secrets, is_secret_name
 from gitops.preview.render import MARKER, SUMMARY_BUDGET, cut_to_budget
 from gitops.preview.replacements import explain_replace_path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
 SCRIPT = REPO_ROOT / "scripts" / "plan_preview.py"
