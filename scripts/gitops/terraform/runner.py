@@ -242,6 +242,16 @@ def init(env: str, backend: bool = True, record: Path | None = None) -> None:
             raise fail(what, hint, proc.returncode)
 
 
+def init_for_plan(env: str, *, refresh_only: bool = False) -> None:
+    """init before a plan (or drift check): the plan's earlier files go first, and a failed init
+    is recorded where the failed plan would be, so the preview shows Terraform's error instead of
+    "no plan was produced"; nothing stale stays behind."""
+    paths = plan_paths(env, refresh_only=refresh_only)
+    for stale in paths:
+        stale.unlink(missing_ok=True)
+    init(env, record=paths[2])
+
+
 def validate(env: str) -> None:
     init(env, backend=False)
     with stage(f"terraform validate ({env})"):
@@ -283,11 +293,7 @@ def drift(env: str, *, run_init: bool = True) -> int:
     code = 1
     try:
         if run_init:
-            # A failed init is recorded where the failed plan would be (see _dispatch).
-            paths = plan_paths(env, refresh_only=True)
-            for stale in paths:
-                stale.unlink(missing_ok=True)
-            init(env, record=paths[2])
+            init_for_plan(env, refresh_only=True)
         code = plan(env, refresh_only=True)
     finally:
         PLANS_DIR.mkdir(parents=True, exist_ok=True)
@@ -359,16 +365,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "drift":
         return drift(args.env, run_init=not args.no_init)
-    if not args.no_init:
-        record = None
-        if args.command == "plan":
-            # A failed init is recorded where the failed plan would be, so the preview shows
-            # Terraform's error instead of "no plan was produced"; nothing stale stays behind.
-            paths = plan_paths(args.env)
-            for stale in paths:
-                stale.unlink(missing_ok=True)
-            record = paths[2]
-        init(args.env, record=record)
+    if not args.no_init and args.command == "plan":
+        init_for_plan(args.env)
+    elif not args.no_init:
+        init(args.env)
     if args.command == "init":
         return 0
     if args.command == "plan":
