@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from gitops.paths import REPO_ROOT
 from gitops.pipeline.db_standin import (
+    SCHEMA_FILE,
     AppDB,
     DBServer,
     deprovision,
@@ -21,7 +21,7 @@ from gitops.pipeline.db_standin import (
 # ensure_db reuses DB_HOST/DB_PORT/DB_USER/DB_PASS when that server answers, else starts a
 # throwaway local mariadbd (installing mariadb-server with apt-get as root on a clean Debian).
 
-SCHEMA_SQL = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
+SCHEMA_SQL = SCHEMA_FILE.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ from gitops.pipeline.db_standin import (
     stop,
 )
 
-SCHEMA_SQL = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
+SCHEMA_SQL = standin.SCHEMA_FILE.read_text(encoding="utf-8")
 
 
 def test_started_server_answers_and_stop_leaves_nothing_behind() -> None:
@@ -134,6 +134,19 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         [sys.executable, "-m", "gitops", "db-standin", *args],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+
+
+def test_the_cli_keeps_its_record_in_the_checkout_wherever_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The record holds passwords: it goes to the git-ignored .cache of the checkout, never to
+    a .cache/ beside wherever the command was started."""
+    looked_at: list[Path] = []
+    monkeypatch.setattr(standin, "load_state", lambda path: looked_at.append(path))
+    monkeypatch.chdir(tmp_path)
+    assert standin.main(["status"]) == 1
+    assert looked_at == [REPO_ROOT / ".cache" / "db-standin.json"]
+    assert "nothing started" in capsys.readouterr().out
 
 
 def test_docker_run_failure_says_why(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,11 +33,13 @@ from typing import Any
 
 import pymysql
 
-from gitops.paths import REPO_ROOT
+from gitops.paths import APP_DIR, CACHE_DIR
 from gitops.progress import say, stage
 
-SCHEMA_FILE = REPO_ROOT / "app" / "schema.sql"
-DEFAULT_STATE_FILE = Path(".cache/db-standin.json")
+SCHEMA_FILE = APP_DIR / "schema.sql"
+# The CLI's record of what it started (it holds passwords): the checkout's git-ignored cache,
+# wherever the command runs from.
+DEFAULT_STATE_FILE = CACHE_DIR / "db-standin.json"
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")
 ADMIN_USER = "standin"
 DOCKER_IMAGE = "mysql:8.0"

@@ -104,7 +104,7 @@ def configure_database(server: db_standin.DBServer, outputs: dict[str, Any]) -> 
     secret = json.loads(
         aws_client("secretsmanager", region).get_secret_value(SecretId=secret_arn)["SecretString"]
     )
-    schema = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
+    schema = db_standin.SCHEMA_FILE.read_text(encoding="utf-8")
     app_db = db_standin.provision(
         server, str(outputs["db_name"]), secret["username"], secret["password"], schema
     )
