@@ -40,7 +40,7 @@ from gitops.terraform import runner as tf
 
 ARTIFACTS = E2E_DIR
 DB_STATE = ARTIFACTS / "db-standin.json"
-LS_STATE = ARTIFACTS / "localstack.json"
+LS_STATE = localstack.DEFAULT_STATE  # what `gitops localstack status` reads too
 REPORT = ARTIFACTS / "report.json"
 ENV = "localstack"
 # How long `make down` waits for an orphaned Terraform to save its state after one SIGINT.

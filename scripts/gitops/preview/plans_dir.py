@@ -35,6 +35,7 @@ from pathlib import Path
 
 from gitops import environments
 from gitops.github.outputs import set_outputs
+from gitops.paths import PLANS_DIR
 from gitops.preview.model import InputError, any_changes
 from gitops.preview.render import render_files
 
@@ -83,7 +84,8 @@ def classify(plans: Path, envs: list[tuple[str, str]], skipped: dict[str, str]) 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Render the plan preview of a plans directory.")
-    parser.add_argument("--plans", type=Path, default=Path(".artifacts/plans"))
+    parser.add_argument("--plans", type=Path, default=PLANS_DIR, help="default: where "
+                        "`gitops tf plan` writes (.artifacts/plans)")  # fmt: skip
     parser.add_argument("--env", action="append", default=[], metavar="NAME[=STEM]",
                         help="default: every described environment")  # fmt: skip
     parser.add_argument("--skipped", action="append", default=[], metavar="NAME=REASON")
