@@ -28,6 +28,12 @@ from collections.abc import Callable, Iterator
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def sigterm_as_interrupt(signum: int, _frame: object) -> None:
+    """A SIGTERM handler that stops the way Ctrl-C does: the caller's `except KeyboardInterrupt`
+    (tear down, stop what it started) runs for both."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _print(line: str) -> None:
     print(line, flush=True)
 

@@ -36,6 +36,7 @@ from gitops.paths import E2E_DIR, REPO_ROOT
 from gitops.pipeline import db_standin, localstack, smoke
 from gitops.pipeline.connection import CONNECTION_ENV, write_connection_env
 from gitops.progress import fail, say, stage
+from gitops.signals import sigterm_as_interrupt
 from gitops.terraform import runner as tf
 
 ARTIFACTS = E2E_DIR
@@ -273,16 +274,12 @@ def run_smoke() -> None:
         )
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def e2e() -> int:
     """up -> smoke -> down; down runs whatever happened before it."""
     # Ctrl-C and SIGTERM both mean "stop and tear down", even where this process was started
     # with SIGINT ignored (a background job of a non-interactive shell, some CI runners).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     results: list[dict[str, Any]] = []
 
     def run(name: str, step: Any) -> bool:

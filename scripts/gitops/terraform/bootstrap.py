@@ -40,6 +40,7 @@ from typing import Any
 from gitops import environments
 from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
+from gitops.signals import sigterm_as_interrupt
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 OIDC_URL_SUFFIX = "/token.actions.githubusercontent.com"
@@ -328,10 +329,6 @@ def _teardown(root: Path, repository: str, region: str, bucket: str, env: dict[s
     s3.delete_bucket(Bucket=bucket)  # prevent_destroy: Terraform refuses, on purpose
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def rehearse(
     *,
     environ: dict[str, str],
@@ -353,7 +350,7 @@ def rehearse(
     stack_region = region or environments.load()[STACK].region
     emulator = None
     applied = False
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     # Out of this process's environment too while it runs: boto3 would read AWS_PROFILE from
     # there whatever the session is given, and LocalStack started here inherits it.
     hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
