@@ -318,8 +318,10 @@ def test_the_compose_binary_is_checked_before_it_is_installed(good_plan: dict[st
     install = script.index("/usr/local/lib/docker/cli-plugins/docker-compose")
     download = script.index("releases/download/$COMPOSE_VERSION/docker-compose-linux-$COMPOSE_ARCH")
     assert download < check < install
-    # set -e makes a failed check stop the boot before anything runs the binary
-    assert script.splitlines()[3].startswith("set -euo pipefail")
+    # set -e makes a failed check stop the boot before anything runs the binary: it must be
+    # the first command the script runs, whatever comments come before it
+    commands = [ln for ln in script.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert commands[0] == "set -euo pipefail", commands[:3]
 
 
 # --- IAM eventual consistency, IAM database authentication ----------------------------------
