@@ -213,3 +213,29 @@ def test_rds_multi_az_storage_and_secret_are_counted_with_prices_given() -> None
     assert est.after.hourly == pytest.approx(2 * 0.1 + 40 * 0.73 / 730 + 7.3 / 730)
     assert est.after.usage["cloudwatch_logs_ingest_gb"] == 1
     assert est.after.complete
+
+
+def test_a_web_tier_with_its_volume_monitoring_and_a_nat_gateway_is_fully_priced(
+    table: PriceTable,
+) -> None:
+    """The Seoul stack's variants the fixtures do not cover, with the real table: a known gp3
+    root volume, detailed monitoring on, and a NAT gateway (whose data is usage, named)."""
+    web = {
+        "instance_type": "t3.micro",
+        "associate_public_ip_address": True,
+        "monitoring": True,
+        "root_block_device": [{"volume_size": 8, "volume_type": "gp3"}],
+    }
+    changes = []
+    for rtype, values in (("aws_instance", web), ("aws_nat_gateway", {}), ("aws_eip", {})):
+        change = {"actions": ["create"], "before": None, "after": values}
+        changes.append({"address": f"{rtype}.this", "mode": "managed", "type": rtype,
+                        "change": change})  # fmt: skip
+    est = estimate({"resource_changes": changes}, table)
+    p = {key: entry["usd"] for key, entry in table.prices.items()}
+    per_month = (8 * p["ebs_gp3_gb_month"] + p["cloudwatch_detailed_monitoring_month"]) / 730
+    hourly = p["ec2_instance_hour:t3.micro"] + 2 * p["public_ipv4_hour"] + p["nat_gateway_hour"]
+    assert est.after.complete, est.after.not_priced
+    assert est.after.hourly == pytest.approx(hourly + per_month)
+    assert est.after.usage["nat_gateway_gb"] == 1
+    assert "Not priced" not in "\n".join(render("seoul", est))

@@ -8,8 +8,9 @@ prices, each with the page it was read from and the day). The table also says, f
 resource type the stack can create, whether it is billed and by what, or why it is free.
 Nothing is guessed:
 
-- a billed dimension whose price is not in the table (an instance type nobody priced, NAT data
-  per GB) is listed as *not priced* and left out of the sums, which then read "at least";
+- a billed dimension whose price is not in the table (an instance type nobody priced, a
+  volume type without a price) is listed as *not priced* and left out of the sums, which then
+  read "at least";
 - a resource type the table does not know is listed as not priced too, never as zero;
 - usage-based charges (GB processed, logs ingested, API calls) are named, not estimated.
 
