@@ -25,6 +25,8 @@ BODY_TIMEOUT = 5.0  # seconds a client may take between two parts of its body
 KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # What the app's database user may do on its own schema; nothing on any other.
 APP_PRIVILEGES = "SELECT, INSERT, DELETE, CREATE"
+POOL_SIZE = 8  # connections a worker process keeps (docs/PERFORMANCE.md)
+ER_DUP_ENTRY = 1062  # MySQL's "Duplicate entry": here, an Idempotency-Key already stored
 log = logging.getLogger("app")
 
 
@@ -122,7 +124,7 @@ def env_config() -> dict[str, Any]:
         "DB_PASS": e.get("DB_PASS", ""),
         "DB_SSL_CA": e.get("DB_SSL_CA", ""),  # set: TLS, server certificate and name verified
         "DB_CONNECT_TIMEOUT": int(e.get("DB_CONNECT_TIMEOUT") or 5),
-        "DB_POOL_SIZE": int(e.get("DB_POOL_SIZE") or 4),  # connections a worker process
+        "DB_POOL_SIZE": int(e.get("DB_POOL_SIZE") or POOL_SIZE),
         "SCHEMA_PATH": str(Path(__file__).with_name("schema.sql")),
     }
 
@@ -147,7 +149,7 @@ class Database:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg, self.lock, self.ready = cfg, threading.Lock(), False
         self.idle: queue.LifoQueue[pymysql.Connection] = queue.LifoQueue()
-        self.slots = threading.BoundedSemaphore(int(cfg.get("DB_POOL_SIZE") or 4))
+        self.slots = threading.BoundedSemaphore(int(cfg.get("DB_POOL_SIZE") or POOL_SIZE))
 
     def _checkout(self) -> pymysql.Connection:
         try:
@@ -283,23 +285,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def add_log() -> Any:
         content, key = read_content()
         with db.connection() as conn, conn.cursor() as cur:
-            conn.begin()  # the row and its key commit together, or neither does
-            cur.execute("INSERT INTO study_log (content) VALUES (%s)", (content,))
-            new_id = cur.lastrowid
-            try:
-                if key is not None:
-                    sql = "INSERT INTO idempotency_key (idem_key, log_id) VALUES (%s, %s)"
-                    cur.execute(sql, (key, new_id))
-            except pymysql.IntegrityError:  # a retry: answer with what the first one stored
-                conn.rollback()
-                by_key = "(SELECT log_id FROM idempotency_key WHERE idem_key = %s)"
-                cur.execute(f"{row_sql} WHERE id = {by_key}", (key,))
+            try:  # one statement: the row and its key are stored together or not at all
+                sql = "INSERT INTO study_log (content, idem_key) VALUES (%s, %s)"
+                cur.execute(sql, (content, key))
+            except pymysql.IntegrityError as exc:  # a retry: answer with what the first stored
+                if exc.args[0] != ER_DUP_ENTRY:
+                    raise
+                cur.execute(f"{row_sql} WHERE idem_key = %s", (key,))
                 row = cur.fetchone()
                 if row is None or row["content"] != content:
                     return jsonify(error="Idempotency-Key was used with other content"), 422
                 return jsonify(row_json(row)), 201, {"Idempotent-Replayed": "true"}
-            conn.commit()
-            cur.execute(f"{row_sql} WHERE id = %s", (new_id,))
+            cur.execute(f"{row_sql} WHERE id = %s", (cur.lastrowid,))
             row = cur.fetchone()
         return jsonify(row_json(row)), 201
 

@@ -10,6 +10,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -255,6 +256,28 @@ def test_a_key_reused_with_other_content_is_422(client: FlaskClient, mysql_serve
     assert count_rows(mysql_server) == before
 
 
+def test_racing_posts_with_one_key_store_one_row(mysql_server: AppDB) -> None:
+    """Eight clients send the same keyed request at once: the unique key lets one INSERT in,
+    the others get the stored row back, and nobody gets an error."""
+    app = create_app(config_for(mysql_server))
+    headers = {"Idempotency-Key": f"race-{secrets.token_hex(8)}"}
+    before = count_rows(mysql_server)
+    start = threading.Barrier(8)
+
+    def post(_: int) -> tuple[int, int, bool]:
+        client = app.test_client()
+        start.wait()
+        r = client.post("/logs", json={"content": "race"}, headers=headers)
+        return r.status_code, r.get_json()["id"], "Idempotent-Replayed" in r.headers
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(post, range(8)))
+    assert {status for status, _, _ in answers} == {201}
+    assert len({row_id for _, row_id, _ in answers}) == 1
+    assert sum(not replayed for _, _, replayed in answers) == 1
+    assert count_rows(mysql_server) == before + 1
+
+
 @pytest.mark.parametrize("key", ["", "x" * 65, "has space", "키"])
 def test_a_malformed_idempotency_key_is_400(client: FlaskClient, key: str) -> None:
     response = client.post("/logs", json={"content": "x"}, headers={"Idempotency-Key": key})
@@ -366,7 +389,6 @@ def test_schema_file_is_idempotent_and_creates_no_database() -> None:
     statements = split_sql(sql)
     assert [x.split("(")[0].strip().upper() for x in statements] == [
         "CREATE TABLE IF NOT EXISTS STUDY_LOG",
-        "CREATE TABLE IF NOT EXISTS IDEMPOTENCY_KEY",
     ]
     assert split_sql("-- only a comment\n;\n") == []
 
@@ -380,7 +402,7 @@ def test_app_creates_the_schema_on_an_empty_database(mysql_server: AppDB) -> Non
         assert client.get("/health").status_code == 200
         assert client.post("/logs", json={"content": KOREAN}).status_code == 201
         with empty.connect() as conn:
-            assert apply_schema(conn, (APP_DIR / "schema.sql").read_text("utf-8")) == 2  # again
+            assert apply_schema(conn, (APP_DIR / "schema.sql").read_text("utf-8")) == 1  # again
             with conn.cursor() as cur:
                 cur.execute(
                     "SELECT column_name, character_set_name FROM information_schema.columns "
@@ -388,8 +410,8 @@ def test_app_creates_the_schema_on_an_empty_database(mysql_server: AppDB) -> Non
                     (name,),
                 )
                 columns = dict(cur.fetchall())
-        assert set(columns) == {"id", "content", "created_at"}
-        assert columns["content"] == "utf8mb4"
+        assert set(columns) == {"id", "content", "created_at", "idem_key"}
+        assert columns["content"] == "utf8mb4" and columns["idem_key"] == "ascii"
         assert count_rows(empty) == 1
     finally:
         deprovision(mysql_server.server, name, name)
