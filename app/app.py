@@ -289,7 +289,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 sql = "INSERT INTO study_log (content, idem_key) VALUES (%s, %s)"
                 cur.execute(sql, (content, key))
             except pymysql.IntegrityError as exc:  # a retry: answer with what the first stored
-                if exc.args[0] != ER_DUP_ENTRY:
+                if exc.args[0] != ER_DUP_ENTRY or key is None:
                     raise
                 cur.execute(f"{row_sql} WHERE idem_key = %s", (key,))
                 row = cur.fetchone()

@@ -393,6 +393,47 @@ def test_schema_file_is_idempotent_and_creates_no_database() -> None:
     assert split_sql("-- only a comment\n;\n") == []
 
 
+# study_log as the first versions made it: no key at all, then keys in a table of their own.
+FIRST_SCHEMA = """
+CREATE TABLE study_log (id INT AUTO_INCREMENT PRIMARY KEY, content VARCHAR(255) NOT NULL,
+  created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP) DEFAULT CHARSET=utf8mb4;
+CREATE TABLE idempotency_key (idem_key VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin
+  PRIMARY KEY, log_id INT NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+INSERT INTO study_log (content) VALUES ('stored before'), ('unkeyed');
+INSERT INTO idempotency_key (idem_key, log_id) VALUES ('k-before', 1)
+"""
+
+
+def test_the_migrations_bring_an_old_database_to_the_schema_and_keep_its_keys(
+    mysql_server: AppDB,
+) -> None:
+    """An old study_log makes every POST fail (503, the column is missing); the migrations in
+    app/migrations, run as the admin, fix it, keep the rows, and a retry sent before the
+    migration is still answered with its row."""
+    assert mysql_server.server is not None
+    name = f"m_{secrets.token_hex(4)}"
+    old = provision(mysql_server.server, name, name, secrets.token_urlsafe(16), FIRST_SCHEMA)
+    try:
+        client = create_app(config_for(old)).test_client()
+        assert client.post("/logs", json={"content": "x"}).status_code == 503
+        with mysql_server.server.connect(name) as admin:
+            for migration in sorted((APP_DIR / "migrations").glob("*.sql")):
+                apply_schema(admin, migration.read_text("utf-8"))
+            assert apply_schema(admin, (APP_DIR / "schema.sql").read_text("utf-8")) == 1
+        retry = client.post(
+            "/logs", json={"content": "stored before"}, headers={"Idempotency-Key": "k-before"}
+        )
+        assert retry.status_code == 201 and retry.get_json()["id"] == 1
+        assert retry.headers["Idempotent-Replayed"] == "true"
+        assert client.post("/logs", json={"content": "new"}).status_code == 201
+        assert count_rows(old) == 3
+        with old.connect() as conn, conn.cursor() as cur:
+            cur.execute("SHOW TABLES")
+            assert {row[0] for row in cur.fetchall()} == {"study_log"}
+    finally:
+        deprovision(mysql_server.server, name, name)
+
+
 def test_app_creates_the_schema_on_an_empty_database(mysql_server: AppDB) -> None:
     assert mysql_server.server is not None
     name = f"e_{secrets.token_hex(4)}"
