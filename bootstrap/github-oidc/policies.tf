@@ -12,16 +12,21 @@ locals {
   boundary_name = "${var.project_name}-instance-boundary"
   boundary_arn  = "arn:${local.partition}:iam::${local.account}:policy/${local.boundary_name}"
 
-  region_arn    = "${local.partition}:%s:${var.aws_region}:${local.account}"
+  # ARN prefix of each regional service the stack uses: arn:PARTITION:SERVICE:REGION:ACCOUNT
+  regional_arn = {
+    for s in ["ec2", "rds", "logs", "secretsmanager"] :
+    s => "arn:${local.partition}:${s}:${var.aws_region}:${local.account}"
+  }
+
   stack_roles   = "arn:${local.partition}:iam::${local.account}:role/${var.project_name}-*"
   stack_profile = "arn:${local.partition}:iam::${local.account}:instance-profile/${var.project_name}-*"
-  stack_secrets = "arn:${format(local.region_arn, "secretsmanager")}:secret:${var.project_name}-*"
-  rds_secrets   = "arn:${format(local.region_arn, "secretsmanager")}:secret:rds!db-*"
+  stack_secrets = "${local.regional_arn.secretsmanager}:secret:${var.project_name}-*"
+  rds_secrets   = "${local.regional_arn.secretsmanager}:secret:rds!db-*"
   stack_logs = [
-    "arn:${format(local.region_arn, "logs")}:log-group:${var.project_name}-*",
-    "arn:${format(local.region_arn, "logs")}:log-group:/${var.project_name}/*",
+    "${local.regional_arn.logs}:log-group:${var.project_name}-*",
+    "${local.regional_arn.logs}:log-group:/${var.project_name}/*",
     # RDS's exported logs, made by the stack first so they carry a retention (modules/db/rds.tf)
-    "arn:${format(local.region_arn, "logs")}:log-group:/aws/rds/instance/${var.project_name}-db/*",
+    "${local.regional_arn.logs}:log-group:/aws/rds/instance/${var.project_name}-db/*",
   ]
   public_parameters = "arn:${local.partition}:ssm:${var.aws_region}::parameter/aws/service/*"
   ssm_core_policy   = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -192,7 +197,7 @@ data "aws_iam_policy_document" "network" {
   statement {
     sid       = "CreateInsideTheStack"
     actions   = local.ec2_child_creates
-    resources = [for t in local.ec2_parents : "arn:${format(local.region_arn, "ec2")}:${t}/*"]
+    resources = [for t in local.ec2_parents : "${local.regional_arn.ec2}:${t}/*"]
 
     condition {
       test     = "StringEquals"
@@ -207,7 +212,7 @@ data "aws_iam_policy_document" "network" {
   statement {
     sid       = "LaunchIntoTheStack"
     actions   = ["ec2:RunInstances"]
-    resources = [for t in ["subnet", "security-group"] : "arn:${format(local.region_arn, "ec2")}:${t}/*"]
+    resources = [for t in ["subnet", "security-group"] : "${local.regional_arn.ec2}:${t}/*"]
 
     condition {
       test     = "StringEquals"
@@ -219,7 +224,7 @@ data "aws_iam_policy_document" "network" {
   statement {
     sid       = "LaunchWithNewVolumesAndInterfaces"
     actions   = ["ec2:RunInstances"]
-    resources = [for t in ["network-interface", "volume", "key-pair"] : "arn:${format(local.region_arn, "ec2")}:${t}/*"]
+    resources = [for t in ["network-interface", "volume", "key-pair"] : "${local.regional_arn.ec2}:${t}/*"]
   }
 
   statement {
@@ -246,7 +251,7 @@ data "aws_iam_policy_document" "network" {
   statement {
     sid       = "AdoptDefaultSecurityGroup"
     actions   = ["ec2:CreateTags"]
-    resources = ["arn:${format(local.region_arn, "ec2")}:security-group/*"]
+    resources = ["${local.regional_arn.ec2}:security-group/*"]
 
     condition {
       test     = "StringEquals"
@@ -313,9 +318,9 @@ data "aws_iam_policy_document" "data" {
     sid     = "RdsInstanceGroups"
     actions = ["rds:CreateDBInstance", "rds:ModifyDBInstance"]
     resources = [
-      "arn:${format(local.region_arn, "rds")}:og:default:*",
-      "arn:${format(local.region_arn, "rds")}:pg:${var.project_name}-*",
-      "arn:${format(local.region_arn, "rds")}:subgrp:${var.project_name}-*",
+      "${local.regional_arn.rds}:og:default:*",
+      "${local.regional_arn.rds}:pg:${var.project_name}-*",
+      "${local.regional_arn.rds}:subgrp:${var.project_name}-*",
     ]
   }
 
@@ -565,7 +570,7 @@ data "aws_iam_policy_document" "instance_boundary" {
     condition {
       test     = "StringEquals"
       variable = "aws:ResourceTag/aws:rds:primaryDBInstanceArn"
-      values   = ["arn:${format(local.region_arn, "rds")}:db:${var.project_name}-db"]
+      values   = ["${local.regional_arn.rds}:db:${var.project_name}-db"]
     }
   }
 
