@@ -134,6 +134,20 @@ def test_smoke_job_that_stopped_before_its_report(fake_github: FakeGitHub, tmp_p
     assert "| Smoke test | no report (the smoke job ended: cancelled) |" in body
 
 
+def test_smoke_job_that_failed_before_its_test_step(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A failed set-up or credentials step skips the test step: the job ran (its output is
+    `skipped`, not empty), and the comment must not say it did not run."""
+    fake_github.merged_pr(SHA, 7)
+    root = artifacts(tmp_path, APPLY_OK, None)
+    run(fake_github, tmp_path, root, "failure", "--smoke-result", "skipped")
+    body = the_comment(fake_github)
+    assert "| Failed at | **Smoke test the real stack** |" in body
+    assert "the smoke job stopped before its test" in body
+    assert "the smoke job did not run" not in body
+
+
 def test_smoke_passing_on_a_re_run_reports_the_first_attempts_apply(
     fake_github: FakeGitHub, tmp_path: Path
 ) -> None:

@@ -24,11 +24,8 @@ from pathlib import Path
 
 import requests
 
-from gitops.paths import REPO_ROOT
 from gitops.pipeline import db_standin
 from gitops.web.server import serve
-
-SCHEMA = (REPO_ROOT / "app" / "schema.sql").read_text(encoding="utf-8")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -264,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     server = db_standin.ensure_db(os.environ if os.environ.get("DB_HOST") else {})
     name = f"bench_{secrets.token_hex(3)}"
     try:
-        app_db = db_standin.provision(server, name, name, secrets.token_urlsafe(16), SCHEMA)
+        schema = db_standin.SCHEMA_FILE.read_text(encoding="utf-8")
+        app_db = db_standin.provision(server, name, name, secrets.token_urlsafe(16), schema)
         port = db_standin.free_port()
         with serve(app_db.env(), port) as served:
             results = {

@@ -62,7 +62,9 @@ class Report:
     counts: str
     smoke: list[dict[str, Any]] = field(default_factory=list)
     smoke_ok: bool | None = None
-    smoke_result: str = ""  # what the smoke job's test step ended with; "" when it did not run
+    # What the smoke job's test step ended with: "" when the job did not run, "skipped" when a
+    # step before the test (set-up, AWS credentials) failed.
+    smoke_result: str = ""
     app_url: str | None = None
     error_lines: list[str] = field(default_factory=list)
 
@@ -152,8 +154,10 @@ def render(report: Report, sha: str, pr: int | None, url: str, secrets: Secrets)
     if report.smoke_ok is None:
         if not report.applied:
             smoke = "not run"
-        elif report.smoke_result in ("", "skipped"):
+        elif not report.smoke_result:  # a job that never started has empty outputs
             smoke = "no report (the smoke job did not run)"
+        elif report.smoke_result == "skipped":  # the job ran; a step before the test failed
+            smoke = "no report (the smoke job stopped before its test: set-up or AWS credentials)"
         else:
             smoke = f"no report (the smoke job ended: {report.smoke_result})"
     else:

@@ -72,8 +72,7 @@ def upsert_pr_comment(
                 "PATCH", f"/repos/{gh.repo}/issues/comments/{comment['id']}", {"body": body}
             )
             return Outcome("updated", updated.get("html_url", ""))
-    created, _ = gh.request("POST", f"/repos/{gh.repo}/issues/{number}/comments", {"body": body})
-    return Outcome("created", created.get("html_url", ""))
+    return post_comment(gh, number, body)
 
 
 def find_comment(

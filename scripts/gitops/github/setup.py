@@ -165,8 +165,12 @@ def setup(
     check_repository(repo)
     say(f"ok repository {repo['full_name']}: not a fork, default branch main, admin token")
 
-    logins = reviewers or [api.get_user(gh)["login"]]
-    ids = [int(api.get_user(gh, login)["id"]) for login in logins]
+    if reviewers:
+        logins = reviewers
+        ids = [int(api.get_user(gh, login)["id"]) for login in logins]
+    else:  # /user already carries the id: the token's own user is fetched once
+        me = api.get_user(gh)
+        logins, ids = [me["login"]], [int(me["id"])]
     private = bool(repo.get("private"))
     for gate, nightly in gates if gates is not None else gated_environments():
         try:

@@ -150,16 +150,7 @@ class ValueMasker:
         )
         if secret:
             if unknown is True or before != after or _has_true(unknown):
-                out.append(
-                    AttrChange(
-                        fmt_path(path),
-                        SENSITIVE,
-                        SENSITIVE,
-                        "sensitive",
-                        unknown=_has_true(unknown),
-                        cleared=_empty(after),
-                    )
-                )
+                out.append(_sensitive(path, unknown, after))
             return
         if unknown is True:
             shown = self.show(before, path, bsens)
@@ -212,25 +203,28 @@ class ValueMasker:
             return
         if before == after and not _has_true(unknown):
             return
+        if _has_true(bsens) or _has_true(asens):
+            out.append(_sensitive(path, unknown, after))
+            return
         unknown_inside = _has_true(unknown)
         cleared = _empty(after)
-        if _has_true(bsens) or _has_true(asens):
-            out.append(
-                AttrChange(
-                    fmt_path(path),
-                    SENSITIVE,
-                    SENSITIVE,
-                    "sensitive",
-                    unknown=unknown_inside,
-                    cleared=cleared,
-                )
-            )
-            return
         shown_b, shown_a = self.show(before, path, bsens), self.show(after, path, asens)
         if shown_b is None or shown_a is None:
             out.append(AttrChange(fmt_path(path), None, None, "hidden", unknown_inside, cleared))
         else:
             out.append(AttrChange(fmt_path(path), shown_b, shown_a, "", unknown_inside, cleared))
+
+
+def _sensitive(path: tuple[object, ...], unknown: object, after: object) -> AttrChange:
+    """A change to a sensitive value: that it changes is shown, never what to."""
+    return AttrChange(
+        fmt_path(path),
+        SENSITIVE,
+        SENSITIVE,
+        "sensitive",
+        unknown=_has_true(unknown),
+        cleared=_empty(after),
+    )
 
 
 def _flags(*values: object) -> bool:
