@@ -32,7 +32,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export TF_CLI_CONFIG_FILE := $(CURDIR)/.cache/terraform/cli.tfrc
 export TF_IN_AUTOMATION := 1
 
-.PHONY: help setup cli localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit up \
+.PHONY: help setup cli localstack-venv app-lock bench-app envs fmt validate lint lint-online hooks test test-unit test-integration bench-tests up \
         smoke down e2e plan apply destroy drift output unlock ami bench clean bootstrap bootstrap-rehearsal \
         github-setup readme-picture
 
@@ -111,11 +111,22 @@ lint-online: setup ## zizmor's online audits of .github/ (impostor commits, tag/
 	  "(CI passes the job's own; no scope is needed for public actions). make lint runs the offline audits."; exit 1; }
 	$(VENV)/bin/zizmor --no-progress .
 
-test: setup ## Run all tests: unit, app+DB, and e2e against real LocalStack, MariaDB, Terraform
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Test tiers (docs/TESTING.md): tests/conftest.py marks each test from what it uses; every tier
+# runs on all cores (pytest-xdist), a file's LocalStack tests together on one worker.
+QUICK_TESTS := not e2e and not db and not slow
+PYTEST := $(PY) -m pytest -n auto --dist loadgroup
 
-test-unit: setup ## Run the quick tests only (no LocalStack, no Terraform apply)
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+test: setup ## Run every test: the quick tier and the integration tier, in one run
+	$(PYTEST) $(PYTEST_ARGS)
+
+test-unit: setup ## Run the quick tier (about a minute): no LocalStack, database server or Terraform apply
+	$(PYTEST) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)
+
+test-integration: setup ## Run what test-unit leaves out: LocalStack and Terraform applies, the database, full plans
+	$(PYTEST) -m "not ($(QUICK_TESTS))" $(PYTEST_ARGS)
+
+bench-tests: setup ## Time each test tier (test-unit, test-integration, test) and print its wall time
+	$(GITOPS) bench-tests
 
 up: setup ## Start LocalStack and a MySQL stand-in, apply envs/localstack
 	$(GITOPS) pipeline up

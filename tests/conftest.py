@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +19,101 @@ from gitops.pipeline.db_standin import (
     DBServer,
     deprovision,
     ensure_db,
+    load_state,
     provision,
+    save_state,
     stop,
 )
+
+# --- How a run starts: tiers, the temp folder, what no test inherits ----------------------------
+# Tiers are markers (pyproject.toml registers them; --strict-markers refuses any other). A test
+# gets its tier from what it uses, so a new test needs no marker of its own:
+#   e2e  the localstack_endpoint fixture (or an explicit @pytest.mark.e2e): real LocalStack,
+#        Terraform applies; a longer default timeout;
+#   db   the mysql_admin / mysql_server fixtures: a real MySQL or MariaDB server;
+#   slow an explicit @pytest.mark.slow: seconds of CPU a case with no service (full plans).
+# `make test-unit` runs what has none of them; `make test` runs everything (docs/TESTING.md).
+
+TIER_FIXTURES = {"localstack_endpoint": "e2e", "mysql_admin": "db", "mysql_server": "db"}
+E2E_TIMEOUT = 900  # seconds; pyproject.toml's `timeout` is every other test's
+# Removed once for the whole run, so no test and no subprocess inherits them: the files GitHub's
+# runner hands a step (a test would write into the real job's summary and outputs), and the
+# settings of the `make test` that started the run (a test's own `make` starts like a person's).
+NOT_INHERITED = (
+    "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH",
+    "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
+)  # fmt: skip
+# One folder a run for everything the tests and what they start write to the temp folder
+# (tmp_path, LocalStack's and MariaDB's files, the shared services' records); removed at the end.
+RUN_DIR_VARIABLE = "GITOPS_TEST_RUN_DIR"
+RUN_DIR_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in NOT_INHERITED:
+        os.environ.pop(name, None)
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller set the run up
+        return
+    run_dir = tempfile.mkdtemp(prefix="gitops-tests-")
+    config.stash[RUN_DIR_KEY] = run_dir
+    os.environ[RUN_DIR_VARIABLE] = run_dir
+    os.environ["TMPDIR"] = run_dir  # subprocesses and xdist workers
+    tempfile.tempdir = run_dir  # this process (pytest's tmp_path included)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run_dir = config.stash.get(RUN_DIR_KEY, None)
+    if run_dir is None:
+        return
+    stop_shared_services(Path(run_dir))
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark each test's tier from the fixtures it uses (directly or through other fixtures)."""
+    names = set(getattr(item, "fixturenames", ()))
+    for fixture, marker in TIER_FIXTURES.items():
+        if fixture in names:
+            item.add_marker(marker)
+    if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+        item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+    # Under xdist (--dist loadgroup), a file's tests run on one worker, in order: its module
+    # fixtures (a Terraform root, a plan) are made once, and its LocalStack tests never run
+    # beside each other. Files that make the same names in the emulator share a group.
+    item.add_marker(pytest.mark.xdist_group(SAME_NAMES.get(item.path.stem, item.path.stem)))
+
+
+# Test files whose LocalStack resources have the same names (the bootstrap's roles and bucket).
+SAME_NAMES = {"test_bootstrap_rehearsal": "bootstrap", "test_bootstrap_iam": "bootstrap"}
+
+
+# --- Services shared by the whole run -----------------------------------------------------------
+# One LocalStack and one database server a run, whatever the number of xdist workers: the first
+# worker that needs one starts it and records it in the run folder, the others reuse the record,
+# and the run's controller stops what was started when the run ends.
+
+
+def run_dir() -> Path:
+    return Path(os.environ[RUN_DIR_VARIABLE])
+
+
+@contextlib.contextmanager
+def shared_record(name: str) -> Iterator[Path]:
+    """The record of a shared service, held under a lock while the caller reads or writes it."""
+    folder = run_dir()
+    with (folder / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield folder / f"{name}.json"
+
+
+def stop_shared_services(folder: Path) -> None:
+    from gitops.pipeline import localstack
+
+    if (record := folder / "localstack.json").exists() and (emulator := localstack.load(record)):
+        localstack.stop(emulator)
+    if (record := folder / "mysql.json").exists() and (loaded := load_state(record)):
+        stop(loaded[0])
+
 
 # --- MySQL/MariaDB stand-in: a real server for the app and db_standin tests -----------------
 # ensure_db reuses DB_HOST/DB_PORT/DB_USER/DB_PASS when that server answers, else starts a
@@ -25,11 +123,15 @@ SCHEMA_SQL = SCHEMA_FILE.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
-def mysql_admin() -> Iterator[DBServer]:
+def mysql_admin() -> DBServer:
     """The server and an account that may create databases and users; stopped at the end."""
-    server = ensure_db()
-    yield server
-    stop(server)
+    with shared_record("mysql") as record:
+        loaded = load_state(record)
+        if loaded is not None and loaded[0].answers():
+            return loaded[0]
+        server = ensure_db()
+        save_state(record, server)
+        return server
 
 
 @pytest.fixture(scope="session")
@@ -47,17 +149,20 @@ def mysql_server(mysql_admin: DBServer) -> Iterator[AppDB]:
 
 # --- LocalStack: the real emulator for e2e tests ---------------------------------------------
 # Reuses one answering at AWS_ENDPOINT_URL (default http://localhost:4566); else starts
-# LocalStack from .venv-localstack (made by `make setup`) and stops it after the session.
+# LocalStack from .venv-localstack (made by `make setup`) and stops it after the run.
 
 
 @pytest.fixture(scope="session")
-def localstack_endpoint() -> Iterator[str]:
+def localstack_endpoint() -> str:
     """URL of a ready LocalStack gateway."""
     from gitops.pipeline import localstack
 
-    emulator = localstack.ensure(localstack.endpoint_from_env())
-    yield emulator.endpoint
-    localstack.stop(emulator)
+    with shared_record("localstack") as record:
+        emulator = localstack.load(record)
+        if emulator is None or not localstack.ready(emulator.endpoint):
+            emulator = localstack.ensure(localstack.endpoint_from_env())
+            localstack.save(emulator, record)
+        return emulator.endpoint
 
 
 # --- Fake GitHub REST API ---------------------------------------------------------------------

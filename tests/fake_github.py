@@ -25,6 +25,7 @@ REPO = "owner/repo"
 TOKEN = "test-token"
 BOT = "github-actions[bot]"
 PAGE = 2  # FakeGitHub pages every list by 2, so pagination is always exercised
+POLL_SECONDS = 0.05  # how often a FakeServer looks for its shutdown (the default is 0.5 s)
 
 
 @dataclass
@@ -89,7 +90,10 @@ class FakeServer:
         self.app = app
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler_class())
         app.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() at the end of every test waits up to one poll interval.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
         self.thread.start()
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -120,7 +124,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_PATCH = handle_any
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 
         return Handler
 

@@ -10,7 +10,6 @@ copy's envs/ is what they read.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
@@ -23,28 +22,15 @@ import pytest
 import yaml
 from gitops.paths import REPO_ROOT
 
+from tests.tf_sandbox import checkout_environ, copy_checkout
+
 PLAN_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "no_changes.json"
-
-
-def tracked_files() -> list[str]:
-    """What a checkout holds: the tracked files and the new ones not yet committed."""
-    proc = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return [name for name in proc.stdout.split("\0") if name]
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the repository's files (symlinks kept as symlinks), with envs/osaka added."""
-    copy = tmp_path_factory.mktemp("checkout")
-    for name in tracked_files():
-        source, target = REPO_ROOT / name, copy / name
-        if not source.exists() and not source.is_symlink():
-            continue  # deleted in the work tree, not yet in the index
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=False)
+    copy = copy_checkout(tmp_path_factory.mktemp("checkout"))
 
     # The steps of docs/PIPELINE.md, "Add an environment": copy the folder, then edit only it.
     osaka = copy / "envs" / "osaka"
@@ -74,12 +60,10 @@ def edit(path: Path, replacements: dict[str, str]) -> None:
 
 
 def run(copy: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("TF_STATE_", "GITHUB_"))}
     # The copy's own package (its scripts/gitops), ahead of this repository's editable install,
     # as `make setup` in the copy would install it.
-    environ["PYTHONPATH"] = str(copy / "scripts")
     return subprocess.run(
-        list(args), cwd=copy, env={**environ, **(env or {})},
+        list(args), cwd=copy, env={**checkout_environ(copy), **(env or {})},
         capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 
@@ -198,32 +182,20 @@ def test_the_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
     assert "### `osaka`" in comment
 
 
-@pytest.fixture
-def make_env(checkout: Path) -> Iterator[dict[str, str]]:
-    """Run the copy's make with this repository's virtualenv, and no LocalStack one."""
-    venv = Path(sys.executable).parent.parent
-    yield {"VENV": str(venv), "LOCALSTACK_VENV": "0"}
-    shutil.rmtree(checkout / ".cache", ignore_errors=True)
-
-
-def test_make_targets_take_it_and_refuse_an_unknown_name(
-    checkout: Path, make_env: dict[str, str]
-) -> None:
-    # -o: never remake the virtualenv from the copy (it is this repository's own).
-    overrides = [f"{k}={v}" for k, v in make_env.items()] + ["-o", f"{make_env['VENV']}/.installed"]
+def test_make_targets_take_it_and_refuse_an_unknown_name(checkout: Path) -> None:
     # Accepted as an AWS environment: it gets as far as asking for the state bucket.
-    plan = run(checkout, "make", "plan", "ENV=osaka", *overrides)
+    plan = run(checkout, "make", "plan", "ENV=osaka")
     assert plan.returncode != 0
     assert "gitops tf plan osaka" in plan.stdout  # make's echo of the recipe it ran
     assert "TF_STATE_BUCKET is not set: envs/osaka keeps its state in S3" in plan.stderr
-    unlock = run(checkout, "make", "unlock", "ENV=osaka", *overrides)
+    unlock = run(checkout, "make", "unlock", "ENV=osaka")
     assert "the state bucket is unknown" in unlock.stderr
-    unknown = run(checkout, "make", "output", "ENV=kyoto", *overrides)
+    unknown = run(checkout, "make", "output", "ENV=kyoto")
     assert unknown.returncode != 0
     assert "invalid choice: 'kyoto' (choose from 'localstack', 'osaka', 'seoul')" in (
         unknown.stderr
     )
-    listed = run(checkout, "make", "envs", *overrides)
+    listed = run(checkout, "make", "envs")
     assert listed.returncode == 0, listed.stderr
     assert "ok envs/osaka" in listed.stdout
 
@@ -250,3 +222,36 @@ def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None
     plan = run(copy, sys.executable, "-m", "gitops", "tf", "plan", "seoul")
     assert plan.returncode == 2
     assert "envs/kobe: region:" in plan.stderr
+
+
+# Test files whose outcome depends on which environments are described: they read them.
+READS_ENVIRONMENTS = re.compile(r"from gitops import .*\benvironments\b|gitops\.environments\b")
+
+
+@pytest.mark.slow  # the quick tier of a dozen test files, in the copy
+@pytest.mark.timeout(600)
+def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> None:
+    """Every quick test that reads the environment list passes in the copy with osaka added
+    and no file under tests/ edited: the environments come from the descriptions, never from a
+    list in a test. The copy also takes the one workflow edit the docs ask for (step 3: the
+    schedule's new UTC time), which tests/test_environments.py otherwise refuses."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(checkout, copy, symlinks=True)
+    destroy = copy / ".github" / "workflows" / "destroy.yml"
+    seoul = '    - cron: "7 14 * * *"'
+    assert seoul in destroy.read_text(), "destroy.yml's schedule changed: update this step"
+    edit(destroy, {seoul: f'    - cron: "30 13 * * *" # 22:30 in Osaka\n{seoul}'})
+    for path in (REPO_ROOT / "tests").rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            copied = copy / path.relative_to(REPO_ROOT)
+            assert copied.read_bytes() == path.read_bytes(), f"{path.name} differs in the copy"
+    files = sorted(
+        str(path.relative_to(copy))
+        for path in (copy / "tests").glob("test_*.py")
+        if path.name != Path(__file__).name and READS_ENVIRONMENTS.search(path.read_text())
+    )
+    assert "tests/test_environments.py" in files and "tests/test_workflows.py" in files
+    args = " ".join(["-q", "-p", "no:cacheprovider", *files])
+    proc = run(copy, "make", "--no-print-directory", "test-unit", f"PYTEST_ARGS={args}")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert re.search(r"\b\d+ passed\b", proc.stdout), proc.stdout[-2000:]

@@ -10,16 +10,14 @@ The corpus is tests/fixtures/bad_inputs.json. Two layers:
   local HTTP server that records each request: Terraform must fail with the rule's message and
   the server must have seen nothing. The good inputs, through the same server, are seen: proof
   that the recorder would notice an API call. A full plan per case costs seconds of CPU, so
-  this layer is marked e2e (it needs no emulator).
+  this layer is marked slow (it needs no emulator) and runs in `make test`, not `make test-unit`.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops import environments
 
+from tests.fake_github import Fake, FakeServer, Reply, Request
 from tests.tf_sandbox import REPO_ROOT, init, make_sandbox, terraform, tf_environ
 
 CORPUS = json.loads((REPO_ROOT / "tests" / "fixtures" / "bad_inputs.json").read_text())
@@ -41,38 +41,24 @@ def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-class Recorder:
+class Recorder(Fake):
     """A local HTTP endpoint that answers 500 to everything and remembers each request."""
 
     def __init__(self) -> None:
         self.requests: list[str] = []
-        recorder = self
+        self.server = FakeServer(self)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def handle_any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)[:120].decode("utf-8", "replace")
-                recorder.requests.append(f"{self.command} {self.path} {body}")
-                self.send_response(500)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = handle_any
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def before(self, request: Request) -> Reply:
+        body = request.raw[:120].decode("utf-8", "replace")
+        self.requests.append(f"{request.method} {request.target} {body}")
+        return Reply(500)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.base
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @dataclass
@@ -222,7 +208,7 @@ def api_outcomes(stack_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return {case["name"]: out for case, out in zip(API_CASES + GOOD[:1], results, strict=True)}
 
 
-@pytest.mark.e2e  # no LocalStack, but a full plan per case: about a minute on two cores
+@pytest.mark.slow  # no service, but a full plan per case: about a minute on two cores
 @pytest.mark.parametrize("case", API_CASES, ids=[c["variable"] for c in API_CASES])
 def test_bad_input_makes_no_api_call(
     case: dict[str, Any], api_outcomes: dict[str, Outcome], stack_root: Path
@@ -234,7 +220,7 @@ def test_bad_input_makes_no_api_call(
     assert not (stack_root / "terraform.tfstate").exists(), "nothing is created, not even state"
 
 
-@pytest.mark.e2e
+@pytest.mark.slow
 def test_good_input_reaches_the_recorder(api_outcomes: dict[str, Outcome]) -> None:
     """The control: the same set-up with valid inputs does call the API, and it is seen."""
     out = api_outcomes[GOOD[0]["name"]]
@@ -249,6 +235,6 @@ def test_every_root_input_gates_the_provider() -> None:
     assert gate, "envs/common/variables.tf lost local.validated_inputs"
     gated = set(re.findall(r"= var\.(\w+)", gate.group(1)))
     assert gated == set(re.findall(r'^variable "(\w+)"', common, re.M))
-    for env in ("localstack", "seoul"):
+    for env in environments.names():
         providers = (REPO_ROOT / "envs" / env / "providers.tf").read_text()
         assert re.search(r"region\s*=\s*local\.validated_inputs\.aws_region", providers), env

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from gitops import environments
 from gitops.hooks import terraform_validate, tflint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +175,7 @@ def test_tflint_findings_fail_the_hook(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_validate_hook_checks_each_root() -> None:
-    assert set(terraform_validate.ROOTS) >= {"envs/localstack", "envs/seoul"}
+    assert set(terraform_validate.ROOTS) >= {f"envs/{name}" for name in environments.names()}
     assert HOOKS["terraform-validate"]["pass_filenames"] is False
 
 

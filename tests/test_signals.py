@@ -35,6 +35,16 @@ def child() -> Iterator[subprocess.Popen[str]]:
         proc.kill()
 
 
+@pytest.fixture
+def ctrl_c(request: pytest.FixtureRequest) -> Iterator[None]:
+    """SIGINT as the test says (default: Python's Ctrl-C handler), whatever this process was
+    started with: `&` and nohup start the suite with SIGINT ignored. Restored afterwards."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, getattr(request, "param", signal.default_int_handler))
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def stop(child: subprocess.Popen[str], *signals: int) -> tuple[list[int], list[str], str]:
     said: list[str] = []
     with forward_stop_signals(child.pid, first="first {signum}", later="later {signum}",
@@ -45,20 +55,21 @@ def stop(child: subprocess.Popen[str], *signals: int) -> tuple[list[int], list[s
     return received, said, out.strip()
 
 
-def test_the_first_signal_reaches_the_command_once_and_later_ones_are_noted(child) -> None:
+def test_the_first_signal_reaches_the_command_once_and_later_ones_are_noted(
+    child: subprocess.Popen[str], ctrl_c: None
+) -> None:
     received, said, out = stop(child, signal.SIGINT, signal.SIGTERM)
     assert received == [signal.SIGINT, signal.SIGTERM]
     assert said == [f"first {signal.SIGINT}", f"later {signal.SIGTERM}"]
     assert out == "INT"  # exactly one SIGINT
 
 
-def test_an_ignored_ctrl_c_stays_ignored_and_sigterm_still_stops(child) -> None:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        received, said, out = stop(child, signal.SIGINT, signal.SIGTERM)
-        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, previous)
+@pytest.mark.parametrize("ctrl_c", [signal.SIG_IGN], indirect=True, ids=["ignored"])
+def test_an_ignored_ctrl_c_stays_ignored_and_sigterm_still_stops(
+    child: subprocess.Popen[str], ctrl_c: None
+) -> None:
+    received, said, out = stop(child, signal.SIGINT, signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     assert received == [signal.SIGTERM]
     assert said == [f"first {signal.SIGTERM}"]
     assert out == "INT"

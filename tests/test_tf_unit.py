@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gitops import environments
 from gitops.preview import plans_dir as preview
 from gitops.terraform import runner as tf
 
@@ -29,6 +30,7 @@ def test_seoul_never_gets_a_localstack_endpoint() -> None:
 
 def test_one_run_reads_the_descriptions_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Root, process environment, backend and hint all come from one read of envs/."""
+    names = environments.names()
     reads = []
     real_load = tf.environments.load
 
@@ -40,7 +42,7 @@ def test_one_run_reads_the_descriptions_once(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("TF_STATE_BUCKET", "my-state")
     tf.described.cache_clear()
     try:
-        for env in ("localstack", "seoul"):
+        for env in names:
             tf.env_dir(env)
             tf.terraform_environ(env)
             tf.backend_args(env)
@@ -253,3 +255,67 @@ def test_sigterm_stops_terraform_like_ctrl_c_and_waits_for_it(tmp_path) -> None:
     assert record.read_text() == "[1]", output
     assert "state saved, lock released" in output
     assert "After a cancelled deploy" in output
+
+
+# --- a logged apply (make up/down): progress on the terminal, the whole output in a file ------
+
+LOGGED_TERRAFORM = """#!{python}
+import os, sys
+print("Terraform will perform the following actions:")
+for i in range(300):
+    print(f'      + user_data = "boot script line {{i}}"')
+print("Plan: 1 to add, 0 to change, 0 to destroy.")
+print("aws_vpc.this: Creating...")
+print("aws_vpc.this: Still creating... [10s elapsed]")
+if os.environ.get("FAKE_APPLY_FAILS"):
+    print("Error: creating EC2 VPC: connection refused", file=sys.stderr)
+    sys.exit(1)
+print("aws_vpc.this: Creation complete after 11s [id=vpc-1]")
+print("Apply complete! Resources: 1 added, 0 changed, 0 destroyed.")
+"""
+
+
+@pytest.fixture
+def logged_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "terraform").write_text(LOGGED_TERRAFORM.format(python=sys.executable))
+    (bin_dir / "terraform").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "e2e" / "terraform.log"
+
+
+def test_a_logged_apply_shows_progress_and_keeps_the_whole_output(
+    logged_terraform: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tf.apply("localstack", refresh=False, log=logged_terraform)
+    shown = capsys.readouterr().out
+    assert "boot script line" not in shown
+    progress = (
+        "Plan: 1 to add",
+        "Still creating... [10s elapsed]",
+        "Creation complete after 11s",
+        "Apply complete! Resources: 1 added",
+        "ok terraform apply (localstack)",
+    )
+    for line in progress:
+        assert line in shown
+    assert len(shown.splitlines()) < 10, shown
+    log = logged_terraform.read_text()
+    assert "$ terraform apply -input=false -no-color -auto-approve -refresh=false" in log
+    assert 'user_data = "boot script line 299"' in log and "Apply complete!" in log
+
+
+def test_a_logged_apply_that_fails_shows_the_tail_of_its_log(
+    logged_terraform: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FAKE_APPLY_FAILS", "1")
+    with pytest.raises(SystemExit):
+        tf.apply("localstack", refresh=False, log=logged_terraform)
+    out, err = capsys.readouterr()
+    assert "boot script line 200" not in out + err
+    assert f"last {tf.TAIL_LINES} lines of {logged_terraform}" in err
+    tail = err[err.index(f"last {tf.TAIL_LINES} lines") :]
+    assert "boot script line 299" in tail and "Error: creating EC2 VPC: connection refused" in tail
+    assert "the AWS endpoint does not answer" in err  # the hint, as without a log
+    assert logged_terraform.read_text().rstrip().endswith("connection refused")

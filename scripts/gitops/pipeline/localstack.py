@@ -33,6 +33,16 @@ LS_PYTHON = REPO_ROOT / ".venv-localstack" / "bin" / "python"
 IMAGE = "localstack/localstack:4.14.0"
 SERVICES = "ec2,iam,s3,secretsmanager,ssm,sts"
 DEFAULT_STATE = E2E_DIR / "localstack.json"
+# LocalStack's own entry point, with S3's object storage moved into the emulator's work folder:
+# LocalStack 4.14 keeps it in a fixed /tmp/localstack-s3-storage (not under TMPDIR), shared by
+# every emulator on the machine, and leaves a folder there for each bucket still in the emulator
+# when it stops. Its other files follow TMPDIR, set to the work folder as well.
+LAUNCH = """import sys
+from localstack.services.s3 import provider
+provider.DEFAULT_S3_TMP_DIR = sys.argv[1]
+from localstack.runtime.main import main
+main()
+"""
 
 
 @dataclass
@@ -98,6 +108,7 @@ def start_host(endpoint: str, timeout: float) -> Emulator:
             "GATEWAY_LISTEN": f"127.0.0.1:{_port(endpoint)}",
             "SERVICES": SERVICES,
             "LOCALSTACK_VOLUME_DIR": str(workdir / "volume"),
+            "TMPDIR": str(workdir),
             "DNS_ADDRESS": "0",  # no DNS server: it needs port 53 and upstream DNS
             "SKIP_SSL_CERT_DOWNLOAD": "1",
             "DISABLE_EVENTS": "1",
@@ -106,7 +117,7 @@ def start_host(endpoint: str, timeout: float) -> Emulator:
     )
     with log_file.open("wb") as log:
         proc = subprocess.Popen(  # noqa: S603
-            [str(LS_PYTHON), "-m", "localstack.runtime.main"],
+            [str(LS_PYTHON), "-c", LAUNCH, str(workdir / "s3-storage")],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -43,6 +43,9 @@ ARTIFACTS = E2E_DIR
 DB_STATE = ARTIFACTS / "db-standin.json"
 LS_STATE = localstack.DEFAULT_STATE  # what `gitops localstack status` reads too
 REPORT = ARTIFACTS / "report.json"
+# Terraform's whole output of `make up` and `make down` (the plan with its rendered boot scripts
+# runs to a thousand lines); the terminal shows the stages and each resource as it is done.
+TF_LOG = ARTIFACTS / "terraform.log"
 ENV = "localstack"
 # How long `make down` waits for an orphaned Terraform to save its state after one SIGINT.
 ORPHAN_WAIT_SECONDS = 300.0
@@ -94,7 +97,7 @@ def state_has_resources() -> bool:
 def apply_stack() -> dict[str, Any]:
     tf.init(ENV)
     # A first apply has nothing to refresh; a later one refreshes to see what changed.
-    tf.apply(ENV, refresh=state_has_resources())
+    tf.apply(ENV, refresh=state_has_resources(), log=TF_LOG)
     return tf.outputs(ENV)
 
 
@@ -136,6 +139,7 @@ def emulator_watch(doing: str) -> Iterator[None]:
 
 def up() -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    TF_LOG.write_text("", encoding="utf-8")  # this run's story starts here; `down` adds to it
     with stage("start emulator and database stand-in"), ThreadPoolExecutor(2) as pool:
         emulator = pool.submit(start_emulator)
         database = pool.submit(start_database)
@@ -223,7 +227,7 @@ def down() -> None:
             try:
                 tf.init(ENV)
                 # The local stack changes only through this pipeline: skip the refresh.
-                tf.destroy(ENV, refresh=False)
+                tf.destroy(ENV, refresh=False, log=TF_LOG)
             except SystemExit as exc:
                 errors.append(f"terraform destroy failed (exit {exc.code})")
     with stage("stop database stand-in"):
@@ -326,6 +330,7 @@ def write_report(results: list[dict[str, Any]], ok: bool, total: float) -> None:
         print(f"  {r['stage']:<7} {'PASS' if r['ok'] else 'FAIL':<8} {r['seconds']:>7.1f}")
     print(f"  {'total':<7} {'PASS' if ok else 'FAIL':<8} {total:>7.1f}")
     print(f"\nreport: {REPORT.relative_to(REPO_ROOT)}")
+    print(f"Terraform's whole output: {TF_LOG.relative_to(REPO_ROOT)}")
 
 
 def main(argv: list[str] | None = None) -> int:

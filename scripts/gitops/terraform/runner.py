@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -84,17 +85,24 @@ def terraform_environ(env: str, base: dict[str, str] | None = None) -> dict[str,
 
 
 def terraform(
-    env: str, args: list[str], *, capture: bool = False, check: bool = True, stream: bool = False
+    env: str,
+    args: list[str],
+    *,
+    capture: bool = False,
+    check: bool = True,
+    stream: bool = False,
+    log: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `terraform <args>` in the environment's root.
 
     capture: keep stdout and stderr; stream: also echo stdout line by line as it comes, so a
-    long apply shows its progress live (stderr is still kept for the error hint).
+    long apply shows its progress live (stderr is still kept for the error hint); with `log`,
+    the whole output goes to that file and only the progress lines (PROGRESS) are echoed.
     """
     if shutil.which("terraform") is None:
         raise fail("terraform is not on PATH", "install Terraform (see .terraform-version)", 127)
     if stream:
-        proc = _run_streaming(["terraform", *args], env)
+        proc = _run_streaming(["terraform", *args], env, log)
     else:
         proc = subprocess.run(
             ["terraform", *args],
@@ -115,15 +123,28 @@ def terraform(
     return proc
 
 
-def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]:
+# What a logged run still shows as it goes: each resource done, the waits, the totals.
+PROGRESS = re.compile(
+    r": (Creation|Destruction|Modifications|Import|Read) complete\b|: Still \w+\.\.\."
+    r"|^(Apply|Destroy) complete!|^Plan: |^No changes\."
+)
+TAIL_LINES = 40  # of the log, shown when a logged run fails
+
+
+def _run_streaming(
+    cmd: list[str], env: str, log: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run Terraform in a session of its own, echoing its output as it comes.
 
     On Ctrl-C or SIGTERM Terraform gets exactly one SIGINT, its signal to stop gracefully: it
     finishes the calls in flight and writes its state (gitops.signals). Its output is read to
     the end meanwhile, so it never dies of a closed pipe with half of what it made unrecorded;
-    then KeyboardInterrupt tells the caller the run was interrupted.
+    then KeyboardInterrupt tells the caller the run was interrupted. With `log`, every line of
+    stdout and then stderr is appended to that file, and only the PROGRESS lines are echoed.
     """
-    with subprocess.Popen(
+    logged = contextlib.ExitStack()
+    sink = logged.enter_context(log.open("a", encoding="utf-8")) if log is not None else None
+    with logged, subprocess.Popen(
         cmd, cwd=env_dir(env), env=terraform_environ(env), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     ) as popen:  # fmt: skip
@@ -142,6 +163,10 @@ def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]
         ) as interrupted:
             for line in popen.stdout:
                 out.append(line)
+                if sink is not None:
+                    sink.write(line)
+                    if not PROGRESS.search(line):
+                        continue
                 if shown:
                     try:
                         sys.stdout.write(line)
@@ -150,6 +175,8 @@ def _run_streaming(cmd: list[str], env: str) -> subprocess.CompletedProcess[str]
                         shown = False
             popen.wait()
         reader.join()
+        if sink is not None:
+            sink.writelines(err)
     if interrupted:
         raise KeyboardInterrupt(f"signal {interrupted[0]}")
     return subprocess.CompletedProcess(cmd, popen.returncode, "".join(out), "".join(err))
@@ -303,7 +330,9 @@ def drift(env: str, *, run_init: bool = True) -> int:
     return code
 
 
-def apply(env: str, plan_file: Path | None = None, *, refresh: bool = True) -> None:
+def apply(
+    env: str, plan_file: Path | None = None, *, refresh: bool = True, log: Path | None = None
+) -> None:
     if plan_file is not None:
         if not plan_file.exists():
             raise fail(f"plan file {plan_file} does not exist", f"run `make plan ENV={env}`", 2)
@@ -311,22 +340,39 @@ def apply(env: str, plan_file: Path | None = None, *, refresh: bool = True) -> N
     else:
         args = ["apply", "-input=false", "-no-color", "-auto-approve"]
         args += [] if refresh else ["-refresh=false"]
-    _change(env, args)
+    _change(env, args, log)
 
 
-def destroy(env: str, *, refresh: bool = True) -> None:
+def destroy(env: str, *, refresh: bool = True, log: Path | None = None) -> None:
     args = ["destroy", "-input=false", "-no-color", "-auto-approve"]
     args += [] if refresh else ["-refresh=false"]
-    _change(env, args)
+    _change(env, args, log)
 
 
-def _change(env: str, args: list[str]) -> None:
-    """Run an apply or destroy with live output; a failure ends with the next step to take."""
+def _change(env: str, args: list[str], log: Path | None = None) -> None:
+    """Run an apply or destroy with live output (with `log`: its progress lines, the whole of it
+    in that file); a failure ends with Terraform's error (with `log`: the file's last lines) and
+    the next step to take."""
     with stage(f"terraform {args[0]} ({env})"):
-        proc = terraform(env, args, capture=True, check=False, stream=True)
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a", encoding="utf-8") as sink:
+                sink.write(f"\n$ terraform {' '.join(args)}  (envs/{env})\n")
+        proc = terraform(env, args, capture=True, check=False, stream=True, log=log)
         if proc.returncode != 0:
-            sys.stderr.write(proc.stderr)
+            if log is None:
+                sys.stderr.write(proc.stderr)
+            else:
+                show_tail(log)
             raise fail(f"terraform {args[0]} failed in envs/{env}", hint_for(proc.stderr, env))
+
+
+def show_tail(log: Path, lines: int = TAIL_LINES) -> None:
+    """The last lines of a Terraform log, where a failure says what went wrong."""
+    tail = log.read_text(encoding="utf-8").splitlines()[-lines:]
+    shown = log.relative_to(REPO_ROOT) if log.is_relative_to(REPO_ROOT) else log
+    print(f"--- last {len(tail)} lines of {shown} (the whole output is there) ---", file=sys.stderr)
+    print("\n".join(tail), file=sys.stderr, flush=True)
 
 
 def outputs(env: str) -> dict[str, object]:
