@@ -61,6 +61,48 @@ def pytest_configure(config: pytest.Config) -> None:
     tempfile.tempdir = run_dir  # this process (pytest's tmp_path included)
 
 
+# What a person's own work keeps in the checkout: `make up`'s state and `make e2e`'s report,
+# connection settings and logs, the plans of `make plan`. No test may change them (a test that
+# runs the pipeline or Terraform works in a copy: tests/tf_sandbox.py); a run that did fails.
+USERS_OWN = (".artifacts/**/*", "envs/*/terraform.tfstate*", "envs/*/.terraform/terraform.tfstate")
+USERS_OWN_KEY = pytest.StashKey[dict[str, tuple[int, int]]]()
+
+
+def users_own_files() -> dict[str, tuple[int, int]]:
+    from gitops.paths import REPO_ROOT
+
+    found = {}
+    for pattern in USERS_OWN:
+        for path in REPO_ROOT.glob(pattern):
+            if path.is_file():
+                info = path.stat()
+                found[str(path.relative_to(REPO_ROOT))] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[USERS_OWN_KEY] = users_own_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(USERS_OWN_KEY, None)
+    if before is None:
+        return
+    after = users_own_files()
+    changed = sorted(
+        name for name in before.keys() | after.keys() if before.get(name) != after.get(name)
+    )
+    if changed:
+        print(
+            "\nERROR: the tests changed the checkout's own state or artifacts: "
+            + ", ".join(changed)
+            + "\n  what to do: run the pipeline or Terraform in a copy (tests/tf_sandbox.py), "
+            "never in the checkout"
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run_dir = config.stash.get(RUN_DIR_KEY, None)
     if run_dir is None:

@@ -24,6 +24,8 @@ from app.app import connect, create_app, ensure_app_user
 
 SCHEMA_SQL = (Path(__file__).resolve().parents[1] / "app" / "schema.sql").read_text("utf-8")
 
+pytestmark = pytest.mark.db  # a MariaDB of its own, started with a certificate
+
 
 def openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)

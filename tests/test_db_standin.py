@@ -28,6 +28,7 @@ from gitops.pipeline.db_standin import (
 SCHEMA_SQL = standin.SCHEMA_FILE.read_text(encoding="utf-8")
 
 
+@pytest.mark.db  # starts a server of its own
 def test_started_server_answers_and_stop_leaves_nothing_behind() -> None:
     server = ensure_db(env={})  # no DB_HOST: a throwaway local instance
     try:
@@ -65,6 +66,7 @@ def test_a_running_server_named_by_db_host_is_reused_and_left_running(
     assert mysql_admin.answers()
 
 
+@pytest.mark.db  # starts a server of its own
 def test_db_host_that_does_not_answer_falls_back_to_a_local_server() -> None:
     closed = standin.free_port()
     server = ensure_db(env={"DB_HOST": "127.0.0.1", "DB_PORT": str(closed)})
@@ -160,6 +162,7 @@ def test_docker_run_failure_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
         standin.start_docker(timeout=1)
 
 
+@pytest.mark.db  # starts a server of its own
 def test_cli_start_status_stop(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
     state_file = tmp_path / "state.json"

@@ -1,6 +1,12 @@
 """The local pipeline for real: LocalStack, a MariaDB stand-in and Terraform, through the same
-entry points `make up/smoke/down/e2e` call. Each test gives the pipeline an emulator port of
-its own, so the pipeline starts (and must stop) its own LocalStack and stand-in."""
+entry points `make up/smoke/down/e2e` call.
+
+Each test runs the pipeline in a copy of the checkout (tests/tf_sandbox.py), so its state and
+.artifacts/e2e are the copy's: a stack someone brought up with `make up` is never touched. The
+run's shared LocalStack and database server serve the tests that do not start, stop or kill
+them; the others give the pipeline an emulator port or a database of its own, so the pipeline
+starts (and must stop) its own.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +18,23 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
-from gitops.paths import REPO_ROOT
-from gitops.pipeline import stages as pipeline
-from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
-from gitops.pipeline.db_standin import free_port, port_open
-from gitops.terraform import runner as tf
+from gitops.pipeline.connection import read_connection_env
+from gitops.pipeline.db_standin import DBServer, free_port, port_open
+from gitops.pipeline.localstack import ready
+
+from tests.tf_sandbox import checkout_environ, copy_checkout
 
 PY = sys.executable
 GITOPS = [PY, "-m", "gitops"]  # what `make up/smoke/down/e2e` run
+STACK_TAG = [{"Name": "tag:Project", "Values": ["study-local"]}]  # envs/localstack's project_name
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.e2e  # every test applies envs/localstack, on LocalStack
 
 
 def listening(port: int) -> bool:
@@ -41,120 +49,166 @@ def pid_alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-@pytest.fixture
-def pipeline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Environment for a pipeline run with its own emulator port and its own stand-in.
+@dataclass
+class Pipeline:
+    """A checkout copy, the environment its `gitops` runs with, and the files it writes."""
 
-    These tests drive the real envs/localstack root and .artifacts/e2e, as `make e2e` does, so
-    they refuse to run over a stack someone brought up with `make up` (they would destroy it).
-    """
-    if pipeline.state_has_resources() or pipeline.LS_STATE.exists() or pipeline.DB_STATE.exists():
-        pytest.fail(
-            "a local stack is up (envs/localstack has state, or .artifacts/e2e records what "
-            "`make up` started): run `make down` before `make test`"
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / ".artifacts" / "e2e"
+
+    @property
+    def ls_state(self) -> Path:
+        return self.artifacts / "localstack.json"
+
+    @property
+    def db_state(self) -> Path:
+        return self.artifacts / "db-standin.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "envs" / "localstack" / "terraform.tfstate"
+
+    @property
+    def endpoint(self) -> str:
+        return self.env["AWS_ENDPOINT_URL"]
+
+    def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*GITOPS, *args], cwd=self.root, env=self.env,
+            text=True, capture_output=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def start(self, *args: str, **popen: object) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*GITOPS, *args], cwd=self.root, env=self.env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen,
+        )  # fmt: skip
+
+    def has_resources(self) -> bool:
+        if not self.state.exists():
+            return False
+        return bool(json.loads(self.state.read_text(encoding="utf-8")).get("resources"))
+
+    def connection(self) -> dict[str, str]:
+        return read_connection_env(self.artifacts / "connection.env")
+
+    def recorded(self) -> tuple[int | None, int | None, int | None]:
+        """(emulator pid, stand-in pid, stand-in port) as `make up` recorded them."""
+        ls = json.loads(self.ls_state.read_text()) if self.ls_state.exists() else {}
+        db = json.loads(self.db_state.read_text())["server"] if self.db_state.exists() else {}
+        return ls.get("pid"), db.get("pid"), db.get("port")
+
+    def ec2(self) -> object:
+        return boto3.client(
+            "ec2",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DB_")}
-    env["AWS_ENDPOINT_URL"] = f"http://localhost:{free_port()}"
+
+
+def make_pipeline(
+    tmp_path: Path, endpoint: str | None = None, database: DBServer | None = None
+) -> Pipeline:
+    """A pipeline in a fresh copy: the shared emulator at `endpoint` or one of its own on a
+    free port; the shared `database` or a stand-in of its own."""
+    root = copy_checkout(tmp_path / "checkout")
+    env = {k: v for k, v in checkout_environ(root).items() if not k.startswith("DB_")}
     env.pop("LOCALSTACK_START", None)
-    yield env
-    # Whatever happened, leave nothing running.
-    subprocess.run([*GITOPS, "pipeline", "down"], cwd=REPO_ROOT, env=env, check=False)
+    env["AWS_ENDPOINT_URL"] = endpoint or f"http://localhost:{free_port()}"
+    if database is not None:
+        env.update(
+            DB_HOST=database.host, DB_PORT=str(database.port),
+            DB_USER=database.user, DB_PASS=database.password,
+        )  # fmt: skip
+    return Pipeline(root, env)
 
 
-def run(
-    cmd: list[str], env: dict[str, str], timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cmd, cwd=REPO_ROOT, env=env, text=True, capture_output=True, timeout=timeout, check=False
-    )
+@pytest.fixture
+def cleanup() -> Iterator[Callable[[Pipeline], None]]:
+    """Whatever happened, `make down` in every pipeline a test made: nothing stays running."""
+    made: list[Pipeline] = []
+    yield made.append
+    for pipeline in made:
+        pipeline.run("pipeline", "down")
 
 
-def recorded_processes() -> tuple[int | None, int | None, int | None]:
-    """(emulator pid, stand-in pid, stand-in port) as `make up` recorded them."""
-    ls = json.loads(pipeline.LS_STATE.read_text()) if pipeline.LS_STATE.exists() else {}
-    db = json.loads(pipeline.DB_STATE.read_text())["server"] if pipeline.DB_STATE.exists() else {}
-    return ls.get("pid"), db.get("pid"), db.get("port")
-
-
-def ec2_client(env: dict[str, str]) -> object:
-    return boto3.client(
-        "ec2",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",  # noqa: S106
-    )
-
-
-def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(
-    pipeline_env: dict[str, str],
-) -> None:
-    proc = run([*GITOPS, "pipeline", "e2e"], pipeline_env, timeout=900)
+def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(tmp_path: Path, cleanup) -> None:
+    """With an emulator port and a database of its own: make e2e starts both and stops both."""
+    pipeline = make_pipeline(tmp_path)
+    cleanup(pipeline)
+    proc = pipeline.run("pipeline", "e2e", timeout=900)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
 
-    report = json.loads(pipeline.REPORT.read_text())
+    report = json.loads((pipeline.artifacts / "report.json").read_text())
     assert report["ok"] is True
     assert [s["stage"] for s in report["stages"]] == ["up", "smoke", "down"]
     assert all(s["ok"] and s["seconds"] > 0 for s in report["stages"])
     for line in ("-> terraform apply (envs/localstack)", "stage   result   seconds", "total"):
         assert line in output
+    # Progress on the terminal, Terraform's whole output (the plan, boot scripts) in the log.
+    log = (pipeline.artifacts / "terraform.log").read_text()
+    assert "Terraform will perform the following actions" in log and "Destroy complete!" in log
+    assert "Terraform will perform the following actions" not in output
+    assert "Creation complete" in output and "Apply complete!" in output
+    assert len(output.splitlines()) < 200, f"{len(output.splitlines())} lines"
 
-    smoke = json.loads((REPO_ROOT / ".artifacts/e2e/smoke.json").read_text())
+    smoke = json.loads((pipeline.artifacts / "smoke.json").read_text())
     assert smoke["ok"] and {c["status"] for c in smoke["checks"]} == {"PASS"}
     assert len(smoke["checks"]) == 6
 
-    conn = CONNECTION_ENV
+    conn = pipeline.artifacts / "connection.env"
     assert stat.S_IMODE(conn.stat().st_mode) == 0o600
-    values = read_connection_env()
+    values = pipeline.connection()
     for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASS"):
         assert values.get(key), key
-    assert values["AWS_ENDPOINT_URL"] == pipeline_env["AWS_ENDPOINT_URL"]
+    assert values["AWS_ENDPOINT_URL"] == pipeline.endpoint
 
     # Torn down: the emulator's port and the stand-in's port are closed, records removed.
-    assert not listening(int(pipeline_env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
+    assert not listening(int(pipeline.endpoint.rsplit(":", 1)[1]))
     assert not listening(int(values["DB_PORT"]))
-    assert not pipeline.LS_STATE.exists() and not pipeline.DB_STATE.exists()
-    assert not pipeline.state_has_resources()
+    assert not pipeline.ls_state.exists() and not pipeline.db_state.exists()
+    assert not pipeline.has_resources()
 
 
-def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]) -> None:
-    first = run([*GITOPS, "pipeline", "up"], pipeline_env)
+def test_up_is_idempotent_and_failures_are_reported(
+    tmp_path: Path, localstack_endpoint: str, cleanup
+) -> None:
+    """The run's emulator; a stand-in of its own, which the test stops under the smoke check."""
+    pipeline = make_pipeline(tmp_path, localstack_endpoint)
+    cleanup(pipeline)
+    first = pipeline.run("pipeline", "up")
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
-    ls_pid, db_pid, db_port = recorded_processes()
-    assert ls_pid and db_pid and pid_alive(ls_pid) and pid_alive(db_pid)
+    _, db_pid, db_port = pipeline.recorded()
+    assert db_pid and db_port and pid_alive(db_pid)
 
     # A second `make up` changes nothing and starts nothing new.
-    second = run([*GITOPS, "pipeline", "up"], pipeline_env)
+    second = pipeline.run("pipeline", "up")
     assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
     assert "Resources: 0 added, 0 changed, 0 destroyed" in second.stdout
-    assert recorded_processes() == (ls_pid, db_pid, db_port)
-    ec2 = ec2_client(pipeline_env)
-    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["study-local"]}])["Vpcs"]
-    assert len(vpcs) == 1
-    running = [
-        i
-        for r in ec2.describe_instances(
-            Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
-        )["Reservations"]
-        for i in r["Instances"]
-    ]
-    assert len(running) == 2
+    assert pipeline.recorded()[1:] == (db_pid, db_port)
+    ec2 = pipeline.ec2()
+    assert len(ec2.describe_vpcs(Filters=STACK_TAG)["Vpcs"]) == 1
+    live = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    reservations = ec2.describe_instances(Filters=STACK_TAG + live)["Reservations"]
+    assert len([i for r in reservations for i in r["Instances"]]) == 2
 
     # A plan after the apply shows no changes (exit 0 with -detailed-exitcode).
-    env = tf.terraform_environ("localstack", pipeline_env)
-    plan = subprocess.run(
-        ["terraform", "plan", "-input=false", "-no-color", "-detailed-exitcode"],
-        cwd=tf.env_dir("localstack"), env=env, text=True, capture_output=True, check=False,
-    )  # fmt: skip
+    plan = pipeline.run("tf", "plan", "localstack")
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
     assert "No changes." in plan.stdout
 
-    smoke = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
+    smoke = pipeline.run("smoke", "--env", "localstack")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
     # Tampered user data: the stored user data no longer matches what Terraform rendered.
-    web_id = read_connection_env()["WEB_INSTANCE_ID"]
+    web_id = pipeline.connection()["WEB_INSTANCE_ID"]
     original = base64.b64decode(
         ec2.describe_instance_attribute(InstanceId=web_id, Attribute="userData")["UserData"][
             "Value"
@@ -166,7 +220,7 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     ec2.modify_instance_attribute(
         InstanceId=web_id, UserData={"Value": base64.b64encode(tampered_data)}
     )
-    tampered = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
+    tampered = pipeline.run("smoke", "--env", "localstack")
     assert tampered.returncode == 1
     assert "FAIL user data (web)" in tampered.stdout
     assert "differs from what Terraform rendered" in tampered.stdout
@@ -179,48 +233,52 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     deadline = time.monotonic() + 30
     while listening(db_port) and time.monotonic() < deadline:
         time.sleep(0.2)
-    down_db = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
+    down_db = pipeline.run("smoke", "--env", "localstack")
     assert down_db.returncode == 1
     assert "FAIL database" in down_db.stdout
     assert "cannot connect to the database" in down_db.stdout
     assert "`make up` starts it" in down_db.stdout
     assert "PASS user data (web)" in down_db.stdout
 
-    # `make down` destroys the stack and stops the emulator, with the stand-in already gone.
-    down = run([*GITOPS, "pipeline", "down"], pipeline_env)
+    # `make down` destroys the stack, with the stand-in already gone, and leaves the emulator
+    # it did not start running.
+    down = pipeline.run("pipeline", "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "Destroy complete!" in down.stdout
-    assert not pid_alive(ls_pid)
-    assert not listening(int(pipeline_env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]))
-    assert not pipeline.state_has_resources()
+    assert "left running: it was not ours" in down.stdout
+    assert ready(localstack_endpoint)
+    assert not pipeline.has_resources()
+    assert not ec2.describe_vpcs(Filters=STACK_TAG)["Vpcs"]
 
 
-def test_up_fails_fast_when_no_emulator_can_be_had(pipeline_env: dict[str, str]) -> None:
-    pipeline_env["LOCALSTACK_START"] = "never"
+def test_up_fails_fast_when_no_emulator_can_be_had(tmp_path: Path, cleanup) -> None:
+    pipeline = make_pipeline(tmp_path)
+    cleanup(pipeline)
+    pipeline.env["LOCALSTACK_START"] = "never"
     began = time.monotonic()
-    proc = run([*GITOPS, "pipeline", "up"], pipeline_env, timeout=120)
+    proc = pipeline.run("pipeline", "up", timeout=120)
     assert proc.returncode != 0
     assert time.monotonic() - began < 60
-    assert f"no LocalStack answers at {pipeline_env['AWS_ENDPOINT_URL']}" in proc.stderr
+    assert f"no LocalStack answers at {pipeline.endpoint}" in proc.stderr
     assert "what to do: start it" in proc.stderr
-    assert not pipeline.DB_STATE.exists()  # the stand-in it had started was stopped again
-    assert not pipeline.state_has_resources()
+    assert not pipeline.db_state.exists()  # the stand-in it had started was stopped again
+    assert not pipeline.has_resources()
 
 
 def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
-    pipeline_env: dict[str, str],
+    tmp_path: Path, mysql_admin: DBServer, cleanup
 ) -> None:
-    proc = subprocess.Popen(
-        [*GITOPS, "pipeline", "up"], cwd=REPO_ROOT, env=pipeline_env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    """An emulator of its own, which the test kills; the run's database server."""
+    pipeline = make_pipeline(tmp_path, database=mysql_admin)
+    cleanup(pipeline)
+    proc = pipeline.start("pipeline", "up")
     assert proc.stdout is not None
     lines: list[str] = []
     for line in proc.stdout:
         lines.append(line)
-        if "Creating..." in line:
+        if "Creation complete" in line:  # the apply is under way, and has more to make
             break
-    ls_pid, db_pid, db_port = recorded_processes()
+    ls_pid, _, _ = pipeline.recorded()
     assert ls_pid, "".join(lines)
     os.killpg(ls_pid, signal.SIGKILL)
     rest, _ = proc.communicate(timeout=600)
@@ -228,30 +286,32 @@ def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
     assert proc.returncode != 0
     assert "stopped answering during the apply" in output
     assert "run `make down`" in output
+    assert "lines of .artifacts/e2e/terraform.log" in output  # what Terraform said last
 
-    down = run([*GITOPS, "pipeline", "down"], pipeline_env)
+    down = pipeline.run("pipeline", "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "does not answer: its resources went with it" in down.stdout
-    assert db_pid and not pid_alive(db_pid) and db_port and not listening(db_port)
-    assert not pipeline.LS_STATE.exists() and not pipeline.DB_STATE.exists()
+    assert mysql_admin.answers(), "down stopped a database server it did not start"
+    assert not pipeline.ls_state.exists() and not pipeline.db_state.exists()
     # The emulator's in-memory resources died with it: the state was set aside, not kept.
-    assert not pipeline.state_has_resources()
-    assert (tf.env_dir("localstack") / "terraform.tfstate.stale").exists()
+    assert not pipeline.has_resources()
+    assert pipeline.state.with_name("terraform.tfstate.stale").exists()
 
 
-def test_ctrl_c_during_e2e_still_tears_down(pipeline_env: dict[str, str]) -> None:
-    proc = subprocess.Popen(
-        [*GITOPS, "pipeline", "e2e"], cwd=REPO_ROOT, env=pipeline_env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+def test_ctrl_c_during_e2e_still_tears_down(
+    tmp_path: Path, localstack_endpoint: str, mysql_admin: DBServer, cleanup
+) -> None:
+    """The run's emulator and database server: the interrupted run destroys what it made."""
+    pipeline = make_pipeline(tmp_path, localstack_endpoint, mysql_admin)
+    cleanup(pipeline)
+    proc = pipeline.start("pipeline", "e2e", start_new_session=True)
     assert proc.stdout is not None
     lines: list[str] = []
     for line in proc.stdout:
         lines.append(line)
         if "Creation complete" in line:  # the state now has something to lose
             break
-    ls_pid, db_pid, db_port = recorded_processes()
-    assert ls_pid and db_pid, "".join(lines)
+    assert pipeline.db_state.exists(), "".join(lines)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
     rest, _ = proc.communicate(timeout=600)
     output = "".join(lines) + rest
@@ -261,11 +321,12 @@ def test_ctrl_c_during_e2e_still_tears_down(pipeline_env: dict[str, str]) -> Non
     assert "letting terraform stop cleanly" in output
     assert "Destroy complete!" in output
 
-    report = json.loads(pipeline.REPORT.read_text())
+    report = json.loads((pipeline.artifacts / "report.json").read_text())
     stages = {s["stage"]: s for s in report["stages"]}
     assert report["ok"] is False
     assert stages["up"]["ok"] is False and stages["down"]["ok"] is True
     assert "smoke" not in stages
-    assert not pipeline.state_has_resources()  # what the interrupted apply made is destroyed
-    assert not pid_alive(ls_pid) and not pid_alive(db_pid) and not listening(db_port)
-    assert not pipeline.LS_STATE.exists() and not pipeline.DB_STATE.exists()
+    assert not pipeline.has_resources()  # what the interrupted apply made is destroyed
+    assert not pipeline.ec2().describe_vpcs(Filters=STACK_TAG)["Vpcs"]
+    assert ready(localstack_endpoint) and mysql_admin.answers()  # not theirs to stop
+    assert not pipeline.ls_state.exists() and not pipeline.db_state.exists()

@@ -153,9 +153,8 @@ def test_a_second_ctrl_c_during_the_destroy_does_not_stop_the_teardown(
     (bin_dir / "terraform").write_text(SLOW_DESTROY.format(python=sys.executable))
     (bin_dir / "terraform").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    for name in ("ARTIFACTS", "REPO_ROOT"):
-        monkeypatch.setattr(pipeline, name, tmp_path)
-    for name in ("DB_STATE", "LS_STATE", "REPORT"):
+    monkeypatch.setattr(pipeline, "ARTIFACTS", tmp_path)
+    for name in ("DB_STATE", "LS_STATE", "REPORT", "TF_LOG"):
         monkeypatch.setattr(pipeline, name, tmp_path / f"{name}.json")
     stopped: list[str] = []
 

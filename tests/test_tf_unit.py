@@ -206,7 +206,6 @@ def fake_terraform(tmp_path, monkeypatch: pytest.MonkeyPatch):
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(tf, "PLANS_DIR", tmp_path / "plans")
-    monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
     return tmp_path
 
 

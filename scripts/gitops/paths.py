@@ -15,3 +15,8 @@ CACHE_DIR = REPO_ROOT / ".cache"
 # Terraform's CLI config (`make setup` writes it: provider mirror, plugin cache) and its caches.
 TERRAFORM_CACHE_DIR = CACHE_DIR / "terraform"
 TF_CLI_CONFIG = TERRAFORM_CACHE_DIR / "cli.tfrc"
+
+
+def shown(path: Path) -> Path:
+    """A path as a message shows it: relative to the checkout where it is inside it."""
+    return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path

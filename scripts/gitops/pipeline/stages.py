@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import aws
-from gitops.paths import E2E_DIR, REPO_ROOT
+from gitops.paths import E2E_DIR, shown
 from gitops.pipeline import db_standin, localstack, smoke
 from gitops.pipeline.connection import CONNECTION_ENV, write_connection_env
 from gitops.progress import fail, say, stage
@@ -160,7 +160,7 @@ def up() -> None:
     ):
         values = configure_database(server, outputs)
     write_connection_env(values)
-    say(f"stack is up; `source {CONNECTION_ENV.relative_to(REPO_ROOT)}` to reach it")
+    say(f"stack is up; `source {shown(CONNECTION_ENV)}` to reach it")
 
 
 def running_terraform(directory: Path) -> list[int]:
@@ -189,7 +189,7 @@ def stop_running_terraform(directory: Path, wait: float) -> None:
     pids = running_terraform(directory)
     if not pids:
         return
-    where = directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory
+    where = shown(directory)
     listed = ", ".join(map(str, pids))
     say(
         f"terraform (pid {listed}) still runs in {where} and holds its state lock (an earlier "
@@ -329,8 +329,8 @@ def write_report(results: list[dict[str, Any]], ok: bool, total: float) -> None:
     for r in results:
         print(f"  {r['stage']:<7} {'PASS' if r['ok'] else 'FAIL':<8} {r['seconds']:>7.1f}")
     print(f"  {'total':<7} {'PASS' if ok else 'FAIL':<8} {total:>7.1f}")
-    print(f"\nreport: {REPORT.relative_to(REPO_ROOT)}")
-    print(f"Terraform's whole output: {TF_LOG.relative_to(REPO_ROOT)}")
+    print(f"\nreport: {shown(REPORT)}")
+    print(f"Terraform's whole output: {shown(TF_LOG)}")
 
 
 def main(argv: list[str] | None = None) -> int:

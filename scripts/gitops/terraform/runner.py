@@ -37,7 +37,7 @@ from pathlib import Path
 from gitops import environments
 from gitops.aws import endpoint_from_env
 from gitops.environments import ENVS_DIR
-from gitops.paths import PLANS_DIR, REPO_ROOT, TF_CLI_CONFIG
+from gitops.paths import PLANS_DIR, TF_CLI_CONFIG, shown
 from gitops.progress import fail, say, stage
 from gitops.signals import forward_stop_signals
 
@@ -153,7 +153,7 @@ def _run_streaming(
         reader = threading.Thread(target=lambda: err.extend(popen.stderr), daemon=True)
         reader.start()
         out: list[str] = []
-        shown = True
+        echoing = True
         with forward_stop_signals(
             popen.pid,
             first="interrupted: letting terraform stop cleanly and save its state",
@@ -167,12 +167,12 @@ def _run_streaming(
                     sink.write(line)
                     if not PROGRESS.search(line):
                         continue
-                if shown:
+                if echoing:
                     try:
                         sys.stdout.write(line)
                         sys.stdout.flush()
                     except OSError:  # our reader is gone: keep draining, never stop Terraform
-                        shown = False
+                        echoing = False
             popen.wait()
         reader.join()
         if sink is not None:
@@ -231,8 +231,7 @@ def record_failure(err_file: Path, what: str, stderr: str, hint: str) -> None:
     """Write a failed step's output and the next step, where the plan preview looks for it."""
     err_file.parent.mkdir(parents=True, exist_ok=True)
     err_file.write_text(f"{what}\n\n{stderr.rstrip()}\n\nWhat to do: {hint}\n", encoding="utf-8")
-    shown = err_file.relative_to(REPO_ROOT) if err_file.is_relative_to(REPO_ROOT) else err_file
-    say(f"{what}; its output is in {shown}")
+    say(f"{what}; its output is in {shown(err_file)}")
 
 
 def backend_args(env: str) -> list[str]:
@@ -302,9 +301,9 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
             hint = hint_for(proc.stderr, env)
             record_failure(err_file, f"terraform plan failed in envs/{env}", proc.stderr, hint)
             return 1
-    shown = terraform(env, ["show", "-json", str(plan_file)], capture=True)
-    json_file.write_text(shown.stdout, encoding="utf-8")
-    say(f"plan saved: {plan_file.relative_to(REPO_ROOT)} and {json_file.name}")
+    plan_json = terraform(env, ["show", "-json", str(plan_file)], capture=True)
+    json_file.write_text(plan_json.stdout, encoding="utf-8")
+    say(f"plan saved: {shown(plan_file)} and {json_file.name}")
     return proc.returncode
 
 
@@ -370,8 +369,10 @@ def _change(env: str, args: list[str], log: Path | None = None) -> None:
 def show_tail(log: Path, lines: int = TAIL_LINES) -> None:
     """The last lines of a Terraform log, where a failure says what went wrong."""
     tail = log.read_text(encoding="utf-8").splitlines()[-lines:]
-    shown = log.relative_to(REPO_ROOT) if log.is_relative_to(REPO_ROOT) else log
-    print(f"--- last {len(tail)} lines of {shown} (the whole output is there) ---", file=sys.stderr)
+    print(
+        f"--- last {len(tail)} lines of {shown(log)} (the whole output is there) ---",
+        file=sys.stderr,
+    )
     print("\n".join(tail), file=sys.stderr, flush=True)
 
 
