@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-e2e": ("gitops.bench.e2e", "time `make e2e` several runs; median per stage"),
     "bench-app": ("gitops.bench.app", "load and fault benchmark of the app on loopback"),
     "bench-plan-preview": ("gitops.bench.plan_preview", "time the plan preview on large plans"),
+    "bench-tests": ("gitops.bench.tests", "time each test tier's make target once"),
 }
 
 
