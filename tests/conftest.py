@@ -121,8 +121,10 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
     # Under xdist (--dist loadgroup), a file's tests run on one worker, in order: its module
     # fixtures (a Terraform root, a plan) are made once, and its LocalStack tests never run
-    # beside each other. Files that make the same names in the emulator share a group.
-    item.add_marker(pytest.mark.xdist_group(SAME_NAMES.get(item.path.stem, item.path.stem)))
+    # beside each other. Files that make the same names in the emulator share a group; a test
+    # that shares nothing with its file's others may name a group of its own.
+    if not item.get_closest_marker("xdist_group"):
+        item.add_marker(pytest.mark.xdist_group(SAME_NAMES.get(item.path.stem, item.path.stem)))
 
 
 # Test files whose LocalStack resources have the same names (the bootstrap's roles and bucket).
