@@ -643,7 +643,7 @@ def test_every_caller_workflow_has_concurrency() -> None:
         assert per_env, name
         for job_id, job in per_env:
             group = job.get("concurrency", {}).get("group", "")
-            assert "${{ matrix.name }}" in group, f"{name}:{job_id}: not grouped per environment"
+            assert "matrix.name" in group, f"{name}:{job_id}: not grouped per environment"
 
 
 def test_applies_and_destroys_are_never_cancelled() -> None:
@@ -676,6 +676,11 @@ class _Context:
         return "*"
 
 
+def _format(template: str, *values: object) -> str:
+    """GitHub's format(): `{0}`, `{1}`... replaced by the values."""
+    return template.format(*(str(v) for v in values))
+
+
 def render_group(concurrency: dict[str, Any], event: str) -> str:
     """The concurrency group a job started by `event` falls into (any matrix entry: `*`)."""
 
@@ -683,7 +688,7 @@ def render_group(concurrency: dict[str, Any], event: str) -> str:
         code = match.group(1)
         assert "!" not in code.replace("!=", ""), f"unsupported expression: {code}"
         code = code.replace("&&", " and ").replace("||", " or ")
-        names = {"github": _Context(event), "matrix": _Context()}
+        names = {"github": _Context(event), "matrix": _Context(), "format": _format}
         return str(eval(code, {"__builtins__": {}}, names))  # noqa: S307
 
     return re.sub(r"\$\{\{(.*?)\}\}", evaluate, concurrency["group"])
@@ -695,6 +700,8 @@ def test_render_group_evaluates_the_event() -> None:
     }
     assert render_group(concurrency, "schedule") == "g-*-a"
     assert render_group(concurrency, "push") == "g-*-b"
+    formatted = {"group": "${{ github.event_name == 'push' && format('p-{0}', matrix.name) }}"}
+    assert render_group(formatted, "push") == "p-*"
 
 
 def test_unattended_runs_never_queue_behind_an_approval() -> None:
@@ -717,6 +724,34 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
             if "concurrency" in job:
                 group = render_group(job["concurrency"], "schedule")
                 assert group not in gated, f"{name}:{job_id} shares {group!r} with {gated[group]}"
+
+
+def concurrency_groups() -> Iterator[tuple[str, str, str, str]]:
+    """(workflow, job or `(workflow)`, event, group) for every group any event can render."""
+    for name, workflow in WORKFLOWS.items():
+        events = [event for event in workflow["on"] if event != "workflow_call"]
+        blocks = [("(workflow)", workflow.get("concurrency"))]
+        blocks += [(job_id, job.get("concurrency")) for job_id, job in workflow["jobs"].items()]
+        for where, concurrency in blocks:
+            if isinstance(concurrency, str):
+                concurrency = {"group": concurrency}
+            for event in events if concurrency else []:
+                yield name, where, event, render_group(concurrency, event).lower()
+
+
+def test_only_a_nightly_destroy_joins_the_nightly_destroys_group() -> None:
+    """GitHub keeps one pending run a group and cancels it when another run joins the group;
+    cancel-in-progress: false protects only the running one. So a pending nightly destroy may be
+    replaced by the next nightly destroy and by nothing else (a manual drift check, a deploy, a
+    manual destroy). Groups compare case-insensitively, and `*` (any matrix entry, any ref)
+    may stand for anything."""
+    nightly = render_group(jobs("destroy.yml")["destroy"]["concurrency"], "schedule").lower()
+    joiners = [
+        (name, where, event)
+        for name, where, event, group in concurrency_groups()
+        if fnmatch.fnmatchcase(group, nightly) or fnmatch.fnmatchcase(nightly, group)
+    ]
+    assert joiners == [("destroy.yml", "destroy", "schedule")]
 
 
 def lock_timeout_minutes(value: str) -> int:
