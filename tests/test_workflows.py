@@ -29,6 +29,8 @@ import pytest
 import yaml
 from gitops.cli import COMMANDS
 
+from tests.workflow_steps import evaluate_all, run_gitops_step
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 REUSABLE = "./.github/workflows/terraform.yml"
@@ -1246,6 +1248,57 @@ def test_nightly_destroy_honours_keep_alive() -> None:
     nightly = matrix_step(jobs("destroy.yml")["environments"], "destroy", "nightly")
     assert 'matrix nightly-destroy --schedule "${SCHEDULE}"' in nightly["run"]
     assert nightly["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
+
+
+def nightly_destroy_inputs(schedule: str = "7 14 * * *") -> tuple[dict[str, Any], dict]:
+    """What destroy.yml's scheduled firing passes to destroy-environment.yml for Seoul, and the
+    `github` context of that run."""
+    from gitops import environments
+
+    entry = next(
+        e for e in environments.matrix("nightly-destroy", environments.load())["include"]
+        if e["name"] == "seoul"
+    )
+    github = {"event_name": "schedule", "event": {"schedule": schedule}, "token": "t"}
+    caller = jobs("destroy.yml")["destroy"]["with"]
+    return evaluate_all(caller, {"github": github, "matrix": entry}), github
+
+
+SET_UP = {
+    "TF_STATE_BUCKET": "study-seoul-tfstate",
+    "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan",
+    "AWS_APPLY_ROLE_ARN": "arn:aws:iam::123456789012:role/apply",
+}
+
+
+@pytest.mark.parametrize(
+    ("variables", "code", "ready"),
+    [
+        pytest.param(SET_UP, 1, "false", id="set up, destroy role missing: fails"),
+        pytest.param(
+            {**SET_UP, "AWS_DESTROY_ROLE_ARN": "arn:aws:iam::123456789012:role/destroy"},
+            0, "true", id="set up with its destroy role: destroys",
+        ),
+        pytest.param({}, 0, "false", id="a new clone, nothing set: skipped with a notice"),
+        pytest.param(
+            {"TF_STATE_BUCKET": "b"}, 0, "false", id="half set up: skipped with a notice"
+        ),
+    ],
+)  # fmt: skip
+def test_the_nightly_destroy_of_a_set_up_repository_fails_without_its_destroy_role(
+    tmp_path: Path, variables: dict[str, str], code: int, ready: str
+) -> None:
+    """A repository with its state bucket and deploy roles set runs AWS; a missing destroy role
+    there must make the nightly run red, never green with a notice while the stack runs on."""
+    inputs, github = nightly_destroy_inputs()
+    assert inputs["role"] == "AWS_DESTROY_ROLE_ARN"
+    step = next(s for s in jobs("destroy-environment.yml")["decide"]["steps"]
+                if s.get("id") == "check")  # fmt: skip
+    out = tmp_path / "out"
+    env = {"GITHUB_REF": "refs/heads/main", "GITHUB_OUTPUT": str(out)}
+    contexts = {"inputs": inputs, "vars": variables, "github": github}
+    assert run_gitops_step(step, contexts, env) == code
+    assert f"ready={ready}" in out.read_text(encoding="utf-8")
 
 
 def test_schedules_match_the_documented_kst_hours() -> None:
