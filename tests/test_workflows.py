@@ -29,7 +29,7 @@ import pytest
 import yaml
 from gitops.cli import COMMANDS
 
-from tests.workflow_steps import evaluate_all, run_gitops_step
+from tests.workflow_steps import evaluate, evaluate_all, run_gitops_step
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
@@ -1106,11 +1106,16 @@ def test_deploy_applies_the_plan_it_made() -> None:
     runs = [s["run"] for s in steps if "run" in s and "apply" in str(s.get("if"))]
     assert 'make apply "ENV=${TF_ENV}" "PLAN=.artifacts/plans/${TF_ENV}.tfplan"' in runs[0]
     assert not any("make smoke" in r for r in runs), "the smoke test is a job of its own"
-    upload = next(
+    # the deploy's plan job uploads the saved plan under that name (raw-plans)
+    uploads = [
         s for s in TERRAFORM["jobs"]["plan"]["steps"] if uses_of(s) == "actions/upload-artifact"
-    )
-    assert upload["with"]["name"] == "${{ inputs.artifact-name }}"
-    assert upload["with"]["path"] == ".artifacts/plans/"
+    ]
+    assert all(u["with"]["name"] == "${{ inputs.artifact-name }}" for u in uploads)
+    assert plan["raw-plans"] is True
+    inputs = reusable_inputs(deploy["plan"], TERRAFORM)
+    assert uploaded_paths(TERRAFORM["jobs"]["plan"]["steps"], {"inputs": inputs}) == [
+        ".artifacts/plans/"
+    ]
 
 
 def test_deploy_compares_its_plan_with_the_preview_before_approval() -> None:
@@ -1437,6 +1442,54 @@ def test_a_plan_waiting_for_approval_outlives_the_wait() -> None:
             applied += 1
             assert planner["with"].get("retention-days", 7) >= 31, f"{name}:{job_id}"
     assert applied
+
+
+def reusable_inputs(caller: dict[str, Any], workflow: dict[str, Any]) -> dict[str, Any]:
+    """The inputs a caller's `with:` gives a reusable workflow, its defaults filled in. Values
+    the caller computes from its own contexts stay as written (only the names matter here)."""
+    declared = workflow["on"]["workflow_call"]["inputs"]
+    given = {**{k: v.get("default") for k, v in declared.items()}, **caller["with"]}
+    return {k: (v if v != "${{ matrix.name }}" else "seoul") for k, v in given.items()}
+
+
+def uploaded_paths(steps: list[dict[str, Any]], contexts: dict[str, Any]) -> list[str]:
+    """The paths the upload steps whose `if` holds (for a run whose jobs succeeded) upload."""
+    paths = []
+    for step in steps:
+        if uses_of(step) == "actions/upload-artifact" and evaluate(
+            step.get("if", "${{ success() }}"), contexts
+        ):
+            paths += [p.strip() for p in str(step["with"]["path"]).splitlines() if p.strip()]
+    return paths
+
+
+RAW_PLANS = ".artifacts/plans"  # where `make plan` leaves the saved plan and its JSON
+
+
+def test_raw_plans_are_uploaded_by_deploys_alone() -> None:
+    """A saved plan and its `show -json` (prior state included) are downloadable by anyone who
+    can read the repository: a pull request and a drift check upload only the redacted preview
+    (what the preview job and the drift issue need); only the deploy uploads the plan its apply
+    applies, kept as long as an approval may wait."""
+    plan_steps = TERRAFORM["jobs"]["plan"]["steps"]
+    seen = set()
+    for name, job_id, caller in [*reusable_callers("plan"), *reusable_callers("drift")]:
+        inputs = reusable_inputs(caller, TERRAFORM)
+        paths = uploaded_paths(plan_steps, {"inputs": inputs})
+        seen.add(name)
+        if name == "deploy-environment.yml":
+            assert paths == [f"{RAW_PLANS}/"], f"{name}:{job_id}"
+            assert caller["with"]["retention-days"] >= 31
+        else:
+            assert paths == [".artifacts/preview/"], f"{name}:{job_id} uploads {paths}"
+    assert seen == {"pr.yml", "deploy-environment.yml", "drift-environment.yml"}
+    for name, job_id, step in all_steps():
+        if name != "terraform.yml" and uses_of(step) == "actions/upload-artifact":
+            assert RAW_PLANS not in str(step["with"]["path"]), f"{name}:{job_id}"
+    # What leaves a pull request's plan job is the redacted model the preview step writes.
+    for steps in (plan_steps, jobs("pr.yml")["plan-emulated"]["steps"]):
+        preview = next(s for s in steps if str(s.get("run", "")).startswith("gitops preview"))
+        assert "--redacted-out .artifacts/preview" in preview["run"]
 
 
 def test_aws_sessions_outlive_the_job() -> None:

@@ -8,8 +8,9 @@ text of the step.
 
 The expression evaluator knows what our `env:` and `with:` values use: property access
 (`inputs.plan-role`, `github.event.schedule`), indexing (`vars[inputs.role]`), string literals,
-`==`, `!=`, `&&`, `||`, `format()`, `toJSON()`. A property nobody gave is null, as in GitHub,
-and renders as an empty string.
+`==`, `!=`, `!`, `&&`, `||`, `format()`, `toJSON()` and the status functions (`always()`,
+`cancelled()`, ... for a run whose jobs so far succeeded). A property nobody gave is null, as
+in GitHub, and renders as an empty string.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from gitops.cli import COMMANDS
 _EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 _HYPHENATED = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)+)")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NOT = re.compile(r"!(?!=)")
 
 
 class Context:
@@ -67,11 +69,13 @@ def evaluate(text: Any, contexts: Mapping[str, Mapping[str, Any]]) -> Any:
         return text
     names: dict[str, Any] = {name: Context(data) for name, data in contexts.items()}
     names.update(format=_format, toJSON=_to_json, null=None, true=True, false=False)
+    names.update(always=lambda: True, success=lambda: True, cancelled=lambda: False,
+                 failure=lambda: False)  # fmt: skip
 
     def value(code: str) -> Any:
         code = _HYPHENATED.sub(r"['\1']", code)
         code = code.replace("&&", " and ").replace("||", " or ")
-        assert "!" not in code.replace("!=", ""), f"unsupported expression: {code}"
+        code = _NOT.sub(" not ", code)
         return eval(code, {"__builtins__": {}}, names)  # noqa: S307
 
     whole = _EXPRESSION.fullmatch(text.strip())

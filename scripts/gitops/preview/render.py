@@ -192,12 +192,14 @@ def render_files(
     append_summary: bool = False,
     full_url: str | None = None,
     title: str = TITLE,
+    models: list[tuple[str, Path]] | None = None,
 ) -> tuple[str, list[Environment]]:
-    """The comment for these files, and the environments it shows; the long form to `summary`.
+    """The comment for these files (plans, failed plans' output, skip reasons and redacted
+    models), and the environments it shows; the long form to `summary`.
 
     Raises InputError when an input cannot be read or the summary cannot be written.
     """
-    envs = build(plans, failed, skipped, order)
+    envs = build(plans, failed, skipped, order, models)
     digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
     comment = build_comment(
         envs,
