@@ -1122,13 +1122,34 @@ def test_deploy_compares_its_plan_with_the_preview_before_approval() -> None:
     deploy = jobs("deploy-environment.yml")
     previewed = deploy["previewed"]
     assert previewed["needs"] == "plan" and previewed["if"] == deploy["apply"]["if"]
-    assert previewed["permissions"] == {"contents": "read", "pull-requests": "read"}
+    assert previewed["permissions"] == {
+        "contents": "read", "pull-requests": "read", "actions": "read",
+    }  # fmt: skip
     download = next(s for s in previewed["steps"] if uses_of(s) == "actions/download-artifact")
     assert download["with"]["name"] == deploy["plan"]["with"]["artifact-name"]
     step = previewed["steps"][-1]
     assert step["run"].startswith('gitops plan-digest compare --env "${TF_ENV}"')
     assert '--plan ".artifacts/plans/${TF_ENV}.json"' in step["run"]
     assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
+
+
+def test_the_digest_is_read_where_the_pull_request_uploads_it() -> None:
+    """The comparison reads the pull request run's artifact of pr.yml by name: the workflow,
+    the artifact's name and the file in it are the ones pr.yml's AWS plan job writes."""
+    from gitops.preview import digest as plan_digest
+    from gitops.preview.model import MODEL_SUFFIX
+
+    assert plan_digest.PR_WORKFLOW in WORKFLOWS
+    aws_plan = jobs(plan_digest.PR_WORKFLOW)["plan"]
+    assert aws_plan["with"]["command"] == "plan"
+    name = plan_digest.PREVIEW_ARTIFACT.format(env="${{ matrix.name }}")
+    assert aws_plan["with"]["artifact-name"] == name
+    assert aws_plan["with"].get("raw-plans") in (None, False)
+    preview = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("id") == "preview")
+    assert "--redacted-out .artifacts/preview" in preview["run"]
+    assert MODEL_SUFFIX == ".preview.json"
+    # Kept long enough for a pull request that waits for its merge.
+    assert aws_plan["with"]["retention-days"] >= 90
 
 
 def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
@@ -1261,7 +1282,8 @@ def nightly_destroy_inputs(schedule: str = "7 14 * * *") -> tuple[dict[str, Any]
     from gitops import environments
 
     entry = next(
-        e for e in environments.matrix("nightly-destroy", environments.load())["include"]
+        e
+        for e in environments.matrix("nightly-destroy", environments.load())["include"]
         if e["name"] == "seoul"
     )
     github = {"event_name": "schedule", "event": {"schedule": schedule}, "token": "t"}

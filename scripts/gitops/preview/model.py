@@ -372,9 +372,8 @@ def _change_from(data: dict[str, Any]) -> Change:
 
 
 def _side_from(data: dict[str, Any]) -> cost.Side:
-    return cost.Side(
-        float(data["hourly"]), Counter(data.get("not_priced") or {}), Counter(data.get("usage") or {})
-    )
+    not_priced, usage = Counter(data.get("not_priced") or {}), Counter(data.get("usage") or {})
+    return cost.Side(float(data["hourly"]), not_priced, usage)
 
 
 def from_json(data: Any, source: str = "") -> Environment:
