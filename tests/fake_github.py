@@ -238,8 +238,10 @@ class FakeGitHub(Fake):
     def add_run(self, workflow: str, **fields: Any) -> dict[str, Any]:
         """A run of `workflow` (a file name); newest added last. Fields as the API names them."""
         run_id = self.new_id()
+        known = self.workflows.get(workflow) or self.workflow(workflow)
         run = {
-            "id": run_id, "workflow": workflow, "run_number": len(self.runs) + 1,
+            "id": run_id, "workflow": workflow, "workflow_id": known["id"],
+            "run_number": len(self.runs) + 1,
             "event": "push", "status": "completed", "conclusion": "success",
             "head_sha": "0" * 40, "head_repository": {"full_name": REPO},
             "created_at": "2026-11-26T00:00:00Z",
@@ -355,7 +357,8 @@ class FakeGitHub(Fake):
         found = [
             r
             for r in reversed(self.runs)  # newest first, as GitHub lists them
-            if r["workflow"] == m.group(1) and all(r.get(k) == v for k, v in wanted.items())
+            if m.group(1) in (r["workflow"], str(r["workflow_id"]))
+            and all(r.get(k) == v for k, v in wanted.items())
         ]
         return paged(request, found, self.base, PAGE, key="workflow_runs")
 

@@ -216,6 +216,7 @@ def test_github_write_scopes_only_where_needed() -> None:
         # A caller grants what the jobs of the workflow it calls ask for, and nothing more.
         ("drift.yml", "drift"): {"issues": "write"},
         ("deploy.yml", "deploy"): {"pull-requests": "write"},
+        ("deploy.yml", "superseded"): {"pull-requests": "write"},
     }
     for name, job_id, job in all_jobs():
         writes = {
@@ -1187,6 +1188,29 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
     # a missing (expired) plan leaves the planned counts unknown; the report is still posted
     plan = next(s for s in report["steps"] if "-plan-" in s.get("with", {}).get("name", ""))
     assert plan.get("continue-on-error") is True
+
+
+@pytest.mark.parametrize(
+    ("result", "runs"), [("cancelled", True), ("success", False), ("failure", False)]
+)
+def test_a_deploy_cancelled_before_it_started_is_reported_by_its_own_run(
+    result: str, runs: bool
+) -> None:
+    """A pending deploy GitHub cancels never starts its report job: the caller's `superseded`
+    job, which runs whatever happened, reports it for each environment of the matrix."""
+    job = jobs("deploy.yml")["superseded"]
+    assert job["needs"] == ["environments", "deploy"]
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.environments.outputs.deploy) }}"
+    assert "concurrency" not in job, "it must not queue in the group that cancelled the deploy"
+    needs = {"deploy": {"result": result},
+             "environments": {"outputs": {"deploy": '{"include":[{"name":"seoul"}]}'}}}  # fmt: skip
+    assert bool(evaluate("${{ " + job["if"] + " }}", {"needs": needs})) is runs
+    step = job["steps"][-1]
+    assert shlex.split(step["run"]) == [
+        "gitops", "apply-report", "--env", "${TF_ENV}", "--result", "superseded",
+    ]  # fmt: skip
+    assert step["env"]["TF_ENV"] == "${{ matrix.name }}"
+    assert job["permissions"]["actions"] == "read"
 
 
 def test_the_plan_job_names_an_unset_role_variable_before_the_credentials_step() -> None:
