@@ -157,6 +157,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
         ("destroy.yml", "environments", "manual", "destroy"): ["osaka"],
         ("destroy.yml", "environments", "nightly", "destroy"): ["osaka"],  # 22:30 in Tokyo
         ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
+        ("watchdog.yml", "environments", "matrix", "watch"): ["osaka", "seoul"],
     }
     # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
     nightly = next(s for _, _, s in workflow_steps(checkout, "gitops envs")

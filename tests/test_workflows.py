@@ -39,6 +39,7 @@ PER_ENVIRONMENT = {
     "./.github/workflows/deploy-environment.yml",
     "./.github/workflows/destroy-environment.yml",
     "./.github/workflows/drift-environment.yml",
+    "./.github/workflows/watchdog-environment.yml",
 }
 LOCAL_WORKFLOWS = {REUSABLE, *PER_ENVIRONMENT}
 EMPTY_MATRIX = '{"include":[]}'
@@ -134,9 +135,11 @@ def matrix_step(job: dict[str, Any], output: str, step_id: str | None = None) ->
 
 
 def runs_per_environment(job: dict[str, Any]) -> bool:
-    """Whether a job runs one environment's Terraform: it calls a local workflow that does, or
-    runs a make target with ENV= itself."""
+    """Whether a job runs once per environment: it calls a local workflow that does, runs a
+    make target with ENV= itself, or is a matrix named by the entry (a report per environment)."""
     if job.get("uses") in LOCAL_WORKFLOWS:
+        return True
+    if "matrix.name" in str(job.get("name", "")) and "strategy" in job:
         return True
     return any(re.search(r"\bmake \w+ .*ENV=", str(s.get("run", ""))) for s in job.get("steps", []))
 
@@ -217,6 +220,8 @@ def test_github_write_scopes_only_where_needed() -> None:
         ("drift.yml", "drift"): {"issues": "write"},
         ("deploy.yml", "deploy"): {"pull-requests": "write"},
         ("deploy.yml", "superseded"): {"pull-requests": "write"},
+        ("watchdog-environment.yml", "report"): {"issues": "write"},
+        ("watchdog.yml", "watch"): {"issues": "write"},
     }
     for name, job_id, job in all_jobs():
         writes = {
@@ -721,7 +726,7 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
     assert gated
     scheduled = [name for name, workflow in WORKFLOWS.items() if "schedule" in workflow["on"]]
     # (caches.yml only restores and saves caches: it has no group a deploy could share)
-    assert sorted(scheduled) == ["caches.yml", "destroy.yml", "drift.yml"]
+    assert sorted(scheduled) == ["caches.yml", "destroy.yml", "drift.yml", "watchdog.yml"]
     for name in scheduled:
         for job_id, job in jobs(name).items():
             if "concurrency" in job:
@@ -924,7 +929,8 @@ def test_every_per_environment_job_takes_its_environments_from_the_matrix_comman
             assert job["strategy"]["fail-fast"] is False, f"{where}: one environment stops all"
             assert job["name"].endswith("${{ matrix.name }}"), f"{where}: name it by the entry"
             assert "include" not in str(job["strategy"]).replace(EMPTY_MATRIX, ""), where
-    assert found == 5  # pr.yml's two plan jobs, deploy, destroy and drift
+    # pr.yml's two plan jobs, deploy and its superseded report, destroy, drift and the watchdog
+    assert found == 7
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -1352,10 +1358,65 @@ def test_the_nightly_destroy_of_a_set_up_repository_fails_without_its_destroy_ro
     assert f"ready={ready}" in out.read_text(encoding="utf-8")
 
 
+def test_the_deploy_refuses_while_the_nightly_destroy_or_its_watchdog_is_disabled(
+    fake_github: Any, tmp_path: Path
+) -> None:
+    """The deploy's preflight step, run as written with the fake GitHub: a disabled nightly
+    destroy (or a disabled watchdog, which nothing else would notice) stops the deploy before
+    it plans; active ones let it go on."""
+    from gitops.github import watchdog
+
+    from tests.fake_github import REPO, TOKEN
+
+    for workflow in (watchdog.DESTROY_WORKFLOW, watchdog.WATCHDOG_WORKFLOW):
+        assert "schedule" in WORKFLOWS[workflow]["on"], workflow
+    preflight = jobs("deploy-environment.yml")["preflight"]
+    names = [s.get("name") for s in preflight["steps"]]
+    step = next(s for s in preflight["steps"] if "gitops watchdog" in str(s.get("run", "")))
+    assert names.index(step["name"]) > names.index("Is AWS OIDC configured?")
+    assert step["if"] == "steps.check.outputs.ready == 'true'"
+    assert preflight["permissions"]["actions"] == "read"
+    deploy = jobs("deploy.yml")["deploy"]["with"]
+    assert deploy["keep-alive"] == "${{ matrix.keep_alive }}"
+    inputs = {"environment": "seoul", "keep-alive": "KEEP_SEOUL_UNTIL"}
+    contexts = {"inputs": inputs, "vars": {}, "github": {"token": TOKEN}}
+    env = {"GITHUB_API_URL": fake_github.base, "GITHUB_REPOSITORY": REPO,
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}  # fmt: skip
+    fake_github.workflow(watchdog.DESTROY_WORKFLOW, created_at="2099-01-01T00:00:00Z")
+    fake_github.workflow(watchdog.WATCHDOG_WORKFLOW)
+    assert run_gitops_step(step, contexts, env) == 0
+    for workflow in (watchdog.DESTROY_WORKFLOW, watchdog.WATCHDOG_WORKFLOW):
+        fake_github.workflows[workflow]["state"] = "disabled_inactivity"
+        assert run_gitops_step(step, contexts, env) == 1, workflow
+        fake_github.workflows[workflow]["state"] = "active"
+
+
+def test_the_watchdog_reads_the_state_with_the_plan_role_and_files_one_issue() -> None:
+    watch = jobs("watchdog.yml")["watch"]
+    assert watch["with"]["role-to-assume"] == "${{ vars[matrix.plan_role] }}"
+    assert watch["with"]["role-variable"] == "${{ matrix.plan_role }}"
+    assert watch["with"]["keep-alive"] == "${{ matrix.keep_alive }}"
+    matrix = matrix_step(jobs("watchdog.yml")["environments"], "watch")
+    assert "matrix nightly-destroy --github-output watch" in matrix["run"]
+    called = jobs("watchdog-environment.yml")
+    stack, report = called["stack"], called["report"]
+    assert "issues" not in stack["permissions"], "the job with AWS credentials writes no issue"
+    assert "id-token" not in report["permissions"], "the job that writes the issue has no AWS"
+    assert report["needs"] == "stack" and report["if"] == "always()"
+    run = shlex.split(report["steps"][-1]["run"])
+    assert run[:3] == ["gitops", "watchdog", "check"] and "--issue" in run
+    env = report["steps"][-1]["env"]
+    assert env["KEEP_ALIVE"] == "${{ vars[inputs.keep-alive] }}"
+    assert env["STACK_RESULT"] == "${{ needs.stack.result }}"
+    assert env["RESOURCES"] == "${{ needs.stack.outputs.resources }}"
+    count = next(s for s in stack["steps"] if s.get("id") == "state")
+    assert shlex.split(count["run"])[:3] == ["gitops", "watchdog", "stack"]
+
+
 def test_schedules_match_the_documented_kst_hours() -> None:
     docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
     kst = {}
-    for name in ("destroy.yml", "drift.yml"):
+    for name in ("destroy.yml", "drift.yml", "watchdog.yml"):
         crons = [entry["cron"] for entry in WORKFLOWS[name]["on"]["schedule"]]
         assert crons, name
         kst[name] = [cron_to_kst(cron) for cron in crons]
