@@ -437,7 +437,10 @@ class FakeRepository(Fake):
                     "type": "required_reviewers",
                     "prevent_self_review": bool(payload.get("prevent_self_review", False)),
                     "reviewers": [
-                        {"type": r["type"], "reviewer": {"id": r["id"], "login": logins.get(r["id"])}}
+                        {
+                            "type": r["type"],
+                            "reviewer": {"id": r["id"], "login": logins.get(r["id"])},
+                        }
                         for r in reviewers
                     ],
                 }
@@ -589,9 +592,7 @@ class FakeRepository(Fake):
                 "refs/heads/main", pattern
             )
 
-        return any(map(hits, ref.get("include", []))) and not any(
-            map(hits, ref.get("exclude", []))
-        )
+        return any(map(hits, ref.get("include", []))) and not any(map(hits, ref.get("exclude", [])))
 
     def _may_bypass(self, ruleset: dict[str, Any], actor: str) -> bool:
         for entry in ruleset.get("bypass_actors") or []:
@@ -627,9 +628,11 @@ class FakeRepository(Fake):
             wanted = params["required_approving_review_count"]
             if len(approvals) < wanted:
                 found.append(f"{wanted} approving review(s) required, {len(approvals)} given")
-            if params["require_last_push_approval"] and wanted and not [
-                a for a in self._approvals(pr, current_only=True) if a != pr.last_pusher
-            ]:
+            if (
+                params["require_last_push_approval"]
+                and wanted
+                and not [a for a in self._approvals(pr, current_only=True) if a != pr.last_pusher]
+            ):
                 found.append(f"the last push (by {pr.last_pusher}) needs someone else's approval")
             if params["require_code_owner_review"]:
                 for path in sorted(pr.files):
@@ -646,9 +649,9 @@ class FakeRepository(Fake):
                 ]
                 if not runs or runs[-1]["conclusion"] != "success":
                     found.append(f"required check {check['context']!r} has not passed")
-            if params["strict_required_status_checks_policy"] and commit == pr.head:
-                if pr.base != self.main:
-                    found.append("the branch is not up to date with main")
+            strict = params["strict_required_status_checks_policy"] and commit == pr.head
+            if strict and pr.base != self.main:
+                found.append("the branch is not up to date with main")
         elif rule["type"] == "merge_queue" and commit == pr.head:
             found.append("main takes changes through its merge queue")
         return found
@@ -680,9 +683,7 @@ class FakeRepository(Fake):
         env = self.environments.get(environment)
         if env is None:
             return [f"{environment} does not exist: GitHub would create it unprotected"]
-        rule = next(
-            (r for r in env["protection_rules"] if r["type"] == "required_reviewers"), None
-        )
+        rule = next((r for r in env["protection_rules"] if r["type"] == "required_reviewers"), None)
         if rule is None:
             return [f"{environment} has no required reviewers: nobody is asked"]
         if self.users.get(approver) not in {r["reviewer"]["id"] for r in rule["reviewers"]}:

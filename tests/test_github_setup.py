@@ -382,7 +382,8 @@ def second_environment(name: str = "osaka") -> environments.Environment:
         state_key=f"{name}/terraform.tfstate",
         gate=name,
         roles=environments.Roles(
-            f"AWS_{upper}_PLAN_ROLE_ARN", f"AWS_{upper}_APPLY_ROLE_ARN",
+            f"AWS_{upper}_PLAN_ROLE_ARN",
+            f"AWS_{upper}_APPLY_ROLE_ARN",
             f"AWS_{upper}_DESTROY_ROLE_ARN",
         ),  # fmt: skip
         nightly=dataclasses.replace(
@@ -551,9 +552,7 @@ def test_private_repository_with_enterprise_is_fine(
     assert all(fake.environments[env.gate]["protection_rules"] for env in AWS if env.gate)
 
 
-def test_private_repository_refused_by_the_api(
-    fake: FakeRepository, dirs: dict[str, Path]
-) -> None:
+def test_private_repository_refused_by_the_api(fake: FakeRepository, dirs: dict[str, Path]) -> None:
     fake.repo["private"] = True
     fake.fail = ("PUT", rf"/environments/{AWS[0].gate}$", 422)
     with pytest.raises(github_setup.SetupError, match="HTTP 422"):
@@ -611,3 +610,13 @@ def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(
     monkeypatch.setattr(github_setup, "terraform", lambda *a, **k: json.dumps(outputs))
     assert github_setup.bootstrap_variables(env, tmp_path) == role_variables(env)
     assert github_setup.bootstrap_variables(second_environment(), tmp_path) is None
+
+
+def test_the_walk_through_names_what_the_set_up_does() -> None:
+    """docs/PIPELINE.md's step 1 names the paths, the ruleset and the check the code sets."""
+    docs = (REPO_ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
+    step = docs.split("### 1. `make github-setup", 1)[1].split("\n### 2.", 1)[0]
+    for path in protection.CODEOWNED:
+        assert f"`{path.strip('/')}" in step, f"{path} is not in the walk-through's step 1"
+    assert f"**`{protection.RULESET_NAME}`**" in step and f"**`{GATE_CHECK}`**" in step
+    assert "solo" in step and "team" in step

@@ -69,9 +69,9 @@ def test_the_skip_reason_reaches_the_gates_summary(
                "ACTOR": "dependabot[bot]", "GITHUB_OUTPUT": str(output)}  # fmt: skip
     argv = ["--name", "AWS plans", "--require", "TF_STATE_BUCKET", "--same-repo"]
     assert preflight.main(argv, environ) == 0
-    reason = dict(
-        line.split("=", 1) for line in output.read_text().splitlines() if "=" in line
-    )["reason"]
+    reason = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)[
+        "reason"
+    ]
     needs = {job: {"result": "success"} for job in ("prepare", "lint", "unit", "e2e", "preview")}
     needs["plan"] = {"result": "skipped"}
     gate_env = {"NEEDS": json.dumps(needs), "GITHUB_STEP_SUMMARY": str(summary)}
