@@ -509,6 +509,19 @@ def test_codeowners_keeps_the_users_lines_and_adds_what_is_missing(
     assert lines.count("/modules/ @carol @alice @bob") == 1
 
 
+def test_an_earlier_set_ups_codeowners_is_extended_not_repeated() -> None:
+    earlier = (
+        "# Written by make github-setup. Changes here need a code owner's approving review.\n"
+        + "".join(f"{p} @alice\n" for p in (".github/", "/Makefile", "/scripts/", "/modules/"))
+    )
+    text = protection.codeowners(earlier, ["alice"])
+    assert text.startswith(earlier)
+    assert text.count("# Written by make github-setup") == 1
+    assert "/requirements/ @alice" in text and "/pyproject.toml @alice" in text
+    assert protection.codeowners_cover(text, ["alice"])
+    assert not protection.codeowners_cover(text, ["alice", "bob"])
+
+
 # --- refusals --------------------------------------------------------------------------------
 
 
@@ -610,6 +623,13 @@ def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(
     monkeypatch.setattr(github_setup, "terraform", lambda *a, **k: json.dumps(outputs))
     assert github_setup.bootstrap_variables(env, tmp_path) == role_variables(env)
     assert github_setup.bootstrap_variables(second_environment(), tmp_path) is None
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise github_setup.BootstrapError("terraform output in bootstrap/github-oidc failed")
+
+    monkeypatch.setattr(github_setup, "terraform", broken)
+    with pytest.raises(github_setup.SetupError, match="could not read the bootstrap's outputs"):
+        github_setup.bootstrap_variables(env, tmp_path)
 
 
 def test_the_walk_through_names_what_the_set_up_does() -> None:

@@ -351,7 +351,7 @@ def codeowners(found: str | None, logins: Iterable[str]) -> str:
     if missing:
         if lines and lines[-1].strip():
             lines.append("")
-        if not any(line.startswith(_HEADER[0]) for line in lines):
+        if not any(line.startswith("# Written by make github-setup") for line in lines):
             lines.extend(_HEADER)
         lines.extend(missing)
     return "\n".join(lines) + "\n"

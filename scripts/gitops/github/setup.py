@@ -52,8 +52,6 @@ from gitops.terraform.bootstrap import (
     workflow_variables,
 )
 
-STATE_BUCKET_VARIABLE = "TF_STATE_BUCKET"
-
 
 class SetupError(RuntimeError):
     """A condition the operator has to change first; the message says how."""
@@ -112,9 +110,16 @@ def bootstrap_variables(
         return None
     try:
         out = terraform(root, "output", "-json", "repository_variables", environ=dict(os.environ))
+        outputs = json.loads(out)
+    except (BootstrapError, ValueError) as err:
+        raise SetupError(
+            f"could not read the bootstrap's outputs in bootstrap/github-oidc ({err}); run "
+            "`terraform output repository_variables` there to see why, or `make bootstrap` again"
+        ) from err
+    try:
         # Only what the workflows read: the root's output may list more (region, state key).
-        return select_variables(json.loads(out), workflow_variables(env))
-    except (BootstrapError, ValueError):
+        return select_variables(outputs, workflow_variables(env))
+    except BootstrapError:  # its [roles] are not among them: not bootstrapped yet
         return None
 
 
