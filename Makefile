@@ -164,7 +164,7 @@ bootstrap-rehearsal: setup ## The same bootstrap against LocalStack, dummy crede
 	$(GITOPS) bootstrap --rehearse $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(REPO),--repo $(REPO)) \
 	  $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) $(if $(KEEP_IN),--keep-in $(KEEP_IN))
 
-github-setup: setup ## GitHub side with YOUR token: REPO=owner/name environments, reviews, CODEOWNERS rule, variables
+github-setup: setup ## GitHub side with YOUR token: REPO=owner/name [REVIEWERS=a,b: team] environments, ruleset, CODEOWNERS, variables
 	$(GITOPS) github-setup --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))
 
 # A tool virtualenv of its own: the `markdown` package never enters the pinned project venv.
