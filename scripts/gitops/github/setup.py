@@ -36,15 +36,7 @@ from typing import Any
 from gitops import environments
 from gitops.github import api
 from gitops.paths import REPO_ROOT
-from gitops.terraform.bootstrap import (
-    BOOTSTRAP_DIR,
-    GITHUB_VARS_FILE,
-    STACK,
-    BootstrapError,
-    select_variables,
-    terraform,
-    workflow_variables,
-)
+from gitops.terraform.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, recorded_variables
 
 DEFAULT_BRANCH = "main"
 RULESET_NAME = "main: reviewed changes only"
@@ -249,15 +241,13 @@ def _private_note(name: str, detail: str) -> str:
 
 
 def bootstrap_variables(bootstrap_dir: Path = BOOTSTRAP_DIR) -> dict[str, str] | None:
-    root = bootstrap_dir / "github-oidc"
-    if not (root / "terraform.tfstate").exists():
-        return None
-    try:
-        out = terraform(root, "output", "-json", "repository_variables", environ=dict(os.environ))
-        # Only what the workflows read: the root's output may list more (region, state key).
-        return select_variables(json.loads(out), workflow_variables(environments.load()[STACK]))
-    except BootstrapError:
-        return None
+    """Every bootstrapped AWS environment's repository variables (their [roles] names and
+    TF_STATE_BUCKET), from the bootstrap's local states; None before any `make bootstrap`."""
+    found: dict[str, str] = {}
+    for env in environments.load().values():
+        if not env.emulated:
+            found.update(recorded_variables(env, bootstrap_dir) or {})
+    return found or None
 
 
 def token_from(environ: dict[str, str]) -> str:
