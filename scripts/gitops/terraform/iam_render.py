@@ -73,7 +73,8 @@ def render(
         root,
         ignore=shutil.ignore_patterns(".terraform", "state", "*.tfstate*", "*.json"),
     )
-    shutil.copytree(bootstrap.MODULES_DIR / "instance-roles", workdir / "modules" / "instance-roles")
+    module = "instance-roles"
+    shutil.copytree(bootstrap.MODULES_DIR / module, workdir / "modules" / module)
     (root / "offline_override.tf").write_text(_OFFLINE, encoding="utf-8")
     _terraform(root, "init", "-input=false", "-no-color", "-backend-config=path=render.tfstate")
     flags = bootstrap.roles_variables(
