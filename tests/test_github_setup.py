@@ -343,14 +343,12 @@ def test_cli_without_a_token_or_repo_says_what_to_do(
     assert "REPO is empty" in capsys.readouterr().err
 
 
-def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(tmp_path: Path) -> None:
     """The root's output may still list the region and the state key; no workflow reads them
     (each environment's come from envs/<name>/environment.toml), so they are not set."""
-    root = tmp_path / "github-oidc"
-    root.mkdir()
-    (root / "terraform.tfstate").write_text("{}")
+    assert github_setup.bootstrap_variables(tmp_path) is None  # no make bootstrap yet
+    state = tmp_path / "github-oidc" / "state" / "seoul.tfstate"  # Seoul's own state
+    state.parent.mkdir(parents=True)
     outputs = {**VARIABLES, "TF_STATE_KEY": "seoul/terraform.tfstate", "AWS_REGION": "x"}
-    monkeypatch.setattr(github_setup, "terraform", lambda *a, **k: json.dumps(outputs))
+    state.write_text(json.dumps({"outputs": {"repository_variables": {"value": outputs}}}))
     assert github_setup.bootstrap_variables(tmp_path) == VARIABLES

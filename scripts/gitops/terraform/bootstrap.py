@@ -354,7 +354,6 @@ def run(
             "subject_format id needs the repository's numeric IDs: run `make github-setup "
             f"REPO={repository}` first, or use SUBJECT_FORMAT=name"
         )
-    budget = budget_settings(account_root, budget_usd, budget_emails)
 
     try:
         account = _client("sts", region, environ).get_caller_identity()["Account"]
@@ -368,6 +367,7 @@ def run(
             f"the endpoint answered as account {account}, not LocalStack's {expect_account}: "
             "refusing to rehearse against what may be a real AWS account"
         )
+    budget = budget_settings(account_root, budget_usd, budget_emails)  # asked before any apply
     iam = _client("iam", region, environ)
     others = projects_in_account(iam)
     for stack in stacks:  # before anything is applied: a clash changes nothing
