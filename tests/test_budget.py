@@ -16,15 +16,10 @@ from typing import Any
 
 import pytest
 from gitops.terraform import bootstrap
+from gitops.terraform.iam_render import OFFLINE_PROVIDER
 
 from tests.tf_sandbox import init, terraform, tf_environ
 
-OFFLINE = """provider "aws" {
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-}
-"""
 EMAIL_SUBSCRIBERS_MAX = 10  # Budgets docs: one SNS and up to 10 e-mail subscribers a notification
 
 
@@ -33,7 +28,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("account") / "account"
     left_out = shutil.ignore_patterns(".terraform", "*.tfstate*", "*.json")
     shutil.copytree(bootstrap.BOOTSTRAP_DIR / bootstrap.ACCOUNT_ROOT, path, ignore=left_out)
-    (path / "offline_override.tf").write_text(OFFLINE, encoding="utf-8")
+    (path / "offline_override.tf").write_text(OFFLINE_PROVIDER, encoding="utf-8")
     init(path, tf_environ())
     return path
 

@@ -40,8 +40,13 @@ WIRES: dict[str, list[tuple[str, str]]] = {
     # instance-base passes the pin on unchanged (module.instance_base.ami_id) to both tiers.
     "ami_id": [("instance-base", "ami_id"), ("ec2", "ami_id"), ("db", "ami_id")],
 }  # fmt: skip
-LABELS = {"vpc": "vpc", "web": "ec2", "db": "db", "instance_base": "instance-base",
-          "instance_roles": "instance-roles"}
+LABELS = {
+    "vpc": "vpc",
+    "web": "ec2",
+    "db": "db",
+    "instance_base": "instance-base",
+    "instance_roles": "instance-roles",
+}
 SAME = {"web_instance_type", "db_mode", "ami_id"}  # one rule, stated in the root and the module
 
 PROBES: dict[str, list[Any]] = {

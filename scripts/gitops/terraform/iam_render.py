@@ -23,7 +23,7 @@ ACCOUNT = "123456789012"
 REPOSITORY = "example/gitops-render"
 BUCKET = "tfstate-123456789012-render"
 OIDC_PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider{bootstrap.OIDC_URL_SUFFIX}"
-_OFFLINE = """provider "aws" {
+OFFLINE_PROVIDER = """provider "aws" {
   skip_credentials_validation = true
   skip_requesting_account_id  = true
   skip_metadata_api_check     = true
@@ -75,7 +75,7 @@ def render(
     )
     module = "instance-roles"
     shutil.copytree(bootstrap.MODULES_DIR / module, workdir / "modules" / module)
-    (root / "offline_override.tf").write_text(_OFFLINE, encoding="utf-8")
+    (root / "offline_override.tf").write_text(OFFLINE_PROVIDER, encoding="utf-8")
     _terraform(root, "init", "-input=false", "-no-color", "-backend-config=path=render.tfstate")
     flags = bootstrap.roles_variables(
         stack, repository=REPOSITORY, subject_format="name", bucket=BUCKET, account=account,
