@@ -589,7 +589,7 @@ def test_api_error_fails_the_command_without_printing_the_token(
     fake.fail = ("POST", r"/rulesets$", 500)
     monkeypatch.setattr(github_setup, "BOOTSTRAP_DIR", tmp_path)
     monkeypatch.setattr(github_setup, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr(github_setup, "bootstrap_variables", lambda env, root=None: None)
+    monkeypatch.setattr(github_setup, "recorded_variables", lambda env, root=None: None)
     (tmp_path / "github-oidc").mkdir()
     code = github_setup.main(["--repo", REPO], {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": fake.base})
     out = capsys.readouterr()
@@ -608,28 +608,18 @@ def test_cli_without_a_token_or_repo_says_what_to_do(
     assert "REPO is empty" in capsys.readouterr().err
 
 
-def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_variables_from_the_bootstrap_are_the_ones_the_workflows_read(tmp_path: Path) -> None:
     """The root's output may still list the region and the state key; no workflow reads them
     (each environment's come from envs/<name>/environment.toml), so they are not set. An
     environment whose roles the bootstrap did not make yet has none."""
-    root = tmp_path / "github-oidc"
-    root.mkdir()
     env = AWS[0]
-    assert github_setup.bootstrap_variables(env, tmp_path) is None  # no state yet
-    (root / "terraform.tfstate").write_text("{}")
+    assert github_setup.recorded_variables(env, tmp_path) is None  # no make bootstrap yet
+    state = tmp_path / "github-oidc" / "state" / f"{env.name}.tfstate"  # its own state
+    state.parent.mkdir(parents=True)
     outputs = {**role_variables(env), "TF_STATE_KEY": "seoul/terraform.tfstate", "AWS_REGION": "x"}
-    monkeypatch.setattr(github_setup, "terraform", lambda *a, **k: json.dumps(outputs))
-    assert github_setup.bootstrap_variables(env, tmp_path) == role_variables(env)
-    assert github_setup.bootstrap_variables(second_environment(), tmp_path) is None
-
-    def broken(*args: Any, **kwargs: Any) -> str:
-        raise github_setup.BootstrapError("terraform output in bootstrap/github-oidc failed")
-
-    monkeypatch.setattr(github_setup, "terraform", broken)
-    with pytest.raises(github_setup.SetupError, match="could not read the bootstrap's outputs"):
-        github_setup.bootstrap_variables(env, tmp_path)
+    state.write_text(json.dumps({"outputs": {"repository_variables": {"value": outputs}}}))
+    assert github_setup.recorded_variables(env, tmp_path) == role_variables(env)
+    assert github_setup.recorded_variables(second_environment(), tmp_path) is None
 
 
 def test_the_walk_through_names_what_the_set_up_does() -> None:

@@ -43,14 +43,7 @@ from gitops import environments
 from gitops.github import api, protection
 from gitops.github.protection import CODEOWNED, CODEOWNERS_PATH, DEFAULT_BRANCH, ProtectionError
 from gitops.paths import REPO_ROOT
-from gitops.terraform.bootstrap import (
-    BOOTSTRAP_DIR,
-    GITHUB_VARS_FILE,
-    BootstrapError,
-    select_variables,
-    terraform,
-    workflow_variables,
-)
+from gitops.terraform.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, recorded_variables
 
 
 class SetupError(RuntimeError):
@@ -94,33 +87,6 @@ def has_required_reviewers(env: dict[str, Any]) -> bool:
 def aws_environments(envs_dir: Path = environments.ENVS_DIR) -> list[environments.Environment]:
     """Every AWS environment described: each has a gate, and maybe a nightly destroy."""
     return [env for env in environments.load(envs_dir).values() if not env.emulated]
-
-
-def bootstrap_variables(
-    env: environments.Environment, bootstrap_dir: Path = BOOTSTRAP_DIR
-) -> dict[str, str] | None:
-    """The repository variables `make bootstrap` made for `env` (its [roles] variables and
-    TF_STATE_BUCKET), or None while it has made none for it.
-
-    Assumes what the bootstrap keeps today: bootstrap/github-oidc's local state, whose output
-    `repository_variables` maps variable names to values and holds the [roles] names of every
-    environment it made roles for. The one place to change if the bootstrap's layout does."""
-    root = bootstrap_dir / "github-oidc"
-    if not (root / "terraform.tfstate").exists():
-        return None
-    try:
-        out = terraform(root, "output", "-json", "repository_variables", environ=dict(os.environ))
-        outputs = json.loads(out)
-    except (BootstrapError, ValueError) as err:
-        raise SetupError(
-            f"could not read the bootstrap's outputs in bootstrap/github-oidc ({err}); run "
-            "`terraform output repository_variables` there to see why, or `make bootstrap` again"
-        ) from err
-    try:
-        # Only what the workflows read: the root's output may list more (region, state key).
-        return select_variables(outputs, workflow_variables(env))
-    except BootstrapError:  # its [roles] are not among them: not bootstrapped yet
-        return None
 
 
 def _protect_environments(
@@ -307,7 +273,7 @@ def setup(
     _variables(
         gh,
         aws,
-        variables_of or (lambda env: bootstrap_variables(env, bootstrap_dir)),
+        variables_of or (lambda env: recorded_variables(env, bootstrap_dir)),
         say,
         warn,
     )
