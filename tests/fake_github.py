@@ -4,8 +4,10 @@
 method, usually a `Fake` subclass that lists its endpoints in `routes()` as (method, path regex,
 callback) rows and checks the token, records the call or injects a failure in `before()`. The
 `serve_fake` fixture in conftest.py starts a server for one test; the `fake_github` fixture
-serves `FakeGitHub` below: pull requests by commit, issues and issue comments, every list paged
-by 2 so pagination is always exercised. Other suites (repository setup, environments) define
+serves `FakeGitHub` below: pull requests (by number and by commit), issues and issue comments,
+and the Actions side (workflows and their state, runs, a run's jobs and artifacts, an
+artifact's zip behind a redirect to a storage path that takes no token), every list paged by 2
+so pagination is always exercised. Other suites (repository setup, environments) define
 their own `Fake` subclass with their own routes and serve it through `serve_fake`.
 `FakeRepository` below is the repository `make github-setup` configures: environments,
 rulesets, variables and files, and the pull requests, check runs, reviews, merges and deployment
@@ -17,9 +19,11 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import io
 import json
 import re
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -54,6 +58,7 @@ class Reply:
     status: int
     payload: Any = None  # None: an empty body
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as it is instead of the JSON of `payload`
 
 
 NOT_FOUND = Reply(404, {"message": "Not Found"})
@@ -118,6 +123,7 @@ class FakeServer:
                 )
                 reply = app.handle(request)
                 data = json.dumps(reply.payload).encode() if reply.payload is not None else b""
+                data = reply.raw if reply.raw is not None else data
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -169,6 +175,14 @@ class FakeGitHub(Fake):
     foreign_next: bool = False  # the next-page link points at another host
     base: str = ""
     next_id: int = 1000
+    # Actions: workflows by file name, runs (each names its `workflow`), their jobs and artifacts
+    pull_requests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    jobs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    blobs: dict[int, bytes] = field(default_factory=dict)
+    blob_auth: list[str | None] = field(default_factory=list)  # Authorization seen by storage
 
     # --- state ---------------------------------------------------------------------------
 
@@ -210,10 +224,68 @@ class FakeGitHub(Fake):
         self.issues.append(issue)
         return issue
 
+    def pull(self, number: int, head_sha: str) -> dict[str, Any]:
+        """Pull request `number`, whose head is (or was, when merged) `head_sha`."""
+        self.pull_requests[number] = {
+            "number": number,
+            "head": {"sha": head_sha, "repo": {"full_name": REPO}},
+        }
+        return self.pull_requests[number]
+
+    def workflow(
+        self, file: str, state: str = "active", created_at: str = "2026-01-01T00:00:00Z"
+    ) -> dict[str, Any]:
+        self.workflows[file] = {
+            "id": len(self.workflows) + 1, "path": f".github/workflows/{file}", "state": state,
+            "created_at": created_at, "name": file.removesuffix(".yml"),
+        }  # fmt: skip
+        return self.workflows[file]
+
+    def add_run(self, workflow: str, **fields: Any) -> dict[str, Any]:
+        """A run of `workflow` (a file name); newest added last. Fields as the API names them."""
+        run_id = self.new_id()
+        known = self.workflows.get(workflow) or self.workflow(workflow)
+        run = {
+            "id": run_id, "workflow": workflow, "workflow_id": known["id"],
+            "run_number": len(self.runs) + 1,
+            "event": "push", "status": "completed", "conclusion": "success",
+            "head_sha": "0" * 40, "head_repository": {"full_name": REPO},
+            "created_at": "2026-11-26T00:00:00Z",
+            "html_url": f"https://github.test/{REPO}/actions/runs/{run_id}", **fields,
+        }  # fmt: skip
+        self.runs.append(run)
+        return run
+
+    def add_job(self, run_id: int, name: str, conclusion: str | None, steps: int = 3) -> None:
+        """A job of a run; `steps=0` for one that never started."""
+        self.jobs.setdefault(run_id, []).append({
+            "id": self.new_id(), "name": name, "conclusion": conclusion,
+            "status": "completed" if conclusion else "in_progress",
+            "steps": [{"name": f"step {i}", "number": i} for i in range(1, steps + 1)],
+        })  # fmt: skip
+
+    def add_artifact(
+        self, run_id: int, name: str, files: dict[str, str | bytes], expired: bool = False
+    ) -> int:
+        """An artifact of a run holding `files`, zipped as GitHub serves it."""
+        artifact_id = self.new_id()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zipped:
+            for path, content in files.items():
+                zipped.writestr(path, content)
+        self.blobs[artifact_id] = buffer.getvalue()
+        self.artifacts.setdefault(run_id, []).append(
+            {"id": artifact_id, "name": name, "expired": expired}
+        )
+        return artifact_id
+
     # --- API -----------------------------------------------------------------------------
 
     def before(self, request: Request) -> Reply | None:
         self.calls.append((request.method, request.target))
+        if request.path.startswith("/storage/"):  # the signed URL needs, and gets, no token
+            self.blob_auth.append(request.headers.get("Authorization"))
+            return None
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return Reply(401, {"message": "Bad credentials"})
         if self.fail_with:
@@ -229,6 +301,14 @@ class FakeGitHub(Fake):
             ("GET", repo_path("/issues"), self.list_issues),
             ("POST", repo_path("/issues"), self.create_issue),
             ("PATCH", repo_path(r"/issues/(\d+)"), self.edit_issue),
+            ("GET", repo_path(r"/pulls/(\d+)"), self.get_pull),
+            ("GET", repo_path(r"/actions/workflows/([^/]+)"), self.get_workflow),
+            ("GET", repo_path(r"/actions/workflows/([^/]+)/runs"), self.list_runs),
+            ("GET", repo_path(r"/actions/runs/(\d+)"), self.get_run),
+            ("GET", repo_path(r"/actions/runs/(\d+)/jobs"), self.list_jobs),
+            ("GET", repo_path(r"/actions/runs/(\d+)/artifacts"), self.list_artifacts),
+            ("GET", repo_path(r"/actions/artifacts/(\d+)/zip"), self.artifact_zip),
+            ("GET", r"/storage/(\d+)", self.storage),
         ]
 
     def page(self, request: Request, items: list[Any]) -> Reply:
@@ -269,6 +349,46 @@ class FakeGitHub(Fake):
         issue = self.issues[int(m.group(1)) - 1]
         issue.update(request.json())
         return Reply(200, issue)
+
+    def get_pull(self, request: Request, m: re.Match[str]) -> Reply:
+        pull = self.pull_requests.get(int(m.group(1)))
+        return Reply(200, pull) if pull else NOT_FOUND
+
+    def get_workflow(self, request: Request, m: re.Match[str]) -> Reply:
+        found = self.workflows.get(m.group(1))
+        return Reply(200, found) if found else NOT_FOUND
+
+    def list_runs(self, request: Request, m: re.Match[str]) -> Reply:
+        wanted = {k: request.arg(k) for k in ("event", "head_sha", "branch") if request.arg(k)}
+        found = [
+            r
+            for r in reversed(self.runs)  # newest first, as GitHub lists them
+            if m.group(1) in (r["workflow"], str(r["workflow_id"]))
+            and all(r.get(k) == v for k, v in wanted.items())
+        ]
+        return paged(request, found, self.base, PAGE, key="workflow_runs")
+
+    def get_run(self, request: Request, m: re.Match[str]) -> Reply:
+        run = next((r for r in self.runs if r["id"] == int(m.group(1))), None)
+        return Reply(200, run) if run else NOT_FOUND
+
+    def list_jobs(self, request: Request, m: re.Match[str]) -> Reply:
+        return paged(request, self.jobs.get(int(m.group(1)), []), self.base, PAGE, key="jobs")
+
+    def list_artifacts(self, request: Request, m: re.Match[str]) -> Reply:
+        name = request.arg("name")
+        found = [a for a in self.artifacts.get(int(m.group(1)), []) if name in (None, a["name"])]
+        return paged(request, found, self.base, PAGE, key="artifacts")
+
+    def artifact_zip(self, request: Request, m: re.Match[str]) -> Reply:
+        artifact_id = int(m.group(1))
+        if artifact_id not in self.blobs:
+            return NOT_FOUND
+        return Reply(302, headers={"Location": f"{self.base}/storage/{artifact_id}?sig=signed"})
+
+    def storage(self, request: Request, m: re.Match[str]) -> Reply:
+        blob = self.blobs.get(int(m.group(1)))
+        return Reply(200, raw=blob) if blob is not None else NOT_FOUND
 
 
 # --- A repository's settings and its pull requests: what make github-setup configures --------

@@ -157,6 +157,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
         ("destroy.yml", "environments", "manual", "destroy"): ["osaka"],
         ("destroy.yml", "environments", "nightly", "destroy"): ["osaka"],  # 22:30 in Tokyo
         ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
+        ("watchdog.yml", "environments", "matrix", "watch"): ["osaka", "seoul"],
     }
     # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
     nightly = next(s for _, _, s in workflow_steps(checkout, "gitops envs")
@@ -175,7 +176,8 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
 def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
     """pr.yml's preview step, run as written in the copy after a fork's pull request (no AWS
     plan ran): the new environment is in the comment, skipped with the fork's notice."""
-    step = next(s for name, _, s in workflow_steps(checkout, "gitops preview") if name == "pr.yml")
+    step = next(s for name, job, s in workflow_steps(checkout, "gitops preview")
+                if (name, job) == ("pr.yml", "preview"))  # fmt: skip
     run_step(checkout, step, {"AWS_SKIPPED": "fork: no OIDC token"}, tmp_path)
     comment = (checkout / ".artifacts" / "plan-preview.md").read_text(encoding="utf-8")
     assert "### `osaka`" in comment and "### `seoul`" in comment

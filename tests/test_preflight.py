@@ -199,3 +199,39 @@ def test_a_required_variable_is_named_by_its_label() -> None:
     verdict = check("Destroy osaka", required, {"TF_STATE_BUCKET": "b"})
     assert not verdict.ready and "variables not set: AWS_OSAKA_APPLY_ROLE_ARN;" in verdict.reason
     assert check("Destroy osaka", required, {"TF_STATE_BUCKET": "b", "ROLE_ARN": "arn"}).ready
+
+
+# --- --configured-by: a set-up repository missing one role fails instead of skipping ---------
+
+SET_UP = ["TF_STATE_BUCKET", "PLAN=AWS_PLAN_ROLE_ARN", "APPLY=AWS_APPLY_ROLE_ARN"]
+ARNS = {"PLAN": "arn:aws:iam::123456789012:role/p", "APPLY": "arn:aws:iam::123456789012:role/a"}
+
+
+def test_a_set_up_repository_missing_the_required_role_is_refused() -> None:
+    environ = {"TF_STATE_BUCKET": "b", **ARNS, "ROLE": " "}
+    verdict = check("Destroy seoul", ["ROLE=AWS_DESTROY_ROLE_ARN", "TF_STATE_BUCKET"], environ,
+                    configured_by=SET_UP)  # fmt: skip
+    assert verdict.fatal and not verdict.ready
+    assert "AWS_DESTROY_ROLE_ARN is not set" in verdict.reason
+    assert "TF_STATE_BUCKET, AWS_PLAN_ROLE_ARN, AWS_APPLY_ROLE_ARN are set" in verdict.reason
+
+
+@pytest.mark.parametrize("unset_one", ["TF_STATE_BUCKET", "PLAN", "APPLY"])
+def test_a_repository_not_set_up_yet_is_skipped_as_before(unset_one: str) -> None:
+    environ = {"TF_STATE_BUCKET": "b", **ARNS}
+    environ[unset_one] = ""
+    verdict = check("Destroy seoul", ["ROLE=AWS_DESTROY_ROLE_ARN", "TF_STATE_BUCKET"], environ,
+                    configured_by=SET_UP)  # fmt: skip
+    assert not verdict.ready and not verdict.fatal
+    assert "skipped" in verdict.reason
+
+
+def test_configured_by_on_the_command_line_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {"TF_STATE_BUCKET": "b", **ARNS, "GITHUB_STEP_SUMMARY": str(tmp_path / "s")}
+    argv = ["--name", "Destroy seoul", "--require", "ROLE=AWS_DESTROY_ROLE_ARN"]
+    argv += [arg for entry in SET_UP for arg in ("--configured-by", entry)]
+    assert preflight.main(argv, environ) == 1
+    assert "::error title=Not configured::" in capsys.readouterr().out
+    assert "[!CAUTION]" in (tmp_path / "s").read_text(encoding="utf-8")

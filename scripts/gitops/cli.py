@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "env-gate": ("gitops.github.env_gate", "check a GitHub environment's protection rules"),
     "checks-gate": ("gitops.github.checks_gate", "the PR's required check: red unless all passed"),
     "keep-alive": ("gitops.github.keep_alive", "skip the nightly destroy while KEEP_*_UNTIL holds"),
+    "watchdog": ("gitops.github.watchdog", "is the nightly destroy happening? (deploy, daily)"),
     "run-logged": ("gitops.github.run_logged", "run a command, keep its log, report its outcome"),
     "github-setup": ("gitops.github.setup", "environments, ruleset and variables via the API"),
     "apply-report": ("gitops.github.apply_report", "the apply's outcome as a PR comment"),

@@ -21,6 +21,12 @@
 - --missing-is-error: a required variable that is not set fails the run (exit 1) instead of
   skipping it: for a job that has been told to use AWS (terraform.yml's plan job), where an
   empty role would otherwise reach the credentials action and fail there with a cryptic error.
+- --configured-by NAME[=LABEL] (repeatable): the variables that say this repository has AWS
+  set up (the state bucket, the plan and apply roles). When every one of them is set, a missing
+  --require variable fails the run (exit 1) instead of skipping it: the nightly destroy of a
+  configured repository whose destroy role variable is missing must not go green with a notice
+  while the stack keeps running. When any of them is missing, the repository is not set up yet
+  and the run is skipped as above.
 - --main-only: the AWS roles trust runs of `main` (and its environments) only, so a manual run
   started from another branch would fail late with AccessDenied; it fails here instead (exit 1),
   first of all checks, with a message that says how to start it from main. GITHUB_REF (set by
@@ -63,6 +69,7 @@ def check(
     same_repo: bool = False,
     main_only: bool = False,
     missing_is_error: bool = False,
+    configured_by: list[str] | None = None,
     confirm: str | None = None,
     expect: str | None = None,
 ) -> Verdict:
@@ -112,11 +119,19 @@ def check(
                 False,
                 f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
             )
-    missing = []
-    for entry in required:
-        var, _, label = entry.partition("=")
-        if not environ.get(var, "").strip():
-            missing.append(label.strip() or var)
+    missing = unset(required, environ)
+    if missing and configured_by and not unset(configured_by, environ):
+        names = ", ".join(_label(entry) for entry in configured_by)
+        return Verdict(
+            False,
+            f"{name} refused: this repository is set up for AWS ({names} are set), but "
+            f"repository variable {', '.join(missing)} is not set (or is blank), so nothing was "
+            "done and whatever runs in AWS keeps running. Set it in Settings → Secrets and "
+            "variables → Actions → Variables (`make github-setup` sets every role variable "
+            "from the bootstrap's outputs; docs/PIPELINE.md)",
+            fatal=True,
+            title="Not configured",
+        )
     if missing and missing_is_error:
         return Verdict(
             False,
@@ -133,6 +148,17 @@ def check(
             f"(repository variables not set: {', '.join(missing)}; see docs/PIPELINE.md)",
         )
     return Verdict(True, f"{name}: AWS OIDC configured, proceeding")
+
+
+def _label(entry: str) -> str:
+    """What a `VAR[=LABEL]` entry is called in a message: the label, else the variable."""
+    var, _, label = entry.partition("=")
+    return label.strip() or var
+
+
+def unset(entries: list[str], environ: dict[str, str]) -> list[str]:
+    """The labels of the `VAR[=LABEL]` entries whose variable is unset or blank."""
+    return [_label(e) for e in entries if not environ.get(e.partition("=")[0], "").strip()]
 
 
 def report(verdict: Verdict, environ: dict[str, str]) -> None:
@@ -160,6 +186,13 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument(
         "--missing-is-error", action="store_true", help="fail, not skip, on a missing variable"
     )
+    parser.add_argument(
+        "--configured-by",
+        action="append",
+        default=[],
+        metavar="VAR[=LABEL]",
+        help="when all of these are set, a missing --require variable fails the run",
+    )
     parser.add_argument("--confirm", help="what the operator typed")
     parser.add_argument("--expect", help="what the operator must type")
     args = parser.parse_args(argv)
@@ -172,6 +205,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         same_repo=args.same_repo,
         main_only=args.main_only,
         missing_is_error=args.missing_is_error,
+        configured_by=args.configured_by,
         confirm=args.confirm,
         expect=args.expect,
     )
