@@ -141,6 +141,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
         ("destroy.yml", "environments", "manual", "destroy"): ["osaka"],
         ("destroy.yml", "environments", "nightly", "destroy"): ["osaka"],  # 22:30 in Tokyo
         ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
+        ("watchdog.yml", "environments", "matrix", "watch"): ["osaka", "seoul"],
     }
     # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
     nightly = next(s for _, _, s in workflow_steps(checkout, "gitops envs")
@@ -159,7 +160,8 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
 def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
     """pr.yml's preview step, run as written in the copy after a fork's pull request (no AWS
     plan ran): the new environment is in the comment, skipped with the fork's notice."""
-    step = next(s for name, _, s in workflow_steps(checkout, "gitops preview") if name == "pr.yml")
+    step = next(s for name, job, s in workflow_steps(checkout, "gitops preview")
+                if (name, job) == ("pr.yml", "preview"))  # fmt: skip
     run_step(checkout, step, {"AWS_SKIPPED": "fork: no OIDC token"}, tmp_path)
     comment = (checkout / ".artifacts" / "plan-preview.md").read_text(encoding="utf-8")
     assert "### `osaka`" in comment and "### `seoul`" in comment
@@ -212,6 +214,8 @@ def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None
     assert proc.stderr.splitlines() == [
         "ERROR: envs/kobe: region: 'ap-northeast-2' but envs/kobe/terraform.tfvars has "
         "aws_region = 'ap-northeast-1'; they must be the same",
+        "ERROR: envs/seoul: project_name: 'study-seoul' is also the project of envs/kobe (IAM "
+        "names are per account)",
         "ERROR: envs/seoul: state_key: 'seoul/terraform.tfstate' is also the state key of "
         "envs/kobe",
         "ERROR: envs/seoul: gate: GitHub environment 'seoul' is already used by envs/kobe",

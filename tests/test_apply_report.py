@@ -185,3 +185,68 @@ def test_github_refusing_the_comment_fails_the_step(
     assert run(fake_github, tmp_path, root, "success")[0] == 1
     out = capsys.readouterr().out
     assert "::error title=Apply report::" in out and TOKEN not in out
+
+
+# --- a deploy GitHub cancelled before it started: "superseded by run #N" ----------------------
+
+
+def three_pushes(fake: FakeGitHub) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Push 1's deploy waits for approval; push 2's waited in the group; push 3's took its place
+    (GitHub cancelled push 2's pending `deploy seoul` before any of its jobs started)."""
+    first = fake.add_run("deploy.yml", head_sha="1" * 40, status="in_progress", conclusion=None)
+    fake.add_job(first["id"], "deploy seoul / preflight", "success")
+    middle = fake.add_run("deploy.yml", head_sha=SHA, conclusion="cancelled")
+    fake.add_job(middle["id"], "environments", "success")
+    fake.add_job(middle["id"], "deploy seoul", "cancelled", steps=0)
+    fake.add_run("drift.yml", event="schedule")  # other workflows' runs are not candidates
+    third = fake.add_run("deploy.yml", head_sha="3" * 40, status="queued", conclusion=None)
+    fake.merged_pr(SHA, 7)
+    return first, middle, third
+
+
+def test_a_superseded_deploy_says_so_on_its_pull_request(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    _, middle, third = three_pushes(fake_github)
+    code, summary = run(fake_github, tmp_path, tmp_path, "superseded", "--run-id",
+                        str(middle["id"]))  # fmt: skip
+    assert code == 0
+    body = the_comment(fake_github)
+    assert body.startswith("<!-- apply-report:seoul -->\n## ⏭️ Deploy of `seoul` superseded by run")
+    assert f"superseded by run #{third['run_number']}" in body
+    assert f"[run #{third['run_number']}]({third['html_url']})" in body and "`3333333`" in body
+    assert f"commit `{SHA[:7]}` · merged in #7 · [this run]({RUN})" in body
+    assert "reported on the pull request" in summary
+
+
+def test_a_deploy_that_started_is_left_to_its_own_report(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    """Cancelled or rejected while waiting for approval: its preflight and plan ran, so its own
+    report job comments; nothing more is posted."""
+    fake_github.merged_pr(SHA, 7)
+    started = fake_github.add_run("deploy.yml", head_sha=SHA, conclusion="cancelled")
+    fake_github.add_job(started["id"], "deploy seoul / preflight", "success")
+    fake_github.add_job(started["id"], "deploy seoul / apply / apply seoul (seoul)", "cancelled",
+                        steps=0)  # fmt: skip
+    code, _ = run(fake_github, tmp_path, tmp_path, "superseded", "--run-id", str(started["id"]))
+    assert code == 0 and not fake_github.comments
+
+
+def test_a_deploy_cancelled_before_it_started_with_nothing_newer_says_to_run_again(
+    fake_github: FakeGitHub, tmp_path: Path
+) -> None:
+    fake_github.merged_pr(SHA, 7)
+    alone = fake_github.add_run("deploy.yml", head_sha=SHA, conclusion="cancelled")
+    fake_github.add_job(alone["id"], "deploy seoul", "cancelled", steps=0)
+    code, _ = run(fake_github, tmp_path, tmp_path, "superseded", "--run-id", str(alone["id"]))
+    assert code == 0
+    body = the_comment(fake_github)
+    assert "## ⏹️ Deploy of `seoul` cancelled before it started" in body
+    assert "run **deploy** again" in body
+
+
+def test_superseded_needs_the_run_id(fake_github: FakeGitHub, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run(fake_github, tmp_path, tmp_path, "superseded")
+    assert exc.value.code == 2 and not fake_github.calls

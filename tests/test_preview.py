@@ -207,3 +207,71 @@ def test_main_tells_the_workflow_whether_there_is_anything_to_apply(tmp_path: Pa
     write_plan(tmp_path / "seoul.json", [["no-op"], ["update"]])
     assert preview.main(argv, {"GITHUB_OUTPUT": str(output)}) == 0
     assert output.read_text().splitlines()[-1] == "changes=true"
+
+
+# --- the redacted model a pull request's plan job uploads instead of its plan -----------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plans"
+
+
+def _fixture_secrets() -> tuple[str, ...]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("regenerate", FIXTURES / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SECRETS
+
+
+@pytest.mark.parametrize("fixture", ["create", "update", "replace", "destroy", "no_changes"])
+def test_the_redacted_model_holds_no_secret_and_renders_the_same_preview(
+    tmp_path: Path, fixture: str
+) -> None:
+    """What a pull request uploads instead of the plan: the comment rendered from it is the
+    comment rendered from the plan, and none of the plan's secrets is in it."""
+    plans, out = tmp_path / "plans", tmp_path / "redacted"
+    plans.mkdir()
+    (plans / "seoul.json").write_text((FIXTURES / f"{fixture}.json").read_text())
+    raw_comment = tmp_path / "raw.md"
+    argv = ["--plans", str(plans), "--env", "seoul", "--summary", str(tmp_path / "s1.md")]
+    assert preview.main([*argv, "--output", str(raw_comment), "--redacted-out", str(out)], {}) == 0
+    model = out / "seoul.preview.json"
+    text = model.read_text(encoding="utf-8")
+    assert not [s for s in _fixture_secrets() if s in text]
+    assert [p.name for p in out.iterdir()] == ["seoul.preview.json"]
+
+    uploaded = tmp_path / "uploaded"  # what the preview job downloads: the model alone
+    uploaded.mkdir()
+    (uploaded / "seoul.preview.json").write_text(text)
+    from_model = tmp_path / "model.md"
+    argv = ["--plans", str(uploaded), "--env", "seoul", "--summary", str(tmp_path / "s2.md")]
+    changes = tmp_path / "changes"
+    assert preview.main([*argv, "--output", str(from_model)], {"GITHUB_OUTPUT": str(changes)}) == 0
+    assert from_model.read_text() == raw_comment.read_text()
+    assert (tmp_path / "s2.md").read_text() == (tmp_path / "s1.md").read_text()
+    expected = "false" if fixture == "no_changes" else "true"
+    assert changes.read_text() == f"changes={expected}\n"
+
+
+def test_a_failed_plan_travels_as_a_redacted_model(tmp_path: Path) -> None:
+    plans, out = tmp_path / "plans", tmp_path / "redacted"
+    plans.mkdir()
+    secret = _fixture_secrets()[0]
+    (plans / "seoul.stderr.txt").write_text(f'Error: bad\n  password = "{secret}"\n')
+    argv = ["--plans", str(plans), "--env", "seoul", "--summary", str(tmp_path / "s.md")]
+    assert preview.main([*argv, "--output", str(tmp_path / "c.md"), "--redacted-out", str(out)],
+                        {}) == 0  # fmt: skip
+    text = (out / "seoul.preview.json").read_text()
+    assert secret not in text and '"state": "failed"' in text
+    item = classify(out, [("seoul", "")], {})[0]
+    assert item == EnvPlan("seoul", "model", str(out / "seoul.preview.json"))
+
+
+def test_a_file_that_is_not_a_redacted_model_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "seoul.preview.json").write_text('{"format": "something else"}')
+    argv = ["--plans", str(tmp_path), "--env", "seoul", "--output", str(tmp_path / "c.md")]
+    assert preview.main([*argv, "--summary", str(tmp_path / "s.md")], {}) == 1
+    err = capsys.readouterr().err
+    assert "seoul.preview.json is not a redacted plan preview" in err

@@ -33,6 +33,8 @@ import pytest
 import yaml
 from gitops.cli import COMMANDS
 
+from tests.workflow_steps import evaluate, evaluate_all, run_gitops_step
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 REUSABLE = "./.github/workflows/terraform.yml"
@@ -41,6 +43,7 @@ PER_ENVIRONMENT = {
     "./.github/workflows/deploy-environment.yml",
     "./.github/workflows/destroy-environment.yml",
     "./.github/workflows/drift-environment.yml",
+    "./.github/workflows/watchdog-environment.yml",
 }
 LOCAL_WORKFLOWS = {REUSABLE, *PER_ENVIRONMENT}
 EMPTY_MATRIX = '{"include":[]}'
@@ -136,9 +139,11 @@ def matrix_step(job: dict[str, Any], output: str, step_id: str | None = None) ->
 
 
 def runs_per_environment(job: dict[str, Any]) -> bool:
-    """Whether a job runs one environment's Terraform: it calls a local workflow that does, or
-    runs a make target with ENV= itself."""
+    """Whether a job runs once per environment: it calls a local workflow that does, runs a
+    make target with ENV= itself, or is a matrix named by the entry (a report per environment)."""
     if job.get("uses") in LOCAL_WORKFLOWS:
+        return True
+    if "matrix.name" in str(job.get("name", "")) and "strategy" in job:
         return True
     return any(re.search(r"\bmake \w+ .*ENV=", str(s.get("run", ""))) for s in job.get("steps", []))
 
@@ -201,6 +206,9 @@ def test_github_write_scopes_only_where_needed() -> None:
         # A caller grants what the jobs of the workflow it calls ask for, and nothing more.
         ("drift.yml", "drift"): {"issues": "write"},
         ("deploy.yml", "deploy"): {"pull-requests": "write"},
+        ("deploy.yml", "superseded"): {"pull-requests": "write"},
+        ("watchdog-environment.yml", "report"): {"issues": "write"},
+        ("watchdog.yml", "watch"): {"issues": "write"},
     }
     for name, job_id, job in all_jobs():
         writes = {
@@ -623,7 +631,7 @@ def test_every_caller_workflow_has_concurrency() -> None:
         assert per_env, name
         for job_id, job in per_env:
             group = job.get("concurrency", {}).get("group", "")
-            assert "${{ matrix.name }}" in group, f"{name}:{job_id}: not grouped per environment"
+            assert "matrix.name" in group, f"{name}:{job_id}: not grouped per environment"
 
 
 def test_applies_and_destroys_are_never_cancelled() -> None:
@@ -654,6 +662,11 @@ class _Context:
         return "*"
 
 
+def _format(template: str, *values: object) -> str:
+    """GitHub's format(): `{0}`, `{1}`... replaced by the values."""
+    return template.format(*(str(v) for v in values))
+
+
 def render_group(concurrency: dict[str, Any], event: str) -> str:
     """The concurrency group a job started by `event` falls into (any matrix entry: `*`)."""
 
@@ -661,7 +674,7 @@ def render_group(concurrency: dict[str, Any], event: str) -> str:
         code = match.group(1)
         assert "!" not in code.replace("!=", ""), f"unsupported expression: {code}"
         code = code.replace("&&", " and ").replace("||", " or ")
-        names = {"github": _Context(event), "matrix": _Context()}
+        names = {"github": _Context(event), "matrix": _Context(), "format": _format}
         return str(eval(code, {"__builtins__": {}}, names))  # noqa: S307
 
     return re.sub(r"\$\{\{(.*?)\}\}", evaluate, concurrency["group"])
@@ -673,6 +686,8 @@ def test_render_group_evaluates_the_event() -> None:
     }
     assert render_group(concurrency, "schedule") == "g-*-a"
     assert render_group(concurrency, "push") == "g-*-b"
+    formatted = {"group": "${{ github.event_name == 'push' && format('p-{0}', matrix.name) }}"}
+    assert render_group(formatted, "push") == "p-*"
 
 
 def test_unattended_runs_never_queue_behind_an_approval() -> None:
@@ -689,12 +704,40 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
     assert gated
     scheduled = [name for name, workflow in WORKFLOWS.items() if "schedule" in workflow["on"]]
     # (caches.yml only restores and saves caches: it has no group a deploy could share)
-    assert sorted(scheduled) == ["caches.yml", "destroy.yml", "drift.yml"]
+    assert sorted(scheduled) == ["caches.yml", "destroy.yml", "drift.yml", "watchdog.yml"]
     for name in scheduled:
         for job_id, job in jobs(name).items():
             if "concurrency" in job:
                 group = render_group(job["concurrency"], "schedule")
                 assert group not in gated, f"{name}:{job_id} shares {group!r} with {gated[group]}"
+
+
+def concurrency_groups() -> Iterator[tuple[str, str, str, str]]:
+    """(workflow, job or `(workflow)`, event, group) for every group any event can render."""
+    for name, workflow in WORKFLOWS.items():
+        events = [event for event in workflow["on"] if event != "workflow_call"]
+        blocks = [("(workflow)", workflow.get("concurrency"))]
+        blocks += [(job_id, job.get("concurrency")) for job_id, job in workflow["jobs"].items()]
+        for where, concurrency in blocks:
+            if isinstance(concurrency, str):
+                concurrency = {"group": concurrency}
+            for event in events if concurrency else []:
+                yield name, where, event, render_group(concurrency, event).lower()
+
+
+def test_only_a_nightly_destroy_joins_the_nightly_destroys_group() -> None:
+    """GitHub keeps one pending run a group and cancels it when another run joins the group;
+    cancel-in-progress: false protects only the running one. So a pending nightly destroy may be
+    replaced by the next nightly destroy and by nothing else (a manual drift check, a deploy, a
+    manual destroy). Groups compare case-insensitively, and `*` (any matrix entry, any ref)
+    may stand for anything."""
+    nightly = render_group(jobs("destroy.yml")["destroy"]["concurrency"], "schedule").lower()
+    joiners = [
+        (name, where, event)
+        for name, where, event, group in concurrency_groups()
+        if fnmatch.fnmatchcase(group, nightly) or fnmatch.fnmatchcase(nightly, group)
+    ]
+    assert joiners == [("destroy.yml", "destroy", "schedule")]
 
 
 def lock_timeout_minutes(value: str) -> int:
@@ -719,6 +762,21 @@ def test_pull_request_runs_are_grouped_per_pull_request() -> None:
     group = WORKFLOWS["pr.yml"]["concurrency"]["group"]
     assert "github.event.pull_request.number" in group
     assert not group.startswith("terraform-")
+    # A merge group has no pull request number: without its own ref every queued group would
+    # share one group and cancel the one before it (cancel-in-progress).
+    assert group == "pr-${{ github.event.pull_request.number || github.ref }}"
+
+
+def test_a_merge_group_run_reports_the_gate_and_never_comments() -> None:
+    pr = jobs("pr.yml")
+    assert WORKFLOWS["pr.yml"]["on"]["merge_group"] == {"types": ["checks_requested"]}
+    for job_id, job in pr.items():  # every job runs there: none is limited to pull requests
+        assert "pull_request" not in str(job.get("if", "")), job_id
+    comment = next(s for s in pr["preview"]["steps"] if "gitops comment pr" in s.get("run", ""))
+    assert "github.event_name == 'pull_request'" in comment["if"]
+    # prepare tells preflight the event, which skips the AWS plans with a named reason
+    preflight = next(s for s in pr["prepare"]["steps"] if s.get("id") == "preflight")
+    assert preflight["env"]["EVENT"] == "${{ github.event_name }}"
 
 
 # --- environments ---------------------------------------------------------------------------
@@ -864,7 +922,8 @@ def test_every_per_environment_job_takes_its_environments_from_the_matrix_comman
             assert job["strategy"]["fail-fast"] is False, f"{where}: one environment stops all"
             assert job["name"].endswith("${{ matrix.name }}"), f"{where}: name it by the entry"
             assert "include" not in str(job["strategy"]).replace(EMPTY_MATRIX, ""), where
-    assert found == 5  # pr.yml's two plan jobs, deploy, destroy and drift
+    # pr.yml's two plan jobs, deploy and its superseded report, destroy, drift and the watchdog
+    assert found == 7
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -908,7 +967,8 @@ def test_no_workflow_names_an_environment() -> None:
 
 def test_pr_static_gate() -> None:
     pr = jobs("pr.yml")
-    assert list(WORKFLOWS["pr.yml"]["on"]) == ["pull_request"]
+    # A merge queue's group runs the same gate (the required check must report on its commit).
+    assert list(WORKFLOWS["pr.yml"]["on"]) == ["pull_request", "merge_group"]
     # what a contributor runs locally is what the required checks run
     assert {"make lint", "make lint-online"} <= {s.get("run") for s in pr["lint"]["steps"]}
     assert "make test-unit" in {s.get("run") for s in pr["unit"]["steps"]}
@@ -1047,24 +1107,50 @@ def test_deploy_applies_the_plan_it_made() -> None:
     runs = [s["run"] for s in steps if "run" in s and "apply" in str(s.get("if"))]
     assert 'make apply "ENV=${TF_ENV}" "PLAN=.artifacts/plans/${TF_ENV}.tfplan"' in runs[0]
     assert not any("make smoke" in r for r in runs), "the smoke test is a job of its own"
-    upload = next(
+    # the deploy's plan job uploads the saved plan under that name (raw-plans)
+    uploads = [
         s for s in TERRAFORM["jobs"]["plan"]["steps"] if uses_of(s) == "actions/upload-artifact"
-    )
-    assert upload["with"]["name"] == "${{ inputs.artifact-name }}"
-    assert upload["with"]["path"] == ".artifacts/plans/"
+    ]
+    assert all(u["with"]["name"] == "${{ inputs.artifact-name }}" for u in uploads)
+    assert plan["raw-plans"] is True
+    inputs = reusable_inputs(deploy["plan"], TERRAFORM)
+    assert uploaded_paths(TERRAFORM["jobs"]["plan"]["steps"], {"inputs": inputs}) == [
+        ".artifacts/plans/"
+    ]
 
 
 def test_deploy_compares_its_plan_with_the_preview_before_approval() -> None:
     deploy = jobs("deploy-environment.yml")
     previewed = deploy["previewed"]
     assert previewed["needs"] == "plan" and previewed["if"] == deploy["apply"]["if"]
-    assert previewed["permissions"] == {"contents": "read", "pull-requests": "read"}
+    assert previewed["permissions"] == {
+        "contents": "read", "pull-requests": "read", "actions": "read",
+    }  # fmt: skip
     download = next(s for s in previewed["steps"] if uses_of(s) == "actions/download-artifact")
     assert download["with"]["name"] == deploy["plan"]["with"]["artifact-name"]
     step = previewed["steps"][-1]
     assert step["run"].startswith('gitops plan-digest compare --env "${TF_ENV}"')
     assert '--plan ".artifacts/plans/${TF_ENV}.json"' in step["run"]
     assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
+
+
+def test_the_digest_is_read_where_the_pull_request_uploads_it() -> None:
+    """The comparison reads the pull request run's artifact of pr.yml by name: the workflow,
+    the artifact's name and the file in it are the ones pr.yml's AWS plan job writes."""
+    from gitops.preview import digest as plan_digest
+    from gitops.preview.model import MODEL_SUFFIX
+
+    assert plan_digest.PR_WORKFLOW in WORKFLOWS
+    aws_plan = jobs(plan_digest.PR_WORKFLOW)["plan"]
+    assert aws_plan["with"]["command"] == "plan"
+    name = plan_digest.PREVIEW_ARTIFACT.format(env="${{ matrix.name }}")
+    assert aws_plan["with"]["artifact-name"] == name
+    assert aws_plan["with"].get("raw-plans") in (None, False)
+    preview = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("id") == "preview")
+    assert "--redacted-out .artifacts/preview" in preview["run"]
+    assert MODEL_SUFFIX == ".preview.json"
+    # Kept long enough for a pull request that waits for its merge.
+    assert aws_plan["with"]["retention-days"] >= 90
 
 
 def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
@@ -1102,6 +1188,29 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
     # a missing (expired) plan leaves the planned counts unknown; the report is still posted
     plan = next(s for s in report["steps"] if "-plan-" in s.get("with", {}).get("name", ""))
     assert plan.get("continue-on-error") is True
+
+
+@pytest.mark.parametrize(
+    ("result", "runs"), [("cancelled", True), ("success", False), ("failure", False)]
+)
+def test_a_deploy_cancelled_before_it_started_is_reported_by_its_own_run(
+    result: str, runs: bool
+) -> None:
+    """A pending deploy GitHub cancels never starts its report job: the caller's `superseded`
+    job, which runs whatever happened, reports it for each environment of the matrix."""
+    job = jobs("deploy.yml")["superseded"]
+    assert job["needs"] == ["environments", "deploy"]
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.environments.outputs.deploy) }}"
+    assert "concurrency" not in job, "it must not queue in the group that cancelled the deploy"
+    needs = {"deploy": {"result": result},
+             "environments": {"outputs": {"deploy": '{"include":[{"name":"seoul"}]}'}}}  # fmt: skip
+    assert bool(evaluate("${{ " + job["if"] + " }}", {"needs": needs})) is runs
+    step = job["steps"][-1]
+    assert shlex.split(step["run"]) == [
+        "gitops", "apply-report", "--env", "${TF_ENV}", "--result", "superseded",
+    ]  # fmt: skip
+    assert step["env"]["TF_ENV"] == "${{ matrix.name }}"
+    assert job["permissions"]["actions"] == "read"
 
 
 def test_the_plan_job_names_an_unset_role_variable_before_the_credentials_step() -> None:
@@ -1191,10 +1300,117 @@ def test_nightly_destroy_honours_keep_alive() -> None:
     assert nightly["env"]["SCHEDULE"] == "${{ github.event.schedule }}"
 
 
+def nightly_destroy_inputs(schedule: str = "7 14 * * *") -> tuple[dict[str, Any], dict]:
+    """What destroy.yml's scheduled firing passes to destroy-environment.yml for Seoul, and the
+    `github` context of that run."""
+    from gitops import environments
+
+    entry = next(
+        e
+        for e in environments.matrix("nightly-destroy", environments.load())["include"]
+        if e["name"] == "seoul"
+    )
+    github = {"event_name": "schedule", "event": {"schedule": schedule}, "token": "t"}
+    caller = jobs("destroy.yml")["destroy"]["with"]
+    return evaluate_all(caller, {"github": github, "matrix": entry}), github
+
+
+SET_UP = {
+    "TF_STATE_BUCKET": "study-seoul-tfstate",
+    "AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan",
+    "AWS_APPLY_ROLE_ARN": "arn:aws:iam::123456789012:role/apply",
+}
+
+
+@pytest.mark.parametrize(
+    ("variables", "code", "ready"),
+    [
+        pytest.param(SET_UP, 1, "false", id="set up, destroy role missing: fails"),
+        pytest.param(
+            {**SET_UP, "AWS_DESTROY_ROLE_ARN": "arn:aws:iam::123456789012:role/destroy"},
+            0, "true", id="set up with its destroy role: destroys",
+        ),
+        pytest.param({}, 0, "false", id="a new clone, nothing set: skipped with a notice"),
+        pytest.param(
+            {"TF_STATE_BUCKET": "b"}, 0, "false", id="half set up: skipped with a notice"
+        ),
+    ],
+)  # fmt: skip
+def test_the_nightly_destroy_of_a_set_up_repository_fails_without_its_destroy_role(
+    tmp_path: Path, variables: dict[str, str], code: int, ready: str
+) -> None:
+    """A repository with its state bucket and deploy roles set runs AWS; a missing destroy role
+    there must make the nightly run red, never green with a notice while the stack runs on."""
+    inputs, github = nightly_destroy_inputs()
+    assert inputs["role"] == "AWS_DESTROY_ROLE_ARN"
+    step = next(s for s in jobs("destroy-environment.yml")["decide"]["steps"]
+                if s.get("id") == "check")  # fmt: skip
+    out = tmp_path / "out"
+    env = {"GITHUB_REF": "refs/heads/main", "GITHUB_OUTPUT": str(out)}
+    contexts = {"inputs": inputs, "vars": variables, "github": github}
+    assert run_gitops_step(step, contexts, env) == code
+    assert f"ready={ready}" in out.read_text(encoding="utf-8")
+
+
+def test_the_deploy_refuses_while_the_nightly_destroy_or_its_watchdog_is_disabled(
+    fake_github: Any, tmp_path: Path
+) -> None:
+    """The deploy's preflight step, run as written with the fake GitHub: a disabled nightly
+    destroy (or a disabled watchdog, which nothing else would notice) stops the deploy before
+    it plans; active ones let it go on."""
+    from gitops.github import watchdog
+
+    from tests.fake_github import REPO, TOKEN
+
+    for workflow in (watchdog.DESTROY_WORKFLOW, watchdog.WATCHDOG_WORKFLOW):
+        assert "schedule" in WORKFLOWS[workflow]["on"], workflow
+    preflight = jobs("deploy-environment.yml")["preflight"]
+    names = [s.get("name") for s in preflight["steps"]]
+    step = next(s for s in preflight["steps"] if "gitops watchdog" in str(s.get("run", "")))
+    assert names.index(step["name"]) > names.index("Is AWS OIDC configured?")
+    assert step["if"] == "steps.check.outputs.ready == 'true'"
+    assert preflight["permissions"]["actions"] == "read"
+    deploy = jobs("deploy.yml")["deploy"]["with"]
+    assert deploy["keep-alive"] == "${{ matrix.keep_alive }}"
+    inputs = {"environment": "seoul", "keep-alive": "KEEP_SEOUL_UNTIL"}
+    contexts = {"inputs": inputs, "vars": {}, "github": {"token": TOKEN}}
+    env = {"GITHUB_API_URL": fake_github.base, "GITHUB_REPOSITORY": REPO,
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}  # fmt: skip
+    fake_github.workflow(watchdog.DESTROY_WORKFLOW, created_at="2099-01-01T00:00:00Z")
+    fake_github.workflow(watchdog.WATCHDOG_WORKFLOW)
+    assert run_gitops_step(step, contexts, env) == 0
+    for workflow in (watchdog.DESTROY_WORKFLOW, watchdog.WATCHDOG_WORKFLOW):
+        fake_github.workflows[workflow]["state"] = "disabled_inactivity"
+        assert run_gitops_step(step, contexts, env) == 1, workflow
+        fake_github.workflows[workflow]["state"] = "active"
+
+
+def test_the_watchdog_reads_the_state_with_the_plan_role_and_files_one_issue() -> None:
+    watch = jobs("watchdog.yml")["watch"]
+    assert watch["with"]["role-to-assume"] == "${{ vars[matrix.plan_role] }}"
+    assert watch["with"]["role-variable"] == "${{ matrix.plan_role }}"
+    assert watch["with"]["keep-alive"] == "${{ matrix.keep_alive }}"
+    matrix = matrix_step(jobs("watchdog.yml")["environments"], "watch")
+    assert "matrix nightly-destroy --github-output watch" in matrix["run"]
+    called = jobs("watchdog-environment.yml")
+    stack, report = called["stack"], called["report"]
+    assert "issues" not in stack["permissions"], "the job with AWS credentials writes no issue"
+    assert "id-token" not in report["permissions"], "the job that writes the issue has no AWS"
+    assert report["needs"] == "stack" and report["if"] == "always()"
+    run = shlex.split(report["steps"][-1]["run"])
+    assert run[:3] == ["gitops", "watchdog", "check"] and "--issue" in run
+    env = report["steps"][-1]["env"]
+    assert env["KEEP_ALIVE"] == "${{ vars[inputs.keep-alive] }}"
+    assert env["STACK_RESULT"] == "${{ needs.stack.result }}"
+    assert env["RESOURCES"] == "${{ needs.stack.outputs.resources }}"
+    count = next(s for s in stack["steps"] if s.get("id") == "state")
+    assert shlex.split(count["run"])[:3] == ["gitops", "watchdog", "stack"]
+
+
 def test_schedules_match_the_documented_kst_hours() -> None:
     docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
     kst = {}
-    for name in ("destroy.yml", "drift.yml"):
+    for name in ("destroy.yml", "drift.yml", "watchdog.yml"):
         crons = [entry["cron"] for entry in WORKFLOWS[name]["on"]["schedule"]]
         assert crons, name
         kst[name] = [cron_to_kst(cron) for cron in crons]
@@ -1327,6 +1543,54 @@ def test_a_plan_waiting_for_approval_outlives_the_wait() -> None:
             applied += 1
             assert planner["with"].get("retention-days", 7) >= 31, f"{name}:{job_id}"
     assert applied
+
+
+def reusable_inputs(caller: dict[str, Any], workflow: dict[str, Any]) -> dict[str, Any]:
+    """The inputs a caller's `with:` gives a reusable workflow, its defaults filled in. Values
+    the caller computes from its own contexts stay as written (only the names matter here)."""
+    declared = workflow["on"]["workflow_call"]["inputs"]
+    given = {**{k: v.get("default") for k, v in declared.items()}, **caller["with"]}
+    return {k: (v if v != "${{ matrix.name }}" else "seoul") for k, v in given.items()}
+
+
+def uploaded_paths(steps: list[dict[str, Any]], contexts: dict[str, Any]) -> list[str]:
+    """The paths the upload steps whose `if` holds (for a run whose jobs succeeded) upload."""
+    paths = []
+    for step in steps:
+        if uses_of(step) == "actions/upload-artifact" and evaluate(
+            step.get("if", "${{ success() }}"), contexts
+        ):
+            paths += [p.strip() for p in str(step["with"]["path"]).splitlines() if p.strip()]
+    return paths
+
+
+RAW_PLANS = ".artifacts/plans"  # where `make plan` leaves the saved plan and its JSON
+
+
+def test_raw_plans_are_uploaded_by_deploys_alone() -> None:
+    """A saved plan and its `show -json` (prior state included) are downloadable by anyone who
+    can read the repository: a pull request and a drift check upload only the redacted preview
+    (what the preview job and the drift issue need); only the deploy uploads the plan its apply
+    applies, kept as long as an approval may wait."""
+    plan_steps = TERRAFORM["jobs"]["plan"]["steps"]
+    seen = set()
+    for name, job_id, caller in [*reusable_callers("plan"), *reusable_callers("drift")]:
+        inputs = reusable_inputs(caller, TERRAFORM)
+        paths = uploaded_paths(plan_steps, {"inputs": inputs})
+        seen.add(name)
+        if name == "deploy-environment.yml":
+            assert paths == [f"{RAW_PLANS}/"], f"{name}:{job_id}"
+            assert caller["with"]["retention-days"] >= 31
+        else:
+            assert paths == [".artifacts/preview/"], f"{name}:{job_id} uploads {paths}"
+    assert seen == {"pr.yml", "deploy-environment.yml", "drift-environment.yml"}
+    for name, job_id, step in all_steps():
+        if name != "terraform.yml" and uses_of(step) == "actions/upload-artifact":
+            assert RAW_PLANS not in str(step["with"]["path"]), f"{name}:{job_id}"
+    # What leaves a pull request's plan job is the redacted model the preview step writes.
+    for steps in (plan_steps, jobs("pr.yml")["plan-emulated"]["steps"]):
+        preview = next(s for s in steps if str(s.get("run", "")).startswith("gitops preview"))
+        assert "--redacted-out .artifacts/preview" in preview["run"]
 
 
 def test_aws_sessions_outlive_the_job() -> None:

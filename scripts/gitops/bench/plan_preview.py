@@ -8,7 +8,7 @@ destroyed, a SecureString parameter created: a quarter each), spread over 50 mod
 prior state and planned values of each resource as a real plan carries them. The plan is
 written to a temporary file and put through what the CLI does: read and parse the JSON, gather
 its secrets, build the model (with the running-cost estimate and the plan digest), render the
-comment with its digest block and the long summary. Figures are the median of --runs runs, in
+comment and the long summary. Figures are the median of --runs runs, in
 seconds; "cost+digest" is the part of parse+model that scripts/gitops/preview/cost.py and
 scripts/gitops/preview/digest.py take, timed again on their own.
 """
@@ -77,11 +77,7 @@ def run_once(path: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     envs = model.build([("bench", path)], [], [])
     t1 = time.perf_counter()
-    digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
-    budget = render.COMMENT_BUDGET - len(digests.encode())
-    comment = plan_digest.attach(
-        render.build_comment(envs, render.where_full("summary.md", None), budget=budget), digests
-    )
+    comment = render.build_comment(envs, render.where_full("summary.md", None))
     t2 = time.perf_counter()
     summary = render.build_summary(envs)
     t3 = time.perf_counter()

@@ -18,6 +18,17 @@ Then it finds the pull request the commit was merged from (GET /repos/{o}/{r}/co
 and adds one comment there. A push without a pull request is said in the job summary, with
 nothing posted. Exit 0 when reported (or nothing to report to), 1 when GitHub refused the
 comment, 2 on bad arguments.
+
+    gitops apply-report --env seoul --result superseded [--run-id ID]
+
+A deploy of an environment queues in its concurrency group; when a third push arrives while
+one deploy waits for approval, GitHub cancels the pending one before it starts, and none of its
+jobs (the report among them) ever runs. deploy.yml's `superseded` job then runs this: it reads
+this run's jobs (GET .../actions/runs/{id}/jobs) and, when no job of `deploy <env>` ever started
+a step, finds the newer run of the same workflow that took its place (the oldest run newer than
+this one) and comments "superseded by run #N" on the pull request. When the environment's
+deploy did start, its own report job reports and nothing is posted here. Needs actions: read
+and pull-requests: write.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops.github.api import DEFAULT_API, GitHub, GitHubError
+from gitops.github.api import DEFAULT_API, GitHub, GitHubError, get_run, run_jobs, workflow_runs
 from gitops.github.comments import post_comment, pr_for_commit, run_url
 from gitops.github.outputs import append_summary, set_outputs
 from gitops.preview.markdown import fenced
@@ -182,11 +193,81 @@ def render(report: Report, sha: str, pr: int | None, url: str, secrets: Secrets)
     return "\n".join(lines)
 
 
+SUPERSEDED = "superseded"
+
+
+def deploy_started(jobs: list[dict[str, Any]], env: str) -> bool:
+    """Whether any job of this run's `deploy <env>` (the matrix job or the jobs of the workflow
+    it calls, `deploy <env> / ...`) started a step."""
+    name = f"deploy {env}"
+    return any(
+        job.get("steps")
+        for job in jobs
+        if job.get("name") == name or str(job.get("name", "")).startswith(f"{name} /")
+    )
+
+
+def superseding_run(gh: GitHub, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The run of the same workflow that came next after `run`: the one that joined the group
+    and took its place (None when none has started since)."""
+    newer = [
+        other
+        for other in workflow_runs(gh, run["workflow_id"], limit=50)
+        if int(other.get("run_number", 0)) > int(run.get("run_number", 0))
+    ]
+    return min(newer, key=lambda other: int(other["run_number"])) if newer else None
+
+
+def render_superseded(
+    env: str, sha: str, pr: int | None, url: str, newer: dict[str, Any] | None
+) -> str:
+    where = [f"commit `{sha[:7]}`"] + ([f"merged in #{pr}"] if pr else [])
+    if url:
+        where.append(f"[this run]({url})")
+    if newer is None:
+        head = f"## ⏹️ Deploy of `{env}` cancelled before it started"
+        text = (
+            f"GitHub cancelled this deploy of `{env}` while it waited for its turn, and no "
+            "newer deploy run has taken its place. Nothing was planned or applied for this "
+            "commit: run **deploy** again (Actions → deploy → Run workflow) to deploy it."
+        )
+    else:
+        link = f"[run #{newer.get('run_number')}]({newer.get('html_url', '')})"
+        later = str(newer.get("head_sha") or "")[:7]
+        head = f"## ⏭️ Deploy of `{env}` superseded by run #{newer.get('run_number')}"
+        text = (
+            f"GitHub cancelled this deploy of `{env}` before it started: it was waiting behind "
+            f"another deploy of `{env}` (one waits for approval at a time), and {link} of commit "
+            f"`{later}` joined the queue and took its place. Nothing was planned or applied for "
+            f"this commit here; {link} plans `main` as of `{later}`, and reports on its own pull "
+            "request."
+        )
+    return "\n".join([MARKER.format(env=env), head, "", " · ".join(where), "", text, ""])
+
+
+def report_superseded(gh: GitHub, env: str, run_id: str, sha: str, url: str) -> tuple[str, str]:
+    """Comment on the pull request when this run's deploy of `env` never started; (what was
+    done, where)."""
+    if deploy_started(run_jobs(gh, run_id), env):
+        return "started", ""
+    newer = superseding_run(gh, get_run(gh, run_id))
+    pr = pr_for_commit(gh, sha)
+    body = render_superseded(env, sha, pr, url, newer)
+    if pr is None:
+        return "no pull request", body
+    return "posted", post_comment(gh, pr, body).url
+
+
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     env = dict(os.environ) if environ is None else environ
     parser = argparse.ArgumentParser(description="Report the apply on its pull request.")
     parser.add_argument("--env", required=True)
-    parser.add_argument("--result", required=True, choices=["success", "failure", "cancelled"])
+    parser.add_argument(
+        "--result",
+        required=True,
+        choices=["success", "failure", "cancelled", SUPERSEDED],
+        help=f"the apply job's result; {SUPERSEDED}: report a deploy cancelled before it started",
+    )
     parser.add_argument(
         "--smoke-result",
         default="",
@@ -199,9 +280,15 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument("--repo", default=env.get("GITHUB_REPOSITORY", ""))
     parser.add_argument("--run-url", default=run_url(env))
     parser.add_argument("--output", type=Path, help="also write the comment here")
+    parser.add_argument("--run-id", default=env.get("GITHUB_RUN_ID", ""), help="superseded: "
+                        "this run (default $GITHUB_RUN_ID)")  # fmt: skip
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[0-9a-f]{7,40}", args.sha or ""):
         parser.error(f"--sha must be a commit SHA, got {args.sha!r}")
+    if args.result == SUPERSEDED:
+        if not args.run_id.isdigit():
+            parser.error(f"--result {SUPERSEDED} needs --run-id (or $GITHUB_RUN_ID)")
+        return superseded_main(args, env)
     plan, raw = None, ""
     if args.plan and args.plan.is_file():
         try:
@@ -229,4 +316,28 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     print(f"{args.env}: apply report on #{pr}: {outcome.url}")
     set_outputs(env, url=outcome.url)
     append_summary(env, f"Apply report posted on #{pr}: {outcome.url}\n\n")
+    return 0
+
+
+def superseded_main(args: argparse.Namespace, env: dict[str, str]) -> int:
+    try:
+        gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
+        done, where = report_superseded(gh, args.env, args.run_id, args.sha, args.run_url)
+    except GitHubError as err:
+        print(f"::error title=Apply report::{err}")
+        return 1
+    if done == "started":
+        line = (
+            f"{args.env}: this run's deploy started; its own report job reports on the pull request"
+        )
+    elif done == "no pull request":
+        line = f"{args.env}: cancelled before it started; no pull request for {args.sha[:7]}"
+        append_summary(env, f"{line}\n\n{where}\n")
+    else:
+        line = (
+            f"{args.env}: deploy cancelled before it started; reported on the pull request: {where}"
+        )
+        set_outputs(env, url=where)
+        append_summary(env, f"{line}\n\n")
+    print(line)
     return 0

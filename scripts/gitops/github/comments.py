@@ -9,7 +9,8 @@
   creates it when there is none. One comment per pull request, however many pushes.
 - drift --status drift: updates the open issue that carries `<!-- drift-issue:ENV -->`, or
   opens one. --status clean: comments on that issue and closes it; nothing to do when none is
-  open.
+  open. (`sync_issue` is that one-issue-per-marker rule; the nightly watchdog keeps its own
+  issue with it, gitops.github.watchdog.)
 - Both look only at comments and issues the pipeline itself wrote: the marker *and* the author's
   login must match (--author, default `github-actions[bot]`, the login of a workflow's
   GITHUB_TOKEN). Someone quoting the marker is neither edited (a 403) nor adopted.
@@ -115,13 +116,44 @@ def drift_marker(env: str) -> str:
     return f"<!-- drift-issue:{env} -->"
 
 
-def find_drift_issue(gh: GitHub, marker: str, author: str = BOT_LOGIN) -> dict[str, Any] | None:
+def find_issue(gh: GitHub, marker: str, author: str = BOT_LOGIN) -> dict[str, Any] | None:
+    """The open issue `author` wrote that carries `marker` (pull requests are not issues)."""
     for issue in gh.paginate(f"/repos/{gh.repo}/issues", {"state": "open", "creator": author}):
         if "pull_request" in issue:  # the issues list includes pull requests
             continue
         if marker in (issue.get("body") or "") and written_by(issue, author):
             return issue
     return None
+
+
+def sync_issue(
+    gh: GitHub,
+    marker: str,
+    title: str,
+    body: str | None,
+    closing: str,
+    author: str = BOT_LOGIN,
+) -> Outcome:
+    """One issue per marker: with a body, open it or update the open one; without (all is well
+    again), comment `closing` on the open one and close it, or do nothing."""
+    issue = find_issue(gh, marker, author)
+    if body is None:
+        if issue is None:
+            return Outcome("unchanged")
+        number = issue["number"]
+        gh.request("POST", f"/repos/{gh.repo}/issues/{number}/comments", {"body": closing})
+        closed, _ = gh.request(
+            "PATCH",
+            f"/repos/{gh.repo}/issues/{number}",
+            {"state": "closed", "state_reason": "completed"},
+        )
+        return Outcome("closed", closed.get("html_url", ""))
+    text = with_marker(body, marker)
+    if issue is None:
+        opened, _ = gh.request("POST", f"/repos/{gh.repo}/issues", {"title": title, "body": text})
+        return Outcome("opened", opened.get("html_url", ""))
+    updated, _ = gh.request("PATCH", f"/repos/{gh.repo}/issues/{issue['number']}", {"body": text})
+    return Outcome("updated", updated.get("html_url", ""))
 
 
 def sync_drift_issue(
@@ -131,38 +163,17 @@ def sync_drift_issue(
     if status not in ("drift", "clean"):
         raise ValueError(f"status must be drift or clean, got {status!r}")
     marker = drift_marker(env)
-    issue = find_drift_issue(gh, marker, author)
     where = f" ([run]({run_url}))" if run_url else ""
-    if status == "clean":
-        if issue is None:
-            return Outcome("unchanged")
-        number = issue["number"]
-        gh.request(
-            "POST",
-            f"/repos/{gh.repo}/issues/{number}/comments",
-            {"body": f"The refresh-only plan of {env} is clean again{where}: closing."},
+    text = None
+    if status == "drift":
+        text = (
+            f"{marker}\n"
+            f"A refresh-only plan found that the real {env} stack differs from the Terraform "
+            f"state{where}. Review the changes below, then either apply the code again or bring "
+            f"the code in line. This issue closes itself when a later check is clean.\n\n{body}"
         )
-        closed, _ = gh.request(
-            "PATCH",
-            f"/repos/{gh.repo}/issues/{number}",
-            {"state": "closed", "state_reason": "completed"},
-        )
-        return Outcome("closed", closed.get("html_url", ""))
-
-    text = (
-        f"{marker}\n"
-        f"A refresh-only plan found that the real {env} stack differs from the Terraform "
-        f"state{where}. Review the changes below, then either apply the code again or bring "
-        f"the code in line. This issue closes itself when a later check is clean.\n\n{body}"
-    )
-    text = with_marker(text, marker)
-    if issue is None:
-        opened, _ = gh.request(
-            "POST", f"/repos/{gh.repo}/issues", {"title": f"Drift detected in {env}", "body": text}
-        )
-        return Outcome("opened", opened.get("html_url", ""))
-    updated, _ = gh.request("PATCH", f"/repos/{gh.repo}/issues/{issue['number']}", {"body": text})
-    return Outcome("updated", updated.get("html_url", ""))
+    closing = f"The refresh-only plan of {env} is clean again{where}: closing."
+    return sync_issue(gh, marker, f"Drift detected in {env}", text, closing, author)
 
 
 def run_url(environ: dict[str, str]) -> str:

@@ -8,14 +8,25 @@
   the notice asks for (a job that reads `vars[...]` by a name from the environment descriptions
   passes it under a fixed env name). A new clone, or a fork, has none of them: the run is not an
   error, the AWS jobs are skipped, and a notice says which variables to set (docs/PIPELINE.md).
-- --same-repo: a pull request from a fork gets no OIDC token and a read-only GITHUB_TOKEN, so
-  it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow. So is
-  a run Dependabot started (ACTOR, the workflow's `github.actor`, is `dependabot[bot]`, which
-  stays so when someone else re-runs it): GitHub treats it like a fork's, with a read-only
-  token and Dependabot's secrets instead of the Actions ones, and it may get no OIDC token.
+- --same-repo: only a pull request from this repository may use AWS. A pull request from a fork
+  gets no OIDC token and a read-only GITHUB_TOKEN, so it is skipped the same way; so is one
+  whose head repository is unknown (a deleted fork: GitHub sends `head.repo` as null). HEAD_REPO
+  and BASE_REPO (owner/name) come from the workflow. So is a run Dependabot started (ACTOR, the
+  workflow's `github.actor`, is `dependabot[bot]`, which stays so when someone else re-runs
+  it): GitHub treats it like a fork's, with a read-only token and Dependabot's secrets instead
+  of the Actions ones, and it may get no OIDC token. And so is a merge queue's run (EVENT, the
+  workflow's `github.event_name`, is `merge_group`): the plan role trusts pull requests and
+  main, not the queue's branches; the pull request planned before it was queued, and the
+  deploy plans main again before anything is applied.
 - --missing-is-error: a required variable that is not set fails the run (exit 1) instead of
   skipping it: for a job that has been told to use AWS (terraform.yml's plan job), where an
   empty role would otherwise reach the credentials action and fail there with a cryptic error.
+- --configured-by NAME[=LABEL] (repeatable): the variables that say this repository has AWS
+  set up (the state bucket, the plan and apply roles). When every one of them is set, a missing
+  --require variable fails the run (exit 1) instead of skipping it: the nightly destroy of a
+  configured repository whose destroy role variable is missing must not go green with a notice
+  while the stack keeps running. When any of them is missing, the repository is not set up yet
+  and the run is skipped as above.
 - --main-only: the AWS roles trust runs of `main` (and its environments) only, so a manual run
   started from another branch would fail late with AccessDenied; it fails here instead (exit 1),
   first of all checks, with a message that says how to start it from main. GITHUB_REF (set by
@@ -47,6 +58,7 @@ class Verdict:
 
 MAIN_REF = "refs/heads/main"
 DEPENDABOT = "dependabot[bot]"
+MERGE_GROUP = "merge_group"
 
 
 def check(
@@ -57,6 +69,7 @@ def check(
     same_repo: bool = False,
     main_only: bool = False,
     missing_is_error: bool = False,
+    configured_by: list[str] | None = None,
     confirm: str | None = None,
     expect: str | None = None,
 ) -> Verdict:
@@ -81,23 +94,44 @@ def check(
         )
     if same_repo:
         head, base = environ.get("HEAD_REPO", ""), environ.get("BASE_REPO", "")
-        if head and base and head != base:
+        if environ.get("EVENT", "") == MERGE_GROUP:
             return Verdict(
                 False,
-                f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
+                f"{name} skipped: merge queue run; the AWS roles trust pull requests and main, "
+                "not the queue's branches (the pull request planned before it was queued, and "
+                "the deploy plans main again before any apply)",
             )
         if environ.get("ACTOR", "") == DEPENDABOT:
             return Verdict(
                 False,
                 f"{name} skipped: run started by {DEPENDABOT}; GitHub treats it like a fork's "
                 "(read-only token, no Actions secrets, no AWS OIDC token); the LocalStack gate "
-                "still runs",
+                "still runs, and the deploy plans AWS after the merge, before any apply",
             )
-    missing = []
-    for entry in required:
-        var, _, label = entry.partition("=")
-        if not environ.get(var, "").strip():
-            missing.append(label.strip() or var)
+        if not head:
+            return Verdict(
+                False,
+                f"{name} skipped: the pull request's head repository is unknown (a deleted "
+                "fork); treated as a fork, which gets no AWS OIDC token",
+            )
+        if head != base:
+            return Verdict(
+                False,
+                f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
+            )
+    missing = unset(required, environ)
+    if missing and configured_by and not unset(configured_by, environ):
+        names = ", ".join(_label(entry) for entry in configured_by)
+        return Verdict(
+            False,
+            f"{name} refused: this repository is set up for AWS ({names} are set), but "
+            f"repository variable {', '.join(missing)} is not set (or is blank), so nothing was "
+            "done and whatever runs in AWS keeps running. Set it in Settings → Secrets and "
+            "variables → Actions → Variables (`make github-setup` sets every role variable "
+            "from the bootstrap's outputs; docs/PIPELINE.md)",
+            fatal=True,
+            title="Not configured",
+        )
     if missing and missing_is_error:
         return Verdict(
             False,
@@ -114,6 +148,17 @@ def check(
             f"(repository variables not set: {', '.join(missing)}; see docs/PIPELINE.md)",
         )
     return Verdict(True, f"{name}: AWS OIDC configured, proceeding")
+
+
+def _label(entry: str) -> str:
+    """What a `VAR[=LABEL]` entry is called in a message: the label, else the variable."""
+    var, _, label = entry.partition("=")
+    return label.strip() or var
+
+
+def unset(entries: list[str], environ: dict[str, str]) -> list[str]:
+    """The labels of the `VAR[=LABEL]` entries whose variable is unset or blank."""
+    return [_label(e) for e in entries if not environ.get(e.partition("=")[0], "").strip()]
 
 
 def report(verdict: Verdict, environ: dict[str, str]) -> None:
@@ -141,6 +186,13 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument(
         "--missing-is-error", action="store_true", help="fail, not skip, on a missing variable"
     )
+    parser.add_argument(
+        "--configured-by",
+        action="append",
+        default=[],
+        metavar="VAR[=LABEL]",
+        help="when all of these are set, a missing --require variable fails the run",
+    )
     parser.add_argument("--confirm", help="what the operator typed")
     parser.add_argument("--expect", help="what the operator must type")
     args = parser.parse_args(argv)
@@ -153,6 +205,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         same_repo=args.same_repo,
         main_only=args.main_only,
         missing_is_error=args.missing_is_error,
+        configured_by=args.configured_by,
         confirm=args.confirm,
         expect=args.expect,
     )

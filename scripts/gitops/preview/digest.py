@@ -1,55 +1,58 @@
 """Bind the plan an approver is asked to apply to the plan its pull request previewed.
 
     gitops plan-digest compare --env seoul --plan .artifacts/plans/seoul.json \\
-        [--sha COMMIT] [--repo OWNER/NAME] [--author github-actions[bot]]
+        [--sha COMMIT] [--event EVENT] [--repo OWNER/NAME]
 
-The plan-preview comment carries, per environment, a digest of its plan in a hidden HTML
-comment: every resource address with its actions and every output with its actions, nothing
-else (no values, so nothing secret), compressed, plus the SHA-256 of the whole:
-
-    <!-- plan-digest v1 seoul sha256=<64 hex> <base64 of zlib of JSON> -->
+A plan's digest is every resource address with its actions and every output with its
+actions, nothing else (no values, so nothing secret), and its SHA-256. A pull request's plan
+job puts it in the redacted model it uploads (`plans-<env>`, file `<env>.preview.json`,
+gitops.preview.model.to_json), next to what the preview shows.
 
 `compare` runs in the deploy on main: it digests the plan just made, asks GitHub which pull
-request the commit came from (GET /repos/{o}/{r}/commits/{sha}/pulls), reads the digest from
-that pull request's plan-preview comment written by --author (a comment anyone else wrote is
-not trusted), and writes at the top of the job summary ($GITHUB_STEP_SUMMARY) either "matches
-the plan previewed in #N" or a warning and a short list of what differs. A push with no pull
-request, a pull request without a preview, and an API error say so. It exits 0 in every one of
-those cases (the approver decides, with the warning in front of them) and 2 on bad arguments or
-an unreadable plan. $GITHUB_TOKEN, $GITHUB_REPOSITORY, $GITHUB_API_URL and $GITHUB_SHA as for
-scripts/gitops/github/comments.py.
+request the commit came from (GET /repos/{o}/{r}/commits/{sha}/pulls) and that pull request's
+head commit (GET /repos/{o}/{r}/pulls/{n}), then reads the digest from the artifact of the
+pull request run of `pr.yml` for exactly that head commit (GET .../actions/workflows/pr.yml/runs
+?head_sha=, .../runs/{id}/artifacts, .../artifacts/{id}/zip), from this repository, not a fork.
+A comment proves nothing: the workflow token of any run (an earlier push of the pull request
+with an edited workflow) writes as the same bot, and anyone with write access edits comments;
+an artifact is written once, by the run of the workflow at that commit, the code that was
+reviewed and merged. The verdict goes at the top of the job summary ($GITHUB_STEP_SUMMARY):
+"matches the plan previewed in #N at its head commit" or a warning and a short list of what
+differs. A deploy started by hand (`--event workflow_dispatch`, a plan no pull request
+previewed), a push with no pull request, a pull request without a preview of the environment,
+and an API error say so. It exits 0 in every one of those cases (the approver decides, with the
+warning in front of them) and 2 on bad arguments or an unreadable plan. $GITHUB_TOKEN (contents,
+pull-requests and actions: read), $GITHUB_REPOSITORY, $GITHUB_API_URL, $GITHUB_SHA and
+$GITHUB_EVENT_NAME as for scripts/gitops/github/comments.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
+import io
 import json
 import os
 import re
 import sys
-import zlib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops.github.outputs import BOT_LOGIN, append_summary
+from gitops.github.outputs import append_summary
 
 if TYPE_CHECKING:
     from gitops.github.api import GitHub
 
-VERSION = "v1"
-DEFAULT_AUTHOR = BOT_LOGIN
-# The digests of all environments together may take this much of the comment; past it only
-# their hashes are kept (a mismatch is still detected, only not itemised).
-DIGEST_BUDGET = 16_000
 MAX_LISTED = 20
-_LINE = re.compile(
-    r"<!-- plan-digest (?P<version>v\d+) (?P<env>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}) "
-    r"sha256=(?P<hash>[0-9a-f]{64})(?: (?P<data>[A-Za-z0-9+/=]+))? -->"
-)
 QUIET = ({"no-op"}, {"read"})
+# Where a pull request's preview is: pr.yml's AWS plan job uploads each environment's redacted
+# model under this name (tests/test_workflows.py holds pr.yml to it).
+PR_WORKFLOW = "pr.yml"
+PREVIEW_ARTIFACT = "plans-{env}"
+MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
+DISPATCH = "workflow_dispatch"
 
 
 def digest(plan: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -76,50 +79,15 @@ def fingerprint(data: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(data)).hexdigest()
 
 
-def comment_block(digests: dict[str, dict[str, Any]], budget: int = DIGEST_BUDGET) -> str:
-    """The hidden lines that carry every environment's digest in the preview comment."""
-    full, short = [], []
-    for env, data in digests.items():
-        head = f"<!-- plan-digest {VERSION} {env} sha256={fingerprint(data)}"
-        packed = base64.b64encode(zlib.compress(_canonical(data), 9)).decode("ascii")
-        full.append(f"{head} {packed} -->")
-        short.append(f"{head} -->")
-    text = "\n".join(full)
-    if len(text.encode()) > budget:
-        text = "\n".join(short)
-    return text + "\n" if text else ""
-
-
-def attach(comment: str, block: str) -> str:
-    """The comment with the digest block right under its first line (the marker)."""
-    if not block:
-        return comment
-    first, sep, rest = comment.partition("\n")
-    return f"{first}\n{block}{rest}" if sep else f"{comment}\n{block}"
-
-
 @dataclass
 class Previewed:
+    """A pull request's preview of one environment: its digest and where it was read."""
+
     hash: str
-    data: dict[str, Any] | None  # None when the comment kept only the hash
-
-
-def parse(body: str) -> dict[str, Previewed]:
-    """Every environment's digest found in a comment body."""
-    found = {}
-    for match in _LINE.finditer(body or ""):
-        if match["version"] != VERSION:
-            continue
-        data = None
-        if match["data"]:
-            try:
-                data = json.loads(zlib.decompress(base64.b64decode(match["data"], validate=True)))
-            except (ValueError, zlib.error):
-                data = None
-            if data is not None and fingerprint(data) != match["hash"]:
-                data = None  # damaged or edited: trust the hash only
-        found[match["env"]] = Previewed(match["hash"], data)
-    return found
+    data: dict[str, Any]
+    pr: int
+    commit: str  # the pull request's head commit the preview was made for
+    run: str  # "run #N" as a Markdown link to the pull request run that made it
 
 
 @dataclass
@@ -162,7 +130,12 @@ def _listed(diff: Difference) -> list[str]:
 
 
 def verdict(
-    env: str, current: dict[str, Any], pr: int | None, previewed: Previewed | None, sha: str
+    env: str,
+    current: dict[str, Any],
+    pr: int | None,
+    previewed: Previewed | None,
+    sha: str,
+    why_not: str = "",
 ) -> Verdict:
     """What the approver reads at the top of the summary."""
     short = sha[:7] or "this commit"
@@ -177,43 +150,101 @@ def verdict(
         return Verdict(
             None,
             "> [!WARNING]\n"
-            f"> **Not previewed:** #{pr} has no plan-preview digest for {env} (the preview "
-            "failed, was skipped, or predates digests). Read the plan below in full.\n",
+            f"> **Not previewed:** no preview of {env} from #{pr} can be trusted: {why_not}. "
+            "Read the plan below in full.\n",
         )
+    where = f"#{pr} at its head commit `{previewed.commit[:7]}` ({previewed.run})"
     if previewed.hash == fingerprint(current):
         count = len(current["resources"]) + len(current["outputs"])
         return Verdict(
             True,
-            f"✅ **This {env} plan matches the plan previewed in #{pr}** "
+            f"✅ **This {env} plan matches the plan previewed in {where}** "
             f"({count} resource and output changes, the same addresses and actions).\n",
         )
     lines = [
         "> [!WARNING]",
-        f"> **This {env} plan differs from the plan previewed in #{pr}.** Something changed "
+        f"> **This {env} plan differs from the plan previewed in {where}.** Something changed "
         "between the preview and main (another merge, drift, a changed input). Review what "
         "differs before approving:",
         "",
     ]
-    if previewed.data is None:
-        lines.append("- the previewed plan was too large to store itemised; only its hash differs")
-    else:
-        lines += _listed(differences(previewed.data, current)) or ["- (only the order differs)"]
+    lines += _listed(differences(previewed.data, current)) or ["- (only the order differs)"]
     return Verdict(False, "\n".join(lines) + "\n")
 
 
-def check(
-    gh: GitHub, env: str, plan: dict[str, Any], sha: str, author: str = DEFAULT_AUTHOR
-) -> Verdict:
+def dispatched(env: str) -> Verdict:
+    """A deploy started by hand: its plan (a replacement asked for, a re-plan after a stale
+    one) was previewed by no pull request; the approver reads it as it is."""
+    return Verdict(
+        None,
+        "> [!NOTE]\n"
+        f"> **Started by hand:** no pull request previewed this {env} plan, so there is nothing "
+        "to compare it with. Read it below in full before approving.\n",
+    )
+
+
+def preview_in(archive: bytes, env: str) -> dict[str, Any]:
+    """The redacted model of `env` in an artifact's zip, as JSON data."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            info = zipped.getinfo(f"{env}.preview.json")
+            if info.file_size > MAX_ARTIFACT_BYTES:
+                raise ValueError(f"{info.filename} is {info.file_size:,} bytes")
+            return json.loads(zipped.read(info))
+    except (KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"the artifact holds no readable {env}.preview.json ({err})") from err
+
+
+def find_preview(gh: GitHub, env: str, pr: int) -> Previewed | str:
+    """The digest of `env` that pr.yml's run for the pull request's head commit uploaded, or
+    why there is none. Only runs of this repository's own branches count: a fork's run of the
+    same commit runs with the fork's token and its artifacts are not ours to trust."""
+    from gitops.github.api import download_artifact, get_pull, run_artifacts, workflow_runs
+    from gitops.preview.model import InputError, from_json
+
+    head = str(((get_pull(gh, pr).get("head") or {}).get("sha")) or "")
+    if not re.fullmatch(r"[0-9a-f]{40}", head):
+        return f"GitHub names no head commit for #{pr}"
+    runs = [
+        run
+        for run in workflow_runs(gh, PR_WORKFLOW, event="pull_request", head_sha=head)
+        if run.get("head_sha") == head
+        and ((run.get("head_repository") or {}).get("full_name") or "") == gh.repo
+    ]
+    name = PREVIEW_ARTIFACT.format(env=env)
+    for run in runs:  # newest first
+        artifacts = run_artifacts(gh, run["id"], name)
+        if not artifacts:
+            continue
+        try:
+            data = preview_in(download_artifact(gh, artifacts[0]["id"], MAX_ARTIFACT_BYTES), env)
+            model = from_json(data, f"{name}/{env}.preview.json")
+        except (ValueError, InputError) as err:
+            return f"the artifact {name} of run {run.get('id')} is not a preview: {err}"
+        link = f"[run #{run.get('run_number', run['id'])}]({run.get('html_url', '')})"
+        if model.state != "planned" or model.digest is None:
+            return f"the pull request's plan of {env} at `{head[:7]}` {model.state} ({link})"
+        return Previewed(fingerprint(model.digest), model.digest, pr, head, link)
+    return (
+        f"no run of {PR_WORKFLOW} for its head commit `{head[:7]}` kept an artifact {name} (the "
+        "AWS plans were skipped, or it expired: pull request previews are kept 90 days)"
+    )
+
+
+def check(gh: GitHub, env: str, plan: dict[str, Any], sha: str, event: str = "") -> Verdict:
     # Imported here: the preview imports this module and needs no HTTP client.
-    from gitops.github.comments import PR_MARKER, find_comment, pr_for_commit
+    from gitops.github.comments import pr_for_commit
 
     current = digest(plan)
+    if event == DISPATCH:
+        return dispatched(env)
     pr = pr_for_commit(gh, sha)
     if pr is None:
         return verdict(env, current, None, None, sha)
-    comment = find_comment(gh, pr, PR_MARKER, author=author)
-    previewed = parse(comment.get("body", "")).get(env) if comment else None
-    return verdict(env, current, pr, previewed, sha)
+    found = find_preview(gh, env, pr)
+    if isinstance(found, str):
+        return verdict(env, current, pr, None, sha, why_not=found)
+    return verdict(env, current, pr, found, sha)
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
@@ -227,7 +258,11 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     cmp_.add_argument("--plan", type=Path, required=True, help="terraform show -json output")
     cmp_.add_argument("--sha", default=env.get("GITHUB_SHA", ""))
     cmp_.add_argument("--repo", default=env.get("GITHUB_REPOSITORY", ""))
-    cmp_.add_argument("--author", default=DEFAULT_AUTHOR, help="login that writes the preview")
+    cmp_.add_argument(
+        "--event",
+        default=env.get("GITHUB_EVENT_NAME", ""),
+        help=f"the event that started the deploy; {DISPATCH}: no pull request to compare with",
+    )
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[0-9a-f]{7,40}", args.sha or ""):
         parser.error(f"--sha must be a commit SHA, got {args.sha!r}")
@@ -239,7 +274,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     title = f"### Plan bound to its preview ({args.env})\n\n"
     try:
         gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
-        result = check(gh, args.env, plan, args.sha, args.author)
+        result = check(gh, args.env, plan, args.sha, args.event)
     except GitHubError as err:
         text = (
             "> [!WARNING]\n"

@@ -10,13 +10,19 @@ given, with the secrets of all plans gathered first, the running-cost estimate
 `Environment.has_changes` is the one definition of "applying this plan would change something"
 (imports, moves and forgets count): the comment, the job summary and the deploy's `changes`
 output all ask it.
+
+`to_json` / `from_json` carry an Environment between jobs as a *redacted model* (the file
+`<name>.preview.json`): everything the preview shows, already masked, and the plan digest, with
+none of the plan's raw values. A pull request's plan job uploads that file instead of the plan,
+and the preview job renders the comment from it (docs/PLAN_PREVIEW.md).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -295,8 +301,10 @@ def build(
     failed: list[tuple[str, Path]],
     skipped: list[tuple[str, str]],
     order: list[str] | None = None,
+    models: list[tuple[str, Path]] | None = None,
 ) -> list[Environment]:
-    """Environments from the files given, in order; secrets gathered from all plans first."""
+    """Environments from the files given, in order; secrets gathered from all plans first.
+    `models` are redacted models (`read_model`), taken as they are."""
     secrets = Secrets()
     loaded = []
     for name, path in plans:
@@ -316,6 +324,8 @@ def build(
         )
     for name, reason in skipped:
         envs[name] = Environment(name=name, state="skipped", skip_reason=secrets.redact(reason))
+    for name, path in models or []:
+        envs[name] = replace(read_model(path), name=name)
     names = order or list(envs)
     return [envs[n] for n in names if n in envs]
 
@@ -323,3 +333,75 @@ def build(
 def plan_has_changes(plan: dict[str, Any]) -> bool:
     """Whether applying this `terraform show -json` plan would change anything (see has_changes)."""
     return PlanReader(Secrets()).environment("", "", plan).has_changes
+
+
+# --- the redacted model, as a file (`<name>.preview.json`) -----------------------------------
+
+MODEL_FORMAT = "plan-preview-model"
+MODEL_VERSION = 1
+MODEL_SUFFIX = ".preview.json"
+
+
+def _side(side: cost.Side) -> dict[str, Any]:
+    return {"hourly": side.hourly, "not_priced": dict(side.not_priced), "usage": dict(side.usage)}
+
+
+def to_json(env: Environment) -> dict[str, Any]:
+    """The environment as JSON-ready data: what the preview shows (masked) and the digest."""
+    data = asdict(replace(env, cost=None))
+    if env.cost is not None:
+        data["cost"] = {
+            "region": env.cost.region,
+            "hours_per_month": env.cost.hours_per_month,
+            "before": _side(env.cost.before),
+            "after": _side(env.cost.after),
+        }
+    return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "environment": data}
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(sorted(unknown))}")
+    return data
+
+
+def _change_from(data: dict[str, Any]) -> Change:
+    attrs = [AttrChange(**_known(AttrChange, a)) for a in data.get("attrs") or []]
+    return Change(**{**_known(Change, data), "attrs": attrs})
+
+
+def _side_from(data: dict[str, Any]) -> cost.Side:
+    not_priced, usage = Counter(data.get("not_priced") or {}), Counter(data.get("usage") or {})
+    return cost.Side(float(data["hourly"]), not_priced, usage)
+
+
+def from_json(data: Any, source: str = "") -> Environment:
+    """An Environment from `to_json`'s data; InputError naming `source` when it is not one."""
+    try:
+        if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a {MODEL_FORMAT} file")
+        if data.get("version") != MODEL_VERSION:
+            raise ValueError(f"version {data.get('version')!r}, this code reads {MODEL_VERSION}")
+        raw = dict(_known(Environment, data["environment"]))
+        raw["changes"] = [_change_from(c) for c in raw.get("changes") or []]
+        raw["drift"] = [_change_from(c) for c in raw.get("drift") or []]
+        raw["outputs"] = [OutputChange(**_known(OutputChange, o)) for o in raw.get("outputs") or []]
+        if raw.get("cost") is not None:
+            est = raw["cost"]
+            raw["cost"] = cost.Estimate(
+                est["region"], float(est["hours_per_month"]),
+                _side_from(est["before"]), _side_from(est["after"]),
+            )  # fmt: skip
+        return Environment(**raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{source or 'the model'} is not a redacted plan preview: {exc}") from exc
+
+
+def read_model(path: Path) -> Environment:
+    """The redacted model in `path` (a `<name>.preview.json` a plan job uploaded)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read the redacted preview {path}: {exc}") from exc
+    return from_json(data, str(path))

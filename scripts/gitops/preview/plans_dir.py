@@ -2,6 +2,7 @@
 
     gitops preview --plans .artifacts/plans [--env localstack --env seoul]
         [--skipped "seoul=REASON"] [--aws-skipped REASON] [--summary FILE] [--output comment.md]
+        [--redacted-out DIR]
 
 `gitops plan-preview` (gitops.preview.cli) renders plans it is told about: `ENV=plan.json`,
 `--failed ENV=stderr` and `--skipped ENV=reason`. Which of those applies to an environment is
@@ -10,8 +11,13 @@ that choice, the same way in CI and on a laptop, then renders them with the same
 (gitops.preview.render.render_files, in-process):
 
 - --env NAME[=STEM]: the plan files are STEM.json (planned) or STEM.stderr.txt (failed) in
-  --plans; STEM defaults to NAME (the drift check uses `--env seoul=seoul-drift`). Without
-  --env: every environment envs/*/environment.toml describes (scripts/gitops/environments.py).
+  --plans, or STEM.preview.json (the redacted model a plan job uploaded, planned or failed,
+  gitops.preview.model.to_json); STEM defaults to NAME (the drift check uses
+  `--env seoul=seoul-drift`). Without --env: every environment envs/*/environment.toml
+  describes (scripts/gitops/environments.py).
+- --redacted-out DIR: also write each environment's redacted model to DIR/NAME.preview.json:
+  what a pull request's plan job uploads instead of its plan (the comment and the digest come
+  from it; no raw value of the plan is in it).
 - --aws-skipped REASON with a non-empty REASON: every AWS environment is skipped for REASON (a
   pull request from a fork, or a repository without AWS configured, plans none of them).
 - neither file: the job stopped before it could plan; shown as failed with that explanation.
@@ -28,6 +34,7 @@ that choice, the same way in CI and on a laptop, then renders them with the same
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -36,7 +43,7 @@ from pathlib import Path
 from gitops import environments
 from gitops.github.outputs import set_outputs
 from gitops.paths import PLANS_DIR
-from gitops.preview.model import InputError, any_changes
+from gitops.preview.model import MODEL_SUFFIX, InputError, any_changes, to_json
 from gitops.preview.render import render_files
 
 NO_PLAN = (
@@ -48,8 +55,8 @@ NO_PLAN = (
 @dataclass(frozen=True)
 class EnvPlan:
     name: str
-    kind: str  # "planned" | "failed" | "skipped"
-    value: str  # plan JSON path, stderr path, or skip reason
+    kind: str  # "planned" | "model" | "failed" | "skipped"
+    value: str  # plan JSON path, redacted model path, stderr path, or skip reason
 
 
 def parse_pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
@@ -71,6 +78,8 @@ def classify(plans: Path, envs: list[tuple[str, str]], skipped: dict[str, str]) 
             result.append(EnvPlan(name, "skipped", skipped[name]))
         elif (plans / f"{stem}.json").is_file():
             result.append(EnvPlan(name, "planned", str(plans / f"{stem}.json")))
+        elif (plans / f"{stem}{MODEL_SUFFIX}").is_file():
+            result.append(EnvPlan(name, "model", str(plans / f"{stem}{MODEL_SUFFIX}")))
         elif (plans / f"{stem}.stderr.txt").is_file():
             result.append(EnvPlan(name, "failed", str(plans / f"{stem}.stderr.txt")))
         else:
@@ -93,6 +102,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
                         help="skip every AWS environment for REASON (when not empty)")  # fmt: skip
     parser.add_argument("--summary", default=env.get("GITHUB_STEP_SUMMARY") or None)
     parser.add_argument("--output", type=Path, help="write the comment here (default: stdout)")
+    parser.add_argument("--redacted-out", type=Path, metavar="DIR",
+                        help="also write each environment's redacted model here")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         envs = parse_pairs(args.env, "--env") or [(name, "") for name in environments.names()]
@@ -121,11 +132,17 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             [i.name for i in items],
             summary=args.summary,
             append_summary=args.summary == env.get("GITHUB_STEP_SUMMARY"),
+            models=[(i.name, Path(i.value)) for i in items if i.kind == "model"],
         )
     except InputError as err:
         print(f"preview: error: {err}; the plan job's log says what it wrote", file=sys.stderr)
         return 1
     set_outputs(env, changes="true" if any_changes(envs) else "false")
+    if args.redacted_out:
+        args.redacted_out.mkdir(parents=True, exist_ok=True)
+        for shown in envs:
+            path = args.redacted_out / f"{shown.name}{MODEL_SUFFIX}"
+            path.write_text(json.dumps(to_json(shown), indent=1) + "\n", encoding="utf-8")
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(comment, encoding="utf-8")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitops.preview import digest as plan_digest
 from gitops.preview.markdown import code, plural
 from gitops.preview.model import DESTRUCTIVE, Environment, InputError, build
 from gitops.preview.sections import Style, render_environment
@@ -192,20 +191,15 @@ def render_files(
     append_summary: bool = False,
     full_url: str | None = None,
     title: str = TITLE,
+    models: list[tuple[str, Path]] | None = None,
 ) -> tuple[str, list[Environment]]:
-    """The comment for these files, and the environments it shows; the long form to `summary`.
+    """The comment for these files (plans, failed plans' output, skip reasons and redacted
+    models), and the environments it shows; the long form to `summary`.
 
     Raises InputError when an input cannot be read or the summary cannot be written.
     """
-    envs = build(plans, failed, skipped, order)
-    digests = plan_digest.comment_block({e.name: e.digest for e in envs if e.digest is not None})
-    comment = build_comment(
-        envs,
-        where_full(summary, full_url),
-        budget=COMMENT_BUDGET - len(digests.encode()),
-        title=title,
-    )
-    comment = plan_digest.attach(comment, digests)
+    envs = build(plans, failed, skipped, order, models)
+    comment = build_comment(envs, where_full(summary, full_url), title=title)
     if summary:
         text = build_summary(envs, title=title)
         target = Path(summary)

@@ -191,7 +191,8 @@ def find_backend(
     )
 
 
-def _s3(backend: Backend) -> Any:
+def s3_client(backend: Backend) -> Any:
+    """An S3 client for the backend, with the credentials Terraform would use."""
     from botocore.config import Config
 
     style = {"addressing_style": "path"} if backend.path_style or backend.endpoint else {}
@@ -204,7 +205,7 @@ def _s3(backend: Backend) -> Any:
     )
 
 
-def _not_found(error: Exception) -> bool:
+def not_found(error: Exception) -> bool:
     code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
     return code in ("NoSuchKey", "404", "NotFound")
 
@@ -218,9 +219,9 @@ def read_lock(backend: Backend) -> tuple[LockInfo, str | None] | None:
     from botocore.exceptions import ClientError
 
     try:
-        obj = _s3(backend).get_object(Bucket=backend.bucket, Key=backend.lock_key)
+        obj = s3_client(backend).get_object(Bucket=backend.bucket, Key=backend.lock_key)
     except ClientError as error:
-        if _not_found(error):
+        if not_found(error):
             return None
         raise
     return LockInfo.from_json(obj["Body"].read().decode("utf-8")), obj.get("ETag")
@@ -287,7 +288,7 @@ def _delete_s3_lock(backend: Backend, etag: str | None) -> None:
     """Delete the lock object; where S3 honours If-Match, only the version that was read."""
     from botocore.exceptions import ClientError
 
-    client = _s3(backend)
+    client = s3_client(backend)
     if etag:
         try:
             client.delete_object(Bucket=backend.bucket, Key=backend.lock_key, IfMatch=etag)
