@@ -112,9 +112,9 @@ lint-online: setup ## zizmor's online audits of .github/ (impostor commits, tag/
 	$(VENV)/bin/zizmor --no-progress .
 
 # Test tiers (docs/TESTING.md): tests/conftest.py marks each test from what it uses; every tier
-# runs on all cores (pytest-xdist), a file's LocalStack tests together on one worker.
+# runs on all cores (pytest-xdist), a file's tests together on one worker (tests/conftest.py).
 QUICK_TESTS := not e2e and not db and not slow
-PYTEST := $(PY) -m pytest -n auto --dist loadgroup
+PYTEST := $(PY) -m pytest -n auto --dist loadscope
 
 test: setup ## Run every test: the quick tier and the integration tier, in one run
 	$(PYTEST) $(PYTEST_ARGS)

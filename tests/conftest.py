@@ -119,16 +119,58 @@ def pytest_itemcollected(item: pytest.Item) -> None:
             item.add_marker(marker)
     if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
         item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
-    # Under xdist (--dist loadgroup), a file's tests run on one worker, in order: its module
-    # fixtures (a Terraform root, a plan) are made once, and its LocalStack tests never run
-    # beside each other. Files that make the same names in the emulator share a group; a test
-    # that shares nothing with its file's others may name a group of its own.
-    if not item.get_closest_marker("xdist_group"):
-        item.add_marker(pytest.mark.xdist_group(SAME_NAMES.get(item.path.stem, item.path.stem)))
 
 
-# Test files whose LocalStack resources have the same names (the bootstrap's roles and bucket).
-SAME_NAMES = {"test_bootstrap_rehearsal": "bootstrap", "test_bootstrap_iam": "bootstrap"}
+# --- How `make test` spreads the tests over xdist workers (--dist loadscope) --------------------
+# A file's tests run on one worker, in order: its module fixtures (a Terraform root, a plan) are
+# made once, and its LocalStack tests never run beside each other. Files that make the same
+# names in the emulator share a scope; tests in APART share nothing with their file's others and
+# may run anywhere. Each worker lists the slow tiers first, so the longest scopes start first.
+SAME_NAMES = {
+    "tests/test_bootstrap_rehearsal.py": "bootstrap",
+    "tests/test_bootstrap_iam.py": "bootstrap",
+}
+APART = {
+    # a project name of its own each, in the run's emulator
+    "tests/test_faults.py::test_sigkill_mid_apply_then_recovery_converges_without_duplicates",
+    "tests/test_faults.py::test_two_applies_at_once_one_proceeds_one_is_refused_state_intact",
+    # an emulator of its own each
+    "tests/test_pipeline.py::test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running",
+    "tests/test_pipeline.py::test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up",
+}
+FIRST = ("e2e", "slow", "db")  # the tiers whose scopes take longest, in that order
+
+
+def scope_of(nodeid: str) -> str:
+    if nodeid.split("[", 1)[0] in APART:
+        return nodeid
+    file = nodeid.split("::", 1)[0]
+    return SAME_NAMES.get(file, file)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown when xdist is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """--dist loadscope with scope_of's scopes, in the order the workers list them."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scopes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    config.option.loadscopereorder = False  # keep the workers' order: slow tiers first
+    return Scopes(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):
+        rank = {name: i for i, name in enumerate(FIRST)}
+
+        def first_tier(item: pytest.Item) -> int:
+            return min((rank[m.name] for m in item.iter_markers() if m.name in rank), default=9)
+
+        items.sort(key=first_tier)  # stable: a file's tests keep their order within a tier
 
 
 # --- Services shared by the whole run -----------------------------------------------------------

@@ -73,6 +73,7 @@ def conforms(shape_name: str, value: str) -> bool:
     )
 
 
+@pytest.mark.slow  # Terraform plans the account root
 def test_the_budget_sends_only_what_the_budgets_api_accepts(root: Path) -> None:
     code, err, doc = plan(root, budget_monthly_usd=20, budget_emails=["ops@example.com"])
     assert code == 0, err
@@ -100,6 +101,7 @@ def test_the_budget_sends_only_what_the_budgets_api_accepts(root: Path) -> None:
         assert not n["subscriber_sns_topic_arns"]
 
 
+@pytest.mark.slow  # Terraform plans the account root
 def test_bad_budget_inputs_are_refused_at_plan() -> None:
     """bootstrap/account/tests/budget.tftest.hcl: each bad input (0 USD, no or 11 addresses,
     a bad or repeated address, a name the API refuses) fails its variable's validation, with
@@ -120,6 +122,7 @@ def test_what_the_api_refuses_the_variables_refuse_too() -> None:
     assert api_shape("Subscribers").metadata["max"] == EMAIL_SUBSCRIBERS_MAX + 1  # + one SNS
 
 
+@pytest.mark.slow  # Terraform plans the account root
 def test_the_budget_settings_are_asked_once_and_kept(tmp_path: Path) -> None:
     with pytest.raises(bootstrap.BootstrapError, match="BUDGET_USD=20 BUDGET_EMAIL="):
         bootstrap.budget_settings(tmp_path, None, None)

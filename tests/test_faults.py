@@ -247,7 +247,6 @@ def kill_stack(localstack_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
     destroy(stack)
 
 
-@pytest.mark.xdist_group("faults-kill")  # a project name of its own: runs beside the other
 def test_sigkill_mid_apply_then_recovery_converges_without_duplicates(
     kill_stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -356,7 +355,6 @@ def s3_stack(localstack_endpoint: str, tmp_path: Path) -> Iterator[tuple[Stack, 
         s3.delete_bucket(Bucket=bucket)
 
 
-@pytest.mark.xdist_group("faults-lock")
 def test_two_applies_at_once_one_proceeds_one_is_refused_state_intact(
     s3_stack: tuple[Stack, str, str],
 ) -> None:

@@ -222,6 +222,7 @@ def good_plan(good_root: Path) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_rds_runs_mysql_84_without_paid_extended_support(good_plan: dict[str, Any]) -> None:
     [db] = planned(good_plan, "aws_db_instance")
     assert db["engine"] == "mysql"
@@ -259,6 +260,7 @@ def test_ci_tests_against_the_mysql_major_version_seoul_runs() -> None:
     assert {".".join(i.split(".")[:2]) for i in images} == {default_engine_major()}
 
 
+@pytest.mark.slow  # reads a full plan of the module
 @pytest.mark.parametrize(("label", "version"), [("db_80", "8.0"), ("db_57", "5.7")])
 def test_a_version_past_standard_support_is_refused_at_plan_time(
     refusals: str, label: str, version: str
@@ -269,12 +271,14 @@ def test_a_version_past_standard_support_is_refused_at_plan_time(
     assert f"RDS standard support for MySQL {major} ended on {end}" in refusal_of(refusals, label)
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_a_major_version_missing_from_the_table_is_refused(refusals: dict[str, str]) -> None:
     assert "its major version is not in modules/db/mysql_support.json" in refusal_of(
         refusals, "db_91"
     )
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_rds_logs_go_to_terraform_managed_groups_with_retention(good_plan: dict[str, Any]) -> None:
     [db] = planned(good_plan, "aws_db_instance")
     groups = {g["name"]: g for g in planned(good_plan, "aws_cloudwatch_log_group")}
@@ -289,6 +293,7 @@ def test_rds_logs_go_to_terraform_managed_groups_with_retention(good_plan: dict[
     assert db.get("identifier_prefix") in (None, "")
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_slowquery_is_exported_only_with_the_slow_query_log_on(good_plan: dict[str, Any]) -> None:
     [db] = planned(good_plan, "aws_db_instance")
     [group] = planned(good_plan, "aws_db_parameter_group")
@@ -301,6 +306,7 @@ def test_slowquery_is_exported_only_with_the_slow_query_log_on(good_plan: dict[s
 # --- ec2 db mode on real AWS ------------------------------------------------------------------
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_ec2_mode_without_a_way_out_of_the_private_subnets_is_refused(
     refusals: dict[str, str],
 ) -> None:
@@ -312,11 +318,13 @@ def test_ec2_mode_without_a_way_out_of_the_private_subnets_is_refused(
 # --- web tier: Session Manager, Compose checksum ---------------------------------------------
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_the_web_role_can_be_reached_by_session_manager(good_plan: dict[str, Any]) -> None:
     arns = [a["policy_arn"] for a in planned(good_plan, "aws_iam_role_policy_attachment")]
     assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in arns
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_the_compose_binary_is_checked_before_it_is_installed(good_plan: dict[str, Any]) -> None:
     script = good_plan["planned_values"]["outputs"]["user_data"]["value"]
     pins = dict(
@@ -343,6 +351,7 @@ def module_resources(doc: dict[str, Any], call: str) -> dict[str, dict[str, Any]
     return {r["address"]: r for r in module["resources"]}
 
 
+@pytest.mark.slow  # reads a full plan of the module
 @pytest.mark.parametrize("tier", ["web", "db"])
 def test_each_instance_boots_after_its_role_may_read_the_secret(
     good_plan: dict[str, Any], tier: str
@@ -354,6 +363,7 @@ def test_each_instance_boots_after_its_role_may_read_the_secret(
     assert "aws_iam_role_policy.this" in depends
 
 
+@pytest.mark.slow  # reads a full plan of the module
 def test_rds_leaves_iam_database_authentication_off(good_plan: dict[str, Any]) -> None:
     """Nothing logs in with IAM tokens (the app has its own generated password)."""
     [db] = planned(good_plan, "aws_db_instance")

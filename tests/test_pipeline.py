@@ -138,7 +138,6 @@ def cleanup() -> Iterator[Callable[[Pipeline], None]]:
         pipeline.run("pipeline", "down")
 
 
-@pytest.mark.xdist_group("pipeline-own-emulator")  # shares nothing with the others
 def test_make_e2e_runs_up_smoke_down_and_leaves_nothing_running(tmp_path: Path, cleanup) -> None:
     """With an emulator port and a database of its own: make e2e starts both and stops both."""
     pipeline = make_pipeline(tmp_path)
@@ -266,7 +265,6 @@ def test_up_fails_fast_when_no_emulator_can_be_had(tmp_path: Path, cleanup) -> N
     assert not pipeline.has_resources()
 
 
-@pytest.mark.xdist_group("pipeline-killed-emulator")  # shares nothing with the others
 def test_emulator_dying_mid_apply_fails_clearly_and_down_cleans_up(
     tmp_path: Path, mysql_admin: DBServer, cleanup
 ) -> None:

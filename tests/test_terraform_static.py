@@ -23,6 +23,7 @@ def test_terraform_fmt_is_clean() -> None:
     assert proc.returncode == 0, f"unformatted: {proc.stdout}{proc.stderr}"
 
 
+@pytest.mark.slow  # loads the AWS provider's schema: seconds of CPU a root (also in make lint)
 @pytest.mark.parametrize("env", environments.names())
 def test_root_validates_without_backend_or_credentials(
     env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
