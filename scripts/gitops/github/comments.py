@@ -76,21 +76,6 @@ def upsert_pr_comment(
     return post_comment(gh, number, body)
 
 
-def find_comment(
-    gh: GitHub, number: int, marker: str, author: str | None = None
-) -> dict[str, Any] | None:
-    """The pull request's newest comment that carries the marker (and, given an author, was
-    written by that login: a marker anyone can type proves nothing)."""
-    found = None
-    for comment in gh.paginate(f"/repos/{gh.repo}/issues/{number}/comments"):
-        if marker not in (comment.get("body") or ""):
-            continue
-        if author is not None and not written_by(comment, author):
-            continue
-        found = comment
-    return found
-
-
 def pr_for_commit(gh: GitHub, sha: str) -> int | None:
     """The pull request a commit on main came from: the one merged as that commit, else a
     merged one that contains it, else None (pushed without a pull request)."""
