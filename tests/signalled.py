@@ -2,7 +2,9 @@
 
 The runner signals only the step's own process: SIGINT, then SIGTERM a few seconds later.
 `signal_when` starts a command, waits for the line that says it is at work, sends it those
-signals, and returns its exit code and everything it printed.
+signals, and returns its exit code and everything it printed. With `sent`, it creates that file
+once the last signal is sent: a stand-in for Terraform waits for it, instead of sleeping "long
+enough", to finish saving its state only after every signal has reached the command.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 
 def signal_when(
@@ -21,9 +24,11 @@ def signal_when(
     env: Mapping[str, str] | None = None,
     pause: float = 0.3,
     timeout: float = 30,
+    sent: Path | None = None,
 ) -> tuple[int, str]:
     """Run `command`; once a line contains `ready`, send `signals` to it, `pause` seconds apart,
-    and wait for it to end. Returns (exit code, the whole output, stderr folded in)."""
+    (then create `sent`) and wait for it to end. Returns (exit code, the whole output, stderr
+    folded in)."""
     proc = subprocess.Popen(
         list(command), env=None if env is None else dict(env),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -39,6 +44,8 @@ def signal_when(
             if index:
                 time.sleep(pause)
             proc.send_signal(signum)  # to this process only, as GitHub's runner does
+        if sent is not None:
+            sent.touch()
         rest, _ = proc.communicate(timeout=timeout)
     finally:
         if proc.poll() is None:

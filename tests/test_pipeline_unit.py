@@ -118,9 +118,14 @@ def test_down_stops_an_orphan_gracefully_before_anything_else(tmp_path: Path, or
 
 
 def test_down_refuses_to_pull_the_emulator_from_under_a_stubborn_orphan(
-    orphan, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, orphan, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    proc = orphan(pipeline.tf.env_dir(pipeline.ENV), stubborn=True)
+    # envs/localstack stands in a folder of the test's own: `down` signals every terraform that
+    # works in the root, and one of the checkout's own (a `make up` running) is not the test's.
+    root = tmp_path / "envs" / "localstack"
+    root.mkdir(parents=True)
+    monkeypatch.setattr(pipeline.tf, "env_dir", lambda env: root)
+    proc = orphan(root, stubborn=True)
     stopped: list[str] = []
     monkeypatch.setattr(pipeline, "ORPHAN_WAIT_SECONDS", 1.0)
     monkeypatch.setattr(pipeline.localstack, "stop", lambda emu: stopped.append("emulator"))
@@ -131,7 +136,7 @@ def test_down_refuses_to_pull_the_emulator_from_under_a_stubborn_orphan(
     assert exc.value.code == 1
     assert stopped == []
     err = capsys.readouterr().err
-    assert f"terraform (pid {proc.pid}) is still running in envs/localstack" in err
+    assert f"terraform (pid {proc.pid}) is still running in {root}" in err
     assert f"kill -INT {proc.pid}" in err and "make down" in err
 
 
@@ -140,7 +145,7 @@ def test_down_refuses_to_pull_the_emulator_from_under_a_stubborn_orphan(
 SLOW_DESTROY = """#!{python}
 import time
 print("aws_instance.web: Destroying...", flush=True)
-time.sleep(1.5)
+time.sleep(0.8)  # the second Ctrl-C comes 0.3 s after init, while this destroy runs
 print("Destroy complete!", flush=True)
 """
 

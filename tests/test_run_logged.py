@@ -207,7 +207,11 @@ print("applying", flush=True)
 deadline = time.monotonic() + 30
 while not got and time.monotonic() < deadline:
     time.sleep(0.05)
-time.sleep(1.0)  # writing the state, releasing the lock
+# writing the state, releasing the lock: until every signal of the cancel has been sent, and a
+# moment more, in which a wrongly forwarded second signal would still arrive
+while not os.path.exists(sys.argv[2]) and time.monotonic() < deadline:
+    time.sleep(0.02)
+time.sleep(0.2)
 with open(sys.argv[1], "w") as out:
     out.write(",".join(got))
 print("stopped cleanly", flush=True)
@@ -222,9 +226,10 @@ def test_cancel_reaches_the_command_once_and_is_waited_for(tmp_path: Path) -> No
     gitops = Path(sys.executable).parent / "gitops"  # as the workflow step runs it, exec'd
     code, output = signal_when(
         [str(gitops), "run-logged", "--title", "Apply (seoul)", "--",
-         sys.executable, str(child), str(record)],
+         sys.executable, str(child), str(record), str(tmp_path / "sent")],
         "applying",
         [signal.SIGINT, signal.SIGTERM],
+        sent=tmp_path / "sent",
     )  # fmt: skip
     assert record.read_text() == "INT", output  # exactly one SIGINT reached the command
     assert "stopped cleanly" in output

@@ -19,7 +19,7 @@ print("ready", flush=True)
 deadline = time.monotonic() + 10
 while not got and time.monotonic() < deadline:
     time.sleep(0.02)
-time.sleep(0.3)  # a second SIGINT, had one been sent, would arrive meanwhile
+time.sleep(0.1)  # a second SIGINT, had one been sent, would arrive meanwhile
 print(",".join(got) or "nothing", flush=True)
 """
 

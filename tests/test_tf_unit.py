@@ -189,7 +189,11 @@ print("aws_instance.web: Still creating...", flush=True)
 deadline = time.monotonic() + 30
 while not sigints and time.monotonic() < deadline:
     time.sleep(0.05)
-time.sleep(1.5)
+# saving the state: until every signal of the cancel has been sent, and a moment more, in which
+# a wrongly forwarded second signal would still arrive
+while not os.path.exists(os.environ["FAKE_TF_SENT"]) and time.monotonic() < deadline:
+    time.sleep(0.02)
+time.sleep(0.2)
 with open(os.environ["FAKE_TF_RECORD"], "w") as out:
     out.write(repr(sigints))
 print("state saved, lock released", flush=True)
@@ -241,6 +245,7 @@ def test_sigterm_stops_terraform_like_ctrl_c_and_waits_for_it(tmp_path) -> None:
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "FAKE_TF_RECORD": str(record),
+        "FAKE_TF_SENT": str(tmp_path / "sent"),
     }
     code, output = signal_when(
         [sys.executable, "-m", "gitops", "tf", "apply", "localstack", "--no-init"],
@@ -248,6 +253,7 @@ def test_sigterm_stops_terraform_like_ctrl_c_and_waits_for_it(tmp_path) -> None:
         # the runner's second signal must not orphan it
         [signal.SIGTERM, signal.SIGTERM],
         env=environ,
+        sent=tmp_path / "sent",
     )
     assert code == 130, output
     # tf.py outlived Terraform: the state was saved before it exited, after exactly one SIGINT.
