@@ -228,8 +228,11 @@ def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None
     assert "envs/kobe: region:" in plan.stderr
 
 
-# Test files whose outcome depends on which environments are described: they read them.
-READS_ENVIRONMENTS = re.compile(r"from gitops import .*\benvironments\b|gitops\.environments\b")
+# Test files whose outcome depends on which environments are described: they read them, or run
+# the workflows' steps that compute the matrices.
+READS_ENVIRONMENTS = re.compile(
+    r"from gitops import .*\benvironments\b|gitops\.environments\b|tests\.workflow_steps\b"
+)
 
 
 @pytest.mark.slow  # the quick tier of a dozen test files, in the copy
@@ -244,7 +247,8 @@ def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> No
     destroy = copy / ".github" / "workflows" / "destroy.yml"
     seoul = '    - cron: "7 14 * * *"'
     assert seoul in destroy.read_text(), "destroy.yml's schedule changed: update this step"
-    edit(destroy, {seoul: f'    - cron: "30 13 * * *" # 22:30 in Osaka\n{seoul}'})
+    osaka = '    - cron: "30 13 * * *" # 22:30 KST (Asia/Tokyo, UTC+9): envs/osaka, nightly destroy'
+    edit(destroy, {seoul: f"{osaka}\n{seoul}"})
     for path in (REPO_ROOT / "tests").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             copied = copy / path.relative_to(REPO_ROOT)

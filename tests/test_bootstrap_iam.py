@@ -181,11 +181,17 @@ def test_renamed_environment_is_caught(tmp_path: Path) -> None:
     text = path.read_text()
     assert "${{ matrix.gate }}" in text
     path.write_text(text.replace("${{ matrix.gate }}", "prod"))
-    trusted = {
-        "AWS_PLAN_ROLE_ARN": {f"p:{c}" for c in ("pull_request", "ref:refs/heads/main")},
-        "AWS_APPLY_ROLE_ARN": {"p:environment:seoul"},
-        "AWS_DESTROY_ROLE_ARN": {"p:environment:seoul-nightly"},
-    }
+    # What the bootstrap's roles trust, from every AWS environment's description.
+    trusted: dict[str, set[str]] = {}
+    for env in environments.load().values():
+        if env.emulated or env.roles is None:
+            continue
+        roles = (env.roles.plan, env.roles.apply, env.roles.destroy)
+        plan, apply, destroy = (trusted.setdefault(role, set()) for role in roles)
+        plan.update({"p:pull_request", "p:ref:refs/heads/main"})
+        apply.add(f"p:environment:{env.gate}")
+        if env.nightly is not None:
+            destroy.add(f"p:environment:{env.nightly.environment}")
     assert trust_mismatches(workflow_subjects(WORKFLOWS), trusted, "p") == []
     problems = trust_mismatches(workflow_subjects(tmp_path / "wf"), trusted, "p")
     assert any("p:environment:prod" in p and "none" in p for p in problems), problems
@@ -211,8 +217,8 @@ def test_credentials_come_after_make_setup() -> None:
 def test_bootstrap_refuses_ci_and_an_unknown_repository(tmp_path: Path) -> None:
     with pytest.raises(bootstrap.BootstrapError, match="refuses to run in CI"):
         bootstrap.run(environ={"GITHUB_ACTIONS": "true"}, bootstrap_dir=tmp_path)
-    with pytest.raises(bootstrap.BootstrapError, match="unknown environment 'osaka'"):
-        bootstrap.run(environ={}, env_name="osaka", bootstrap_dir=tmp_path)
+    with pytest.raises(bootstrap.BootstrapError, match="unknown environment 'not-described'"):
+        bootstrap.run(environ={}, env_name="not-described", bootstrap_dir=tmp_path)
     with pytest.raises(bootstrap.BootstrapError, match="emulated"):
         bootstrap.run(environ={}, env_name="localstack", bootstrap_dir=tmp_path)
     (tmp_path / "github-oidc").mkdir()

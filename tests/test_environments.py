@@ -91,7 +91,8 @@ def test_the_region_rule_is_the_one_terraform_applies() -> None:
 
 
 def test_the_seoul_cron_is_23_07_kst() -> None:
-    assert environments.nightly_crons(environments.load(), 2026) == ["7 14 * * *"]
+    seoul = {"seoul": environments.load()["seoul"]}
+    assert environments.nightly_crons(seoul, 2026) == ["7 14 * * *"]
 
 
 # --- Validation: every broken description is refused, naming the environment and the field ---

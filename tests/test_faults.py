@@ -239,6 +239,29 @@ class LineReader:
 # --- SIGKILL in the middle of an apply --------------------------------------------------------
 
 
+def in_flight_instance_roles(stack: Stack, in_state: set[str]) -> dict[str, str]:
+    """Import address => name of each instance role or profile the emulator holds under the
+    stack's fixed names (modules/instance-roles) that the state does not record."""
+    iam = aws("iam", stack.endpoint)
+    reads = {
+        "aws_iam_role": lambda name: iam.get_role(RoleName=name),
+        "aws_iam_instance_profile": lambda name: iam.get_instance_profile(InstanceProfileName=name),
+    }
+    found = {}
+    for tier in ("web", "db"):
+        name = f"{stack.name}-{tier}"
+        for kind, read in reads.items():
+            address = f'module.instance_roles.{kind}.this["{tier}"]'
+            if address in in_state:
+                continue
+            try:
+                read(name)
+            except iam.exceptions.NoSuchEntityException:
+                continue
+            found[address] = name
+    return found
+
+
 @pytest.fixture
 def kill_stack(localstack_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
     stack = make_stack(tmp_path, localstack_endpoint, "kill")
@@ -286,22 +309,29 @@ def test_sigkill_mid_apply_then_recovery_converges_without_duplicates(
     assert "module.vpc.aws_vpc.this" not in in_state, "kill came after the VPC was recorded"
     vpcs = stack.vpcs()
     assert len(vpcs) == 1, f"expected the in-flight VPC to exist: {vpcs}"
+    adopt = {"module.vpc.aws_vpc.this": vpcs[0]}
+    # The instance roles and their profiles have fixed names (modules/instance-roles): one whose
+    # create call was in flight exists, unrecorded, and a re-apply is refused (EntityAlreadyExists)
+    # until it is adopted the same way.
+    adopt |= in_flight_instance_roles(stack, in_state)
     recovery = stack.root / "recovery_imports.tf"
     recovery.write_text(
-        f'import {{\n  to = module.vpc.aws_vpc.this\n  id = "{vpcs[0]}"\n}}\n', encoding="utf-8"
+        "".join(f'import {{\n  to = {to}\n  id = "{id_}"\n}}\n' for to, id_ in adopt.items()),
+        encoding="utf-8",
     )
 
-    # Step 3: apply again. It must converge, adopting the VPC rather than making another.
+    # Step 3: apply again. It must converge, adopting what was made rather than making another.
     again = stack.tf("apply", "-auto-approve", "-no-color", "-input=false", stack.var())
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
-    assert "1 imported" in again.stdout
-    recovery.unlink()  # done: the import block has no further effect
+    assert f"{len(adopt)} imported" in again.stdout
+    recovery.unlink()  # done: the import blocks have no further effect
     assert stack.vpcs() == vpcs, "the VPC was duplicated or replaced"
     assert len(stack.instances("web")) == 1
     assert len(stack.instances("db")) == 1
 
-    # Step 4: name-prefixed IAM objects whose create call was in flight are orphans (a new,
-    # uniquely named one was made): they hold no network and no data, so the sweep deletes them.
+    # Step 4: name-prefixed objects whose create call was in flight (a security group, the
+    # password's secret) are orphans (a new, uniquely named one was made): they hold no network
+    # and no data, so the sweep deletes them.
     state = stack.state()
     leftover = orphans(stack, state)
     assert "ec2" not in leftover, f"EC2 duplicates after recovery: {leftover['ec2']}"

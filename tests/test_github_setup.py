@@ -370,8 +370,10 @@ def test_a_bypass_actor_the_user_added_is_honoured(
 # --- several environments ---------------------------------------------------------------------
 
 
-def second_environment(name: str = "osaka") -> environments.Environment:
-    """Another AWS environment as its environment.toml would describe it."""
+def second_environment(name: str = "") -> environments.Environment:
+    """Another AWS environment as its environment.toml would describe it, by default under a
+    name no description uses (a checkout may describe osaka already)."""
+    name = name or next(n for n in ("osaka", "nara", "kobe") if n not in environments.names())
     base = AWS[0]
     assert base.nightly is not None
     upper = name.upper()
@@ -395,8 +397,8 @@ def second_environment(name: str = "osaka") -> environments.Environment:
 def test_every_aws_environment_is_protected_and_wired_once_it_is_bootstrapped(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:
-    osaka = second_environment()
-    envs = [*AWS, osaka]
+    second = second_environment()
+    envs = [*AWS, second]
     bootstrapped = {env.name for env in AWS}
 
     def variables_of(env: environments.Environment) -> dict[str, str] | None:
@@ -407,25 +409,25 @@ def test_every_aws_environment_is_protected_and_wired_once_it_is_bootstrapped(
         assert env.gate in fake.environments and env.nightly is not None
         assert fake.environments[env.nightly.environment]["can_admins_bypass"] is False
     assert fake.variables == all_variables(AWS)
-    (waiting,) = [w for w in report.warnings if "envs/osaka" in w]
-    assert "make bootstrap ENV=osaka" in waiting
+    (waiting,) = [w for w in report.warnings if f"envs/{second.name}" in w]
+    assert f"make bootstrap ENV={second.name}" in waiting
 
-    bootstrapped.add("osaka")  # `make bootstrap ENV=osaka`, then the set-up again
+    bootstrapped.add(second.name)  # `make bootstrap ENV=<name>`, then the set-up again
     run(fake, dirs, envs=envs, variables_of=variables_of)
     assert fake.variables == all_variables(envs)
-    assert "AWS_OSAKA_PLAN_ROLE_ARN" in fake.variables
+    assert f"AWS_{second.name.upper()}_PLAN_ROLE_ARN" in fake.variables
 
 
 def test_two_environments_cannot_give_one_variable_two_values(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:
-    osaka = second_environment()
+    second = second_environment()
 
     def variables_of(env: environments.Environment) -> dict[str, str]:
         return role_variables(env, bucket=f"bucket-of-{env.name}")
 
     with pytest.raises(github_setup.SetupError, match="TF_STATE_BUCKET"):
-        run(fake, dirs, envs=[*AWS, osaka], variables_of=variables_of)
+        run(fake, dirs, envs=[*AWS, second], variables_of=variables_of)
     assert fake.variables == {}
 
 
