@@ -35,7 +35,7 @@ from gitops.pipeline.db_standin import (
 # `make test-unit` runs what has none of them; `make test` runs everything (docs/TESTING.md).
 
 TIER_FIXTURES = {"localstack_endpoint": "e2e", "mysql_admin": "db", "mysql_server": "db"}
-E2E_TIMEOUT = 900  # seconds; pyproject.toml's `timeout` is every other test's
+LONG_TIMEOUT = 900  # seconds, for e2e and slow tests; pyproject.toml's `timeout` is the others'
 # Removed once for the whole run, so no test and no subprocess inherits them: the files GitHub's
 # runner hands a step (a test would write into the real job's summary and outputs), and the
 # settings of the `make test` that started the run (a test's own `make` starts like a person's).
@@ -117,8 +117,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     for fixture, marker in TIER_FIXTURES.items():
         if fixture in names:
             item.add_marker(marker)
-    if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
-        item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
+    long = item.get_closest_marker("e2e") or item.get_closest_marker("slow")
+    if long and not item.get_closest_marker("timeout"):
+        item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
 
 
 # --- How `make test` spreads the tests over xdist workers (--dist loadscope) --------------------
@@ -249,6 +250,18 @@ def localstack_endpoint() -> str:
             emulator = localstack.ensure(localstack.endpoint_from_env())
             localstack.save(emulator, record)
         return emulator.endpoint
+
+
+@pytest.fixture(scope="session")
+def localstack_is_the_runs_own(localstack_endpoint: str) -> bool:
+    """Whether the run started the emulator itself: then it stops it, with everything in it, at
+    the end, and a test may leave what it made there. A reused one (CI's service container,
+    one of your own) is cleaned up after each test."""
+    from gitops.pipeline import localstack
+
+    with shared_record("localstack") as record:
+        emulator = localstack.load(record)
+    return emulator is not None and emulator.started_by_us
 
 
 # --- Fake GitHub REST API ---------------------------------------------------------------------

@@ -8,7 +8,9 @@
   is intact afterwards.
 
 Each test has a project name of its own, works in a throwaway copy of the roots and destroys
-what it created, orphans included, however it ends.
+what it created, orphans included, however it ends; in an emulator the test run started itself,
+which goes with everything in it when the run ends, the teardown's destroy (a minute a stack)
+is left out.
 """
 
 from __future__ import annotations
@@ -263,11 +265,14 @@ def in_flight_instance_roles(stack: Stack, in_state: set[str]) -> dict[str, str]
 
 
 @pytest.fixture
-def kill_stack(localstack_endpoint: str, tmp_path: Path) -> Iterator[Stack]:
+def kill_stack(
+    localstack_endpoint: str, localstack_is_the_runs_own: bool, tmp_path: Path
+) -> Iterator[Stack]:
     stack = make_stack(tmp_path, localstack_endpoint, "kill")
     init(stack.root, stack.env)
     yield stack
-    destroy(stack)
+    if not localstack_is_the_runs_own:
+        destroy(stack)
 
 
 def test_sigkill_mid_apply_then_recovery_converges_without_duplicates(
@@ -350,7 +355,9 @@ def test_sigkill_mid_apply_then_recovery_converges_without_duplicates(
 
 
 @pytest.fixture
-def s3_stack(localstack_endpoint: str, tmp_path: Path) -> Iterator[tuple[Stack, str, str]]:
+def s3_stack(
+    localstack_endpoint: str, localstack_is_the_runs_own: bool, tmp_path: Path
+) -> Iterator[tuple[Stack, str, str]]:
     stack = make_stack(tmp_path, localstack_endpoint, "lock")
     bucket = f"tfstate-{stack.name}"
     key = f"{stack.name}/terraform.tfstate"
@@ -379,7 +386,8 @@ def s3_stack(localstack_endpoint: str, tmp_path: Path) -> Iterator[tuple[Stack, 
     try:
         yield stack, bucket, key
     finally:
-        destroy(stack)
+        if not localstack_is_the_runs_own:
+            destroy(stack)
         for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
             s3.delete_object(Bucket=bucket, Key=obj["Key"])
         s3.delete_bucket(Bucket=bucket)
