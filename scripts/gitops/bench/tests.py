@@ -11,6 +11,7 @@ LocalStack (test-integration, test) need port 4566 free or an emulator answering
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import re
 import subprocess
@@ -29,18 +30,22 @@ def load() -> str:
 
 
 def run_tier(tier: str) -> tuple[int, float, str]:
-    """Run `make <tier>`, echoing its output; (exit code, wall seconds, pytest's summary)."""
+    """Run `make <tier>`, echoing its output as it comes (pytest's progress dots too, before
+    their line ends); (exit code, wall seconds, pytest's summary)."""
     began = time.monotonic()
-    summary = ""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    tail = ""
     with subprocess.Popen(
-        ["make", "--no-print-directory", tier], cwd=REPO_ROOT, text=True,
+        ["make", "--no-print-directory", tier], cwd=REPO_ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     ) as proc:  # fmt: skip
         assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            if found := SUMMARY.search(line):
-                summary = found.group(0)
+        while chunk := proc.stdout.read1(65536):
+            text = decoder.decode(chunk)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            tail = (tail + text)[-4096:]
+    summary = next((m.group(0) for m in reversed(list(SUMMARY.finditer(tail)))), "")
     return proc.returncode, time.monotonic() - began, summary
 
 
