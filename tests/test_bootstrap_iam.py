@@ -749,6 +749,7 @@ def tokyo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         envs["tokyo"], tmp_path_factory.mktemp("render-tokyo") / "w"))}  # fmt: skip
 
 
+@pytest.mark.slow  # renders a second environment's policies with Terraform
 def test_a_second_environment_gets_its_own_roles_and_state(tokyo: dict[str, Any]) -> None:
     envs = tokyo["envs"]
     seoul, second = envs["seoul"], envs["tokyo"]
@@ -764,6 +765,7 @@ def test_a_second_environment_gets_its_own_roles_and_state(tokyo: dict[str, Any]
     assert bootstrap.state_file(root, "tokyo") != bootstrap.state_file(root, "seoul")
 
 
+@pytest.mark.slow  # renders a second environment's policies with Terraform
 def test_one_environments_roles_cannot_touch_anothers(
     rendered: dict[str, list[dict[str, Any]]], tokyo: dict[str, Any]
 ) -> None:
@@ -1012,6 +1014,7 @@ def pre_commit_checkov() -> Path | None:
     return None
 
 
+@pytest.mark.slow  # checkov from pre-commit's hook environment (make hooks)
 def test_checkov_iam_checks_pass_on_the_rendered_policies(
     policies: dict[str, str], tmp_path: Path
 ) -> None:

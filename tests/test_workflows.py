@@ -444,6 +444,9 @@ def test_every_test_tier_runs_in_the_pull_request_and_counts_for_the_gate() -> N
     }
     assert set(ran) == {"make test-unit", "make test-integration"}
     assert set(ran.values()) <= set(pr["gate"]["needs"])
+    # The IAM test's checkov is pre-commit's own: its hook environments come first.
+    runs = [s.get("run") for s in pr[ran["make test-integration"]]["steps"] if "run" in s]
+    assert runs.index("make hooks") < runs.index("make test-integration")
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert "test-integration: setup ## " in makefile
     assert '-m "not ($(QUICK_TESTS))"' in makefile and '-m "$(QUICK_TESTS)"' in makefile
