@@ -24,7 +24,7 @@ from gitops import aws, environments
 from gitops.hooks import iam_lint
 from gitops.terraform import bootstrap, iam_render
 
-from tests.tf_sandbox import REPO_ROOT
+from tests.tf_sandbox import REPO_ROOT, terraform
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 REPO = "octo-org/gitops-seoul"
@@ -915,6 +915,35 @@ def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str
     again = bootstrap.run(environ=applied["env"], bootstrap_dir=applied["root"],
                           bucket=STATE_BUCKET, create_budget=False, log=print)  # fmt: skip
     assert again.variables == variables
+
+
+@pytest.mark.e2e
+def test_the_state_bucket_is_versioned_encrypted_private_and_tls_only(
+    applied: dict[str, Any],
+) -> None:
+    """bootstrap/state-bucket as the bootstrap applied it, each setting read back from S3; and
+    Terraform refuses to destroy it (prevent_destroy)."""
+    s3 = _client("s3", applied["endpoint"])
+    assert s3.get_bucket_versioning(Bucket=STATE_BUCKET)["Status"] == "Enabled"
+    encryption = s3.get_bucket_encryption(Bucket=STATE_BUCKET)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    block = s3.get_public_access_block(Bucket=STATE_BUCKET)["PublicAccessBlockConfiguration"]
+    assert all(block[k] for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                  "RestrictPublicBuckets"))  # fmt: skip
+    deny = json.loads(s3.get_bucket_policy(Bucket=STATE_BUCKET)["Policy"])["Statement"][0]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+    controls = s3.get_bucket_ownership_controls(Bucket=STATE_BUCKET)["OwnershipControls"]
+    assert controls["Rules"][0]["ObjectOwnership"] == "BucketOwnerEnforced"
+
+    refused = terraform(
+        applied["root"] / bootstrap.BUCKET_ROOT, "destroy", "-auto-approve", "-no-color",
+        "-input=false", f"-var=bucket_name={STATE_BUCKET}", f"-var=aws_region={REGION}",
+        env=applied["env"],
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "prevent_destroy" in refused.stderr
+    assert s3.head_bucket(Bucket=STATE_BUCKET)  # still there
 
 
 @pytest.mark.e2e
