@@ -308,7 +308,7 @@ def build(
     for name, path, plan in loaded:
         envs[name] = reader.environment(name, path.name, plan)
         envs[name].digest = plan_digest.digest(plan)
-        envs[name].cost = cost.estimate(plan)
+        envs[name].cost = cost.for_environment(name, plan)
     for name, path in failed:
         text = read_text(path)
         envs[name] = Environment(
