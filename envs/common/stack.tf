@@ -23,7 +23,7 @@ locals {
 module "instance_base" {
   source = "../../modules/instance-base"
 
-  ami_id = var.ami_id
+  ami_id = var.ami.id
 }
 
 module "vpc" {

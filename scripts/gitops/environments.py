@@ -28,7 +28,9 @@ terraform.tfvars. The folder name is the environment's name; the file says the r
     keep_alive = "KEEP_SEOUL_UNTIL"  # repository variable that postpones it (YYYY-MM-DD)
 
 Everything is checked on load; each problem is reported as `envs/<name>: <field>: <what>`, all
-of them at once. `check` prints the environments or the problems (exit 1). `matrix` prints, on
+of them at once. `check` also checks each AMI pin in terraform.tfvars (gitops.terraform.ami_pin:
+resolved for the environment's own region), and prints the environments or the problems
+(exit 1). `matrix` prints, on
 one line, the `{"include": [...]}` object a workflow passes to `fromJSON()` as a job matrix:
 every entry has the same keys (see `matrix_entry`), and the four kinds differ only in which
 environments they hold; `--aws`/`--emulated` keep only AWS or only emulated ones (a pull
@@ -55,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitops.github.outputs import set_outputs
 from gitops.paths import ENVS_DIR
+from gitops.terraform import ami_pin
 
 DESCRIPTION = "environment.toml"
 SHARED_DIR = "common"  # envs/common holds the files every root links to; it is no environment
@@ -473,6 +476,12 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
     if args.command == "list":
         print("\n".join(envs))
     elif args.command == "check":
+        # The AMI pins are checked here, not on every load: `make ami` must run to mend one.
+        pin_problems = ami_pin.problems(envs.values())
+        for problem in pin_problems:
+            print(f"ERROR: {problem}", file=sys.stderr)
+        if pin_problems:
+            return 1
         for env in envs.values():
             kind = "emulated" if env.emulated else f"aws, state {env.state_key}, gate {env.gate}"
             print(f"ok {env.relpath}: {env.region}, {kind}")
