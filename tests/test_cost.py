@@ -44,11 +44,13 @@ def table(request: pytest.FixtureRequest) -> PriceTable:
 
 @pytest.fixture
 def env_in(table: PriceTable, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The name of an AWS environment priced with `table`: seoul's description, in its region."""
-    moved = dataclasses.replace(environments.get("seoul"), region=table.region)
+    """The name of an AWS environment priced with `table`: the first one's, moved to its region."""
+    envs = environments.load()
+    name = next(n for n, env in envs.items() if not env.emulated)
+    moved = dataclasses.replace(envs[name], region=table.region)
     real = cost.describe
-    monkeypatch.setattr(cost, "describe", lambda name: moved if name == "seoul" else real(name))
-    return "seoul"
+    monkeypatch.setattr(cost, "describe", lambda asked: moved if asked == name else real(asked))
+    return name
 
 
 # --- the table -------------------------------------------------------------------------------
