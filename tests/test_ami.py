@@ -221,6 +221,11 @@ def aws_env(envs: Path) -> str:
     return next(name for name, env in environments.load(envs).items() if not env.emulated)
 
 
+def own_project(tfvars: str) -> str:
+    """The copy's own project_name: two stacks in one account may not share one."""
+    return re.sub(r'^(project_name\s*=\s*)"[^"]*"', r'\1"kyoto-stack"', tfvars, flags=re.M)
+
+
 def check(envs: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = environments.main(["check"], envs_dir=envs)
     return code, capsys.readouterr().err
@@ -238,7 +243,7 @@ def test_check_refuses_a_pin_resolved_for_another_region(
     tfvars = copy / "terraform.tfvars"
     text = re.sub(r'^(aws_region\s*=\s*)"[^"]*"', r'\1"ap-northeast-3"', tfvars.read_text(),
                   flags=re.M)  # fmt: skip
-    tfvars.write_text(text)
+    tfvars.write_text(own_project(text))
     toml = (copy / "environment.toml").read_text()
     toml = toml.replace(f'"{described.region}"', '"ap-northeast-3"')
     toml = toml.replace(f'"{described.state_key}"', '"kyoto/terraform.tfstate"')
@@ -270,7 +275,7 @@ def test_check_refuses_an_id_pinned_in_two_regions(
         text = (copy / file).read_text().replace(f'"{region}"', '"ap-northeast-3"')
         text = text.replace(f'"{name}/terraform.tfstate"', '"kyoto/terraform.tfstate"')
         text = text.replace(f'gate = "{name}"', 'gate = "kyoto"')
-        (copy / file).write_text(text.replace(f'"{name}-nightly"', '"kyoto-nightly"'))
+        (copy / file).write_text(own_project(text.replace(f'"{name}-nightly"', '"kyoto-nightly"')))
     pin = ami_pin.read((copy / "terraform.tfvars").read_text())
     assert pin is not None and pin.region == "ap-northeast-3"
     code, err = check(envs_copy, capsys)

@@ -15,7 +15,3 @@ ami = {
   region = "ap-northeast-2"
   name   = "al2023-ami-2023.12.20260930.0-kernel-6.18-x86_64"
 } # make ami: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 on 2026-09-30
-
-# The permissions boundary `make bootstrap` creates (bootstrap/github-oidc): the apply role may
-# create the instance roles only with it.
-instance_role_boundary = "study-seoul-instance-boundary"
