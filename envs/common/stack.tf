@@ -18,7 +18,7 @@ locals {
 module "instance_base" {
   source = "../../modules/instance-base"
 
-  ami_id = var.ami_id
+  ami_id = var.ami.id
 }
 
 # The instances' roles and the names IAM knows the stack by. In an AWS environment `make

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan-preview": ("gitops.preview.cli", "plan JSON files as one Markdown preview"),
     "preview": ("gitops.preview.plans_dir", "preview a directory of plans, with outputs for CI"),
     "plan-digest": ("gitops.preview.digest", "compare an applied plan with its reviewed preview"),
+    "prices": ("gitops.preview.pricelist", "check the price tables; import a region's from AWS"),
     # the GitHub side
     "comment": ("gitops.github.comments", "the PR plan comment and the drift issue"),
     "preflight": ("gitops.github.preflight", "may this run use AWS (OIDC configured, trusted)?"),
