@@ -546,6 +546,10 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
      {**OURS, "aws:TagKeys": ["Project"], "aws:RequestTag/Project": "payroll"}),
     ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:vpc/vpc-1", {**OURS, "aws:TagKeys": ["Project"]}),
     ("adopt", "apply", "rds:RemoveTagsFromResource", DB_ARN, {**OURS, "aws:TagKeys": ["Project"]}),
+    # DeleteTags without Tags deletes every tag (EC2 API reference) and names no key, so a
+    # condition on aws:TagKeys never sees Project: untag a stack resource, or the adopted group
+    ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:vpc/vpc-1", OURS),
+    ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:security-group/sg-other", ADOPTED),
     ("adopt", "destroy", "ec2:CreateTags", f"{EC2}:vpc/vpc-other", NEW),
     # 2. names that only share a prefix
     ("prefix", "apply", "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/gitops/{PROD}/{PROD}-web",
@@ -616,6 +620,41 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", UNTAGGED),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", UNTAGGED),
     ("create", "destroy", "ec2:RunInstances", f"{EC2}:instance/*", NEW),
+    *[("create", "destroy", action, resource, NEW) for action, resource in (
+        ("ec2:CreateVpc", f"{EC2}:vpc/*"), ("rds:CreateDBInstance", DB_ARN),
+        ("secretsmanager:CreateSecret", SECRET), ("logs:CreateLogGroup", LOGS))],
+    # ... nor with the tags of a create reaching the resources the call only names. The Service
+    # Authorization Reference lists aws:RequestTag as a key of the whole RDS create action, so
+    # RDS evaluates the request's tags for the subnet and parameter group it names as well; EC2
+    # lists it on the new resource only, which the policy must not depend on either.
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:subgrp:payroll-db", {**NEW, **OTHER}),
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:subgrp:default-vpc-1", NEW),
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:pg:payroll-db", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:CreateSubnet", f"{EC2}:vpc/vpc-other", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:CreateSecurityGroup", f"{EC2}:vpc/vpc-other", NEW),
+    ("create", "apply", "ec2:CreateRouteTable", f"{EC2}:vpc/vpc-other", NEW),
+    ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-other", NEW),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", NEW),
+    # ... nor a database or group outside the stack's names, tagged for it or not
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:db:payroll-db", NEW),
+    ("create", "apply", "rds:CreateDBSubnetGroup", f"{RDS}:subgrp:payroll-db", NEW),
+    # ... nor what the stack never makes: a VPC endpoint (a private path to any endpoint service)
+    ("create", "apply", "ec2:CreateVpcEndpoint", f"{EC2}:vpc-endpoint/*", NEW),
+    ("create", "apply", "ec2:CreateVpcEndpoint", f"{EC2}:vpc/vpc-1", {**NEW, **OURS}),
+    # 6. another region: every regional permission is the stack's region's only
+    *[("region", role, action, f"arn:aws:ec2:us-east-1:{ACCOUNT}:{resource}",
+       {**OURS, "aws:RequestedRegion": "us-east-1"})
+      for role in ("apply", "destroy")
+      for action, resource in (("ec2:TerminateInstances", "instance/i-x"),
+                               ("ec2:RevokeSecurityGroupIngress", "security-group/sg-x"),
+                               ("ec2:DeleteVpc", "vpc/vpc-x"))],
+    ("region", "apply", "ec2:AuthorizeSecurityGroupIngress",
+     f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-x",
+     {**OURS, "aws:RequestedRegion": "us-east-1"}),
+    ("region", "apply", "ec2:RunInstances", f"arn:aws:ec2:us-east-1:{ACCOUNT}:subnet/subnet-x",
+     {**OURS, "aws:RequestedRegion": "us-east-1"}),
 ]  # fmt: skip
 
 
@@ -683,6 +722,74 @@ def test_no_attack_is_allowed(kind: str, rendered: dict[str, list[dict[str, Any]
         if k == kind and allowed(rendered[role], action, resource, ctx)
     ]
     assert granted == [], "\n".join(granted)
+
+
+# Every answer that can carry a secret, found in AWS's own service models (botocore marks such
+# fields `sensitive`), for the wildcards the roles read the region with (ec2:Describe*,
+# rds:Describe*): none may answer for another team's resources. Fields the service documents it
+# never fills are the only exception.
+NEVER_RETURNED = {
+    # "Amazon RDS API operations never return the password" (RDS API reference, ModifyDBInstance
+    # MasterUserPassword): a pending password change shows without its value.
+    "PendingModifiedValues.MasterUserPassword",
+}
+
+
+def _sensitive_fields(shape: Any, path: str, seen: frozenset[str]) -> list[str]:
+    if shape is None or shape.name in seen:
+        return []
+    seen = seen | {shape.name}
+    found = []
+    if shape.type_name == "structure":
+        for name, member in shape.members.items():
+            here = f"{path}.{name}" if path else name
+            if member.metadata.get("sensitive"):
+                found.append(here)
+            found += _sensitive_fields(member, here, seen)
+    elif shape.type_name == "list":
+        found += _sensitive_fields(shape.member, path, seen)
+    elif shape.type_name == "map":
+        found += _sensitive_fields(shape.value, path, seen)
+    return found
+
+
+def secret_answers(services: tuple[str, ...] = ("ec2", "rds")) -> dict[str, list[str]]:
+    """IAM action => the sensitive fields of its answer, for each Describe call of the services
+    whose answer has one the service may fill."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    out = {}
+    for service in services:
+        model = session.get_service_model(service)
+        for op in model.operation_names:
+            if op.startswith("Describe"):
+                fields = _sensitive_fields(model.operation_model(op).output_shape, "", frozenset())
+                fields = [f for f in fields if not any(f.endswith(n) for n in NEVER_RETURNED)]
+                if fields:
+                    out[f"{service}:{op}"] = fields
+    return out
+
+
+def test_no_role_reads_a_secret_through_a_description(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """VPN pre-shared keys, OIDC client secrets of Verified Access, signed import URLs of other
+    teams' disk images, user data of launch templates and spot requests: all answered by
+    ec2:Describe*, which the roles need for the region's inventory."""
+    answers = secret_answers()
+    # the scan is real: it finds what the policies were first written against
+    assert {"ec2:DescribeLaunchTemplateVersions", "ec2:DescribeVpnConnections"} <= set(answers)
+    granted = [
+        f"{role}: {action} ({', '.join(fields)})"
+        for role in ("plan", "apply", "destroy")
+        for action, fields in sorted(answers.items())
+        if allowed(rendered[role], action, "*", UNTAGGED)
+    ]
+    assert granted == [], "\n".join(granted)
+    # and the descriptions the stack's refresh needs stay allowed (not a blanket deny)
+    for action in ("ec2:DescribeInstances", "rds:DescribeDBInstances", "ec2:DescribeVpcs"):
+        assert allowed(rendered["plan"], action, "*", UNTAGGED), action
 
 
 def test_the_evaluator_reads_conditions_as_iam_does() -> None:
