@@ -240,6 +240,8 @@ def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None
     assert proc.stderr.splitlines() == [
         "ERROR: envs/kobe: region: 'ap-northeast-2' but envs/kobe/terraform.tfvars has "
         "aws_region = 'ap-northeast-1'; they must be the same",
+        "ERROR: envs/seoul: project_name: 'study-seoul' is also the project of envs/kobe (IAM "
+        "names are per account)",
         "ERROR: envs/seoul: state_key: 'seoul/terraform.tfstate' is also the state key of "
         "envs/kobe",
         "ERROR: envs/seoul: gate: GitHub environment 'seoul' is already used by envs/kobe",

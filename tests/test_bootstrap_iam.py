@@ -534,6 +534,8 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
      {**NEW, **OTHER, "aws:RequestTag/Name": DEFAULT_GROUP}),
     ("adopt", "apply", "ec2:CreateTags", f"{EC2}:vpc/vpc-other", NEW),
     ("adopt", "apply", "ec2:CreateTags", f"{EC2}:instance/i-other", {**NEW, **OTHER}),
+    ("adopt", "apply", "ec2:AssociateAddress", f"{EC2}:instance/i-other", OTHER),
+    ("adopt", "apply", "ec2:AttachInternetGateway", f"{EC2}:vpc/vpc-other", UNTAGGED),
     # step 2 after adopting an untagged group under the default group's Name
     *[("adopt", role, action, f"{EC2}:security-group/sg-other", ADOPTED)
       for role in ("apply", "destroy") for action in GROUP_OPENERS],
@@ -584,6 +586,19 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("master", "apply", "iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
     ("master", "apply", "iam:PassRole", ROLE, UNTAGGED),
     ("master", "apply", "secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),
+    ("master", "apply", "iam:AddRoleToInstanceProfile",
+     f"arn:aws:iam::{ACCOUNT}:instance-profile/gitops/{PROD}/{PROD}-web", UNTAGGED),
+    # ... or by widening the pipeline's own policies or roles (a new default policy version)
+    *[("master", role, action, resource, UNTAGGED)
+      for role in ("plan", "apply", "destroy")
+      for action, resource in (
+          ("iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/gha-{PROJECT}-network"),
+          ("iam:SetDefaultPolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/gha-{PROJECT}-read"),
+          ("iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/gha-{PROJECT}-{role}"),
+          ("iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/gha-{PROJECT}-{role}"))],
+    ("master", "apply", "iam:CreateServiceLinkedRole",
+     f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+     {"iam:AWSServiceName": "spot.amazonaws.com"}),
     ("master", "plan", "secretsmanager:GetSecretValue", SECRET, UNTAGGED),
     # 4. RDS-managed secrets of other databases
     *[("rds-secret", role, f"secretsmanager:{verb}", RDS_SECRET, THEIR_DB_SECRET)
@@ -613,6 +628,9 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("state", "destroy", "s3:DeleteObject", f"{BUCKET}/{STATE_KEY}", UNTAGGED),
     ("state", "apply", "s3:PutObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
     ("state", "apply", "s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate.evil", UNTAGGED),
+    ("state", "apply", "s3:PutObject", f"{BUCKET}/seoul-x/terraform.tfstate", UNTAGGED),
+    ("state", "plan", "s3:GetObject", f"{BUCKET}/seoul-x/terraform.tfstate", UNTAGGED),
+    ("state", "plan", "s3:ListBucket", BUCKET, {"s3:prefix": "seoul/"}),
     # creating or launching outside the stack
     ("create", "apply", "rds:CreateDBInstance", DB_ARN, UNTAGGED),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:instance/*", UNTAGGED),
@@ -714,6 +732,24 @@ def test_every_call_of_the_stack_is_allowed(rendered: dict[str, list[dict[str, A
     assert denied == [], "\n".join(denied)
 
 
+def test_the_stacks_creates_hold_whichever_resources_carry_the_request_tags(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """RDS lists aws:RequestTag as a key of the whole create action, so the tags of a create
+    reach the authorization of the existing groups it names too; EC2 lists it on the new
+    resource only. The stack's creates pass under either reading (the attacks under both
+    fail: ATTACKS class `create`)."""
+    verbs = ("Create", "RunInstances", "AllocateAddress")
+    creates = [c for c in APPLY_CALLS if c[0].split(":")[1].startswith(verbs)]
+    assert len(creates) > 20, creates  # every create of the stack, and the resources it names
+    denied = [
+        f"{action} on {resource} with {ctx}"
+        for action, resource, ctx in creates
+        if not allowed(rendered["apply"], action, resource, {**NEW, **ctx})
+    ]
+    assert denied == [], "\n".join(denied)
+
+
 @pytest.mark.parametrize("kind", sorted({a[0] for a in ATTACKS}))
 def test_no_attack_is_allowed(kind: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
     granted = [
@@ -790,6 +826,25 @@ def test_no_role_reads_a_secret_through_a_description(
     # and the descriptions the stack's refresh needs stay allowed (not a blanket deny)
     for action in ("ec2:DescribeInstances", "rds:DescribeDBInstances", "ec2:DescribeVpcs"):
         assert allowed(rendered["plan"], action, "*", UNTAGGED), action
+
+
+def test_the_security_table_is_backed_by_attacks() -> None:
+    """docs/SECURITY.md's roles table: each class its "Shown by" column names has attacks by
+    that role here, and each test or list it names exists, so no "may not" goes unproven."""
+    text = (REPO_ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    start = text.index("| Role | May | May not | Shown by |")
+    rows = [r for r in text[start:].split("\n\n", 1)[0].splitlines()[2:] if r.startswith("|")]
+    assert len(rows) == len(ROLE_DOCUMENTS), rows
+    classes = {(k, role) for k, role, *_ in ATTACKS}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        role = cells[0].split()[0]
+        assert role in ROLE_DOCUMENTS, row
+        for name in re.findall(r"`([^`]+)`", cells[3]):
+            if name.startswith("test_") or name.isupper():
+                assert name in globals(), f"{role}: {name} is no test or list here"
+            else:
+                assert (name, role) in classes, f"{role}: no attack of class {name!r} by {role}"
 
 
 def test_the_evaluator_reads_conditions_as_iam_does() -> None:
@@ -874,6 +929,7 @@ def test_one_environments_roles_cannot_touch_anothers(
     t_rds = f"arn:aws:rds:ap-northeast-1:{ACCOUNT}"
     t_secrets = f"arn:aws:secretsmanager:ap-northeast-1:{ACCOUNT}:secret"
     tokyo_ours = {"aws:ResourceTag/Project": "study-tokyo"}
+    in_tokyo = {**tokyo_ours, "aws:RequestedRegion": "ap-northeast-1"}  # a call to Tokyo's endpoint
     t_role = f"arn:aws:iam::{ACCOUNT}:role/gitops/study-tokyo/study-tokyo-web"
     t_db_secret = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{t_rds}:db:study-tokyo-db"}
     tokyo_things = [
@@ -881,9 +937,9 @@ def test_one_environments_roles_cannot_touch_anothers(
         ("s3:GetObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
         ("s3:DeleteObject", f"{BUCKET}/tokyo/terraform.tfstate.tflock", UNTAGGED),
         ("s3:ListBucket", BUCKET, {"s3:prefix": "tokyo/terraform.tfstate"}),
-        ("ec2:TerminateInstances", f"{t_ec2}:instance/i-t", tokyo_ours),
+        ("ec2:TerminateInstances", f"{t_ec2}:instance/i-t", in_tokyo),
         ("ec2:TerminateInstances", f"{EC2}:instance/i-t", tokyo_ours),  # same region too
-        ("rds:DeleteDBInstance", f"{t_rds}:db:study-tokyo-db", tokyo_ours),
+        ("rds:DeleteDBInstance", f"{t_rds}:db:study-tokyo-db", in_tokyo),
         ("iam:PassRole", t_role, {"iam:PassedToService": "ec2.amazonaws.com"}),
         ("secretsmanager:GetSecretValue", f"{t_secrets}:gitops/study-tokyo/db-1", UNTAGGED),
         ("secretsmanager:DeleteSecret", f"{t_secrets}:rds!db-1", t_db_secret),
@@ -906,6 +962,29 @@ def test_one_environments_roles_cannot_touch_anothers(
                                ("secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET)]
                    if allowed(tokyo["rendered"][role], *c)]  # fmt: skip
         assert granted == [], (role, granted)
+
+
+def test_an_aws_environment_in_ec2_db_mode_is_refused(
+    tmp_path: Path, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    """In ec2 mode every refresh (a pull request's plan, the drift check, the nightly destroy)
+    reads the app's password back (GetSecretValue, the provider's aws_secretsmanager_secret_version
+    read). The plan role any pull request can use must not read it (ATTACKS class `master`), so
+    the mode is refused up front for AWS, with what to use instead; LocalStack keeps it."""
+    envs_dir = tmp_path / "envs"
+    shutil.copytree(REPO_ROOT / "envs", envs_dir, symlinks=True,
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    assert environments.load(envs_dir)["localstack"].emulated  # ec2 mode there: accepted
+    tfvars = envs_dir / "seoul" / "terraform.tfvars"
+    text = tfvars.read_text(encoding="utf-8")
+    assert 'db_mode              = "rds"' in text
+    tfvars.write_text(text.replace('"rds"', '"ec2"'), encoding="utf-8")
+    with pytest.raises(
+        environments.DescriptionError, match='seoul: terraform.tfvars: db_mode = "ec2"'
+    ):
+        environments.load(envs_dir)
+    for role in ("plan", "destroy"):
+        assert not allowed(rendered[role], "secretsmanager:GetSecretValue", SECRET, UNTAGGED)
 
 
 def test_project_names_that_are_prefixes_of_one_another_are_refused(tmp_path: Path) -> None:
