@@ -511,6 +511,17 @@ INSTANCE_CALLS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "web": [
         ("secretsmanager:GetSecretValue", SECRET, UNTAGGED),  # ec2 mode: the app user's
         ("secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),  # rds mode: the master
+        # the SSM agent, for Session Manager (none of these actions names a resource)
+        *[
+            (action, "*", UNTAGGED)
+            for action in (
+                "ssm:UpdateInstanceInformation",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            )
+        ],
     ],
     "db": [("secretsmanager:GetSecretValue", SECRET, UNTAGGED)],
 }
@@ -611,6 +622,14 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("rds-secret", "web", "secretsmanager:GetSecretValue", RDS_SECRET, THEIR_DB_SECRET),
     ("rds-secret", "web", "secretsmanager:GetSecretValue", RDS_SECRET, UNTAGGED),
     ("rds-secret", "db", "secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),
+    # ... nor any SSM parameter of the account (AmazonSSMManagedInstanceCore's GetParameter on
+    # "*", other teams' SecureStrings included: the aws/ssm key lets any principal decrypt)
+    *[("parameters", tier, action, f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/payroll/db-password",
+       UNTAGGED)
+      for tier in ("web", "db")
+      for action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath")],
+    ("parameters", "web", "ssm:GetDocument", f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/payroll",
+     UNTAGGED),
     # 5. the plan role: user data outside the stack, listing the bucket
     ("plan-read", "plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", OTHER),
     ("plan-read", "plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", UNTAGGED),
@@ -1156,8 +1175,11 @@ IAM_CHECKS = [
     "CKV_AWS_355",
     "CKV2_AWS_40",
 ]
-# What checkov flags on purpose: nothing since the boundary (and its SSM agent calls) is gone.
-ACCEPTED: set[tuple[str, str]] = set()
+# What checkov flags on purpose: the Session Manager agent's calls on the web role, on "*" as
+# AWS's own minimal instance policy for Session Manager grants them (the ssmmessages channels
+# name no resource; the agent registers its own instance), instead of AmazonSSMManagedInstanceCore
+# with its account-wide ssm:GetParameter (ATTACKS class `parameters`).
+ACCEPTED = {("instance-web", "CKV_AWS_290"), ("instance-web", "CKV_AWS_355")}
 ESCALATION = {
     "CKV_AWS_1",
     "CKV_AWS_62",
