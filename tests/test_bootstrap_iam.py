@@ -674,6 +674,9 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-other", NEW),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", NEW),
+    # ... nor from another team's launch template (its user data), nor as a spot request
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:launch-template/lt-other", OTHER),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:spot-instances-request/*", NEW),
     # ... nor a database or group outside the stack's names, tagged for it or not
     ("create", "apply", "rds:CreateDBInstance", f"{RDS}:db:payroll-db", NEW),
     ("create", "apply", "rds:CreateDBSubnetGroup", f"{RDS}:subgrp:payroll-db", NEW),
