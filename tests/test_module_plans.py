@@ -313,8 +313,25 @@ def test_ec2_mode_without_a_way_out_of_the_private_subnets_is_refused(
 
 
 def test_the_web_role_can_be_reached_by_session_manager(good_plan: dict[str, Any]) -> None:
-    arns = [a["policy_arn"] for a in planned(good_plan, "aws_iam_role_policy_attachment")]
-    assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in arns
+    """The agent's registration and message channels are in the web role's own policy. No
+    managed policy is attached: AmazonSSMManagedInstanceCore would also let the instance read
+    every SSM parameter of the account, and every right the roles have must be in the policies
+    tests/test_bootstrap_iam.py evaluates."""
+    assert planned(good_plan, "aws_iam_role_policy_attachment") == []
+    [web] = [
+        rc["change"]["after"]
+        for rc in good_plan["resource_changes"]
+        if rc["type"] == "aws_iam_role_policy" and rc["address"].endswith('["web"]')
+    ]
+    actions = {a for st in json.loads(web["policy"])["Statement"] for a in _as_list(st["Action"])}
+    assert {"ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+            "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+            "ssmmessages:OpenDataChannel"} <= actions  # fmt: skip
+    assert not {a for a in actions if a.startswith("ssm:Get")}, actions
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_the_compose_binary_is_checked_before_it_is_installed(good_plan: dict[str, Any]) -> None:

@@ -64,6 +64,25 @@ data "aws_iam_policy_document" "tier" {
       }
     }
   }
+
+  # Session Manager is the way into the web instance when its boot fails: SSH is closed unless
+  # ssh_allowed_cidrs opens it. The agent registers and opens its message channels, nothing
+  # more (the set AWS's own AWSCloud9SSMInstanceProfile grants). AmazonSSMManagedInstanceCore
+  # is not attached: it also reads every SSM parameter and document of the account
+  # (ssm:GetParameter on "*"), another team's SecureStrings included.
+  dynamic "statement" {
+    for_each = each.key == "web" ? [1] : []
+
+    content {
+      sid = "SessionManagerAgent"
+      actions = [
+        "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      resources = ["*"]
+    }
+  }
 }
 
 resource "aws_iam_role" "this" {
@@ -84,15 +103,6 @@ resource "aws_iam_role_policy" "this" {
   name   = "read-stack-secrets"
   role   = aws_iam_role.this[each.key].id
   policy = data.aws_iam_policy_document.tier[each.key].json
-}
-
-# Session Manager is the way into the web instance when its boot fails: SSH is closed unless
-# ssh_allowed_cidrs opens it. The agent reaches the SSM endpoints through the web tier's egress.
-resource "aws_iam_role_policy_attachment" "ssm" {
-  count = var.create_roles ? 1 : 0
-
-  role       = aws_iam_role.this["web"].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
 }
 
 resource "aws_iam_instance_profile" "this" {

@@ -82,6 +82,7 @@ _EXPECTED = {  # what each rule asks for, in the words of an error message
 _STATE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*\.tfstate$")
 _TFVARS_REGION = re.compile(r'^\s*aws_region\s*=\s*"([^"]*)"', re.MULTILINE)
 _TFVARS_PROJECT = re.compile(r'^\s*project_name\s*=\s*"([^"]*)"', re.MULTILINE)
+_TFVARS_DB_MODE = re.compile(r'^\s*db_mode\s*=\s*"([^"]*)"', re.MULTILINE)
 
 _TOP_FIELDS = {
     "emulated", "region", "priced_as", "state_key", "gate", "drift", "roles", "nightly_destroy",
@@ -300,6 +301,15 @@ def _parse(name: str, root: Path, raw: Mapping[str, Any], problems: list[str]) -
                 "unattended destroy needs its own environment, without reviewers")  # fmt: skip
         keep_alive = text(table, "keep_alive", "nightly_destroy.keep_alive", _VARIABLE)
         nightly = Nightly(at, zone if zone_ok else "UTC", environment, keep_alive)
+
+    # ec2 mode keeps the app's password in a secret Terraform writes; every plan, drift check
+    # and destroy refreshes it with GetSecretValue, which the plan role (any pull request of the
+    # repository) and the destroy role must not have (docs/SECURITY.md).
+    mode = _TFVARS_DB_MODE.search(tfvars.read_text(encoding="utf-8")) if tfvars.is_file() else None
+    if mode and mode.group(1) == "ec2":
+        bad("terraform.tfvars", 'db_mode = "ec2" is for emulated environments: on AWS each plan '
+            "would read the database password through the plan role any pull request can use; "
+            'use db_mode = "rds"')  # fmt: skip
 
     return Environment(
         name, False, region, state_key if isinstance(state_key, str) else None, gate,
