@@ -14,6 +14,8 @@ import pytest
 import yaml
 from gitops.hooks import terraform_validate, tflint
 
+from tests import locks
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
 HOOKS: dict[str, dict[str, Any]] = {
@@ -55,11 +57,7 @@ def test_python_hooks_pin_every_dependency_exactly() -> None:
 
 def test_hooks_and_the_virtualenv_pin_the_same_versions() -> None:
     """A tool pinned in requirements/dev.txt and in a hook is the same version in both."""
-    dev = dict(
-        line.split("==", 1)
-        for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
+    dev = {name: ", ".join(sorted(v)) for name, v in locks.versions(locks.LOCKS["dev"]).items()}
     hooked = dict(
         dep.split("==", 1)
         for hook in HOOKS.values()
