@@ -56,9 +56,9 @@ $(UV): requirements/build.txt
 $(VENV)/.installed: requirements/dev.txt pyproject.toml $(UV)
 	@echo "setup: project virtualenv $(VENV) from requirements/dev.txt (uv, --require-hashes)"
 	@start=$$(date +%s); \
-	$(UV) pip install --python $(PY) --require-hashes -r requirements/dev.txt \
+	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements/dev.txt \
 	  || { echo "setup: uv could not install requirements/dev.txt; read its error above (network? a lock edited by hand? make lock)"; exit 1; }; \
-	$(UV) pip install --python $(PY) --no-deps --no-build-isolation --editable . \
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable . \
 	  || { echo "setup: uv could not install the gitops package (pyproject.toml) in editable mode; read its error above"; exit 1; }; \
 	echo "setup: $(VENV) ready in $$(( $$(date +%s) - start ))s"
 	@touch $@
@@ -66,7 +66,7 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml $(UV)
 $(LS_VENV)/.installed: requirements/localstack/requirements.txt $(UV)
 	@echo "setup: LocalStack virtualenv $(LS_VENV) from requirements/localstack/requirements.txt (uv, --require-hashes)"
 	@start=$$(date +%s); test -x $(LS_VENV)/bin/python || $(UV) venv --quiet --no-python-downloads --python $(LS_PYTHON_BOOTSTRAP) $(LS_VENV); \
-	$(UV) pip install --python $(LS_VENV)/bin/python --require-hashes \
+	$(UV) pip install --quiet --python $(LS_VENV)/bin/python --require-hashes \
 	  -r requirements/localstack/requirements.txt \
 	  || { echo "setup: uv could not install LocalStack; read its error above"; exit 1; }; \
 	echo "setup: $(LS_VENV) ready in $$(( $$(date +%s) - start ))s"
@@ -75,7 +75,7 @@ $(LS_VENV)/.installed: requirements/localstack/requirements.txt $(UV)
 $(APP_VENV)/.installed: app/requirements.txt $(UV)
 	@echo "setup: app virtualenv $(APP_VENV) from app/requirements.txt alone (uv, --require-hashes, wheels only)"
 	@test -x $(APP_VENV)/bin/python || $(UV) venv --quiet --no-python-downloads --python $(PYTHON_BOOTSTRAP) $(APP_VENV)
-	@$(UV) pip install --python $(APP_VENV)/bin/python --require-hashes --only-binary :all: \
+	@$(UV) pip install --quiet --python $(APP_VENV)/bin/python --require-hashes --only-binary :all: \
 	  -r app/requirements.txt \
 	  || { echo "setup: uv refused app/requirements.txt; read its error above (make lock?)"; exit 1; }
 	@touch $@
@@ -98,7 +98,7 @@ setup: $(VENV)/.installed $(APP_VENV)/.installed localstack-venv ## Install the 
 	@command -v terraform >/dev/null || { echo "setup: terraform is not on PATH; install the version in .terraform-version"; exit 1; }
 
 cli: $(UV) ## Install only the gitops command into .venv, in seconds (CI jobs that only talk to GitHub)
-	@$(UV) pip install --python $(PY) --no-deps --no-build-isolation --editable . \
+	@$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation --editable . \
 	  || { echo "cli: uv could not install the gitops package (pyproject.toml); read its error above"; exit 1; }
 
 fmt: ## Format Terraform and Python in place
