@@ -167,21 +167,17 @@ unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactl
 # (`--universal`: Linux, macOS, Windows; x86_64 and arm64), for the lowest Python it must run on.
 # The options stay in each file's header, where Dependabot (uv ecosystem) reads them when it
 # bumps a pin. Versions already locked are kept; UPGRADE=1 re-resolves everything to the newest.
-# LocalStack's lock is for CPython 3.13 on Linux (no universal resolution exists: on 3.14 its
-# moto-ext conflicts with itself); the same pins and hashes install on macOS.
-lock: $(UV) ## Re-resolve every lock file from its .in (pinned, hashed; UPGRADE=1 takes the newest)
-	@for dir in requirements app; do \
-	  for src in $$dir/*.in; do \
-	    (cd $$dir && UV_PYTHON_DOWNLOADS=never $(CURDIR)/$(UV) pip compile --quiet $(if $(UPGRADE),--upgrade) \
-	      --universal --generate-hashes --python-version 3.11 \
-	      --output-file $$(basename $$src .in).txt $$(basename $$src)) || exit 1; \
-	    echo "lock: $${src%.in}.txt"; \
-	  done; \
-	done
-	@cd requirements/localstack && UV_PYTHON_DOWNLOADS=never $(CURDIR)/$(UV) pip compile --quiet $(if $(UPGRADE),--upgrade) \
-	  --python-version 3.13 --python-platform linux --generate-hashes \
+# The app image's lock is then cut from the app's (the image's wheels only: EC2 user data
+# carries it). LocalStack's lock is for CPython 3.13 on Linux (no universal resolution exists:
+# on 3.14 its moto-ext conflicts with itself); the same pins and hashes install on macOS.
+UV_COMPILE = UV_PYTHON_DOWNLOADS=never $(CURDIR)/$(UV) pip compile --quiet $(if $(UPGRADE),--upgrade) --generate-hashes
+lock: $(VENV)/.installed ## Re-resolve every lock file from its .in (pinned, hashed; UPGRADE=1 takes the newest)
+	cd requirements && $(UV_COMPILE) --universal --python-version 3.11 --output-file build.txt build.in
+	cd requirements && $(UV_COMPILE) --universal --python-version 3.11 --output-file dev.txt dev.in
+	cd app && $(UV_COMPILE) --universal --python-version 3.11 --output-file requirements-all.txt requirements.in
+	$(GITOPS) image-lock
+	cd requirements/localstack && $(UV_COMPILE) --python-version 3.13 --python-platform linux \
 	  --output-file requirements.txt requirements.in
-	@echo "lock: requirements/localstack/requirements.txt"
 
 bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on loopback)
 	$(GITOPS) bench-app

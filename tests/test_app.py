@@ -20,12 +20,12 @@ import pymysql
 import pytest
 import yaml
 from flask.testing import FlaskClient
+from gitops import locks
 from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
 from gitops.web.server import dockerfile_instructions, image_command, shipped_files
 
 import app.app as app_module
 from app.app import apply_schema, create_app, split_sql
-from tests import locks
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = REPO_ROOT / "app"

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from gitops import locks
 from gitops.hooks import terraform_validate, tflint
 from gitops.terraform import mirror as tfmirror
-
-from tests import locks
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())

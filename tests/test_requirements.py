@@ -8,8 +8,9 @@ import subprocess
 import tomllib
 
 import pytest
-
-from tests.locks import LOCKS, ROOT, entries, header_command, versions, wanted
+from gitops.locks import IMAGE_LOCK, INSTALLED, LOCKS, entries, header_command, versions, wanted
+from gitops.paths import REPO_ROOT as ROOT
+from packaging.markers import Marker
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The lowest Python the project runs on: every universal lock is resolved for it and newer.
@@ -47,8 +48,8 @@ def test_every_lock_is_resolved_by_uv_from_its_in_file_with_the_options_in_its_h
     assert command[:3] == ["uv", "pip", "compile"], command
     assert "--generate-hashes" in command
     assert option(command, "--output-file") == path.name, "run in the lock's own folder"
-    in_file = path.with_suffix(".in")
-    assert in_file.name in command and in_file.exists()
+    in_file = path.parent / command[-1]
+    assert in_file.suffix == ".in" and in_file.exists(), command
     if lock == "localstack":
         # LocalStack 4.14 installs on CPython 3.13 only: resolved there, for Linux.
         assert option(command, "--python-version") == "3.13"
@@ -59,6 +60,33 @@ def test_every_lock_is_resolved_by_uv_from_its_in_file_with_the_options_in_its_h
     pinned = versions(path)
     for name, version in wanted(in_file).items():
         assert pinned.get(name) == {version}, f"{lock}: {name}=={version} of {in_file.name}"
+
+
+def test_the_image_lock_is_the_app_lock_cut_to_the_images_wheels() -> None:
+    """app/requirements.txt (what the image and .venv-app install, what EC2 user data carries)
+    holds the app lock's pins, with a subset of its hashes: one wheel per target for a binary
+    distribution, at least two (x86_64 and arm64). A pin that moved in requirements-all.txt
+    (a Dependabot bump) without the image's lock fails here: run `make lock`."""
+    universal = {(e.name, e.version): e for e in entries(LOCKS["app"])}
+    image = {(e.name, e.version): e for e in entries(IMAGE_LOCK)}
+    linux = {
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "python_full_version": "3.12.0",
+        "python_version": "3.12",
+    }
+    needed = {
+        key
+        for key, e in universal.items()
+        if e.marker is None or Marker(e.marker).evaluate(linux)  # type: ignore[arg-type]
+    }
+    assert image.keys() == needed, "app/requirements.txt is stale: run `make lock`"
+    for key, entry in image.items():
+        assert entry.hashes and set(entry.hashes) <= set(universal[key].hashes), key
+        if len(universal[key].hashes) > 2:  # wheels per platform: one each for x86_64 and arm64
+            assert len(entry.hashes) >= 2, key
+    assert IMAGE_LOCK.read_text().startswith("# Cut from requirements-all.txt by `make lock`")
 
 
 def test_the_build_backend_is_pinned_and_comes_from_the_hash_checked_lock() -> None:
@@ -91,5 +119,5 @@ def test_make_setup_installs_every_lock_with_require_hashes() -> None:
         else:
             assert "--editable ." in command and "--no-build-isolation" in command, command
             assert "--no-deps" in command, command
-    want = {str(p.relative_to(ROOT)) for p in LOCKS.values()}
+    want = {str(p.relative_to(ROOT)) for p in INSTALLED}
     assert want <= installed, f"not installed by make setup: {want - installed}"

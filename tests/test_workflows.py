@@ -379,9 +379,8 @@ def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
 
 def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
     from gitops.hooks import terraform_validate
+    from gitops.locks import INSTALLED
     from gitops.terraform import mirror as tfmirror
-
-    from tests.locks import LOCKS
 
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     make_setup = next(i for i, s in enumerate(steps) if s.get("run") == "make setup")
@@ -389,7 +388,7 @@ def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_i
     # every lock the virtualenvs are installed from changes the key
     keyed = re.findall(r"'([^']+)'", downloads["with"]["key"])
     hashed = {p for k in keyed for p in ROOT.glob(k)}  # hashFiles' `**` is pathlib's too
-    for lock in LOCKS.values():
+    for lock in INSTALLED:
         assert lock in hashed, f"the uv cache key ignores {lock.relative_to(ROOT)}"
     # The plugin cache is the directory `gitops mirror` writes into cli.tfrc, keyed on the lock
     # file of every root the cache warmer initialises (`make providers`), and of no other.

@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-logged": ("gitops.github.run_logged", "run a command, keep its log, report its outcome"),
     "github-setup": ("gitops.github.setup", "environments, ruleset and variables via the API"),
     "apply-report": ("gitops.github.apply_report", "the apply's outcome as a PR comment"),
+    # the web tier's own tooling
+    "image-lock": ("gitops.web.image_lock", "cut the app image's lock from the app's uv lock"),
     # repository hooks and benchmarks
     "hook-terraform-validate": (
         "gitops.hooks.terraform_validate",
