@@ -25,16 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from gitops import locks
 from gitops.paths import REPO_ROOT
 from gitops.progress import fail, say
 
+# Each lock `make setup` installs with a resolver's work in it, and the virtualenv it goes into.
 LOCKS = {
-    "dev": (REPO_ROOT / "requirements" / "dev.txt", REPO_ROOT / ".venv"),
-    "app": (REPO_ROOT / "app" / "requirements.txt", REPO_ROOT / ".venv-app"),
-    "localstack": (
-        REPO_ROOT / "requirements" / "localstack" / "requirements.txt",
-        REPO_ROOT / ".venv-localstack",
-    ),
+    "dev": (locks.LOCKS["dev"], REPO_ROOT / ".venv"),
+    "app": (locks.IMAGE_LOCK, REPO_ROOT / ".venv-app"),
+    "localstack": (locks.LOCKS["localstack"], REPO_ROOT / ".venv-localstack"),
 }
 INSTALLERS = ("pip", "uv")
 
