@@ -219,7 +219,6 @@ def test_init_only_fills_an_empty_plugin_cache_with_every_roots_providers(
             assert cached.exists(), f"{root}: {source} {version} is not in the plugin cache"
             linked = tmp_path / "data" / root.replace("/", "_") / "providers" / source / version
             assert (linked / tfmirror.platform_dir()).resolve() == cached.resolve(), root
-    assert not any(ROOT.glob("bootstrap/*/.terraform")), "init wrote into the checkout"
 
 
 # --- checkov skips ----------------------------------------------------------------------------
