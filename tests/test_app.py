@@ -20,6 +20,7 @@ import pymysql
 import pytest
 import yaml
 from flask.testing import FlaskClient
+from gitops import locks
 from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
 from gitops.web.server import dockerfile_instructions, image_command, shipped_files
 
@@ -477,34 +478,11 @@ def test_import_connects_to_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def requirement_entries() -> dict[str, tuple[str, list[str]]]:
-    """app/requirements.txt as {name: (version, hashes)}, continuation lines joined."""
-    text = (APP_DIR / "requirements.txt").read_text().replace("\\\n", " ")
-    entries = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("--") else line
-        if not line.strip():
-            continue
-        spec, *options = line.split()
-        name, _, version = spec.partition("==")
-        hashes = [o.removeprefix("--hash=sha256:") for o in options]
-        assert all(o.startswith("--hash=sha256:") for o in options), line
-        entries[name.lower()] = (version, hashes)
-    return entries
-
-
-def test_requirements_are_all_pinned_and_hashed() -> None:
-    entries = requirement_entries()
-    for name, (version, hashes) in entries.items():
-        assert re.fullmatch(r"\d+(\.\d+)+", version), f"{name} is not pinned to one version"
-        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
-    wanted = (APP_DIR / "requirements.in").read_text().splitlines()
-    for line in (x.split("#")[0].strip() for x in wanted):
-        if line:
-            name = re.split(r"[\[=<>]", line)[0].lower()
-            assert name in entries, f"{name} (requirements.in) is missing from requirements.txt"
-    assert "cryptography" in entries  # MySQL 8.4's caching_sha2_password without TLS
-    assert "boto3" not in entries  # the app reads no secret: the host hands it its password
+def test_the_app_lock_holds_what_the_app_needs_and_no_aws_sdk() -> None:
+    """Pins and hashes of every lock: tests/test_requirements.py. Here what only the app needs."""
+    pinned = locks.versions(APP_DIR / "requirements.txt")
+    assert "cryptography" in pinned  # MySQL 8.4's caching_sha2_password without TLS
+    assert "boto3" not in pinned  # the app reads no secret: the host hands it its password
 
 
 def test_dockerfile_pins_its_base_and_installs_only_hashed_wheels() -> None:

@@ -386,27 +386,29 @@ def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
 
 
 def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
+    from gitops.hooks import terraform_validate
+    from gitops.locks import INSTALLED
     from gitops.terraform import mirror as tfmirror
 
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     make_setup = next(i for i, s in enumerate(steps) if s.get("run") == "make setup")
-    requirement_files = sorted(
-        str(p.relative_to(ROOT))
-        for p in [*ROOT.glob("requirements/*.txt"), *ROOT.glob("*/requirements.txt")]
-    )
-    pip = _cache(steps, "~/.cache/pip")
-    key = pip["with"]["key"]
-    for pattern in ("requirements/*.txt", "app/requirements.txt"):
-        assert f"'{pattern}'" in key, f"the pip cache key ignores {pattern}"
-    assert {"requirements/dev.txt", "app/requirements.txt"} <= set(requirement_files)
-    # The plugin cache is the directory `gitops mirror` writes into cli.tfrc.
+    downloads = _cache(steps, "~/.cache/uv\n~/.cache/pip\n")
+    # every lock the virtualenvs are installed from changes the key
+    keyed = re.findall(r"'([^']+)'", downloads["with"]["key"])
+    hashed = {p for k in keyed for p in ROOT.glob(k)}  # hashFiles' `**` is pathlib's too
+    for lock in INSTALLED:
+        assert lock in hashed, f"the uv cache key ignores {lock.relative_to(ROOT)}"
+    # The plugin cache is the directory `gitops mirror` writes into cli.tfrc, keyed on the lock
+    # file of every root the cache warmer initialises (`make providers`), and of no other.
     providers = _cache(steps, str(tfmirror.PLUGIN_CACHE.relative_to(ROOT)))
-    assert "hashFiles('envs/*/.terraform.lock.hcl')" in providers["with"]["key"]
-    assert list(ROOT.glob("envs/*/.terraform.lock.hcl")), "no lock file for the key to follow"
+    keyed = re.findall(r"'([^']+)'", providers["with"]["key"])
+    hashed = {str(p.relative_to(ROOT)) for k in keyed for p in ROOT.glob(k)}
+    roots = {f"{r}/.terraform.lock.hcl" for r in terraform_validate.ROOTS}
+    assert hashed == roots, "the key must follow exactly the providers make providers fetches"
     hooks = _cache(steps, "~/.cache/pre-commit")
     assert "'.pre-commit-config.yaml'" in hooks["with"]["key"]
     assert hooks["if"] == "inputs.tools != 'false' && inputs.pre-commit-cache == 'true'"
-    for cache in (pip, providers, hooks):
+    for cache in (downloads, providers, hooks):
         assert steps.index(cache) < make_setup, "a cache restored after make setup is unused"
     # The job that runs the hooks asks for their cache.
     lint = jobs("pr.yml")["lint"]
@@ -446,9 +448,14 @@ def test_main_saves_the_caches_every_pull_request_restores() -> None:
                     assert any(fnmatch.fnmatch(file, p) for p in paths), f"{name}: {file}"
         assert job["permissions"] == {"contents": "read"}, f"{name}:{job_id}"
         runs = [s["run"] for s in job["steps"] if "run" in s]
-        # pre-commit's cache saves nothing unless the hook environments were installed
+        # `make setup` fills uv's cache; nothing in it fills the other two, and a cache left
+        # empty is saved empty under its key (immutable until the key changes):
+        # pre-commit's hook environments, and the providers of every Terraform root.
         assert "make hooks" in runs, f"{name}:{job_id}"
-    assert "$(VENV)/bin/pre-commit install-hooks" in (ROOT / "Makefile").read_text()
+        assert "make providers" in runs, f"{name}:{job_id}: the provider cache is saved empty"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(VENV)/bin/pre-commit install-hooks" in makefile
+    assert "$(GITOPS) hook-terraform-validate --init-only\n" in makefile  # every root
 
 
 def test_unit_tests_use_the_same_mysql_service_as_the_e2e_job() -> None:
@@ -489,11 +496,20 @@ def test_dependabot_keeps_every_pin_current() -> None:
     # github-actions: the workflows (read from "/") and every local composite action.
     for folder in [ROOT, *(p.parent for p in ACTION_PATHS)]:
         assert _covered(folder, covered.get("github-actions", set())), folder
-    # pip: every directory that holds a requirements file.
-    requirement_files = [*ROOT.glob("requirements/*.txt"), *ROOT.glob("*/requirements.txt")]
-    assert len(requirement_files) >= 4
-    for folder in {p.parent for p in requirement_files}:
-        assert _covered(folder, covered.get("pip", set())), f"pip misses {folder}"
+    # uv: every folder with a lock (a .txt resolved from the .in beside it) but LocalStack's,
+    # which is frozen with LocalStack 4.14.0; and pyproject.toml's build-system pin ("/").
+    ins = [*ROOT.glob("requirements/**/*.in"), *ROOT.glob("*/requirements.in")]
+    locks = [p.with_suffix(".txt") for p in ins]
+    assert len(locks) >= 4 and all(lock.exists() for lock in locks)
+    frozen = ROOT / "requirements" / "localstack"
+    for folder in {p.parent for p in locks} - {frozen} | {ROOT}:
+        assert _covered(folder, covered.get("uv", set())), f"uv misses {folder}"
+    assert not _covered(frozen, covered.get("uv", set()) | covered.get("pip", set()))
+    assert "pip" not in covered, "pip would edit the locks line by line instead of recompiling"
+    # a pin shared by two locks (flask, setuptools) moves in one pull request, not one a folder
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    (uv,) = [u for u in config["updates"] if u["package-ecosystem"] == "uv"]
+    assert [g.get("group-by") for g in uv["groups"].values()] == ["dependency-name"]
     # terraform: every root with a lock file, and every module.
     tf_dirs = [p.parent for p in ROOT.glob("envs/*/.terraform.lock.hcl")]
     tf_dirs += [p for p in ROOT.glob("modules/*") if p.is_dir()]

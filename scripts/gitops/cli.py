@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "github-setup": ("gitops.github.setup", "environments, ruleset and variables via the API"),
     "apply-report": ("gitops.github.apply_report", "the apply's outcome as a PR comment"),
     # the web tier's own tooling
-    "app-lock": ("gitops.web.lock", "pin and hash app/requirements.txt from app/requirements.in"),
+    "image-lock": ("gitops.web.image_lock", "cut the app image's lock from the app's uv lock"),
     # repository hooks and benchmarks
     "hook-terraform-validate": (
         "gitops.hooks.terraform_validate",
@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-e2e": ("gitops.bench.e2e", "time `make e2e` several runs; median per stage"),
     "bench-app": ("gitops.bench.app", "load and fault benchmark of the app on loopback"),
     "bench-plan-preview": ("gitops.bench.plan_preview", "time the plan preview on large plans"),
+    "bench-setup": ("gitops.bench.setup", "time pip against uv installing the same lock files"),
 }
 
 
