@@ -147,7 +147,7 @@ def test_content_of_exactly_255_characters_is_accepted(client: FlaskClient) -> N
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {},
+        {"content_type": "application/json"},
         {"data": "not json", "content_type": "application/json"},
         {"json": ["content"]},
         {"json": {}},
@@ -159,6 +159,10 @@ def test_content_of_exactly_255_characters_is_accepted(client: FlaskClient) -> N
         {"data": "[" * 2000 + "]" * 2000, "content_type": "application/json"},  # < MAX_BODY
         {"data": '{"content": "\\ud800"}', "content_type": "application/json"},
         {"data": b"\xff\xfe", "content_type": "application/json"},
+        {"json": {"content": "\u200b\u200d\u2060\ufeff\u00ad"}},  # format characters
+        {"json": {"content": "\u3164\u115f\u1160\uffa0"}},  # Hangul fillers
+        {"json": {"content": "\u2800\u3000\u00a0\t\n"}},  # braille blank, spaces
+        {"json": {"content": "\u0301\u20dd"}},  # combining marks with nothing to mark
     ],
     ids=[
         "no-body",
@@ -173,6 +177,10 @@ def test_content_of_exactly_255_characters_is_accepted(client: FlaskClient) -> N
         "deeply-nested",
         "lone-surrogate",
         "not-utf8",
+        "format-chars-only",
+        "hangul-fillers-only",
+        "blanks-only",
+        "lone-combining-marks",
     ],
 )
 def test_invalid_content_is_rejected_with_400(
@@ -184,6 +192,37 @@ def test_invalid_content_is_rejected_with_400(
     error = response.get_json()["error"]
     assert "content" in error and len(error) < 80  # short and generic
     assert count_rows(mysql_server) == before
+
+
+@pytest.mark.parametrize("content", ["\u200b가", "\u3164ㅋ", "\u00a0.", "\U0001f4da", "e\u0301"])
+def test_content_with_something_visible_beside_blanks_is_accepted(
+    client: FlaskClient, content: str
+) -> None:
+    response = client.post("/logs", json={"content": content})
+    assert response.status_code == 201
+    assert response.get_json()["content"] == content
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/xml",
+     "application/merge-patch+json", "multipart/form-data; boundary=x"],
+)  # fmt: skip
+def test_a_body_that_is_not_application_json_is_415_and_stores_nothing(
+    client: FlaskClient, mysql_server: AppDB, content_type: str | None
+) -> None:
+    before = count_rows(mysql_server)
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/logs", data='{"content": "x"}', headers=headers)
+    assert response.status_code == 415
+    assert response.get_json() == {"error": "unsupported media type"}
+    assert count_rows(mysql_server) == before
+
+
+def test_application_json_with_a_charset_is_accepted(client: FlaskClient) -> None:
+    headers = {"Content-Type": "Application/JSON; charset=utf-8"}
+    response = client.post("/logs", data='{"content": "charset"}', headers=headers)
+    assert response.status_code == 201
 
 
 def test_oversized_body_is_413_and_stores_nothing(client: FlaskClient, mysql_server: AppDB) -> None:

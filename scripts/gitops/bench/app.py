@@ -179,7 +179,10 @@ def oversized(url: str) -> bool:
     began = time.monotonic()
     try:
         status = requests.post(
-            f"{url}/logs", data=b"x" * (20 * 1024 * 1024), timeout=30
+            f"{url}/logs",
+            data=b"x" * (20 * 1024 * 1024),
+            timeout=30,
+            headers={"Content-Type": "application/json"},
         ).status_code
     except requests.ConnectionError:
         status = 0  # closed before the whole body was read
