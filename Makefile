@@ -24,6 +24,7 @@ GITOPS    := $(VENV)/bin/gitops
 ENV       ?= localstack
 PLAN      ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # The project's tools (ruff, pre-commit, zizmor, shellcheck, ...) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -150,8 +151,8 @@ unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactl
 app-lock: $(VENV)/.installed ## Rewrite app/requirements.txt from app/requirements.in (pinned, hashed)
 	$(GITOPS) app-lock
 
-bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on loopback)
-	$(GITOPS) bench-app
+bench-app: setup ## Load and fault benchmark of the app (nginx + gunicorn + MariaDB on loopback; BENCH_ARGS=--direct)
+	$(GITOPS) bench-app $(BENCH_ARGS)
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
 	$(GITOPS) ami $(ENV)

@@ -578,10 +578,9 @@ def test_dockerfile_caches_dependencies_and_runs_unprivileged() -> None:
 
 def test_compose_limits_memory_and_checks_health() -> None:
     compose = yaml.safe_load((APP_DIR / "compose.yaml").read_text())
-    assert list(compose["services"]) == ["app"]
+    assert sorted(compose["services"]) == ["app", "proxy"]  # the proxy: tests/test_proxy.py
     service = compose["services"]["app"]
     assert service["image"] == "app:local"  # built by user data (tests/test_user_data.py)
-    assert service["ports"] == ["80:8000"]
     assert service["env_file"] == ["app.env"]
     assert service["restart"] == "unless-stopped"
     limit = service["mem_limit"]
