@@ -23,6 +23,8 @@ PY        := $(VENV)/bin/python
 GITOPS    := $(VENV)/bin/gitops
 ENV       ?= localstack
 PLAN      ?=
+# Resource addresses `make plan` re-creates (terraform -replace), such as the web instance.
+REPLACE   ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -130,8 +132,8 @@ down: setup ## Destroy envs/localstack and stop what `make up` started
 e2e: setup ## The whole local pipeline: up, smoke, down (always tears down)
 	$(GITOPS) pipeline e2e
 
-plan: setup ## Plan ENV into .artifacts/plans/ (an AWS environment needs TF_STATE_BUCKET)
-	$(GITOPS) tf plan $(ENV)
+plan: setup ## Plan ENV into .artifacts/plans/ (AWS: TF_STATE_BUCKET); REPLACE=address re-creates that resource
+	$(GITOPS) tf plan $(ENV) $(foreach address,$(REPLACE),--replace '$(address)')
 
 apply: setup ## Apply ENV; with PLAN=file exactly that reviewed plan
 	$(GITOPS) tf apply $(ENV) $(if $(PLAN),--plan $(PLAN))

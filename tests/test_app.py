@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import os
 import re
@@ -21,7 +19,7 @@ import pytest
 import yaml
 from flask.testing import FlaskClient
 from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
-from gitops.web.server import dockerfile_instructions, image_command, shipped_files
+from gitops.web.server import dockerfile_instructions, image_command
 
 import app.app as app_module
 from app.app import apply_schema, create_app, split_sql
@@ -587,17 +585,6 @@ def test_compose_limits_memory_and_checks_health() -> None:
     assert limit.endswith("m") and 128 <= int(limit[:-1]) <= 512  # of a t3.micro's 1 GiB
     assert service["memswap_limit"] == limit
     assert "/health" in " ".join(service["healthcheck"]["test"])
-
-
-def test_app_files_fit_in_ec2_user_data() -> None:
-    """The web user data ships each app file gzipped and base64-encoded (16 KB in all)."""
-    stack = (REPO_ROOT / "envs" / "common" / "stack.tf").read_text()
-    names = re.findall(r'"([\w.]+)"', re.search(r"for f in \[(.*?)\]", stack).group(1))
-    assert set(names) == {"requirements.txt", "Dockerfile", "compose.yaml", *shipped_files()}
-    shipped = sum(len(base64.b64encode(gzip.compress((APP_DIR / n).read_bytes()))) for n in names)
-    template = REPO_ROOT / "modules" / "ec2" / "templates" / "web_user_data.sh.tftpl"
-    total = shipped + len(template.read_bytes())
-    assert total < 14 * 1024, f"user data would be about {total} bytes; EC2 allows 16384"
 
 
 def test_the_app_container_gets_neither_instance_credentials_nor_the_master_secret() -> None:

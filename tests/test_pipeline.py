@@ -5,6 +5,7 @@ its own, so the pipeline starts (and must stop) its own LocalStack and stand-in.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import signal
@@ -161,8 +162,11 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
         ]
     )
     ec2.stop_instances(InstanceIds=[web_id])
-    # EC2 wants the new user data base64-encoded inside the (already encoded) blob.
-    tampered_data = original.replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    # EC2 wants the new user data base64-encoded inside the (already encoded) blob. The web
+    # instance's user data is gzipped (cloud-init unpacks it): changed inside, packed again.
+    tampered_data = gzip.compress(
+        gzip.decompress(original).replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    )
     ec2.modify_instance_attribute(
         InstanceId=web_id, UserData={"Value": base64.b64encode(tampered_data)}
     )

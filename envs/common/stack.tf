@@ -16,7 +16,7 @@ locals {
   : "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/${var.instance_role_boundary}")
 
   app_dir   = "${path.module}/../../app"
-  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "schema.sql"] : f => file("${local.app_dir}/${f}") }
+  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "nginx.conf", "schema.sql"] : f => file("${local.app_dir}/${f}") }
 }
 
 # The image and the instance-role trust policy, once for both tiers that run instances.
