@@ -30,10 +30,11 @@ from gitops.github.outputs import append_summary
 
 # The web instance: what a failed boot asks to have re-created (the smoke test's hint names it).
 WEB_INSTANCE = "module.web.aws_instance.this"
-# A managed resource's address: module path, type.name, an optional index or key.
+# A managed resource's address: module path, type.name, an optional index or key (a data
+# source or a module alone cannot be replaced).
 _INDEX = r'(\[(\d+|"[^"\]]+")\])?'
 ADDRESS = re.compile(
-    rf"(module\.[A-Za-z_][\w-]*{_INDEX}\.)*[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*{_INDEX}"
+    rf"(module\.[A-Za-z_][\w-]*{_INDEX}\.)*(?!module\.|data\.)[A-Za-z_][\w-]*\.[A-Za-z_][\w-]*{_INDEX}"
 )
 QUIET = ({"no-op"}, {"read"})
 

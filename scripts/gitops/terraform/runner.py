@@ -295,7 +295,10 @@ def plan(
         )
         return 1
     json_file.write_text(shown.stdout, encoding="utf-8")
-    say(f"plan saved: {plan_file.relative_to(REPO_ROOT)} and {json_file.name}")
+    shown_path = (
+        plan_file.relative_to(REPO_ROOT) if plan_file.is_relative_to(REPO_ROOT) else plan_file
+    )
+    say(f"plan saved: {shown_path} and {json_file.name}")
     for address in replace:
         say(f"the plan re-creates {address} (requested with -replace): review it, then apply it")
     return proc.returncode
