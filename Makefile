@@ -153,7 +153,7 @@ unlock: setup ## Show who holds ENV's state lock; with LOCK_ID=... remove exactl
 app-lock: $(VENV)/.installed ## Rewrite app/requirements.txt from app/requirements.in (pinned, hashed)
 	$(GITOPS) app-lock
 
-bench-app: setup ## Load and fault benchmark of the app (nginx + gunicorn + MariaDB on loopback; BENCH_ARGS=--direct)
+bench-app: setup ## Load and fault benchmark of the app (nginx + gunicorn + MariaDB on loopback; BENCH_ARGS=--direct compares gunicorn alone)
 	$(GITOPS) bench-app $(BENCH_ARGS)
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023

@@ -413,6 +413,17 @@ def test_every_step_of_the_boot_is_named(scripts: dict[str, str]) -> None:
                      "database-user", "start"]  # fmt: skip
 
 
+@pytest.mark.parametrize("mode", ["web_rds", "web_ec2"])
+def test_the_boot_ends_with_the_images_own_nginx_reading_the_proxy_file(
+    scripts: dict[str, str], mode: str
+) -> None:
+    """Debian's nginx runs the file in the tests; the image's newer one must accept it too, or
+    its container would restart forever behind a boot that said it was done."""
+    lines = commands(scripts[mode])
+    up = lines.index("docker compose up -d")
+    assert lines[up + 1 :] == ["retry 60 docker compose exec -T proxy nginx -t"]
+
+
 def test_the_failure_page_answers_503_with_the_step_and_the_smoke_test_names_it(
     scripts: dict[str, str],
 ) -> None:

@@ -5,7 +5,7 @@ it (app/nginx.conf under a local nginx, gitops.web.proxy), against a throwaway M
 request goes through the proxy. Phases: concurrent writes; /health while 40 clients trickle
 headers, then bodies; an oversized body; a database killed (SIGKILL) and restarted while
 clients write and retry; retries after a connection cut after the commit. --direct first runs
-the slow clients against gunicorn alone, for comparison.
+the slow clients and the writes against gunicorn alone, for comparison.
 Every write carries an Idempotency-Key and is retried with it until acknowledged, as a careful
 client would. It prints accepted/stored/lost/duplicated counts and latency percentiles.
 """
@@ -140,7 +140,9 @@ def report_writes(name: str, writer: Writer, app_db: db_standin.AppDB, attempted
     return lost == 0 and duplicated == 0 and len(writer.accepted) == attempted
 
 
-def concurrent_writes(port: int, app_db: db_standin.AppDB, clients: int, per_client: int) -> bool:
+def concurrent_writes(
+    port: int, app_db: db_standin.AppDB, clients: int, per_client: int, where: str = "via proxy"
+) -> bool:
     # Warm-up: the first request on each pooled connection pays for opening it.
     warm = Writer(port, f"warm-{secrets.token_hex(3)}")
     warm.run(clients * 5, clients, 60)
@@ -151,7 +153,7 @@ def concurrent_writes(port: int, app_db: db_standin.AppDB, clients: int, per_cli
     began = time.monotonic()
     writer.run(clients * per_client, clients, 120)
     elapsed = time.monotonic() - began
-    ok = report_writes(f"writes ({clients} clients)", writer, app_db, clients * per_client)
+    ok = report_writes(f"writes ({clients} clients, {where})", writer, app_db, clients * per_client)
     print(f"  throughput: {len(writer.accepted) / elapsed:.0f} writes/s over {elapsed:.1f} s")
     p99 = pct(writer.latencies, 99) if writer.latencies else float("inf")
     verdict = "met" if p99 < 100 else "MISSED"
@@ -345,8 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         with serve_proxied(app_db.env()) as (served, proxied):
             url, port = proxied.url, proxied.port
             print(f"gunicorn on {served.url} behind nginx (app/nginx.conf) on {url}")
-            if args.direct:  # the before: reported, not judged
+            if args.direct:  # the before, and the proxy's cost: reported, not judged
                 slow_clients(served.url, served.port, args.slow, args.slow_seconds, "direct")
+                concurrent_writes(served.port, app_db, args.clients, args.per_client, "direct")
             results = {
                 "writes": concurrent_writes(port, app_db, args.clients, args.per_client),
                 "slow clients": slow_clients(url, port, args.slow, args.slow_seconds, "via proxy"),
