@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 import yaml
-from gitops.pipeline.db_standin import AppDB
 from gitops.paths import APP_DIR
+from gitops.pipeline.db_standin import AppDB
 from gitops.web import proxy
 from gitops.web.server import Served
 
