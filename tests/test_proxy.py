@@ -99,7 +99,7 @@ def test_compose_puts_the_pinned_proxy_with_this_config_in_front_of_the_app() ->
 
 
 @pytest.fixture
-def proxied(mysql_server: AppDB) -> Iterator[tuple[Served, proxy.Proxied]]:
+def proxied(mysql_server: AppDB) -> Iterator[tuple[Served, Served]]:
     with proxy.serve_proxied(mysql_server.env()) as running:
         yield running
 
@@ -123,7 +123,7 @@ def closed_by_peer(sock: socket.socket) -> bool:
 
 
 def test_slow_clients_are_held_by_the_proxy_and_gunicorn_sees_none_of_them(
-    proxied: tuple[Served, proxy.Proxied], mysql_server: AppDB
+    proxied: tuple[Served, Served], mysql_server: AppDB
 ) -> None:
     """40 clients trickle a header or a body: /health answers throughout, the header tricklers
     are dropped at the header deadline, and no trickled request ever reaches gunicorn."""
@@ -155,7 +155,7 @@ def test_slow_clients_are_held_by_the_proxy_and_gunicorn_sees_none_of_them(
 
 
 def test_a_chunked_body_over_the_limit_is_413_at_the_proxy(
-    proxied: tuple[Served, proxy.Proxied], mysql_server: AppDB
+    proxied: tuple[Served, Served], mysql_server: AppDB
 ) -> None:
     served, front = proxied
     tag = f"chunked {secrets.token_hex(4)}"
@@ -168,7 +168,7 @@ def test_a_chunked_body_over_the_limit_is_413_at_the_proxy(
     assert '"POST /logs' not in served.log_text()  # refused at the edge
 
 
-def test_the_apps_refusals_pass_through_the_proxy(proxied: tuple[Served, proxy.Proxied]) -> None:
+def test_the_apps_refusals_pass_through_the_proxy(proxied: tuple[Served, Served]) -> None:
     _, front = proxied
     url = f"{front.url}/logs"
     assert requests.post(url, data="content=x", timeout=5).status_code == 415

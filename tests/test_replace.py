@@ -6,14 +6,14 @@ is in tests/test_pipeline.py (test_up_is_idempotent_and_failures_are_reported)."
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gitops.terraform import replace
 from gitops.terraform import runner as tf
+
+from tests.tf_sandbox import fake_terraform_on_path
 
 WEB = replace.WEB_INSTANCE
 
@@ -105,12 +105,7 @@ if sys.argv[1] == "show":
 @pytest.fixture
 def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `terraform` that records its arguments and shows FAKE_PLAN_JSON; plans go to tmp."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "terraform"
-    fake.write_text(FAKE_TERRAFORM.format(python=sys.executable))
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_terraform_on_path(tmp_path, monkeypatch, FAKE_TERRAFORM)
     monkeypatch.setenv("FAKE_TF_ARGS", str(tmp_path / "args.jsonl"))
     monkeypatch.setattr(tf, "PLANS_DIR", tmp_path / "plans")
     return tmp_path

@@ -19,7 +19,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from gitops import apt
@@ -94,18 +93,6 @@ def site_config(app_port: int, port: int, text: str | None = None) -> str:
     return text
 
 
-@dataclass
-class Proxied:
-    url: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    prefix: Path
-
-    def error_log(self) -> str:
-        log = self.prefix / "error.log"
-        return log.read_text(errors="replace") if log.exists() else ""
-
-
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -115,8 +102,9 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
-def proxy(app_port: int, port: int | None = None, *, timeout: float = 15.0) -> Iterator[Proxied]:
-    """nginx with app/nginx.conf in front of 127.0.0.1:app_port; stopped at the end."""
+def proxy(app_port: int, port: int | None = None, *, timeout: float = 15.0) -> Iterator[Served]:
+    """nginx with app/nginx.conf in front of 127.0.0.1:app_port; stopped at the end. Its
+    `log_text()` is nginx's error log."""
     nginx = ensure_nginx()
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="proxy-") as tmp:
@@ -132,7 +120,7 @@ def proxy(app_port: int, port: int | None = None, *, timeout: float = 15.0) -> I
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-        proxied = Proxied(f"http://127.0.0.1:{port}", port, proc, prefix)
+        proxied = Served(f"http://127.0.0.1:{port}", port, proc, prefix / "error.log")
         try:
             deadline = time.monotonic() + timeout
             while not _accepts(port):
@@ -140,7 +128,7 @@ def proxy(app_port: int, port: int | None = None, *, timeout: float = 15.0) -> I
                     output = (prefix / "nginx.out").read_text(errors="replace")
                     raise ProxyError(
                         f"nginx did not start on 127.0.0.1:{port} (exit {proc.poll()}):\n"
-                        f"{output}{proxied.error_log()}"
+                        f"{output}{proxied.log_text()}"
                     )
                 time.sleep(0.05)
             yield proxied
@@ -155,7 +143,7 @@ def proxy(app_port: int, port: int | None = None, *, timeout: float = 15.0) -> I
 
 
 @contextmanager
-def serve_proxied(env: Mapping[str, str]) -> Iterator[tuple[Served, Proxied]]:
+def serve_proxied(env: Mapping[str, str]) -> Iterator[tuple[Served, Served]]:
     """The web instance's two services on loopback: gunicorn as the image runs it, behind
     nginx with app/nginx.conf. Clients talk to the proxy; the app's own port stays open for
     tests that compare."""
