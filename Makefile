@@ -159,15 +159,18 @@ bench-app: setup ## Load and fault benchmark of the app (nginx + gunicorn + Mari
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
 	$(GITOPS) ami $(ENV)
 
-bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC provider, plan/apply/destroy roles
-	$(GITOPS) bootstrap $(if $(REPO),--repo $(REPO)) $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) \
-	  $(if $(BUCKET),--bucket $(BUCKET))
+# ENV=<name> bootstraps one AWS environment; without ENV on the command line, every one.
+BOOTSTRAP_ENV = $(if $(filter command line environment,$(origin ENV)),--env $(ENV))
+bootstrap: setup ## AWS side, with YOUR credentials (never CI): state bucket, OIDC, budget, each env's roles (ENV=, BUDGET_USD=, BUDGET_EMAIL=)
+	$(GITOPS) bootstrap $(BOOTSTRAP_ENV) $(if $(REPO),--repo $(REPO)) \
+	  $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) $(if $(BUCKET),--bucket $(BUCKET)) \
+	  $(if $(BUDGET_USD),--budget-usd $(BUDGET_USD)) $(if $(BUDGET_EMAIL),--budget-email $(BUDGET_EMAIL))
 
 bootstrap-rehearsal: setup ## The same bootstrap against LocalStack, dummy credentials and repository (ENDPOINT= reuses one)
-	$(GITOPS) bootstrap --rehearse $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(REPO),--repo $(REPO)) \
+	$(GITOPS) bootstrap --rehearse $(BOOTSTRAP_ENV) $(if $(ENDPOINT),--endpoint $(ENDPOINT)) $(if $(REPO),--repo $(REPO)) \
 	  $(if $(SUBJECT_FORMAT),--subject-format $(SUBJECT_FORMAT)) $(if $(KEEP_IN),--keep-in $(KEEP_IN))
 
-github-setup: setup ## GitHub side with YOUR token: REPO=owner/name environments, reviews, CODEOWNERS rule, variables
+github-setup: setup ## GitHub side with YOUR token: REPO=owner/name [REVIEWERS=a,b: team] environments, ruleset, CODEOWNERS, variables
 	$(GITOPS) github-setup --repo "$(REPO)" $(if $(REVIEWERS),--reviewers $(REVIEWERS))
 
 # A tool virtualenv of its own: the `markdown` package never enters the pinned project venv.

@@ -7,10 +7,16 @@ callback) rows and checks the token, records the call or injects a failure in `b
 serves `FakeGitHub` below: pull requests by commit, issues and issue comments, every list paged
 by 2 so pagination is always exercised. Other suites (repository setup, environments) define
 their own `Fake` subclass with their own routes and serve it through `serve_fake`.
+`FakeRepository` below is the repository `make github-setup` configures: environments,
+rulesets, variables and files, and the pull requests, check runs, reviews, merges and deployment
+approvals those settings then allow or refuse.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
+import fnmatch
 import json
 import re
 import threading
@@ -263,3 +269,425 @@ class FakeGitHub(Fake):
         issue = self.issues[int(m.group(1)) - 1]
         issue.update(request.json())
         return Reply(200, issue)
+
+
+# --- A repository's settings and its pull requests: what make github-setup configures --------
+
+ACTIONS_APP_ID = 15368  # GitHub Actions: the app every workflow job's check run comes from
+ROLE_RANK = {"read": 0, "triage": 1, "write": 2, "maintain": 3, "admin": 4}
+# actor_id of actor_type RepositoryRole (not documented by GitHub; what its API returns).
+REPOSITORY_ROLE_IDS = {2: "maintain", 4: "write", 5: "admin"}
+BYPASS_MODES = {"always", "pull_request", "exempt"}
+ACTOR_TYPES = {"Integration", "OrganizationAdmin", "RepositoryRole", "Team", "DeployKey", "User"}
+RULE_PARAMETERS = {  # what GitHub requires of each rule type's parameters (REST: rulesets)
+    "deletion": None,
+    "non_fast_forward": None,
+    "creation": None,
+    "required_linear_history": None,
+    "required_signatures": None,
+    "pull_request": {
+        "required_approving_review_count": int,
+        "require_code_owner_review": bool,
+        "dismiss_stale_reviews_on_push": bool,
+        "require_last_push_approval": bool,
+        "required_review_thread_resolution": bool,
+    },
+    "required_status_checks": {
+        "required_status_checks": list,
+        "strict_required_status_checks_policy": bool,
+    },
+    "merge_queue": {
+        "check_response_timeout_minutes": int,
+        "grouping_strategy": str,
+        "max_entries_to_build": int,
+        "max_entries_to_merge": int,
+        "merge_method": str,
+        "min_entries_to_merge": int,
+        "min_entries_to_merge_wait_minutes": int,
+    },
+}
+
+
+def codeowners_match(pattern: str, path: str) -> bool:
+    """Whether a CODEOWNERS pattern covers a file (gitignore rules, the forms used here)."""
+    anchored, core = pattern.startswith("/"), pattern.strip("/")
+    if pattern == "*":
+        return True
+    if pattern.endswith("/"):
+        return path.startswith(core + "/") or (not anchored and f"/{core}/" in f"/{path}")
+    if anchored or "/" in core:
+        return fnmatch.fnmatchcase(path, core)
+    return fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], core) or fnmatch.fnmatchcase(path, core)
+
+
+@dataclass
+class PullRequest:
+    number: int
+    author: str
+    files: dict[str, str]  # path -> content after the change
+    head: str  # head commit
+    base: str  # the commit of main the head contains (strict checks need main's latest)
+    last_pusher: str
+    reviews: list[tuple[str, str, str]] = field(default_factory=list)  # login, state, commit
+    merged: bool = False
+
+
+@dataclass
+class FakeRepository(Fake):
+    """One repository as `make github-setup` sees it (the repository, users, environments and
+    their branch policies, rulesets, variables, files on main) and as its users then use it:
+    pull requests, reviews, check runs, merges and deployment approvals, judged by the rules that
+    were set, the way GitHub documents them.
+
+    Strict where GitHub is: a ruleset or environment payload GitHub would refuse gets a 422; a
+    ruleset update replaces each top-level field sent (`rules`, `bypass_actors` whole); an
+    environment update keeps no reviewer or wait timer it was not sent; the author of a pull
+    request cannot approve it."""
+
+    name: str = "octo-org/gitops-seoul"
+    token: str = "ghp_fake-setup-token"
+    repo: dict[str, Any] = field(default_factory=dict)
+    users: dict[str, int] = field(default_factory=lambda: {"alice": 11, "bob": 12, "carol": 13})
+    roles: dict[str, str] = field(
+        default_factory=lambda: {"alice": "admin", "bob": "write", "carol": "write"}
+    )
+    me: str = "alice"
+    enterprise: bool = False
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branch_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rulesets: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # on main
+    main: str = "c0"
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # commit -> runs
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    fail: tuple[str, str, int] | None = None  # (method, path regex, status)
+    base: str = ""
+    commits: int = 0
+
+    def __post_init__(self) -> None:
+        owner = self.name.split("/")[0]
+        self.repo = {
+            "full_name": self.name,
+            "id": 89012345,
+            "owner": {"login": owner, "id": 1234567, "type": "Organization"},
+            "fork": False,
+            "default_branch": "main",
+            "private": False,
+            "permissions": {"admin": True},
+            **self.repo,
+        }
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] != "GET"]
+
+    # --- API -----------------------------------------------------------------------------
+
+    def before(self, request: Request) -> Reply | None:
+        self.calls.append((request.method, request.path))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return Reply(401, {"message": "Bad credentials"})
+        if self.fail and self.fail[0] == request.method and re.search(self.fail[1], request.path):
+            return Reply(self.fail[2], {"message": "Server Error"})
+        return None
+
+    def routes(self) -> list[Route]:
+        def repo(rest: str) -> str:
+            return repo_path(rest, self.name)
+
+        return [
+            (None, "/user", self.get_me),
+            (None, r"/users/([^/]+)", self.get_user),
+            ("GET", repo(""), lambda request, m: Reply(200, self.repo)),
+            ("GET", repo(r"/environments/([^/]+)"), self.get_environment),
+            ("PUT", repo(r"/environments/([^/]+)"), self.put_environment),
+            (None, repo(r"/environments/([^/]+)/deployment-branch-policies"), self.policies),
+            (None, repo("/rulesets"), self.list_or_create_ruleset),
+            (None, repo(r"/rulesets/(\d+)"), self.ruleset),
+            ("POST", repo("/actions/variables"), self.create_variable),
+            (None, repo(r"/actions/variables/([^/]+)"), self.variable),
+            (None, repo(r"/contents/(.+)"), self.contents),
+        ]
+
+    def get_me(self, request: Request, m: re.Match[str]) -> Reply:
+        return Reply(200, {"login": self.me, "id": self.users[self.me]})
+
+    def get_user(self, request: Request, m: re.Match[str]) -> Reply:
+        if m.group(1) not in self.users:
+            return NOT_FOUND
+        return Reply(200, {"login": m.group(1), "id": self.users[m.group(1)]})
+
+    def get_environment(self, request: Request, m: re.Match[str]) -> Reply:
+        env = self.environments.get(m.group(1))
+        return Reply(200, env) if env else NOT_FOUND
+
+    def put_environment(self, request: Request, m: re.Match[str]) -> Reply:
+        payload = request.json()
+        reviewers = payload.get("reviewers") or []
+        if len(reviewers) > 6:
+            return Reply(422, {"message": "Invalid request: at most 6 reviewers"})
+        logins = {i: login for login, i in self.users.items()}
+        rules: list[dict[str, Any]] = []
+        if payload.get("wait_timer"):
+            rules.append({"type": "wait_timer", "wait_timer": payload["wait_timer"]})
+        if reviewers and (not self.repo["private"] or self.enterprise):
+            rules.append(
+                {
+                    "type": "required_reviewers",
+                    "prevent_self_review": bool(payload.get("prevent_self_review", False)),
+                    "reviewers": [
+                        {
+                            "type": r["type"],
+                            "reviewer": {"id": r["id"], "login": logins.get(r["id"])},
+                        }
+                        for r in reviewers
+                    ],
+                }
+            )
+        env = {
+            "name": m.group(1),
+            "can_admins_bypass": payload.get("can_admins_bypass", True),
+            "protection_rules": rules,
+            "deployment_branch_policy": payload.get("deployment_branch_policy"),
+        }
+        self.environments[m.group(1)] = env
+        return Reply(200, env)
+
+    def policies(self, request: Request, m: re.Match[str]) -> Reply:
+        policies = self.branch_policies.setdefault(m.group(1), [])
+        if request.method == "GET":
+            return paged(request, policies, self.base, key="branch_policies")
+        policy = {"id": len(policies) + 1, **request.json()}
+        policies.append(policy)
+        return Reply(200, policy)
+
+    def list_or_create_ruleset(self, request: Request, m: re.Match[str]) -> Reply:
+        if request.method == "GET":
+            summary = ("id", "name", "source_type", "source", "enforcement")
+            return paged(request, [{k: r[k] for k in summary} for r in self.rulesets], self.base)
+        payload = request.json()
+        if problem := self.ruleset_problem(payload, creating=True):
+            return Reply(422, {"message": f"Invalid request: {problem}"})
+        ruleset = {"id": len(self.rulesets) + 1, "source_type": "Repository",
+                   "source": self.name, "bypass_actors": [], **payload}  # fmt: skip
+        self.rulesets.append(ruleset)
+        return Reply(201, ruleset)
+
+    def ruleset(self, request: Request, m: re.Match[str]) -> Reply:
+        found = [r for r in self.rulesets if r["id"] == int(m.group(1))]
+        if not found:
+            return NOT_FOUND
+        if request.method == "GET":
+            return Reply(200, copy.deepcopy(found[0]))
+        if found[0]["source_type"] != "Repository":
+            return NOT_FOUND  # an organisation's ruleset is changed in the organisation
+        payload = request.json()
+        if problem := self.ruleset_problem(payload, creating=False):
+            return Reply(422, {"message": f"Invalid request: {problem}"})
+        found[0].update(payload)  # each field sent replaces the one stored, lists whole
+        return Reply(200, found[0])
+
+    def ruleset_problem(self, payload: dict[str, Any], *, creating: bool) -> str:
+        if creating and not payload.get("name"):
+            return "name is required"
+        if payload.get("enforcement", "active") not in ("active", "evaluate", "disabled"):
+            return f"enforcement {payload['enforcement']!r}"
+        for actor in payload.get("bypass_actors", []):
+            if actor.get("actor_type") not in ACTOR_TYPES:
+                return f"actor_type {actor.get('actor_type')!r}"
+            if actor.get("bypass_mode", "always") not in BYPASS_MODES:
+                return f"bypass_mode {actor.get('bypass_mode')!r}"
+            personal = self.repo["owner"].get("type") == "User"
+            if actor["actor_type"] == "OrganizationAdmin" and personal:
+                return "OrganizationAdmin is not applicable for personal repositories"
+        types = [rule.get("type") for rule in payload.get("rules", [])]
+        if len(types) != len(set(types)):
+            return "a rule type appears twice"
+        for rule in payload.get("rules", []):
+            if rule.get("type") not in RULE_PARAMETERS:
+                return f"unknown rule type {rule.get('type')!r}"
+            wanted = RULE_PARAMETERS[rule["type"]]
+            for key, kind in (wanted or {}).items():
+                value = (rule.get("parameters") or {}).get(key)
+                if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                    return f"{rule['type']}.parameters.{key} must be {kind.__name__}"
+        return ""
+
+    def create_variable(self, request: Request, m: re.Match[str]) -> Reply:
+        payload = request.json()
+        self.variables[payload["name"]] = payload["value"]
+        return Reply(201, {})
+
+    def variable(self, request: Request, m: re.Match[str]) -> Reply:
+        name = m.group(1)
+        if name not in self.variables:
+            return NOT_FOUND
+        if request.method == "GET":
+            return Reply(200, {"name": name, "value": self.variables[name]})
+        self.variables[name] = request.json()["value"]
+        return Reply(204)
+
+    def contents(self, request: Request, m: re.Match[str]) -> Reply:
+        if m.group(1) not in self.files:
+            return NOT_FOUND
+        return Reply(200, {"content": base64.b64encode(self.files[m.group(1)].encode()).decode()})
+
+    # --- what people do in the repository afterwards ------------------------------------------
+
+    def commit(self) -> str:
+        self.commits += 1
+        return f"c{self.commits}"
+
+    def open_pull(self, author: str, files: dict[str, str]) -> PullRequest:
+        number = len(self.pulls) + 1
+        head = self.commit()
+        pr = PullRequest(number, author, dict(files), head, self.main, author)
+        self.pulls[number] = pr
+        return pr
+
+    def push(self, pr: PullRequest, by: str, *, update_from_main: bool = False) -> str:
+        """A new commit on the pull request's branch (`update_from_main`: main merged in)."""
+        pr.head, pr.last_pusher = self.commit(), by
+        if update_from_main:
+            pr.base = self.main
+        return pr.head
+
+    def advance_main(self) -> None:
+        """Someone else's change lands on main: open pull requests are now behind it."""
+        self.main = self.commit()
+
+    def report_check(
+        self, commit: str, name: str, conclusion: str = "success", app_id: int = ACTIONS_APP_ID
+    ) -> None:
+        self.checks.setdefault(commit, []).append(
+            {"name": name, "conclusion": conclusion, "app_id": app_id}
+        )
+
+    def approve(self, pr: PullRequest, login: str) -> None:
+        if login == pr.author:  # GitHub: 422 "Can not approve your own pull request"
+            raise PermissionError(f"{login} cannot approve their own pull request")
+        pr.reviews.append((login, "APPROVED", pr.head))
+
+    def _codeowners_on_main(self) -> list[tuple[str, list[str]]]:
+        rows = []
+        for line in self.files.get(".github/CODEOWNERS", "").splitlines():
+            tokens = line.split("#", 1)[0].split()
+            if tokens:
+                rows.append((tokens[0], [t.lstrip("@").lower() for t in tokens[1:]]))
+        return rows
+
+    def _owners(self, path: str) -> list[str]:
+        owners: list[str] = []
+        for pattern, names in self._codeowners_on_main():
+            if codeowners_match(pattern, path):
+                owners = names  # the last matching line wins
+        return owners
+
+    def _applies_to_main(self, ruleset: dict[str, Any]) -> bool:
+        ref = (ruleset.get("conditions") or {}).get("ref_name") or {}
+
+        def hits(pattern: str) -> bool:
+            return pattern in ("~DEFAULT_BRANCH", "~ALL") or fnmatch.fnmatchcase(
+                "refs/heads/main", pattern
+            )
+
+        return any(map(hits, ref.get("include", []))) and not any(map(hits, ref.get("exclude", [])))
+
+    def _may_bypass(self, ruleset: dict[str, Any], actor: str) -> bool:
+        for entry in ruleset.get("bypass_actors") or []:
+            kind, actor_id = entry.get("actor_type"), entry.get("actor_id")
+            if kind == "RepositoryRole":
+                role = REPOSITORY_ROLE_IDS.get(actor_id, "")
+                if role and ROLE_RANK[self.roles.get(actor, "read")] >= ROLE_RANK[role]:
+                    return True
+            elif kind == "User" and self.users.get(actor) == actor_id:
+                return True
+            elif kind == "OrganizationAdmin" and self.roles.get(actor) == "admin":
+                return self.repo["owner"].get("type") == "Organization"
+        return False
+
+    def _approvals(self, pr: PullRequest, *, current_only: bool) -> list[str]:
+        latest: dict[str, tuple[str, str]] = {}
+        for login, state, commit in pr.reviews:
+            latest[login] = (state, commit)
+        return [
+            login
+            for login, (state, commit) in latest.items()
+            if state == "APPROVED"
+            and login != pr.author
+            and ROLE_RANK[self.roles.get(login, "read")] >= ROLE_RANK["write"]
+            and (commit == pr.head or not current_only)
+        ]
+
+    def _rule_blockers(self, rule: dict[str, Any], pr: PullRequest, commit: str) -> list[str]:
+        params = rule.get("parameters") or {}
+        found = []
+        if rule["type"] == "pull_request":
+            approvals = self._approvals(pr, current_only=params["dismiss_stale_reviews_on_push"])
+            wanted = params["required_approving_review_count"]
+            if len(approvals) < wanted:
+                found.append(f"{wanted} approving review(s) required, {len(approvals)} given")
+            if (
+                params["require_last_push_approval"]
+                and wanted
+                and not [a for a in self._approvals(pr, current_only=True) if a != pr.last_pusher]
+            ):
+                found.append(f"the last push (by {pr.last_pusher}) needs someone else's approval")
+            if params["require_code_owner_review"]:
+                for path in sorted(pr.files):
+                    owners = self._owners(path)
+                    if owners and not set(owners) & {a.lower() for a in approvals}:
+                        found.append(f"code owner review required for {path}")
+        elif rule["type"] == "required_status_checks":
+            for check in params["required_status_checks"]:
+                runs = [
+                    run
+                    for run in self.checks.get(commit, [])
+                    if run["name"] == check["context"]
+                    and check.get("integration_id") in (None, run["app_id"])
+                ]
+                if not runs or runs[-1]["conclusion"] != "success":
+                    found.append(f"required check {check['context']!r} has not passed")
+            strict = params["strict_required_status_checks_policy"] and commit == pr.head
+            if strict and pr.base != self.main:
+                found.append("the branch is not up to date with main")
+        elif rule["type"] == "merge_queue" and commit == pr.head:
+            found.append("main takes changes through its merge queue")
+        return found
+
+    def merge_blockers(self, pr: PullRequest, actor: str, commit: str | None = None) -> list[str]:
+        """Why `actor` may not merge the pull request now ([] when they may). `commit` other
+        than the head: the merge group commit the merge queue tests instead."""
+        found = []
+        for ruleset in self.rulesets:
+            if ruleset.get("enforcement") != "active" or not self._applies_to_main(ruleset):
+                continue
+            if self._may_bypass(ruleset, actor):
+                continue
+            for rule in ruleset.get("rules") or []:
+                found += self._rule_blockers(rule, pr, commit or pr.head)
+        if ROLE_RANK[self.roles.get(actor, "read")] < ROLE_RANK["write"]:
+            found.append(f"{actor} has no write access")
+        return found
+
+    def merge(self, pr: PullRequest, actor: str, commit: str | None = None) -> None:
+        blockers = self.merge_blockers(pr, actor, commit)
+        if blockers:  # GitHub: 405 "Repository rule violations found"
+            raise PermissionError("; ".join(blockers))
+        self.files.update(pr.files)
+        self.main, pr.merged = self.commit(), True
+
+    def deployment_blockers(self, environment: str, started_by: str, approver: str) -> list[str]:
+        """Why `approver` may not approve a job of `environment` in a run `started_by` began."""
+        env = self.environments.get(environment)
+        if env is None:
+            return [f"{environment} does not exist: GitHub would create it unprotected"]
+        rule = next((r for r in env["protection_rules"] if r["type"] == "required_reviewers"), None)
+        if rule is None:
+            return [f"{environment} has no required reviewers: nobody is asked"]
+        if self.users.get(approver) not in {r["reviewer"]["id"] for r in rule["reviewers"]}:
+            return [f"{approver} is not a required reviewer of {environment}"]
+        if rule["prevent_self_review"] and approver == started_by:
+            return [f"prevent self-review: {approver} started this run"]
+        return []

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 from gitops import aws, environments
-from gitops.terraform import bootstrap
+from gitops.hooks import iam_lint
+from gitops.terraform import bootstrap, iam_render
 
 from tests.tf_sandbox import REPO_ROOT
 
@@ -130,13 +131,17 @@ def bootstrap_provided_variables() -> set[str]:
 
 
 def test_bootstrap_prints_exactly_the_variables_the_workflows_read() -> None:
+    """Each AWS environment's [roles] names and TF_STATE_BUCKET, together exactly the
+    variables the workflows read (region and state key come from the descriptions)."""
     wanted = bootstrap_provided_variables()
     assert {"TF_STATE_BUCKET", "AWS_PLAN_ROLE_ARN"} <= wanted
     assert not wanted & {"TF_STATE_KEY", "AWS_REGION"}  # envs/<name>/environment.toml's now
-    stack = environments.load()[bootstrap.STACK]
-    assert set(bootstrap.workflow_variables(stack)) == wanted
+    provided: set[str] = set()
+    for stack in bootstrap.aws_environments():
+        provided |= set(bootstrap.workflow_variables(stack))
+    assert provided == wanted
     outputs = dict.fromkeys([*wanted, "TF_STATE_KEY", "AWS_REGION"], "x")
-    assert set(bootstrap.select_variables(outputs, bootstrap.workflow_variables(stack))) == wanted
+    assert set(bootstrap.select_variables(outputs, sorted(wanted))) == wanted
     with pytest.raises(bootstrap.BootstrapError, match="TF_STATE_BUCKET"):
         bootstrap.select_variables({}, ["TF_STATE_BUCKET"])
 
@@ -206,6 +211,10 @@ def test_credentials_come_after_make_setup() -> None:
 def test_bootstrap_refuses_ci_and_an_unknown_repository(tmp_path: Path) -> None:
     with pytest.raises(bootstrap.BootstrapError, match="refuses to run in CI"):
         bootstrap.run(environ={"GITHUB_ACTIONS": "true"}, bootstrap_dir=tmp_path)
+    with pytest.raises(bootstrap.BootstrapError, match="unknown environment 'osaka'"):
+        bootstrap.run(environ={}, env_name="osaka", bootstrap_dir=tmp_path)
+    with pytest.raises(bootstrap.BootstrapError, match="emulated"):
+        bootstrap.run(environ={}, env_name="localstack", bootstrap_dir=tmp_path)
     (tmp_path / "github-oidc").mkdir()
     with pytest.raises(bootstrap.BootstrapError, match="make github-setup REPO=OWNER/NAME"):
         bootstrap.run(environ={}, bootstrap_dir=tmp_path)
@@ -229,78 +238,14 @@ def test_an_existing_oidc_provider_is_found() -> None:
     assert bootstrap.find_oidc_provider(FakeIam()).endswith("/token.actions.githubusercontent.com")
 
 
-# --- Applied on LocalStack -------------------------------------------------------------------
-
-
-def _client(service: str, endpoint: str) -> Any:
-    return aws.client(service, REGION, endpoint)
+# --- The policies, rendered by Terraform without AWS (as `make bootstrap` would apply them) ------
 
 
 @pytest.fixture(scope="module")
-def applied(
-    localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    """make bootstrap's own rehearsal pieces: its roots (path-style S3, REPO with the rehearsal
-    IDs), its child environment (dummy keys, none of the operator's AWS settings), its teardown."""
-    root = bootstrap._rehearsal_roots(tmp_path_factory.mktemp("bootstrap"), REPO)
-    env = {
-        **bootstrap.rehearsal_environ(dict(os.environ), localstack_endpoint),
-        "AWS_REGION": REGION,
-    }
-    lines: list[str] = []
-    result = bootstrap.run(
-        environ=env,
-        region=REGION,
-        bootstrap_dir=root,
-        bucket=STATE_BUCKET,
-        log=lines.append,
-    )
-    try:
-        yield {
-            "result": result,
-            "lines": lines,
-            "endpoint": localstack_endpoint,
-            "env": env,
-            "root": root,
-        }
-    finally:
-        bootstrap._teardown(root, REPO, REGION, STATE_BUCKET, env)
-
-
-@pytest.fixture(scope="module")
-def policies(applied: dict[str, Any]) -> dict[str, str]:
-    """Name => rendered policy document (JSON), the applied root's policies output, read once."""
-    out = bootstrap.terraform(
-        applied["root"] / "github-oidc",
-        "output",
-        "-json",
-        "policies",
-        environ=applied["env"],
-    )
-    return dict(json.loads(out))
-
-
-def _roles(applied: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Role variable => {arn, trust, policies: [documents]} read back from IAM."""
-    iam = _client("iam", applied["endpoint"])
-    out = {}
-    for var, arn in applied["result"].variables.items():
-        if not var.endswith("_ROLE_ARN"):
-            continue
-        name = arn.rsplit("/", 1)[1]
-        role = iam.get_role(RoleName=name)["Role"]
-        trust = role["AssumeRolePolicyDocument"]
-        trust = json.loads(trust) if isinstance(trust, str) else trust
-        docs = []
-        for att in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-            pol = iam.get_policy(PolicyArn=att["PolicyArn"])["Policy"]
-            doc = iam.get_policy_version(
-                PolicyArn=att["PolicyArn"], VersionId=pol["DefaultVersionId"]
-            )
-            doc = doc["PolicyVersion"]["Document"]
-            docs.append(json.loads(doc) if isinstance(doc, str) else doc)
-        out[var] = {"arn": arn, "trust": trust, "policies": docs}
-    return out
+def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Name => rendered policy document (JSON) of envs/seoul's bootstrap."""
+    stack = environments.load()["seoul"]
+    return iam_render.render(stack, tmp_path_factory.mktemp("render") / "w")
 
 
 def _list(value: Any) -> list[Any]:
@@ -319,6 +264,619 @@ def _allows(docs: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
     ]
 
 
+# Which documents each role carries (bootstrap/github-oidc/main.tf, local.attachments).
+ROLE_DOCUMENTS = {
+    "plan": ("read", "state-read"),
+    "apply": ("read", "state-write", "network", "data", "pass"),
+    "destroy": ("read", "state-write", "destroy"),
+    "web": ("instance-web",),
+    "db": ("instance-db",),
+}
+
+
+def by_role(policies: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    docs = {name: json.loads(doc) for name, doc in policies.items()}
+    return {role: [docs[n] for n in names] for role, names in ROLE_DOCUMENTS.items()}
+
+
+@pytest.fixture(scope="module")
+def rendered(policies: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    return by_role(policies)
+
+
+def test_each_role_gets_the_documents_the_bootstrap_attaches() -> None:
+    main = (REPO_ROOT / "bootstrap" / "github-oidc" / "main.tf").read_text(encoding="utf-8")
+    for role in ("plan", "apply", "destroy"):
+        for doc in ROLE_DOCUMENTS[role]:
+            name = doc if doc not in ("state-read", "state-write") else "state"
+            assert name in main, (role, doc)
+
+
+def test_the_policies_fit_iams_size_limit(policies: dict[str, str]) -> None:
+    for name, doc in policies.items():
+        size = len(json.dumps(json.loads(doc), separators=(",", ":")))
+        assert size <= MANAGED_POLICY_MAX, f"{name}: {size} characters"
+
+
+def test_no_pipeline_role_writes_iam(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The instance roles are the bootstrap's: the pipeline only passes them to EC2."""
+    for role in ("plan", "apply", "destroy"):
+        docs = rendered[role]
+        for st in _statements(docs):
+            for action in _list(st["Action"]):
+                assert action.lower() not in ("*", "ec2:*", "rds:*", "secretsmanager:*",
+                                              "iam:*", "ssm:*", "s3:*"), (role, action)  # fmt: skip
+                if action.startswith("iam:"):
+                    assert action in ("iam:PassRole", "iam:GetRole", "iam:GetInstanceProfile",
+                                      "iam:CreateServiceLinkedRole"), (role, action)  # fmt: skip
+        for st in _allows(docs, "iam:PassRole"):
+            assert sorted(_list(st["Resource"])) == sorted([ROLE, DB_ROLE]), st
+            assert st["Condition"]["StringEquals"]["iam:PassedToService"] in (
+                "ec2.amazonaws.com", ["ec2.amazonaws.com"],
+            )  # fmt: skip
+    plan = rendered["plan"]
+    for st in _statements(plan):
+        for action in _list(st["Action"]):
+            verb = action.split(":", 1)[1]
+            assert verb.startswith(("Describe", "Get", "List")), f"plan role may {action}"
+    assert not _allows(plan, "secretsmanager:GetSecretValue")
+    for action in ("ec2:RunInstances", "ec2:CreateVpc", "rds:CreateDBInstance", "iam:PassRole"):
+        assert not _allows(rendered["destroy"], action), f"destroy role may {action}"
+
+
+def test_the_iam_linter_passes_and_can_fail(policies: dict[str, str]) -> None:
+    """parliament (make lint's iam-lint hook) finds nothing unjustified in the rendered
+    policies, every inline justification still matches a finding, and a wrong condition key
+    is a finding (the linter is not a check that cannot fail)."""
+    skips = iam_lint.justifications()
+    found = iam_lint.findings(policies)
+    assert [f for f in found if (f[1], f[2]) not in skips] == []
+    assert {(f[1], f[2]) for f in found} == set(skips)
+    bad = {"Statement": [{"Sid": "Bad", "Effect": "Allow", "Action": "rds:AddTagsToResource",
+                          "Resource": "*",
+                          "Condition": {"StringEquals": {"ec2:CreateAction": "x"}}}]}  # fmt: skip
+    assert [f[2] for f in iam_lint.findings({"bad": json.dumps(bad)})] == [
+        "UNKNOWN_CONDITION_FOR_ACTION"
+    ]
+
+
+# --- The calls the stack makes, evaluated against the rendered policies ------------------------
+# Each row is one authorization AWS makes for a call of the stack's provider or scripts: the
+# action, the resource it is checked against (Service Authorization Reference: one check per
+# resource type the call names) and the condition keys present for that resource. A key absent
+# from a row is absent from the request: aws:RequestTag is a key of the resource being created
+# only, so the VPC a subnet is created in, the option group of a DB instance or the AMI of an
+# instance are checked without it.
+
+ACCOUNT = iam_render.ACCOUNT
+EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
+RDS = f"arn:aws:rds:{REGION}:{ACCOUNT}"
+DB_ARN = f"{RDS}:db:{PROJECT}-db"
+LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/{PROJECT}-db/error"
+SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret"
+SECRET = f"{SECRETS}:gitops/{PROJECT}/db-20261126-AbCdEf"
+RDS_SECRET = f"{SECRETS}:rds!db-0a1b2c3d-4e5f-AbCdEf"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/gitops/{PROJECT}/{PROJECT}-web"
+DB_ROLE = f"arn:aws:iam::{ACCOUNT}:role/gitops/{PROJECT}/{PROJECT}-db"
+PROFILE = f"arn:aws:iam::{ACCOUNT}:instance-profile/gitops/{PROJECT}/{PROJECT}-web"
+BUCKET = f"arn:aws:s3:::{iam_render.BUCKET}"
+STATE_KEY = "seoul/terraform.tfstate"
+DEFAULT_GROUP = f"{PROJECT}-default-deny"
+TAGS = ["Project", "Environment", "ManagedBy", "Repository", "Name"]  # default_tags + Name
+NEW = {"aws:RequestTag/Project": PROJECT, "aws:TagKeys": TAGS}  # created here, tagged
+OURS = {"aws:ResourceTag/Project": PROJECT}  # exists, carries the stack's tag
+OTHER = {"aws:ResourceTag/Project": "payroll"}  # exists, another team's
+UNTAGGED: dict[str, Any] = {}  # exists (or is created) without a tag
+OUR_DB_SECRET = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": DB_ARN}
+THEIR_DB_SECRET = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{RDS}:db:payroll"}
+
+
+def _tag_on_create(action: str) -> dict[str, Any]:
+    return {**NEW, "ec2:CreateAction": action.split(":")[1]}
+
+
+# (action, resource, context) the apply role must be allowed
+APPLY_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    # modules/vpc
+    ("ec2:CreateVpc", f"{EC2}:vpc/vpc-1", NEW),
+    ("ec2:CreateTags", f"{EC2}:vpc/vpc-1", _tag_on_create("ec2:CreateVpc")),
+    ("ec2:ModifyVpcAttribute", f"{EC2}:vpc/vpc-1", OURS),
+    # aws_default_security_group: adopted, tagged once with the stack's tags and its Name
+    ("ec2:CreateTags", f"{EC2}:security-group/sg-default",
+     {**NEW, "aws:RequestTag/Name": DEFAULT_GROUP}),
+    ("ec2:RevokeSecurityGroupIngress", f"{EC2}:security-group/sg-default",
+     {**OURS, "aws:ResourceTag/Name": DEFAULT_GROUP}),
+    ("ec2:RevokeSecurityGroupEgress", f"{EC2}:security-group/sg-default",
+     {**OURS, "aws:ResourceTag/Name": DEFAULT_GROUP}),
+    ("ec2:CreateInternetGateway", f"{EC2}:internet-gateway/igw-1", NEW),
+    ("ec2:AttachInternetGateway", f"{EC2}:internet-gateway/igw-1", OURS),
+    ("ec2:AttachInternetGateway", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateSubnet", f"{EC2}:subnet/subnet-1", NEW),
+    ("ec2:CreateSubnet", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateTags", f"{EC2}:subnet/subnet-1", _tag_on_create("ec2:CreateSubnet")),
+    ("ec2:CreateRouteTable", f"{EC2}:route-table/rtb-1", NEW),
+    ("ec2:CreateRouteTable", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateRoute", f"{EC2}:route-table/rtb-1", OURS),
+    ("ec2:AssociateRouteTable", f"{EC2}:route-table/rtb-1", OURS),
+    ("ec2:AssociateRouteTable", f"{EC2}:subnet/subnet-1", OURS),
+    ("ec2:AllocateAddress", f"{EC2}:elastic-ip/eipalloc-1", NEW),
+    ("ec2:CreateNatGateway", f"{EC2}:natgateway/nat-1", NEW),
+    ("ec2:CreateNatGateway", f"{EC2}:subnet/subnet-1", OURS),
+    ("ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-1", OURS),
+    # modules/ec2 and modules/db: security groups (inline rules)
+    ("ec2:CreateSecurityGroup", f"{EC2}:security-group/sg-1", NEW),
+    ("ec2:CreateSecurityGroup", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:CreateTags", f"{EC2}:security-group/sg-1", _tag_on_create("ec2:CreateSecurityGroup")),
+    ("ec2:RevokeSecurityGroupEgress", f"{EC2}:security-group/sg-1", OURS),  # AWS's default rule
+    ("ec2:AuthorizeSecurityGroupIngress", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:AuthorizeSecurityGroupEgress", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:DeleteSecurityGroup", f"{EC2}:security-group/sg-1", OURS),  # create_before_destroy
+    # a tag changed on the stack's own resource (not its Project)
+    ("ec2:CreateTags", f"{EC2}:instance/i-1", {**OURS, "aws:TagKeys": ["Name"]}),
+    # instances: RunInstances checks every resource it names
+    ("ec2:RunInstances", f"{EC2}:instance/*", NEW),
+    ("ec2:RunInstances", f"{EC2}:volume/*", UNTAGGED),  # the root volume: no volume_tags
+    ("ec2:RunInstances", f"{EC2}:network-interface/*", UNTAGGED),
+    ("ec2:RunInstances", f"{EC2}:subnet/subnet-1", OURS),
+    ("ec2:RunInstances", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-0870825cefcaafcc8", UNTAGGED),
+    ("ec2:CreateTags", f"{EC2}:instance/*", _tag_on_create("ec2:RunInstances")),
+    ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
+    ("iam:PassRole", DB_ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
+    ("ec2:ModifyInstanceMetadataOptions", f"{EC2}:instance/i-1", OURS),
+    ("ec2:StopInstances", f"{EC2}:instance/i-1", OURS),
+    ("ec2:ModifyInstanceAttribute", f"{EC2}:instance/i-1", OURS),
+    ("ec2:StartInstances", f"{EC2}:instance/i-1", OURS),
+    ("ec2:MonitorInstances", f"{EC2}:instance/i-1", OURS),  # detailed_monitoring changed
+    ("iam:GetInstanceProfile", PROFILE, UNTAGGED),
+    ("iam:GetRole", ROLE, UNTAGGED),
+    # modules/db, rds mode
+    ("rds:CreateDBSubnetGroup", f"{RDS}:subgrp:{PROJECT}-db-1", NEW),
+    ("rds:AddTagsToResource", f"{RDS}:subgrp:{PROJECT}-db-1", NEW),  # tags of the create call
+    ("rds:CreateDBParameterGroup", f"{RDS}:pg:{PROJECT}-db-1", NEW),
+    ("rds:AddTagsToResource", f"{RDS}:pg:{PROJECT}-db-1", NEW),
+    ("rds:ModifyDBParameterGroup", f"{RDS}:pg:{PROJECT}-db-1", OURS),
+    ("rds:CreateDBInstance", DB_ARN, NEW),
+    ("rds:CreateDBInstance", f"{RDS}:og:default:mysql-8-4", UNTAGGED),
+    ("rds:CreateDBInstance", f"{RDS}:pg:{PROJECT}-db-1", OURS),
+    ("rds:CreateDBInstance", f"{RDS}:subgrp:{PROJECT}-db-1", OURS),
+    ("rds:AddTagsToResource", DB_ARN, NEW),
+    ("rds:AddTagsToResource", DB_ARN, {**OURS, "aws:TagKeys": ["Name"]}),
+    # manage_master_user_password: RDS creates and tags its secret for this database
+    ("secretsmanager:CreateSecret", RDS_SECRET,
+     {"aws:RequestTag/aws:rds:primaryDBInstanceArn": DB_ARN}),
+    ("secretsmanager:TagResource", RDS_SECRET,
+     {"aws:RequestTag/aws:rds:primaryDBInstanceArn": DB_ARN}),
+    ("secretsmanager:DescribeSecret", RDS_SECRET, OUR_DB_SECRET),
+    ("secretsmanager:RotateSecret", RDS_SECRET, OUR_DB_SECRET),
+    ("kms:DescribeKey", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k-1", UNTAGGED),
+    ("rds:ModifyDBInstance", DB_ARN, OURS),
+    ("rds:ModifyDBInstance", f"{RDS}:pg:{PROJECT}-db-2", OURS),
+    ("rds:DeleteDBInstance", DB_ARN, OURS),
+    ("logs:CreateLogGroup", LOGS, NEW),
+    ("logs:TagResource", LOGS, NEW),
+    ("logs:PutRetentionPolicy", LOGS, UNTAGGED),
+    ("logs:ListTagsForResource", LOGS, UNTAGGED),
+    ("logs:DeleteLogGroup", LOGS, UNTAGGED),
+    ("iam:CreateServiceLinkedRole",
+     f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/rds.amazonaws.com/AWSServiceRoleForRDS",
+     {"iam:AWSServiceName": "rds.amazonaws.com"}),
+    # modules/db, ec2 mode: the stack's own secret, an ephemeral random password
+    ("secretsmanager:GetRandomPassword", "*", UNTAGGED),
+    ("secretsmanager:CreateSecret", SECRET, NEW),
+    ("secretsmanager:TagResource", SECRET, NEW),
+    ("secretsmanager:PutSecretValue", SECRET, UNTAGGED),
+    ("secretsmanager:GetSecretValue", SECRET, UNTAGGED),
+    ("secretsmanager:DescribeSecret", SECRET, UNTAGGED),
+    ("secretsmanager:GetResourcePolicy", SECRET, UNTAGGED),
+    ("secretsmanager:DeleteSecret", SECRET, UNTAGGED),
+]  # fmt: skip
+
+# What every role reads: a refresh, the drift check, the smoke job.
+READ_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("s3:ListBucket", BUCKET, {"s3:prefix": STATE_KEY}),
+    ("s3:GetObject", f"{BUCKET}/{STATE_KEY}", UNTAGGED),
+    ("ssm:GetParameter",
+     f"arn:aws:ssm:{REGION}::parameter/aws/service/ami-amazon-linux-latest/x", {}),
+    ("ec2:DescribeInstances", "*", UNTAGGED),
+    ("ec2:DescribeSecurityGroups", "*", UNTAGGED),
+    ("ec2:DescribeRouteTables", "*", UNTAGGED),
+    ("ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-1", OURS),
+    ("rds:DescribeDBInstances", "*", UNTAGGED),
+    ("logs:DescribeLogGroups", "*", UNTAGGED),
+]  # fmt: skip
+
+STATE_WRITES: list[tuple[str, str, dict[str, Any]]] = [
+    ("s3:PutObject", f"{BUCKET}/{STATE_KEY}", UNTAGGED),
+    ("s3:PutObject", f"{BUCKET}/{STATE_KEY}.tflock", UNTAGGED),
+    ("s3:DeleteObject", f"{BUCKET}/{STATE_KEY}.tflock", UNTAGGED),
+]
+
+DESTROY_CALLS: list[tuple[str, str, dict[str, Any]]] = [
+    ("ec2:TerminateInstances", f"{EC2}:instance/i-1", OURS),
+    ("ec2:DeleteSecurityGroup", f"{EC2}:security-group/sg-1", OURS),
+    ("ec2:DisassociateRouteTable", f"{EC2}:route-table/rtb-1", OURS),
+    ("ec2:DetachInternetGateway", f"{EC2}:internet-gateway/igw-1", OURS),
+    ("ec2:DetachInternetGateway", f"{EC2}:vpc/vpc-1", OURS),
+    ("ec2:DeleteVpc", f"{EC2}:vpc/vpc-1", OURS),
+    ("rds:DeleteDBInstance", DB_ARN, OURS),
+    ("rds:DeleteDBSubnetGroup", f"{RDS}:subgrp:{PROJECT}-db-1", OURS),
+    ("secretsmanager:DeleteSecret", RDS_SECRET, OUR_DB_SECRET),
+    ("secretsmanager:DeleteSecret", SECRET, UNTAGGED),
+    ("logs:DeleteLogGroup", LOGS, UNTAGGED),
+]
+
+# What the instances' roles read at boot
+INSTANCE_CALLS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+    "web": [
+        ("secretsmanager:GetSecretValue", SECRET, UNTAGGED),  # ec2 mode: the app user's
+        ("secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),  # rds mode: the master
+    ],
+    "db": [("secretsmanager:GetSecretValue", SECRET, UNTAGGED)],
+}
+
+PROD = f"{PROJECT}-prod"  # another project whose name extends this one's
+GROUP_OPENERS = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+                 "ec2:ModifySecurityGroupRules", "ec2:DeleteSecurityGroup"]  # fmt: skip
+ADOPTED = {**OURS, "aws:ResourceTag/Name": DEFAULT_GROUP}  # a group after step 1 below
+
+# Attacks, each of which must be denied: (class, role, action, resource, context). Two-step
+# attacks list their second step with the context the first step would leave behind.
+ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
+    # 1. adopt by tagging: a neighbour's resource tagged for the stack, then changed
+    ("adopt", "apply", "rds:AddTagsToResource", f"{RDS}:db:payroll", NEW),
+    ("adopt", "apply", "rds:AddTagsToResource", f"{RDS}:db:payroll", {**NEW, **OTHER}),
+    ("adopt", "apply", "rds:AddTagsToResource", f"{RDS}:pg:payroll-1", NEW),
+    ("adopt", "apply", "rds:ModifyDBInstance", f"{RDS}:db:payroll", UNTAGGED),
+    ("adopt", "apply", "rds:DeleteDBInstance", f"{RDS}:db:payroll", OTHER),
+    ("adopt", "apply", "ec2:CreateTags", f"{EC2}:security-group/sg-other", NEW),
+    ("adopt", "apply", "ec2:CreateTags", f"{EC2}:security-group/sg-other",
+     {**NEW, **OTHER, "aws:RequestTag/Name": DEFAULT_GROUP}),
+    ("adopt", "apply", "ec2:CreateTags", f"{EC2}:vpc/vpc-other", NEW),
+    ("adopt", "apply", "ec2:CreateTags", f"{EC2}:instance/i-other", {**NEW, **OTHER}),
+    # step 2 after adopting an untagged group under the default group's Name
+    *[("adopt", role, action, f"{EC2}:security-group/sg-other", ADOPTED)
+      for role in ("apply", "destroy") for action in GROUP_OPENERS],
+    ("adopt", "apply", "ec2:CreateTags", f"{EC2}:security-group/sg-other",
+     {**ADOPTED, "aws:TagKeys": ["Name"], "aws:RequestTag/Name": f"{PROJECT}-web"}),
+    ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:security-group/sg-other",
+     {**ADOPTED, "aws:TagKeys": ["Name"]}),
+    # ... nor hand one of the stack's resources to a neighbour
+    ("adopt", "apply", "ec2:CreateTags", f"{EC2}:instance/i-1",
+     {**OURS, "aws:TagKeys": ["Project"], "aws:RequestTag/Project": "payroll"}),
+    ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:vpc/vpc-1", {**OURS, "aws:TagKeys": ["Project"]}),
+    ("adopt", "apply", "rds:RemoveTagsFromResource", DB_ARN, {**OURS, "aws:TagKeys": ["Project"]}),
+    ("adopt", "destroy", "ec2:CreateTags", f"{EC2}:vpc/vpc-other", NEW),
+    # 2. names that only share a prefix
+    ("prefix", "apply", "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/gitops/{PROD}/{PROD}-web",
+     {"iam:PassedToService": "ec2.amazonaws.com"}),
+    ("prefix", "apply", "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/{PROD}-web",
+     {"iam:PassedToService": "ec2.amazonaws.com"}),
+    ("prefix", "apply", "iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/{PROD}-web",
+     UNTAGGED),
+    ("prefix", "apply", "secretsmanager:GetSecretValue", f"{SECRETS}:gitops/{PROD}/db-1",
+     UNTAGGED),
+    ("prefix", "apply", "secretsmanager:GetSecretValue", f"{SECRETS}:{PROD}-db-1", UNTAGGED),
+    ("prefix", "web", "secretsmanager:GetSecretValue", f"{SECRETS}:gitops/{PROD}/db-1",
+     UNTAGGED),
+    ("prefix", "web", "secretsmanager:GetSecretValue", f"{SECRETS}:{PROD}-db-1", UNTAGGED),
+    ("prefix", "apply", "logs:DeleteLogGroup",
+     f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/{PROD}-db/error", UNTAGGED),
+    ("prefix", "apply", "rds:AddTagsToResource", f"{RDS}:db:{PROD}-db", NEW),
+    # 3. read the database master password through a role of one's own
+    *[("master", "apply", action, f"arn:aws:iam::{ACCOUNT}:role/gitops/{PROJECT}/x",
+       {"iam:PermissionsBoundary": "anything"})
+      for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy",
+                     "iam:UpdateAssumeRolePolicy", "iam:PutRolePermissionsBoundary",
+                     "iam:DeleteRolePermissionsBoundary")],
+    # ... with the boundary the pipeline once created roles under, which let them read it
+    *[("master", "apply", action, f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-x",
+       {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/{PROJECT}-instance-boundary"})
+      for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy")],
+    ("master", "apply", "iam:UpdateAssumeRolePolicy", ROLE, UNTAGGED),
+    ("master", "apply", "iam:PutRolePolicy", ROLE, UNTAGGED),
+    ("master", "apply", "iam:CreateInstanceProfile", PROFILE, UNTAGGED),
+    ("master", "apply", "iam:AddRoleToInstanceProfile", PROFILE, UNTAGGED),
+    ("master", "apply", "iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
+    ("master", "apply", "iam:PassRole", ROLE, UNTAGGED),
+    ("master", "apply", "secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),
+    ("master", "plan", "secretsmanager:GetSecretValue", SECRET, UNTAGGED),
+    # 4. RDS-managed secrets of other databases
+    *[("rds-secret", role, f"secretsmanager:{verb}", RDS_SECRET, THEIR_DB_SECRET)
+      for role in ("apply", "destroy")
+      for verb in ("DeleteSecret", "RotateSecret", "TagResource", "DescribeSecret",
+                   "GetSecretValue")],
+    ("rds-secret", "apply", "secretsmanager:CreateSecret", RDS_SECRET,
+     {"aws:RequestTag/aws:rds:primaryDBInstanceArn": f"{RDS}:db:payroll"}),
+    ("rds-secret", "apply", "secretsmanager:RotateSecret", RDS_SECRET, UNTAGGED),
+    ("rds-secret", "web", "secretsmanager:GetSecretValue", RDS_SECRET, THEIR_DB_SECRET),
+    ("rds-secret", "web", "secretsmanager:GetSecretValue", RDS_SECRET, UNTAGGED),
+    ("rds-secret", "db", "secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),
+    # 5. the plan role: user data outside the stack, listing the bucket
+    ("plan-read", "plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", OTHER),
+    ("plan-read", "plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", UNTAGGED),
+    ("plan-read", "plan", "ec2:DescribeLaunchTemplateVersions", "*", UNTAGGED),
+    ("plan-read", "plan", "ec2:DescribeSpotInstanceRequests", "*", UNTAGGED),
+    ("plan-read", "plan", "ec2:DescribeSpotFleetRequests", "*", UNTAGGED),
+    ("plan-read", "plan", "ec2:GetLaunchTemplateData", f"{EC2}:instance/i-other", OTHER),
+    ("plan-read", "plan", "s3:ListBucket", BUCKET, UNTAGGED),  # every key of every project
+    ("plan-read", "plan", "s3:ListBucket", BUCKET, {"s3:prefix": ""}),
+    ("plan-read", "plan", "s3:ListBucket", BUCKET, {"s3:prefix": "tokyo/"}),
+    ("plan-read", "plan", "s3:GetObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
+    ("plan-read", "plan", "ssm:GetParameter",
+     f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/payroll/db-password", UNTAGGED),
+    # the state: never delete it, never another environment's
+    ("state", "destroy", "s3:DeleteObject", f"{BUCKET}/{STATE_KEY}", UNTAGGED),
+    ("state", "apply", "s3:PutObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
+    ("state", "apply", "s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate.evil", UNTAGGED),
+    # creating or launching outside the stack
+    ("create", "apply", "rds:CreateDBInstance", DB_ARN, UNTAGGED),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:instance/*", UNTAGGED),
+    ("create", "apply", "ec2:CreateSubnet", f"{EC2}:vpc/vpc-other", OTHER),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", UNTAGGED),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", UNTAGGED),
+    ("create", "destroy", "ec2:RunInstances", f"{EC2}:instance/*", NEW),
+]  # fmt: skip
+
+
+def _condition_holds(op: str, key: str, wanted: Any, ctx: dict[str, Any]) -> bool:
+    values = [str(v) for v in _list(wanted)]
+    have = ctx.get(key)
+    if op == "Null":
+        return (have is None) == (values == ["true"])
+    if op.startswith("ForAnyValue:"):
+        inner = op.split(":", 1)[1]
+        return any(_condition_holds(inner, key, wanted, {key: v}) for v in _list(have or []))
+    if op.startswith(("StringNot", "ArnNot")):
+        return have is None or not any(fnmatch.fnmatchcase(have, v) for v in values)
+    if have is None:
+        return False
+    if op in ("StringEquals", "ArnEquals"):
+        return have in values
+    if op in ("StringLike", "ArnLike"):
+        return any(fnmatch.fnmatchcase(have, v) for v in values)
+    raise AssertionError(f"condition operator {op} is not modelled here")
+
+
+def _matches(st: dict[str, Any], action: str, resource: str, ctx: dict[str, Any]) -> bool:
+    if not any(fnmatch.fnmatch(action.lower(), a.lower()) for a in _list(st["Action"])):
+        return False
+    if not any(fnmatch.fnmatchcase(resource, r) for r in _list(st["Resource"])):
+        return False
+    return all(
+        _condition_holds(op, key, wanted, ctx)
+        for op, keys in st.get("Condition", {}).items()
+        for key, wanted in keys.items()
+    )
+
+
+def allowed(docs: list[dict[str, Any]], action: str, resource: str, ctx: dict[str, Any]) -> bool:
+    """IAM's identity-policy evaluation for one authorization: an explicit deny wins, else an
+    allow is needed (the region condition always holds: every row is in REGION)."""
+    ctx = {"aws:RequestedRegion": REGION, **ctx}
+    if any(_matches(st, action, resource, ctx) for st in _statements(docs, "Deny")):
+        return False
+    return any(_matches(st, action, resource, ctx) for st in _statements(docs))
+
+
+def test_every_call_of_the_stack_is_allowed(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    wanted = {
+        "plan": READ_CALLS,
+        "apply": APPLY_CALLS + READ_CALLS + STATE_WRITES,
+        "destroy": DESTROY_CALLS + READ_CALLS + STATE_WRITES,
+        **INSTANCE_CALLS,
+    }
+    denied = [
+        f"{role}: {action} on {resource} with {ctx}"
+        for role, calls in wanted.items()
+        for action, resource, ctx in calls
+        if not allowed(rendered[role], action, resource, ctx)
+    ]
+    assert denied == [], "\n".join(denied)
+
+
+@pytest.mark.parametrize("kind", sorted({a[0] for a in ATTACKS}))
+def test_no_attack_is_allowed(kind: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    granted = [
+        f"{role}: {action} on {resource} with {ctx}"
+        for k, role, action, resource, ctx in ATTACKS
+        if k == kind and allowed(rendered[role], action, resource, ctx)
+    ]
+    assert granted == [], "\n".join(granted)
+
+
+def test_the_evaluator_reads_conditions_as_iam_does() -> None:
+    doc = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ec2:CreateSubnet",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestTag/Project": PROJECT}},
+            }
+        ]
+    }
+    # the subnet carries the request tag; the VPC it is created in does not
+    assert allowed([doc], "ec2:CreateSubnet", f"{EC2}:subnet/subnet-1", NEW)
+    assert not allowed([doc], "ec2:CreateSubnet", f"{EC2}:vpc/vpc-1", OURS)
+    deny = {"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}
+    assert not allowed([doc, {"Statement": [deny]}], "ec2:CreateSubnet", "x", NEW)
+    any_key = {"Effect": "Deny", "Action": "ec2:CreateTags", "Resource": "*",
+               "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["Project"]}}}  # fmt: skip
+    allow_all = {"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*"}
+    both = [{"Statement": [allow_all, any_key]}]
+    assert not allowed(both, "ec2:CreateTags", "x", {"aws:TagKeys": ["Name", "Project"]})
+    assert allowed(both, "ec2:CreateTags", "x", {"aws:TagKeys": ["Name"]})
+    assert allowed(both, "ec2:CreateTags", "x", {})
+
+
+# --- Several environments in one account and one state bucket -----------------------------------
+
+
+def second_environment(envs_dir: Path, name: str, region: str, project: str) -> None:
+    """envs/<name> beside the real ones: Seoul's root, its own description and project."""
+    shutil.copytree(REPO_ROOT / "envs" / "seoul", envs_dir / name, symlinks=True,
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    toml = (envs_dir / name / "environment.toml").read_text(encoding="utf-8")
+    toml = (toml.replace('"ap-northeast-2"', f'"{region}"').replace('"seoul/', f'"{name}/')
+            .replace('gate = "seoul"', f'gate = "{name}"')
+            .replace('"seoul-nightly"', f'"{name}-nightly"')
+            .replace("KEEP_SEOUL_UNTIL", f"KEEP_{name.upper()}_UNTIL"))  # fmt: skip
+    for role in ("PLAN", "APPLY", "DESTROY"):
+        toml = toml.replace(f'"AWS_{role}_ROLE_ARN"', f'"AWS_{name.upper()}_{role}_ROLE_ARN"')
+    (envs_dir / name / "environment.toml").write_text(toml, encoding="utf-8")
+    tfvars = (envs_dir / name / "terraform.tfvars").read_text(encoding="utf-8")
+    tfvars = tfvars.replace('"ap-northeast-2"', f'"{region}"').replace(
+        f'"{PROJECT}"', f'"{project}"'
+    )
+    (envs_dir / name / "terraform.tfvars").write_text(tfvars, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tokyo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    envs_dir = tmp_path_factory.mktemp("envs")
+    shutil.copytree(REPO_ROOT / "envs", envs_dir, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    second_environment(envs_dir, "tokyo", "ap-northeast-1", "study-tokyo")
+    envs = environments.load(envs_dir)
+    return {"envs": envs, "rendered": by_role(iam_render.render(
+        envs["tokyo"], tmp_path_factory.mktemp("render-tokyo") / "w"))}  # fmt: skip
+
+
+def test_a_second_environment_gets_its_own_roles_and_state(tokyo: dict[str, Any]) -> None:
+    envs = tokyo["envs"]
+    seoul, second = envs["seoul"], envs["tokyo"]
+    flags = bootstrap.roles_variables(second, repository=REPO, subject_format="name",
+                                      bucket="b", account=ACCOUNT,
+                                      oidc_provider_arn=iam_render.OIDC_PROVIDER)  # fmt: skip
+    assert "-var=project_name=study-tokyo" in flags and "-var=aws_region=ap-northeast-1" in flags
+    assert "-var=state_key=tokyo/terraform.tfstate" in flags
+    assert "-var=apply_environment=tokyo" in flags
+    assert any('"AWS_TOKYO_PLAN_ROLE_ARN"' in f for f in flags)
+    assert seoul.state_key != second.state_key
+    root = Path("/r")
+    assert bootstrap.state_file(root, "tokyo") != bootstrap.state_file(root, "seoul")
+
+
+def test_one_environments_roles_cannot_touch_anothers(
+    rendered: dict[str, list[dict[str, Any]]], tokyo: dict[str, Any]
+) -> None:
+    """Seoul's roles against Tokyo's state, resources, roles and secrets, and back: denied.
+    Tokyo's own calls stay allowed (the policy is not one that denies everything)."""
+    t_ec2 = f"arn:aws:ec2:ap-northeast-1:{ACCOUNT}"
+    t_rds = f"arn:aws:rds:ap-northeast-1:{ACCOUNT}"
+    t_secrets = f"arn:aws:secretsmanager:ap-northeast-1:{ACCOUNT}:secret"
+    tokyo_ours = {"aws:ResourceTag/Project": "study-tokyo"}
+    t_role = f"arn:aws:iam::{ACCOUNT}:role/gitops/study-tokyo/study-tokyo-web"
+    t_db_secret = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{t_rds}:db:study-tokyo-db"}
+    tokyo_things = [
+        ("s3:PutObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
+        ("s3:GetObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
+        ("s3:DeleteObject", f"{BUCKET}/tokyo/terraform.tfstate.tflock", UNTAGGED),
+        ("s3:ListBucket", BUCKET, {"s3:prefix": "tokyo/terraform.tfstate"}),
+        ("ec2:TerminateInstances", f"{t_ec2}:instance/i-t", tokyo_ours),
+        ("ec2:TerminateInstances", f"{EC2}:instance/i-t", tokyo_ours),  # same region too
+        ("rds:DeleteDBInstance", f"{t_rds}:db:study-tokyo-db", tokyo_ours),
+        ("iam:PassRole", t_role, {"iam:PassedToService": "ec2.amazonaws.com"}),
+        ("secretsmanager:GetSecretValue", f"{t_secrets}:gitops/study-tokyo/db-1", UNTAGGED),
+        ("secretsmanager:DeleteSecret", f"{t_secrets}:rds!db-1", t_db_secret),
+    ]
+    seoul = rendered
+    for role in ("plan", "apply", "destroy", "web"):
+        granted = [c for c in tokyo_things if allowed(seoul[role], *c)]
+        assert granted == [], (role, granted)
+    own = {"apply": tokyo_things[:2] + [tokyo_things[4], tokyo_things[7]],
+           "destroy": [tokyo_things[2], tokyo_things[4], tokyo_things[6], tokyo_things[9]],
+           "plan": [tokyo_things[1], tokyo_things[3]]}  # fmt: skip
+    for role, calls in own.items():
+        denied = [c for c in calls if not allowed(tokyo["rendered"][role], *c)]
+        assert denied == [], (role, denied)
+    # and back: Tokyo's roles never reach Seoul's
+    for role in ("plan", "apply", "destroy", "web"):
+        granted = [c for c in [("s3:PutObject", f"{BUCKET}/{STATE_KEY}", UNTAGGED),
+                               ("ec2:TerminateInstances", f"{EC2}:instance/i-1", OURS),
+                               ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
+                               ("secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET)]
+                   if allowed(tokyo["rendered"][role], *c)]  # fmt: skip
+        assert granted == [], (role, granted)
+
+
+def test_project_names_that_are_prefixes_of_one_another_are_refused(tmp_path: Path) -> None:
+    envs_dir = tmp_path / "envs"
+    shutil.copytree(REPO_ROOT / "envs", envs_dir, symlinks=True,
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    second_environment(envs_dir, "prod", "ap-northeast-2", f"{PROJECT}-prod")
+    with pytest.raises(environments.DescriptionError, match="prefixes of one another"):
+        environments.load(envs_dir)
+    assert environments.prefix_clash(PROJECT, {f"{PROJECT}-prod", "payroll"}) == f"{PROJECT}-prod"
+    assert environments.prefix_clash(PROJECT, {"study", "payroll"}) == "study"
+    assert environments.prefix_clash(PROJECT, {PROJECT, "study-tokyo"}) is None
+
+
+def test_the_bootstrap_refuses_a_clash_with_a_project_already_in_the_account() -> None:
+    """The account's other pipeline projects are found by their instance roles' IAM path
+    (moto's IAM, as boto3 sees it), and a prefix clash stops the bootstrap before any apply."""
+    import boto3
+    from moto import mock_aws
+
+    ec2 = {"Service": "ec2.amazonaws.com"}
+    trust = json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": ec2}]}
+    )
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        iam.create_role(RoleName=f"{PROD}-web", Path=f"/gitops/{PROD}/",
+                        AssumeRolePolicyDocument=trust)  # fmt: skip
+        iam.create_role(RoleName="payroll-app", Path="/apps/", AssumeRolePolicyDocument=trust)
+        found = bootstrap.projects_in_account(iam)
+    assert found == {PROD}
+    with pytest.raises(bootstrap.BootstrapError, match="prefixes of one another"):
+        bootstrap.refuse_prefix_clash(PROJECT, found, "seoul")
+    bootstrap.refuse_prefix_clash("study-tokyo", found, "tokyo")  # no clash: no error
+    bootstrap.refuse_prefix_clash(PROJECT, {PROJECT}, "seoul")  # itself, bootstrapped before
+
+
+# --- Applied on LocalStack -------------------------------------------------------------------
+
+
+def _client(service: str, endpoint: str) -> Any:
+    return aws.client(service, REGION, endpoint)
+
+
+@pytest.fixture(scope="module")
+def applied(
+    localstack_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """make bootstrap's own rehearsal pieces: its roots (path-style S3, REPO with the rehearsal
+    IDs, no budget), its child environment (dummy keys, none of the operator's AWS settings),
+    its teardown."""
+    root = bootstrap._rehearsal_roots(tmp_path_factory.mktemp("bootstrap"), REPO)
+    env = {
+        **bootstrap.rehearsal_environ(dict(os.environ), localstack_endpoint),
+        "AWS_REGION": REGION,
+    }
+    lines: list[str] = []
+    try:
+        result = bootstrap.run(environ=env, bootstrap_dir=root, bucket=STATE_BUCKET,
+                               create_budget=False, log=lines.append)  # fmt: skip
+        yield {"result": result, "lines": lines, "endpoint": localstack_endpoint, "env": env,
+               "root": root}  # fmt: skip
+    finally:
+        bootstrap._teardown(root, REPO, STATE_BUCKET, env)
+
+
+def _roles(applied: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Role variable => {arn, trust} read back from IAM."""
+    iam = _client("iam", applied["endpoint"])
+    out = {}
+    for var, arn in applied["result"].variables.items():
+        if var.endswith("_ROLE_ARN"):
+            role = iam.get_role(RoleName=arn.rsplit("/", 1)[1])["Role"]
+            trust = role["AssumeRolePolicyDocument"]
+            out[var] = {"arn": arn, "trust": json.loads(trust) if isinstance(trust, str) else trust}
+    return out
+
+
 @pytest.mark.e2e
 def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str, Any]) -> None:
     variables = applied["result"].variables
@@ -330,11 +888,25 @@ def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str
     ]
     s3 = _client("s3", applied["endpoint"])
     assert s3.get_bucket_versioning(Bucket=STATE_BUCKET)["Status"] == "Enabled"
-    providers = _client("iam", applied["endpoint"]).list_open_id_connect_providers()
+    iam = _client("iam", applied["endpoint"])
+    providers = iam.list_open_id_connect_providers()
     assert any(
         p["Arn"].endswith("/token.actions.githubusercontent.com")
         for p in providers["OpenIDConnectProviderList"]
     )
+    # the instance roles are the bootstrap's, in the stack's own IAM path
+    for tier in ("web", "db"):
+        profile = iam.get_instance_profile(InstanceProfileName=f"{PROJECT}-{tier}")
+        profile = profile["InstanceProfile"]
+        assert profile["Path"] == f"/gitops/{PROJECT}/"
+        assert [r["RoleName"] for r in profile["Roles"]] == [f"{PROJECT}-{tier}"]
+    assert bootstrap.recorded_variables(environments.load()["seoul"], applied["root"]) == {
+        k: v for k, v in variables.items()
+    }
+    # run twice: idempotent, nothing new
+    again = bootstrap.run(environ=applied["env"], bootstrap_dir=applied["root"],
+                          bucket=STATE_BUCKET, create_budget=False, log=print)  # fmt: skip
+    assert again.variables == variables
 
 
 @pytest.mark.e2e
@@ -356,84 +928,27 @@ def test_every_workflow_subject_is_trusted_by_exactly_its_role(applied: dict[str
 
 
 @pytest.mark.e2e
-def test_escalation_paths_are_closed(applied: dict[str, Any]) -> None:
-    roles = _roles(applied)
-    account = roles["AWS_PLAN_ROLE_ARN"]["arn"].split(":")[4]
-    stack_roles = f"arn:aws:iam::{account}:role/{PROJECT}-*"
-    boundary = f"arn:aws:iam::{account}:policy/{PROJECT}-instance-boundary"
-    for var, role in roles.items():
-        docs = role["policies"]
-        for doc in docs:
-            size = len(json.dumps(doc, separators=(",", ":")))
-            assert size <= MANAGED_POLICY_MAX, f"{var}: a policy of {size} characters"
-        for st in _statements(docs):
-            for action in _list(st["Action"]):
-                assert action.lower() not in (
-                    "*",
-                    "ec2:*",
-                    "rds:*",
-                    "secretsmanager:*",
-                    "iam:*",
-                    "ssm:*",
-                    "s3:*",
-                ), (var, action)
-        for st in _allows(docs, "iam:PassRole"):
-            assert _list(st["Resource"]) == [stack_roles], (var, st)
-            # to EC2, or (AddRoleToInstanceProfile's check) to no service at all
-            to_ec2 = st["Condition"].get("StringEquals", {}).get("iam:PassedToService")
-            to_none = st["Condition"].get("Null", {}).get("iam:PassedToService")
-            assert to_ec2 in ("ec2.amazonaws.com", ["ec2.amazonaws.com"]) or to_none in (
-                "true",
-                ["true"],
-            ), (var, st)
-        for action in (
-            "iam:CreateRole",
-            "iam:PutRolePolicy",
-            "iam:AttachRolePolicy",
-            "iam:PutRolePermissionsBoundary",
-        ):
-            for st in _allows(docs, action):
-                assert st["Condition"]["StringEquals"]["iam:PermissionsBoundary"] in (
-                    boundary,
-                    [boundary],
-                ), (var, action)
-        for st in _allows(docs, "secretsmanager:GetSecretValue"):
-            assert "*" not in _list(st["Resource"]), (var, st)
-            assert all(r.endswith(f":secret:{PROJECT}-*") for r in _list(st["Resource"])), (var, st)
-        for st in _allows(docs, "ssm:GetParameter"):
-            assert _list(st["Resource"]) == [f"arn:aws:ssm:{REGION}::parameter/aws/service/*"], (
-                var,
-                st,
-            )
-            assert st["Condition"]["StringEquals"]["aws:RequestedRegion"] in (REGION, [REGION])
-        denies = _statements(docs, "Deny")
-        user_data = [s for s in denies if "ec2:DescribeInstanceAttribute" in _list(s["Action"])]
-        assert user_data and user_data[0]["Condition"]["StringNotEquals"][
-            "aws:ResourceTag/Project"
-        ] in (PROJECT, [PROJECT])
-        if _allows(docs, "iam:CreateRole") or _allows(docs, "iam:DeleteRole"):
-            assert any("iam:DeleteRolePermissionsBoundary" in _list(s["Action"]) for s in denies), (
-                var
-            )
-
-    plan = roles["AWS_PLAN_ROLE_ARN"]["policies"]
-    for st in _statements(plan):
-        for action in _list(st["Action"]):
-            verb = action.split(":", 1)[1]
-            assert verb.startswith(("Describe", "Get", "List")), f"plan role may {action}"
-    assert not _allows(plan, "secretsmanager:GetSecretValue")
-
-    destroy = roles["AWS_DESTROY_ROLE_ARN"]["policies"]
-    for action in (
-        "ec2:RunInstances",
-        "ec2:CreateVpc",
-        "rds:CreateDBInstance",
-        "iam:CreateRole",
-        "iam:PassRole",
-        "iam:PutRolePolicy",
-        "iam:AttachRolePolicy",
-    ):
-        assert not _allows(destroy, action), f"destroy role may {action}"
+def test_roles_last_as_long_as_the_jobs_ask(applied: dict[str, Any]) -> None:
+    """STS refuses a role-duration-seconds above the role's MaxSessionDuration."""
+    doc = yaml.safe_load((WORKFLOWS / "terraform.yml").read_text(encoding="utf-8"))
+    asked = {
+        name: max(
+            int((s.get("with") or {}).get("role-duration-seconds", 3600))
+            for s in job["steps"]
+            if "configure-aws-credentials" in s.get("uses", "")
+        )
+        for name, job in doc["jobs"].items()
+    }
+    iam = _client("iam", applied["endpoint"])
+    variables = applied["result"].variables
+    longest = {
+        var: iam.get_role(RoleName=variables[var].rsplit("/", 1)[1])["Role"]["MaxSessionDuration"]
+        for var in ("AWS_PLAN_ROLE_ARN", "AWS_APPLY_ROLE_ARN", "AWS_DESTROY_ROLE_ARN")
+    }
+    # the apply job assumes the apply role (reviewed apply, manual destroy) or the destroy role
+    assert asked["apply"] <= longest["AWS_APPLY_ROLE_ARN"], (asked, longest)
+    assert asked["apply"] <= longest["AWS_DESTROY_ROLE_ARN"], (asked, longest)
+    assert max(asked["plan"], asked["smoke"]) <= longest["AWS_PLAN_ROLE_ARN"], (asked, longest)
 
 
 # --- checkov's IAM checks over the rendered policies -----------------------------------------
@@ -455,12 +970,8 @@ IAM_CHECKS = [
     "CKV_AWS_355",
     "CKV2_AWS_40",
 ]
-# What checkov flags on purpose (skipped inline in bootstrap/github-oidc/policies.tf and
-# explained in docs/SECURITY.md): the boundary's SSM agent calls, which take no resource ARN.
-ACCEPTED = {
-    ("instance-boundary", "CKV_AWS_290"),  # write without constraints: the SSM agent's calls
-    ("instance-boundary", "CKV_AWS_355"),  # "*" resource: the same calls take no ARN
-}
+# What checkov flags on purpose: nothing since the boundary (and its SSM agent calls) is gone.
+ACCEPTED: set[tuple[str, str]] = set()
 ESCALATION = {
     "CKV_AWS_1",
     "CKV_AWS_62",
@@ -495,7 +1006,6 @@ def pre_commit_checkov() -> Path | None:
     return None
 
 
-@pytest.mark.e2e
 def test_checkov_iam_checks_pass_on_the_rendered_policies(
     policies: dict[str, str], tmp_path: Path
 ) -> None:
@@ -544,370 +1054,3 @@ def test_checkov_iam_checks_pass_on_the_rendered_policies(
     assert passed, "checkov evaluated nothing"
     assert not {f for f in failed if f[1] in ESCALATION}, failed
     assert failed <= ACCEPTED, failed - ACCEPTED
-
-
-@pytest.mark.e2e
-def test_an_existing_oidc_provider_is_reused_not_duplicated(
-    applied: dict[str, Any], tmp_path: Path
-) -> None:
-    """A second stack in the same account trusts the provider the first one made."""
-    iam = _client("iam", applied["endpoint"])
-    before = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
-    (existing,) = [p["Arn"] for p in before if p["Arn"].endswith(bootstrap.OIDC_URL_SUFFIX)]
-    root = tmp_path / "github-oidc"
-    shutil.copytree(
-        applied["root"] / "github-oidc",
-        root,
-        ignore=shutil.ignore_patterns(
-            ".terraform", "*.tfstate", "*.tfstate.*", bootstrap.GITHUB_VARS_FILE
-        ),
-    )
-    env = applied["env"]
-    args = [
-        "-auto-approve",
-        "-no-color",
-        f"-var=repository={REPO}",
-        "-var=subject_format=name",
-        "-var=project_name=study-other",
-        f"-var=state_bucket={STATE_BUCKET}",
-        f"-var=aws_region={REGION}",
-        f"-var=oidc_provider_arn={existing}",
-    ]
-    bootstrap.terraform(root, "init", "-input=false", "-no-color", environ=env)
-    try:
-        bootstrap.terraform(root, "apply", *args, environ=env)
-        after = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
-        assert sorted(p["Arn"] for p in after) == sorted(p["Arn"] for p in before)
-        trust = iam.get_role(RoleName="gha-study-other-plan")["Role"]["AssumeRolePolicyDocument"]
-        trust = json.loads(trust) if isinstance(trust, str) else trust
-        assert trust["Statement"][0]["Principal"]["Federated"] == existing
-        subs = trust["Statement"][0]["Condition"]["StringEquals"][
-            "token.actions.githubusercontent.com:sub"
-        ]
-        assert f"repo:{REPO}:pull_request" in subs  # the name format, as asked
-    finally:
-        bootstrap.terraform(root, "destroy", *args, environ=env)
-
-
-# --- The calls the stack makes, evaluated against the rendered policies ------------------------
-# Each row is one authorization AWS makes for a call of the stack's provider or scripts: the
-# action, the resource it is checked against (Service Authorization Reference: one check per
-# resource type the call names) and the condition keys present for that resource. A key absent
-# from a row is absent from the request: aws:RequestTag is a key of the resource being created
-# only, so the VPC a subnet is created in, the option group of a DB instance or the AMI of an
-# instance are checked without it.
-
-ACCOUNT = "000000000000"  # LocalStack's account
-EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
-RDS = f"arn:aws:rds:{REGION}:{ACCOUNT}"
-LOGS = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/{PROJECT}-db/error"
-SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{PROJECT}-db-20261126-AbCdEf"
-RDS_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0a1b2c3d-4e5f-AbCdEf"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PROJECT}-web-20261126"
-PROFILE = f"arn:aws:iam::{ACCOUNT}:instance-profile/{PROJECT}-web-20261126"
-BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{PROJECT}-instance-boundary"
-SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-BUCKET = f"arn:aws:s3:::{STATE_BUCKET}"
-NEW = {"aws:RequestTag/Project": PROJECT}  # created here, tagged in the request
-OURS = {"aws:ResourceTag/Project": PROJECT}  # exists, carries the stack's tag
-UNTAGGED: dict[str, str] = {}  # exists (or is created) without a tag
-
-
-def _tag_on_create(action: str) -> dict[str, str]:
-    return {**NEW, "ec2:CreateAction": action.split(":")[1]}
-
-
-# (action, resource, context) the apply role must be allowed
-APPLY_CALLS: list[tuple[str, str, dict[str, str]]] = [
-    # modules/vpc
-    ("ec2:CreateVpc", f"{EC2}:vpc/vpc-1", NEW),
-    ("ec2:CreateTags", f"{EC2}:vpc/vpc-1", _tag_on_create("ec2:CreateVpc")),
-    ("ec2:ModifyVpcAttribute", f"{EC2}:vpc/vpc-1", OURS),
-    ("ec2:CreateTags", f"{EC2}:security-group/sg-default", NEW),  # aws_default_security_group
-    ("ec2:RevokeSecurityGroupIngress", f"{EC2}:security-group/sg-default", OURS),
-    ("ec2:RevokeSecurityGroupEgress", f"{EC2}:security-group/sg-default", OURS),
-    ("ec2:CreateInternetGateway", f"{EC2}:internet-gateway/igw-1", NEW),
-    ("ec2:AttachInternetGateway", f"{EC2}:internet-gateway/igw-1", OURS),
-    ("ec2:AttachInternetGateway", f"{EC2}:vpc/vpc-1", OURS),
-    ("ec2:CreateSubnet", f"{EC2}:subnet/subnet-1", NEW),
-    ("ec2:CreateSubnet", f"{EC2}:vpc/vpc-1", OURS),
-    ("ec2:CreateTags", f"{EC2}:subnet/subnet-1", _tag_on_create("ec2:CreateSubnet")),
-    ("ec2:CreateRouteTable", f"{EC2}:route-table/rtb-1", NEW),
-    ("ec2:CreateRouteTable", f"{EC2}:vpc/vpc-1", OURS),
-    ("ec2:CreateRoute", f"{EC2}:route-table/rtb-1", OURS),
-    ("ec2:AssociateRouteTable", f"{EC2}:route-table/rtb-1", OURS),
-    ("ec2:AssociateRouteTable", f"{EC2}:subnet/subnet-1", OURS),
-    ("ec2:AllocateAddress", f"{EC2}:elastic-ip/eipalloc-1", NEW),
-    ("ec2:CreateNatGateway", f"{EC2}:natgateway/nat-1", NEW),
-    ("ec2:CreateNatGateway", f"{EC2}:subnet/subnet-1", OURS),
-    ("ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-1", OURS),
-    # modules/ec2 and modules/db: security groups (inline rules)
-    ("ec2:CreateSecurityGroup", f"{EC2}:security-group/sg-1", NEW),
-    ("ec2:CreateSecurityGroup", f"{EC2}:vpc/vpc-1", OURS),
-    ("ec2:CreateTags", f"{EC2}:security-group/sg-1", _tag_on_create("ec2:CreateSecurityGroup")),
-    ("ec2:RevokeSecurityGroupEgress", f"{EC2}:security-group/sg-1", OURS),  # AWS's default rule
-    ("ec2:AuthorizeSecurityGroupIngress", f"{EC2}:security-group/sg-1", OURS),
-    ("ec2:AuthorizeSecurityGroupEgress", f"{EC2}:security-group/sg-1", OURS),
-    # instances: RunInstances checks every resource it names
-    ("ec2:RunInstances", f"{EC2}:instance/*", NEW),
-    ("ec2:RunInstances", f"{EC2}:volume/*", UNTAGGED),  # the root volume: no volume_tags
-    ("ec2:RunInstances", f"{EC2}:network-interface/*", UNTAGGED),
-    ("ec2:RunInstances", f"{EC2}:subnet/subnet-1", OURS),
-    ("ec2:RunInstances", f"{EC2}:security-group/sg-1", OURS),
-    ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-0870825cefcaafcc8", UNTAGGED),
-    ("ec2:CreateTags", f"{EC2}:instance/*", _tag_on_create("ec2:RunInstances")),
-    ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
-    ("ec2:ModifyInstanceMetadataOptions", f"{EC2}:instance/i-1", OURS),
-    ("ec2:StopInstances", f"{EC2}:instance/i-1", OURS),
-    ("ec2:ModifyInstanceAttribute", f"{EC2}:instance/i-1", OURS),
-    ("ec2:StartInstances", f"{EC2}:instance/i-1", OURS),
-    ("ec2:MonitorInstances", f"{EC2}:instance/i-1", OURS),  # detailed_monitoring changed
-    # instance roles
-    ("iam:CreateRole", ROLE, {"iam:PermissionsBoundary": BOUNDARY, **NEW}),
-    ("iam:TagRole", ROLE, {"iam:PermissionsBoundary": BOUNDARY, **NEW}),
-    ("iam:PutRolePolicy", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
-    (
-        "iam:AttachRolePolicy",
-        ROLE,
-        {"iam:PermissionsBoundary": BOUNDARY, "iam:PolicyARN": SSM_CORE},
-    ),
-    ("iam:CreateInstanceProfile", PROFILE, NEW),
-    ("iam:TagInstanceProfile", PROFILE, NEW),
-    ("iam:AddRoleToInstanceProfile", PROFILE, UNTAGGED),
-    ("iam:PassRole", ROLE, UNTAGGED),  # AddRoleToInstanceProfile's dependent action
-    ("iam:GetRole", ROLE, UNTAGGED),
-    ("iam:ListRolePolicies", ROLE, UNTAGGED),
-    ("iam:ListAttachedRolePolicies", ROLE, UNTAGGED),
-    ("iam:GetInstanceProfile", PROFILE, UNTAGGED),
-    ("iam:RemoveRoleFromInstanceProfile", PROFILE, UNTAGGED),
-    ("iam:DeleteInstanceProfile", PROFILE, UNTAGGED),
-    ("iam:ListInstanceProfilesForRole", ROLE, UNTAGGED),
-    (
-        "iam:DetachRolePolicy",
-        ROLE,
-        {"iam:PermissionsBoundary": BOUNDARY, "iam:PolicyARN": SSM_CORE},
-    ),
-    ("iam:DeleteRolePolicy", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
-    ("iam:DeleteRole", ROLE, UNTAGGED),
-    # modules/db, rds mode
-    ("rds:CreateDBSubnetGroup", f"{RDS}:subgrp:{PROJECT}-db-1", NEW),
-    ("rds:CreateDBParameterGroup", f"{RDS}:pg:{PROJECT}-db-1", NEW),
-    ("rds:AddTagsToResource", f"{RDS}:pg:{PROJECT}-db-1", NEW),
-    ("rds:ModifyDBParameterGroup", f"{RDS}:pg:{PROJECT}-db-1", OURS),
-    ("rds:CreateDBInstance", f"{RDS}:db:{PROJECT}-db", NEW),
-    ("rds:CreateDBInstance", f"{RDS}:og:default:mysql-8-4", UNTAGGED),
-    ("rds:CreateDBInstance", f"{RDS}:pg:{PROJECT}-db-1", OURS),
-    ("rds:CreateDBInstance", f"{RDS}:subgrp:{PROJECT}-db-1", OURS),
-    ("rds:AddTagsToResource", f"{RDS}:db:{PROJECT}-db", NEW),
-    ("secretsmanager:CreateSecret", RDS_SECRET, UNTAGGED),  # manage_master_user_password
-    ("secretsmanager:TagResource", RDS_SECRET, UNTAGGED),
-    ("kms:DescribeKey", f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k-1", UNTAGGED),
-    ("rds:ModifyDBInstance", f"{RDS}:db:{PROJECT}-db", OURS),
-    ("rds:ModifyDBInstance", f"{RDS}:pg:{PROJECT}-db-2", OURS),
-    ("rds:DeleteDBInstance", f"{RDS}:db:{PROJECT}-db", OURS),
-    ("logs:CreateLogGroup", LOGS, NEW),
-    ("logs:TagResource", LOGS, NEW),
-    ("logs:PutRetentionPolicy", LOGS, UNTAGGED),
-    ("logs:ListTagsForResource", LOGS, UNTAGGED),
-    ("logs:DeleteLogGroup", LOGS, UNTAGGED),
-    # modules/db, ec2 mode: the stack's own secret, an ephemeral random password
-    ("secretsmanager:GetRandomPassword", "*", UNTAGGED),
-    ("secretsmanager:CreateSecret", SECRET, NEW),
-    ("secretsmanager:TagResource", SECRET, NEW),
-    ("secretsmanager:PutSecretValue", SECRET, UNTAGGED),
-    ("secretsmanager:DescribeSecret", SECRET, UNTAGGED),
-    ("secretsmanager:GetResourcePolicy", SECRET, UNTAGGED),
-    ("secretsmanager:DeleteSecret", SECRET, UNTAGGED),
-]
-
-# What every role reads: a refresh, the drift check, the smoke job (envs/seoul, scripts/smoke.py).
-READ_CALLS: list[tuple[str, str, dict[str, str]]] = [
-    ("s3:ListBucket", BUCKET, UNTAGGED),
-    ("s3:GetObject", f"{BUCKET}/seoul/terraform.tfstate", UNTAGGED),
-    (
-        "ssm:GetParameter",
-        f"arn:aws:ssm:{REGION}::parameter/aws/service/ami-amazon-linux-latest/x",
-        {},
-    ),
-    ("ec2:DescribeInstances", "*", UNTAGGED),
-    ("ec2:DescribeSecurityGroups", "*", UNTAGGED),
-    ("ec2:DescribeRouteTables", "*", UNTAGGED),
-    ("ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-1", OURS),
-    ("rds:DescribeDBInstances", "*", UNTAGGED),
-    ("logs:DescribeLogGroups", "*", UNTAGGED),
-]
-
-STATE_WRITES: list[tuple[str, str, dict[str, str]]] = [
-    ("s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate", UNTAGGED),
-    ("s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate.tflock", UNTAGGED),
-    ("s3:DeleteObject", f"{BUCKET}/seoul/terraform.tfstate.tflock", UNTAGGED),
-]
-
-DESTROY_CALLS: list[tuple[str, str, dict[str, str]]] = [
-    ("ec2:TerminateInstances", f"{EC2}:instance/i-1", OURS),
-    ("ec2:DeleteSecurityGroup", f"{EC2}:security-group/sg-1", OURS),
-    ("ec2:DisassociateRouteTable", f"{EC2}:route-table/rtb-1", OURS),
-    ("ec2:DetachInternetGateway", f"{EC2}:internet-gateway/igw-1", OURS),
-    ("ec2:DetachInternetGateway", f"{EC2}:vpc/vpc-1", OURS),
-    ("ec2:DeleteVpc", f"{EC2}:vpc/vpc-1", OURS),
-    ("rds:DeleteDBInstance", f"{RDS}:db:{PROJECT}-db", OURS),
-    ("rds:DeleteDBSubnetGroup", f"{RDS}:subgrp:{PROJECT}-db-1", OURS),
-    ("logs:DeleteLogGroup", LOGS, UNTAGGED),
-    ("iam:ListInstanceProfilesForRole", ROLE, UNTAGGED),
-    ("iam:RemoveRoleFromInstanceProfile", PROFILE, UNTAGGED),
-    ("iam:DeleteRole", ROLE, UNTAGGED),
-]
-
-# Never allowed, whatever the caller asks: (role, action, resource, context)
-ESCALATIONS: list[tuple[str, str, str, dict[str, str]]] = [
-    # re-tagging another project's security group would hand it to this stack
-    (
-        "apply",
-        "ec2:CreateTags",
-        f"{EC2}:security-group/sg-other",
-        {**NEW, "aws:ResourceTag/Project": "other"},
-    ),
-    ("apply", "iam:CreateRole", ROLE, NEW),  # no boundary
-    ("apply", "iam:DeleteRolePermissionsBoundary", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
-    ("apply", "iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
-    ("apply", "rds:CreateDBInstance", f"{RDS}:db:{PROJECT}-db", UNTAGGED),
-    ("apply", "ec2:RunInstances", f"{EC2}:instance/*", UNTAGGED),
-    ("apply", "ec2:CreateSubnet", f"{EC2}:vpc/vpc-other", {"aws:ResourceTag/Project": "other"}),
-    # a stack instance launched into another project's subnet or next to its database
-    ("apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", UNTAGGED),
-    ("apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", UNTAGGED),
-    ("plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", UNTAGGED),
-    ("plan", "ec2:DescribeLaunchTemplateVersions", "*", UNTAGGED),
-    ("plan", "secretsmanager:GetSecretValue", SECRET, UNTAGGED),
-    ("destroy", "ec2:RunInstances", f"{EC2}:instance/*", NEW),
-]
-
-
-def _condition_holds(op: str, key: str, wanted: Any, ctx: dict[str, str]) -> bool:
-    values = [str(v) for v in _list(wanted)]
-    have = ctx.get(key)
-    if op == "Null":
-        return (have is None) == (values == ["true"])
-    if op.startswith(("StringNot", "ArnNot")):
-        return have is None or not any(fnmatch.fnmatchcase(have, v) for v in values)
-    if have is None:
-        return False
-    if op in ("StringEquals", "ArnEquals"):
-        return have in values
-    if op in ("StringLike", "ArnLike"):
-        return any(fnmatch.fnmatchcase(have, v) for v in values)
-    raise AssertionError(f"condition operator {op} is not modelled here")
-
-
-def _matches(st: dict[str, Any], action: str, resource: str, ctx: dict[str, str]) -> bool:
-    if not any(fnmatch.fnmatch(action.lower(), a.lower()) for a in _list(st["Action"])):
-        return False
-    if not any(fnmatch.fnmatchcase(resource, r) for r in _list(st["Resource"])):
-        return False
-    return all(
-        _condition_holds(op, key, wanted, ctx)
-        for op, keys in st.get("Condition", {}).items()
-        for key, wanted in keys.items()
-    )
-
-
-def allowed(docs: list[dict[str, Any]], action: str, resource: str, ctx: dict[str, str]) -> bool:
-    """IAM's identity-policy evaluation for one authorization: an explicit deny wins, else an
-    allow is needed (the region condition always holds: every row is in REGION)."""
-    ctx = {"aws:RequestedRegion": REGION, **ctx}
-    if any(_matches(st, action, resource, ctx) for st in _statements(docs, "Deny")):
-        return False
-    return any(_matches(st, action, resource, ctx) for st in _statements(docs))
-
-
-@pytest.fixture(scope="module")
-def rendered(policies: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """Role => its rendered policy documents (and the boundary), from the applied root."""
-    docs = {name: json.loads(doc) for name, doc in policies.items()}
-    return {
-        "plan": [docs["read"], docs["state-read"]],
-        "apply": [docs[n] for n in ("read", "state-write", "network", "data", "iam")],
-        "destroy": [docs[n] for n in ("read", "state-write", "destroy")],
-        "boundary": [docs["instance-boundary"]],
-    }
-
-
-@pytest.mark.e2e
-def test_every_call_of_the_stack_is_allowed(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    wanted = {
-        "plan": READ_CALLS,
-        "apply": APPLY_CALLS + READ_CALLS + STATE_WRITES,
-        "destroy": DESTROY_CALLS + READ_CALLS + STATE_WRITES,
-    }
-    denied = [
-        f"{role}: {action} on {resource} with {ctx}"
-        for role, calls in wanted.items()
-        for action, resource, ctx in calls
-        if not allowed(rendered[role], action, resource, ctx)
-    ]
-    assert denied == [], "\n".join(denied)
-
-
-@pytest.mark.e2e
-def test_no_escalation_path_is_allowed(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    granted = [
-        f"{role}: {action} on {resource} with {ctx}"
-        for role, action, resource, ctx in ESCALATIONS
-        if allowed(rendered[role], action, resource, ctx)
-    ]
-    assert granted == [], "\n".join(granted)
-
-
-@pytest.mark.e2e
-def test_the_boundary_lets_an_instance_read_only_its_own_database_secret(
-    rendered: dict[str, list[dict[str, Any]]],
-) -> None:
-    boundary = rendered["boundary"]
-    ours = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{RDS}:db:{PROJECT}-db"}
-    theirs = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{RDS}:db:payroll"}
-    assert allowed(boundary, "secretsmanager:GetSecretValue", RDS_SECRET, ours)
-    assert allowed(boundary, "secretsmanager:GetSecretValue", SECRET, UNTAGGED)
-    assert not allowed(boundary, "secretsmanager:GetSecretValue", RDS_SECRET, theirs)
-    assert not allowed(boundary, "secretsmanager:GetSecretValue", RDS_SECRET, UNTAGGED)
-
-
-def test_the_evaluator_reads_conditions_as_iam_does() -> None:
-    doc = {
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "ec2:CreateSubnet",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:RequestTag/Project": PROJECT}},
-            }
-        ]
-    }
-    # the subnet carries the request tag; the VPC it is created in does not
-    assert allowed([doc], "ec2:CreateSubnet", f"{EC2}:subnet/subnet-1", NEW)
-    assert not allowed([doc], "ec2:CreateSubnet", f"{EC2}:vpc/vpc-1", OURS)
-    deny = {"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}
-    assert not allowed([doc, {"Statement": [deny]}], "ec2:CreateSubnet", "x", NEW)
-
-
-@pytest.mark.e2e
-def test_roles_last_as_long_as_the_jobs_ask(applied: dict[str, Any]) -> None:
-    """STS refuses a role-duration-seconds above the role's MaxSessionDuration."""
-    doc = yaml.safe_load((WORKFLOWS / "terraform.yml").read_text(encoding="utf-8"))
-    asked = {
-        name: max(
-            int((s.get("with") or {}).get("role-duration-seconds", 3600))
-            for s in job["steps"]
-            if "configure-aws-credentials" in s.get("uses", "")
-        )
-        for name, job in doc["jobs"].items()
-    }
-    iam = _client("iam", applied["endpoint"])
-    variables = applied["result"].variables
-    longest = {
-        var: iam.get_role(RoleName=variables[var].rsplit("/", 1)[1])["Role"]["MaxSessionDuration"]
-        for var in ("AWS_PLAN_ROLE_ARN", "AWS_APPLY_ROLE_ARN", "AWS_DESTROY_ROLE_ARN")
-    }
-    # the apply job assumes the apply role (reviewed apply, manual destroy) or the destroy role
-    assert asked["apply"] <= longest["AWS_APPLY_ROLE_ARN"], (asked, longest)
-    assert asked["apply"] <= longest["AWS_DESTROY_ROLE_ARN"], (asked, longest)
-    assert max(asked["plan"], asked["smoke"]) <= longest["AWS_PLAN_ROLE_ARN"], (asked, longest)

@@ -129,6 +129,7 @@ def test_make_bootstrap_rehearsal(localstack_endpoint: str, tmp_path: Path) -> N
     values = {name: body.strip("'") for name, (body, _) in printed.items()}
     assert values["TF_STATE_BUCKET"] == bootstrap.REHEARSAL_BUCKET
     assert "stopping the LocalStack it started" not in out  # the session's: reused, left up
+    assert "no account budget here (AWS Budgets is not emulated)" in out
 
     creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     iam = boto3.client("iam", endpoint_url=localstack_endpoint, region_name=REGION, **creds)
@@ -142,7 +143,6 @@ def test_make_bootstrap_rehearsal(localstack_endpoint: str, tmp_path: Path) -> N
         bootstrap._teardown(
             kept / "bootstrap",
             repo,
-            REGION,
             bootstrap.REHEARSAL_BUCKET,
             bootstrap.rehearsal_environ(dict(os.environ), localstack_endpoint),
         )

@@ -155,7 +155,7 @@ def orphans(stack: Stack, state: dict[str, Any]) -> dict[str, list[str]]:
         "secrets": sorted(
             s["ARN"]
             for s in sm.list_secrets()["SecretList"]
-            if s["Name"].startswith(prefix) and s["ARN"] not in known
+            if s["Name"].startswith((prefix, f"gitops/{stack.name}/")) and s["ARN"] not in known
         ),
     }
     return {kind: items for kind, items in found.items() if items}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,46 @@ def test_dependabot_run_is_skipped_like_a_fork(head: str) -> None:
     verdict = check("AWS plans", REQUIRED, environ, same_repo=True)
     assert not verdict.ready and not verdict.fatal
     assert "dependabot[bot]" in verdict.reason and "like a fork" in verdict.reason
+
+
+def test_pull_request_from_a_deleted_fork_is_treated_as_a_fork() -> None:
+    """GitHub sends `head.repo` as null once the fork is deleted: the workflow's expression then
+    gives an empty HEAD_REPO, which must not pass for this repository."""
+    environ = {**CONFIGURED, "HEAD_REPO": "", "BASE_REPO": "owner/repo", "EVENT": "pull_request"}
+    verdict = check("AWS plans", REQUIRED, environ, same_repo=True)
+    assert not verdict.ready and not verdict.fatal
+    assert "deleted fork" in verdict.reason and "treated as a fork" in verdict.reason
+
+
+def test_a_merge_queue_run_skips_the_aws_plans_with_its_reason() -> None:
+    environ = {**CONFIGURED, "HEAD_REPO": "", "BASE_REPO": "owner/repo", "EVENT": "merge_group",
+               "ACTOR": "alice"}  # fmt: skip
+    verdict = check("AWS plans", REQUIRED, environ, same_repo=True)
+    assert not verdict.ready and not verdict.fatal
+    assert "merge queue" in verdict.reason and "deploy plans main again" in verdict.reason
+
+
+def test_the_skip_reason_reaches_the_gates_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the prepare job writes as `reason` is what the gate's summary shows for the skipped
+    AWS plans: a Dependabot pull request is never a silent pass."""
+    from gitops.github import checks_gate
+
+    output, summary = tmp_path / "out", tmp_path / "summary"
+    environ = {**CONFIGURED, "HEAD_REPO": "owner/repo", "BASE_REPO": "owner/repo",
+               "ACTOR": "dependabot[bot]", "GITHUB_OUTPUT": str(output)}  # fmt: skip
+    argv = ["--name", "AWS plans", "--require", "TF_STATE_BUCKET", "--same-repo"]
+    assert preflight.main(argv, environ) == 0
+    reason = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)[
+        "reason"
+    ]
+    needs = {job: {"result": "success"} for job in ("prepare", "lint", "unit", "e2e", "preview")}
+    needs["plan"] = {"result": "skipped"}
+    gate_env = {"NEEDS": json.dumps(needs), "GITHUB_STEP_SUMMARY": str(summary)}
+    assert checks_gate.main(["--skip-reason", f"plan={reason}"], gate_env) == 0
+    row = next(line for line in summary.read_text().splitlines() if "`plan`" in line)
+    assert "skipped: AWS plans skipped: run started by dependabot[bot]" in row
 
 
 def test_someone_else_is_not_taken_for_dependabot() -> None:

@@ -25,7 +25,8 @@ from tests.tf_sandbox import REPO_ROOT, init, terraform, tf_environ
 
 # Values the root passes as they are, by root variable: (module folder, module variable).
 WIRES: dict[str, list[tuple[str, str]]] = {
-    "project_name": [("vpc", "name"), ("ec2", "name"), ("db", "name")],
+    "project_name": [("vpc", "name"), ("ec2", "name"), ("db", "name"),
+                     ("instance-roles", "project_name")],
     "vpc_cidr": [("vpc", "vpc_cidr")],
     "public_subnet_cidrs": [("vpc", "public_subnet_cidrs")],
     "private_subnet_cidrs": [("vpc", "private_subnet_cidrs")],
@@ -33,16 +34,19 @@ WIRES: dict[str, list[tuple[str, str]]] = {
     "ssh_allowed_cidrs": [("ec2", "ssh_allowed_cidrs")],
     "web_instance_type": [("ec2", "instance_type")],
     "key_name": [("ec2", "key_name")],
-    "aws_region": [("ec2", "region"), ("db", "region")],
+    "aws_region": [("ec2", "region"), ("db", "region"), ("instance-roles", "region")],
     "detailed_monitoring": [("ec2", "detailed_monitoring"), ("db", "detailed_monitoring")],
     "db_mode": [("db", "mode")],
     # instance-base passes the pin on unchanged (module.instance_base.ami_id) to both tiers.
     "ami_id": [("instance-base", "ami_id"), ("ec2", "ami_id"), ("db", "ami_id")],
-    # Through local.instance_role_boundary_arn: a policy name becomes its ARN.
-    "instance_role_boundary": [("ec2", "permissions_boundary_arn"),
-                               ("db", "permissions_boundary_arn")],
 }  # fmt: skip
-LABELS = {"vpc": "vpc", "web": "ec2", "db": "db", "instance_base": "instance-base"}
+LABELS = {
+    "vpc": "vpc",
+    "web": "ec2",
+    "db": "db",
+    "instance_base": "instance-base",
+    "instance_roles": "instance-roles",
+}
 SAME = {"web_instance_type", "db_mode", "ami_id"}  # one rule, stated in the root and the module
 
 PROBES: dict[str, list[Any]] = {
@@ -68,11 +72,8 @@ PROBES: dict[str, list[Any]] = {
     "db_mode": ["rds", "ec2", "mysql", "RDS", ""],
     "ami_id": ["ami-0123456789abcdef0", "ami-12345678", "ami-xyz", "AMI-12345678",
                "al2023-ami-kernel-default-x86_64", "ami-0123456789abcdef01"],
-    "instance_role_boundary": ["", "study-seoul-instance-boundary",
-                               "arn:aws:iam::123456789012:policy/x", "has space"],
 }  # fmt: skip
 
-POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
 ROOT_BASE = {
     "project_name": "study-local",
     "aws_region": "us-east-1",
@@ -84,22 +85,23 @@ MODULE_BASE: dict[str, dict[str, Any]] = {
             "private_subnet_cidrs": ["10.0.11.0/24", "10.0.12.0/24"]},
     "ec2": {"name": "study-local", "vpc_id": "vpc-1", "vpc_cidr": "10.0.0.0/16",
             "subnet_id": "subnet-1", "ami_id": "ami-0123456789abcdef0",
-            "assume_role_policy": POLICY, "app_files": {"app.py": "print(1)"},
+            "instance_profile": "study-local-web", "app_files": {"app.py": "print(1)"},
             "region": "us-east-1", "db_host": "10.0.11.10", "db_name": "app", "db_user": "app",
             "db_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"},
     "db": {"name": "study-local", "mode": "ec2", "private_subnet_egress": True,
            "region": "us-east-1", "vpc_id": "vpc-1", "subnet_ids": ["subnet-1", "subnet-2"],
            "allowed_security_group_id": "sg-1", "schema_sql": "SELECT 1;",
            "ec2_private_ip": "10.0.11.10", "ami_id": "ami-0123456789abcdef0",
-           "assume_role_policy": POLICY},
+           "instance_profile": "study-local-db", "identifier": "study-local-db",
+           "secret_name_prefix": "gitops/study-local/"},
     "instance-base": {},
+    "instance-roles": {"project_name": "study-local", "region": "us-east-1",
+                       "account_id": "123456789012"},
 }  # fmt: skip
 
 
 def module_value(root_variable: str, value: Any) -> Any:
     """What the root hands the module for `value` (envs/common/stack.tf)."""
-    if root_variable == "instance_role_boundary":
-        return None if value == "" else f"arn:aws:iam::123456789012:policy/{value}"
     return value
 
 

@@ -741,6 +741,21 @@ def test_pull_request_runs_are_grouped_per_pull_request() -> None:
     group = WORKFLOWS["pr.yml"]["concurrency"]["group"]
     assert "github.event.pull_request.number" in group
     assert not group.startswith("terraform-")
+    # A merge group has no pull request number: without its own ref every queued group would
+    # share one group and cancel the one before it (cancel-in-progress).
+    assert group == "pr-${{ github.event.pull_request.number || github.ref }}"
+
+
+def test_a_merge_group_run_reports_the_gate_and_never_comments() -> None:
+    pr = jobs("pr.yml")
+    assert WORKFLOWS["pr.yml"]["on"]["merge_group"] == {"types": ["checks_requested"]}
+    for job_id, job in pr.items():  # every job runs there: none is limited to pull requests
+        assert "pull_request" not in str(job.get("if", "")), job_id
+    comment = next(s for s in pr["preview"]["steps"] if "gitops comment pr" in s.get("run", ""))
+    assert "github.event_name == 'pull_request'" in comment["if"]
+    # prepare tells preflight the event, which skips the AWS plans with a named reason
+    preflight = next(s for s in pr["prepare"]["steps"] if s.get("id") == "preflight")
+    assert preflight["env"]["EVENT"] == "${{ github.event_name }}"
 
 
 # --- environments ---------------------------------------------------------------------------
@@ -930,7 +945,8 @@ def test_no_workflow_names_an_environment() -> None:
 
 def test_pr_static_gate() -> None:
     pr = jobs("pr.yml")
-    assert list(WORKFLOWS["pr.yml"]["on"]) == ["pull_request"]
+    # A merge queue's group runs the same gate (the required check must report on its commit).
+    assert list(WORKFLOWS["pr.yml"]["on"]) == ["pull_request", "merge_group"]
     # what a contributor runs locally is what the required checks run
     assert {"make lint", "make lint-online"} <= {s.get("run") for s in pr["lint"]["steps"]}
     assert "make test-unit" in {s.get("run") for s in pr["unit"]["steps"]}

@@ -1,6 +1,8 @@
-# The AWS side of the pipeline, applied once per account by `make bootstrap` with the operator's
-# own credentials (never in CI): GitHub's OIDC provider (created, or an existing one reused),
-# and three roles the workflows assume, each trusted by exactly the OIDC subjects it needs:
+# The AWS side of one environment, applied by `make bootstrap ENV=<name>` with the operator's
+# own credentials (never in CI), once per environment (each with its own local state,
+# state/<name>.tfstate). Three roles the workflows assume, each trusted by exactly the OIDC
+# subjects it needs, and the roles of the stack's instances (modules/instance-roles), which
+# the pipeline therefore never has to create: it only passes them to EC2.
 #
 #   plan     read-only; pull requests of this repository and pushes/schedules on main
 #   apply    the reviewed apply and the manual destroy (environment with required reviewers)
@@ -8,8 +10,9 @@
 #
 # The subjects come from one map (local.subjects); tests/test_bootstrap_iam.py derives the subjects
 # the workflows present from .github/workflows and checks each is trusted by exactly one role.
-# The state bucket is the root beside this one (bootstrap/state-bucket); its name comes in as
-# var.state_bucket. This root's own state stays local, like the bucket's.
+# The state bucket is the root beside this one (bootstrap/state-bucket), the OIDC provider is
+# bootstrap/account's (once per account); both come in as variables, and so does the account
+# ID, so the policies render without calling AWS (`gitops hook-iam-lint` lints them offline).
 
 provider "aws" {
   region = var.aws_region
@@ -17,18 +20,16 @@ provider "aws" {
   default_tags {
     tags = {
       Project   = var.project_name
-      Purpose   = "github-oidc"
+      Purpose   = "gitops-pipeline"
       ManagedBy = "terraform"
     }
   }
 }
 
-data "aws_caller_identity" "current" {}
-
 data "aws_partition" "current" {}
 
 locals {
-  account   = data.aws_caller_identity.current.account_id
+  account   = var.account_id
   partition = data.aws_partition.current.partition
   owner     = split("/", var.repository)[0]
   repo_name = split("/", var.repository)[1]
@@ -48,21 +49,10 @@ locals {
   }
   trusted_subjects = { for role, contexts in local.subjects : role => [for c in contexts : "${local.repo_subject}:${c}"] }
 
-  oidc_provider_arn = var.oidc_provider_arn != "" ? var.oidc_provider_arn : aws_iam_openid_connect_provider.github[0].arn
-
   role_names = { for role in keys(local.subjects) : role => "${var.role_name_prefix}${var.project_name}-${role}" }
 
   # What a GitHub environment name may be, for both environments the roles trust.
   github_environment_pattern = "^[A-Za-z0-9._-]{1,255}$"
-}
-
-# IAM validates GitHub's certificate through its own library of trusted root CAs, so no
-# thumbprint is pinned here (the provider leaves thumbprint_list empty; AWS ignores it for this URL).
-resource "aws_iam_openid_connect_provider" "github" {
-  count = var.oidc_provider_arn == "" ? 1 : 0
-
-  url            = "https://token.actions.githubusercontent.com"
-  client_id_list = ["sts.amazonaws.com"]
 }
 
 data "aws_iam_policy_document" "trust" {
@@ -74,7 +64,7 @@ data "aws_iam_policy_document" "trust" {
 
     principals {
       type        = "Federated"
-      identifiers = [local.oidc_provider_arn]
+      identifiers = [var.oidc_provider_arn]
     }
 
     condition {
@@ -102,16 +92,12 @@ resource "aws_iam_role" "pipeline" {
   # STS refuses an AssumeRoleWithWebIdentity asking for more than MaxSessionDuration.
   max_session_duration = each.key == "plan" ? 3600 : 7200
 
-  tags = { Name = each.value }
+  tags = { Name = each.value, Environment = var.environment }
 
   lifecycle {
     precondition {
       condition     = var.subject_format == "name" || (var.github_owner_id != null && var.github_repository_id != null)
       error_message = "subject_format = \"id\" needs github_owner_id and github_repository_id (make github-setup writes them); set subject_format = \"name\" for a repository whose tokens still carry the name-only subject."
-    }
-    precondition {
-      condition     = !startswith(var.role_name_prefix, var.project_name)
-      error_message = "role_name_prefix must not start with project_name: the apply role manages project_name-* roles and must not match its own."
     }
   }
 }
@@ -121,7 +107,7 @@ locals {
     { for role in ["plan", "apply", "destroy"] : "${role}-read" => { role = role, policy = "read" } },
     { "plan-state" = { role = "plan", policy = "state-read" } },
     { for role in ["apply", "destroy"] : "${role}-state" => { role = role, policy = "state-write" } },
-    { for p in ["network", "data", "iam"] : "apply-${p}" => { role = "apply", policy = p } },
+    { for p in ["network", "data", "pass"] : "apply-${p}" => { role = "apply", policy = p } },
     { "destroy-destroy" = { role = "destroy", policy = "destroy" } },
   )
 }
@@ -143,12 +129,13 @@ resource "aws_iam_role_policy_attachment" "pipeline" {
   policy_arn = aws_iam_policy.pipeline[each.value.policy].arn
 }
 
-# The most any role the stack creates may do (the web and database instance roles). The apply
-# role may create roles only with this boundary, and nobody it acts for may remove it.
-resource "aws_iam_policy" "instance_boundary" {
-  name        = local.boundary_name
-  description = "Permissions boundary of every role the ${var.project_name} stack creates"
-  policy      = data.aws_iam_policy_document.instance_boundary.json
+# The instances' roles, made here with the operator's credentials: the pipeline creates no role.
+module "instance_roles" {
+  source = "../../modules/instance-roles"
 
-  tags = { Name = local.boundary_name }
+  project_name = var.project_name
+  region       = var.aws_region
+  account_id   = var.account_id
+
+  tags = { Environment = var.environment }
 }

@@ -1,43 +1,54 @@
-# Permission policies of the pipeline's roles, as narrow as the stack allows:
+# Permission policies of the pipeline's roles, as narrow as the stack allows, and meant to hold
+# in an AWS account shared with other teams and other environments of this repository:
 # - regional actions only in var.aws_region (aws:RequestedRegion);
-# - creates only with the stack's Project tag (aws:RequestTag/Project; the envs/seoul provider's
-#   default_tags put it on every resource), changes and deletes only of resources carrying it
-#   (aws:ResourceTag/Project), where the service supports those keys;
-# - names by prefix where it does not (IAM roles and instance profiles, secrets, log groups);
-# - the state bucket only under var.state_key_prefix.
+# - creates only with the stack's Project tag (aws:RequestTag/Project; the root's provider puts
+#   it on every resource through default_tags); a tag on an EXISTING resource only where it
+#   already carries the stack's tag (aws:ResourceTag), so nobody can adopt a neighbour's
+#   resource by tagging it; and the Project tag itself is never changed once set;
+# - names only in the stack's name space where a service has no tags to check: IAM path
+#   /gitops/<project>/ and secrets gitops/<project>/ (modules/instance-roles), each ending in a
+#   delimiter, so <project>-prod is never matched; RDS-managed secrets only of the stack's
+#   database (the aws:rds:primaryDBInstanceArn tag RDS puts on them);
+# - no IAM write at all: the instances' roles are this root's (made with the operator's
+#   credentials); the apply role passes those two to EC2, nothing else;
+# - the state bucket: the environment's one state object and its lock file, listing only them.
 # Each document stays under IAM's 6,144-character limit for a managed policy
-# (tests/test_bootstrap_iam.py checks the rendered size).
+# (tests/test_bootstrap_iam.py checks the rendered size), and `make lint` runs parliament over
+# every rendered document (gitops hook-iam-lint).
 
 locals {
-  boundary_name = "${var.project_name}-instance-boundary"
-  boundary_arn  = "arn:${local.partition}:iam::${local.account}:policy/${local.boundary_name}"
-
   # ARN prefix of each regional service the stack uses: arn:PARTITION:SERVICE:REGION:ACCOUNT
   regional_arn = {
     for s in ["ec2", "rds", "logs", "secretsmanager"] :
     s => "arn:${local.partition}:${s}:${var.aws_region}:${local.account}"
   }
 
-  stack_roles   = "arn:${local.partition}:iam::${local.account}:role/${var.project_name}-*"
-  stack_profile = "arn:${local.partition}:iam::${local.account}:instance-profile/${var.project_name}-*"
-  stack_secrets = "${local.regional_arn.secretsmanager}:secret:${var.project_name}-*"
+  db_identifier = module.instance_roles.rds_identifier
+  stack_db_arn  = module.instance_roles.rds_arn
+  stack_secrets = "${local.regional_arn.secretsmanager}:secret:${module.instance_roles.secret_name_prefix}*"
   rds_secrets   = "${local.regional_arn.secretsmanager}:secret:rds!db-*"
-  stack_logs = [
-    "${local.regional_arn.logs}:log-group:${var.project_name}-*",
-    "${local.regional_arn.logs}:log-group:/${var.project_name}/*",
-    # RDS's exported logs, made by the stack first so they carry a retention (modules/db/rds.tf)
-    "${local.regional_arn.logs}:log-group:/aws/rds/instance/${var.project_name}-db/*",
-  ]
+  # RDS's exported logs, made by the stack first so they carry a retention (modules/db/rds.tf)
+  stack_logs        = "${local.regional_arn.logs}:log-group:/aws/rds/instance/${local.db_identifier}/*"
   public_parameters = "arn:${local.partition}:ssm:${var.aws_region}::parameter/aws/service/*"
-  ssm_core_policy   = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
   state_bucket_arn  = "arn:${local.partition}:s3:::${var.state_bucket}"
-  pipeline_roles    = "arn:${local.partition}:iam::${local.account}:role/${var.role_name_prefix}${var.project_name}-*"
+  state_objects     = ["${local.state_bucket_arn}/${var.state_key}", "${local.state_bucket_arn}/${var.state_key}.tflock"]
+  instance_roles    = values(module.instance_roles.role_arns)
+  instance_profiles = [for arn in local.instance_roles : replace(arn, ":role/", ":instance-profile/")]
+  # The VPC's default security group is adopted, not created (aws_default_security_group in
+  # modules/vpc): it is the one existing resource the apply role may tag, and only with this Name.
+  default_group_name = "${var.project_name}-default-deny"
 
   # EC2 creates the stack makes, each tagged at creation (tag-on-create with ec2:CreateAction).
   ec2_creates = [
     "ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway", "ec2:CreateRouteTable",
     "ec2:CreateSecurityGroup", "ec2:AllocateAddress", "ec2:CreateNatGateway",
     "ec2:CreateVpcEndpoint", "ec2:RunInstances",
+  ]
+  # What could open a security group to traffic, or delete one: never on the adopted default group.
+  ec2_group_openers = [
+    "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:ModifySecurityGroupRules", "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+    "ec2:UpdateSecurityGroupRuleDescriptionsEgress", "ec2:DeleteSecurityGroup",
   ]
   ec2_deletes = [
     "ec2:TerminateInstances", "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteSecurityGroup",
@@ -64,7 +75,7 @@ locals {
     "state-write" = data.aws_iam_policy_document.state_write.json
     "network"     = data.aws_iam_policy_document.network.json
     "data"        = data.aws_iam_policy_document.data.json
-    "iam"         = data.aws_iam_policy_document.iam.json
+    "pass"        = data.aws_iam_policy_document.pass.json
     "destroy"     = data.aws_iam_policy_document.destroy.json
   }
 }
@@ -74,6 +85,7 @@ locals {
 data "aws_iam_policy_document" "read" {
   statement {
     sid = "DescribeInRegion"
+    #parliament:skip=RESOURCE_STAR:Describe and List calls take no resource ARN (Service Authorization Reference); the region condition limits them and the Deny statements below keep user data out.
     #checkov:skip=CKV_AWS_356:Describe and List calls of EC2, RDS and CloudWatch Logs take no resource ARN (Service Authorization Reference); the region condition limits them.
     actions = [
       "ec2:Describe*", "rds:Describe*", "rds:ListTagsForResource", "logs:DescribeLogGroups",
@@ -103,19 +115,24 @@ data "aws_iam_policy_document" "read" {
     }
   }
 
-  # A launch template's versions carry user data too, and DescribeLaunchTemplateVersions takes no
-  # resource ARN: the stack uses no launch template, so nobody here reads any.
+  # Descriptions that return another resource's user data and take no resource ARN: a launch
+  # template's versions, spot requests' and spot fleets' launch specifications. The stack uses
+  # none of them, so nobody here reads any.
   statement {
-    sid       = "NoLaunchTemplateUserData"
-    effect    = "Deny"
-    actions   = ["ec2:DescribeLaunchTemplateVersions"]
+    sid    = "NoUserDataThroughDescriptions"
+    effect = "Deny"
+    actions = [
+      "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSpotInstanceRequests",
+      "ec2:DescribeSpotFleetRequests",
+    ]
     resources = ["*"]
   }
 
   # Only AWS's public parameters (the Amazon Linux AMI IDs), never the account's own: a
   # SecureString under the aws/ssm key is decryptable by every principal of the account.
   statement {
-    sid       = "PublicAmiParameters"
+    sid = "PublicAmiParameters"
+    #parliament:skip=RESOURCE_MISMATCH:AWS's public parameters carry no account in their ARN (arn:aws:ssm:REGION::parameter/aws/service/...), which parliament's account wildcard does not match.
     actions   = ["ssm:GetParameter", "ssm:GetParameters"]
     resources = [local.public_parameters]
 
@@ -127,12 +144,9 @@ data "aws_iam_policy_document" "read" {
   }
 
   statement {
-    sid = "StackIdentities"
-    actions = [
-      "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-      "iam:ListInstanceProfilesForRole", "iam:GetInstanceProfile",
-    ]
-    resources = [local.stack_roles, local.stack_profile]
+    sid       = "StackInstanceRoles"
+    actions   = ["iam:GetRole", "iam:GetInstanceProfile"]
+    resources = concat(local.instance_roles, local.instance_profiles)
   }
 
   statement {
@@ -144,23 +158,31 @@ data "aws_iam_policy_document" "read" {
   statement {
     sid       = "StackLogGroupTags"
     actions   = ["logs:ListTagsForResource", "logs:ListTagsLogGroup"]
-    resources = local.stack_logs
+    resources = [local.stack_logs]
   }
 }
 
 # --- State: the plan role reads it, apply and destroy also write it and its lock object -------
 
 data "aws_iam_policy_document" "state_read" {
+  # The S3 backend lists the state's own key (HashiCorp's minimal policy for one state object),
+  # so a missing state reads as "no state yet"; no other key of the bucket is listed.
   statement {
-    sid       = "ListState"
+    sid       = "ListTheStateOnly"
     actions   = ["s3:ListBucket"]
     resources = [local.state_bucket_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "s3:prefix"
+      values   = [var.state_key, "${var.state_key}.tflock"]
+    }
   }
 
   statement {
-    sid       = "ReadStateUnderPrefix"
+    sid       = "ReadTheState"
     actions   = ["s3:GetObject"]
-    resources = ["${local.state_bucket_arn}/${var.state_key_prefix}*"]
+    resources = local.state_objects
   }
 }
 
@@ -168,17 +190,85 @@ data "aws_iam_policy_document" "state_write" {
   source_policy_documents = [data.aws_iam_policy_document.state_read.json]
 
   statement {
-    sid       = "WriteStateAndLockUnderPrefix"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = ["${local.state_bucket_arn}/${var.state_key_prefix}*"]
+    sid       = "WriteTheState"
+    actions   = ["s3:PutObject"]
+    resources = local.state_objects
+  }
+
+  # Only the lock file is ever deleted (use_lockfile); the state itself is overwritten, and the
+  # bucket's versioning keeps every version.
+  statement {
+    sid       = "ReleaseTheLock"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.state_bucket_arn}/${var.state_key}.tflock"]
+  }
+}
+
+# --- What no pipeline role may do, whatever else it is allowed (network, data, destroy) ------
+
+data "aws_iam_policy_document" "guard" {
+  # Tagging an existing resource that already belongs to a project never changes its Project:
+  # neither hand a neighbour's resource to this stack, nor one of this stack's to a neighbour.
+  statement {
+    sid       = "NeverRetagAProject"
+    effect    = "Deny"
+    actions   = ["ec2:CreateTags", "ec2:DeleteTags", "rds:AddTagsToResource", "rds:RemoveTagsFromResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["Project"]
+    }
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Project"
+      values   = ["false"]
+    }
+  }
+
+  # The adopted default group (and any group a holder of this role tags with its Name) may lose
+  # rules, never gain any, be deleted or be renamed into a group the stack may open.
+  statement {
+    sid       = "NeverOpenTheAdoptedDefaultGroup"
+    effect    = "Deny"
+    actions   = local.ec2_group_openers
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Name"
+      values   = [local.default_group_name]
+    }
+  }
+
+  statement {
+    sid       = "NeverRenameTheAdoptedDefaultGroup"
+    effect    = "Deny"
+    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
+    resources = ["*"]
+
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["Name"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Name"
+      values   = [local.default_group_name]
+    }
   }
 }
 
 # --- Apply: network and instances (EC2) -------------------------------------------------------
 
 data "aws_iam_policy_document" "network" {
+  source_policy_documents = [data.aws_iam_policy_document.guard.json]
+
   statement {
-    sid       = "CreateOnlyTaggedForTheStack"
+    sid = "CreateOnlyTaggedForTheStack"
+    #parliament:skip=RESOURCE_STAR:A resource being created has no ARN yet; the aws:RequestTag/Project condition is what limits these creates.
     actions   = local.ec2_creates
     resources = ["*"]
 
@@ -195,7 +285,8 @@ data "aws_iam_policy_document" "network" {
   }
 
   statement {
-    sid       = "CreateInsideTheStack"
+    sid = "CreateInsideTheStack"
+    #parliament:skip=RESOURCE_MISMATCH:This statement covers only the existing parents a create names (VPC, subnet, address, route table, group), each by its own tag; the new resource is the statement above.
     actions   = local.ec2_child_creates
     resources = [for t in local.ec2_parents : "${local.regional_arn.ec2}:${t}/*"]
 
@@ -210,7 +301,8 @@ data "aws_iam_policy_document" "network" {
   # only the instance itself must carry the tag (the statement above). The subnet and the
   # groups are the stack's own (tagged when made): no stack instance in another project's network.
   statement {
-    sid       = "LaunchIntoTheStack"
+    sid = "LaunchIntoTheStack"
+    #parliament:skip=RESOURCE_MISMATCH:RunInstances is authorized once per resource type it names; this statement is the subnet and group part, the instance and image parts are their own statements.
     actions   = ["ec2:RunInstances"]
     resources = [for t in ["subnet", "security-group"] : "${local.regional_arn.ec2}:${t}/*"]
 
@@ -222,17 +314,20 @@ data "aws_iam_policy_document" "network" {
   }
 
   statement {
-    sid       = "LaunchWithNewVolumesAndInterfaces"
+    sid = "LaunchWithNewVolumesAndInterfaces"
+    #parliament:skip=RESOURCE_MISMATCH:RunInstances is authorized once per resource type; this is the new volumes, interfaces and key pair part, created untagged by the call.
     actions   = ["ec2:RunInstances"]
     resources = [for t in ["network-interface", "volume", "key-pair"] : "${local.regional_arn.ec2}:${t}/*"]
   }
 
   statement {
-    sid       = "LaunchPublicImages"
+    sid = "LaunchPublicImages"
+    #parliament:skip=RESOURCE_MISMATCH:RunInstances is authorized once per resource type; this is the image part (AWS-owned AMIs carry no account in their ARN).
     actions   = ["ec2:RunInstances"]
     resources = ["arn:${local.partition}:ec2:${var.aws_region}::image/*"]
   }
 
+  # Tags on create go through the create call's own authorization (ec2:CreateAction).
   statement {
     sid       = "TagOnCreate"
     actions   = ["ec2:CreateTags"]
@@ -245,9 +340,9 @@ data "aws_iam_policy_document" "network" {
     }
   }
 
-  # The VPC's default security group exists before Terraform adopts it (untagged): tagging it
-  # for the stack is the one tag on an existing resource the role may add, and only on a group
-  # no project claims yet (else re-tagging another project's group would hand it to this one).
+  # The VPC's default security group exists before Terraform adopts it (untagged). Tagging it
+  # is the one tag on an existing resource the role may add, only on a group no project claims
+  # and only with the adopted group's Name; the guard above then keeps such a group closed.
   statement {
     sid       = "AdoptDefaultSecurityGroup"
     actions   = ["ec2:CreateTags"]
@@ -259,6 +354,11 @@ data "aws_iam_policy_document" "network" {
       values   = [var.project_name]
     }
     condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Name"
+      values   = [local.default_group_name]
+    }
+    condition {
       test     = "Null"
       variable = "aws:ResourceTag/Project"
       values   = ["true"]
@@ -267,17 +367,15 @@ data "aws_iam_policy_document" "network" {
 
   statement {
     sid = "ChangeOnlyTheStack"
-    actions = concat(local.ec2_deletes, [
+    #parliament:skip=RESOURCE_STAR:Each action is limited by the resource tag it checks (aws:ResourceTag/Project), the ABAC form EC2 documents; the guard statements deny retagging and opening the adopted group.
+    actions = distinct(concat(local.ec2_deletes, local.ec2_group_openers, [
       "ec2:StopInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute",
       "ec2:MonitorInstances", "ec2:UnmonitorInstances",
       "ec2:ModifyInstanceMetadataOptions", "ec2:AttachInternetGateway", "ec2:CreateRoute",
-      "ec2:ReplaceRoute", "ec2:AssociateRouteTable", "ec2:AuthorizeSecurityGroupIngress",
-      "ec2:AuthorizeSecurityGroupEgress", "ec2:ModifySecurityGroupRules",
-      "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-      "ec2:UpdateSecurityGroupRuleDescriptionsEgress", "ec2:ModifyVpcAttribute",
+      "ec2:ReplaceRoute", "ec2:AssociateRouteTable", "ec2:ModifyVpcAttribute",
       "ec2:ModifySubnetAttribute", "ec2:AssociateAddress", "ec2:ModifyVpcEndpoint",
       "ec2:CreateTags", "ec2:DeleteTags",
-    ])
+    ]))
     resources = ["*"]
 
     condition {
@@ -291,11 +389,13 @@ data "aws_iam_policy_document" "network" {
 # --- Apply: database, secrets, logs -------------------------------------------------------------
 
 data "aws_iam_policy_document" "data" {
+  source_policy_documents = [data.aws_iam_policy_document.guard.json]
+
   statement {
     sid = "RdsCreateOnlyTagged"
+    #parliament:skip=RESOURCE_STAR:A database or group being created has no ARN to name before it exists; the aws:RequestTag/Project and region conditions limit the creates.
     actions = [
       "rds:CreateDBInstance", "rds:CreateDBSubnetGroup", "rds:CreateDBParameterGroup",
-      "rds:AddTagsToResource",
     ]
     resources = ["*"]
 
@@ -311,26 +411,47 @@ data "aws_iam_policy_document" "data" {
     }
   }
 
-  # CreateDBInstance (and ModifyDBInstance) also name the option group (the engine's default,
-  # untagged, never ours), the parameter group and the subnet group: none carries a request tag,
-  # so they are allowed by name. The db resource itself stays under the tag conditions.
+  # Tags in a create call are authorized as rds:AddTagsToResource on the new resource, which
+  # RDS has no create-action key for: allowed only on the stack's own names (the database's
+  # fixed identifier, its groups' prefix), only while untagged, and only with the stack's tag.
   statement {
-    sid     = "RdsInstanceGroups"
-    actions = ["rds:CreateDBInstance", "rds:ModifyDBInstance"]
+    sid     = "RdsTagOnCreate"
+    actions = ["rds:AddTagsToResource"]
     resources = [
-      "${local.regional_arn.rds}:og:default:*",
-      "${local.regional_arn.rds}:pg:${var.project_name}-*",
-      "${local.regional_arn.rds}:subgrp:${var.project_name}-*",
+      "${local.regional_arn.rds}:db:${local.db_identifier}",
+      "${local.regional_arn.rds}:pg:${local.db_identifier}-*",
+      "${local.regional_arn.rds}:subgrp:${local.db_identifier}-*",
     ]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Project"
+      values   = [var.project_name]
+    }
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/Project"
+      values   = ["true"]
+    }
+  }
+
+  # CreateDBInstance (and ModifyDBInstance) also name the option group (the engine's default,
+  # untagged, never ours), the parameter group and the subnet group (the stack's, tagged).
+  statement {
+    sid = "RdsDefaultOptionGroup"
+    #parliament:skip=RESOURCE_MISMATCH:CreateDBInstance and ModifyDBInstance are authorized once per resource type; this is the engine's default option group part, the db part is tag-checked in another statement.
+    actions   = ["rds:CreateDBInstance", "rds:ModifyDBInstance"]
+    resources = ["${local.regional_arn.rds}:og:default:*"]
   }
 
   statement {
     sid = "RdsChangeOnlyTheStack"
     actions = concat(local.rds_deletes, [
-      "rds:ModifyDBInstance", "rds:RebootDBInstance", "rds:ModifyDBSubnetGroup",
-      "rds:ModifyDBParameterGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource",
+      "rds:CreateDBInstance", "rds:ModifyDBInstance", "rds:RebootDBInstance",
+      "rds:ModifyDBSubnetGroup", "rds:ModifyDBParameterGroup", "rds:AddTagsToResource",
+      "rds:RemoveTagsFromResource",
     ])
-    resources = ["*"]
+    resources = [for t in ["db", "pg", "subgrp"] : "${local.regional_arn.rds}:${t}:*"]
 
     condition {
       test     = "StringEquals"
@@ -339,19 +460,39 @@ data "aws_iam_policy_document" "data" {
     }
   }
 
-  # manage_master_user_password: RDS creates, rotates and deletes its rds!db-... secret with
-  # the caller's permissions. No GetSecretValue: the password is never readable here.
+  # manage_master_user_password: RDS creates, tags, rotates and deletes its rds!db-... secret
+  # with the caller's permissions. Only the stack database's (RDS tags it with
+  # aws:rds:primaryDBInstanceArn); no GetSecretValue: the password is never readable here.
   statement {
-    sid = "RdsManagedSecret"
+    sid       = "RdsManagedSecretOfTheStack"
+    actions   = ["secretsmanager:CreateSecret", "secretsmanager:TagResource"]
+    resources = [local.rds_secrets]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/aws:rds:primaryDBInstanceArn"
+      values   = [local.stack_db_arn]
+    }
+  }
+
+  statement {
+    sid = "RdsManagedSecretLifecycle"
     actions = [
-      "secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DeleteSecret",
-      "secretsmanager:DescribeSecret", "secretsmanager:RotateSecret",
+      "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret",
+      "secretsmanager:RotateSecret", "secretsmanager:TagResource",
     ]
     resources = [local.rds_secrets]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/aws:rds:primaryDBInstanceArn"
+      values   = [local.stack_db_arn]
+    }
   }
 
   statement {
     sid = "KeyOfTheManagedSecret"
+    #parliament:skip=RESOURCE_STAR:RDS resolves the account's aws/secretsmanager key through DescribeKey (metadata only), whose key ID is not known before it exists; the region condition limits it.
     #checkov:skip=CKV_AWS_356:kms:DescribeKey reads key metadata only; RDS resolves the account's aws/secretsmanager key through it, whose ID is not known before it exists. The region condition limits it.
     actions   = ["kms:DescribeKey"]
     resources = ["*"]
@@ -363,7 +504,7 @@ data "aws_iam_policy_document" "data" {
     }
   }
 
-  # db_mode = "ec2": the stack's own secret (name prefix project_name-), written with a
+  # db_mode = "ec2": the stack's own secret (name prefix gitops/<project>/), written with a
   # write-only argument; the provider reads the version back.
   statement {
     sid = "StackSecrets"
@@ -381,89 +522,22 @@ data "aws_iam_policy_document" "data" {
       "logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy",
       "logs:DeleteRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:TagLogGroup",
     ]
-    resources = local.stack_logs
+    resources = [local.stack_logs]
   }
 }
 
-# --- Apply: the instances' roles, always inside the boundary -----------------------------------
+# --- Apply: the instances' roles, passed to EC2 and nothing else -------------------------------
 
-data "aws_iam_policy_document" "iam" {
-  source_policy_documents = [data.aws_iam_policy_document.keep_boundary.json]
-
+data "aws_iam_policy_document" "pass" {
   statement {
-    sid = "StackRolesOnlyWithTheBoundary"
-    actions = [
-      "iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
-      "iam:PutRolePermissionsBoundary",
-    ]
-    resources = [local.stack_roles]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
-    }
-  }
-
-  statement {
-    sid       = "AttachOnlyTheSsmCorePolicyInsideTheBoundary"
-    actions   = ["iam:AttachRolePolicy"]
-    resources = [local.stack_roles]
-
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "iam:PolicyARN"
-      values   = [local.ssm_core_policy]
-    }
-  }
-
-  statement {
-    sid = "StackRolesLifecycle"
-    actions = [
-      "iam:DeleteRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole",
-      "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
-    ]
-    resources = [local.stack_roles]
-  }
-
-  statement {
-    sid = "StackInstanceProfiles"
-    actions = [
-      "iam:CreateInstanceProfile", "iam:DeleteInstanceProfile", "iam:TagInstanceProfile",
-      "iam:UntagInstanceProfile", "iam:AddRoleToInstanceProfile",
-      "iam:RemoveRoleFromInstanceProfile",
-    ]
-    resources = [local.stack_profile]
-  }
-
-  statement {
-    sid       = "PassStackRolesToEc2Only"
+    sid       = "PassTheInstanceRolesToEc2Only"
     actions   = ["iam:PassRole"]
-    resources = [local.stack_roles]
+    resources = local.instance_roles
 
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
       values   = ["ec2.amazonaws.com"]
-    }
-  }
-
-  # AddRoleToInstanceProfile checks iam:PassRole too (its dependent action), naming no service:
-  # the stack's roles may go into the stack's instance profiles, and to no service but EC2.
-  statement {
-    sid       = "PutStackRolesIntoInstanceProfiles"
-    actions   = ["iam:PassRole"]
-    resources = [local.stack_roles]
-
-    condition {
-      test     = "Null"
-      variable = "iam:PassedToService"
-      values   = ["true"]
     }
   }
 
@@ -478,35 +552,16 @@ data "aws_iam_policy_document" "iam" {
       values   = ["rds.amazonaws.com"]
     }
   }
-
-  statement {
-    sid       = "NeverCreateOrReboundWithoutIt"
-    effect    = "Deny"
-    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary"]
-    resources = ["*"]
-
-    condition {
-      test     = "StringNotEquals"
-      variable = "iam:PermissionsBoundary"
-      values   = [local.boundary_arn]
-    }
-  }
-
-  statement {
-    sid       = "NeverTouchThePipelineOrTheBoundary"
-    effect    = "Deny"
-    actions   = ["iam:*"]
-    resources = [local.pipeline_roles, local.boundary_arn]
-  }
 }
 
 # --- Destroy-only: the nightly run deletes the stack and writes the state, creates nothing ----
 
 data "aws_iam_policy_document" "destroy" {
-  source_policy_documents = [data.aws_iam_policy_document.keep_boundary.json]
+  source_policy_documents = [data.aws_iam_policy_document.guard.json]
 
   statement {
-    sid       = "DeleteOnlyTheStack"
+    sid = "DeleteOnlyTheStack"
+    #parliament:skip=RESOURCE_STAR:Each delete is limited by the resource tag it checks (aws:ResourceTag/Project); the destroy role creates nothing and cannot tag.
     actions   = concat(local.ec2_deletes, local.rds_deletes)
     resources = ["*"]
 
@@ -518,79 +573,26 @@ data "aws_iam_policy_document" "destroy" {
   }
 
   statement {
-    sid       = "DeleteSecrets"
+    sid       = "DeleteTheStackSecrets"
     actions   = ["secretsmanager:DeleteSecret"]
-    resources = [local.stack_secrets, local.rds_secrets]
-  }
-
-  statement {
-    sid       = "DeleteLogGroups"
-    actions   = ["logs:DeleteLogGroup"]
-    resources = local.stack_logs
-  }
-
-  statement {
-    sid = "DeleteStackRoles"
-    actions = [
-      "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
-      "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile",
-    ]
-    resources = [local.stack_roles, local.stack_profile]
-  }
-}
-
-# In both documents that let a role delete the stack's roles (iam, destroy): nobody a pipeline
-# role acts for may take the boundary off a role, whatever else its policies allow.
-data "aws_iam_policy_document" "keep_boundary" {
-  statement {
-    sid       = "NeverRemoveTheBoundary"
-    effect    = "Deny"
-    actions   = ["iam:DeleteRolePermissionsBoundary"]
-    resources = ["*"]
-  }
-}
-
-# --- The boundary of the stack's own roles -----------------------------------------------------
-
-data "aws_iam_policy_document" "instance_boundary" {
-  statement {
-    sid       = "ReadTheStackDatabaseSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.stack_secrets]
   }
 
-  # rds!db-<uuid> names no database: every RDS-managed secret of the account matches the ARN.
-  # RDS tags its secret with the instance it belongs to; only the stack's database's is readable
-  # (else any role the apply role creates could read every RDS master password in the account).
   statement {
-    sid       = "ReadTheStackRdsMasterSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
+    sid       = "DeleteTheStackRdsSecret"
+    actions   = ["secretsmanager:DeleteSecret"]
     resources = [local.rds_secrets]
 
     condition {
       test     = "StringEquals"
       variable = "aws:ResourceTag/aws:rds:primaryDBInstanceArn"
-      values   = ["${local.regional_arn.rds}:db:${var.project_name}-db"]
+      values   = [local.stack_db_arn]
     }
   }
 
   statement {
-    sid = "SessionManagerCore"
-    #checkov:skip=CKV_AWS_111:The boundary caps the instance roles; these agent channel writes take no resource ARN, and the roles' own policies grant less.
-    #checkov:skip=CKV_AWS_356:The SSM agent's channel calls (ssmmessages, ec2messages, UpdateInstanceInformation) take no resource ARN; AmazonSSMManagedInstanceCore grants them on * too.
-    actions = [
-      "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
-      "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
-      "ssmmessages:OpenDataChannel", "ec2messages:AcknowledgeMessage",
-      "ec2messages:DeleteMessage", "ec2messages:FailMessage", "ec2messages:GetEndpoint",
-      "ec2messages:GetMessages", "ec2messages:SendReply",
-    ]
-    resources = ["*"]
-  }
-
-  statement {
-    sid       = "WriteTheStackLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = [for arn in local.stack_logs : "${arn}:*"]
+    sid       = "DeleteLogGroups"
+    actions   = ["logs:DeleteLogGroup"]
+    resources = [local.stack_logs]
   }
 }

@@ -41,10 +41,29 @@ variable "github_repository_id" {
   }
 }
 
-variable "project_name" {
-  description = "The stack's project_name (envs/seoul/terraform.tfvars): the name prefix and the Project tag the roles are limited to."
+variable "environment" {
+  description = "Name of the environment (its folder envs/<name>) these roles serve; make bootstrap ENV=<name> passes it."
   type        = string
-  default     = "study-seoul"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.environment))
+    error_message = "environment must be an environment's folder name under envs/: 2-32 lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "account_id" {
+  description = "The AWS account (12 digits) the roles live in; make bootstrap reads it from STS."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be a 12-digit AWS account ID."
+  }
+}
+
+variable "project_name" {
+  description = "The stack's project_name (envs/<name>/terraform.tfvars): the Project tag and the name space (/gitops/<project_name>/, gitops/<project_name>/) the roles are limited to."
+  type        = string
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project_name)) && !strcontains(var.project_name, "--")
@@ -53,9 +72,8 @@ variable "project_name" {
 }
 
 variable "aws_region" {
-  description = "Region of the stack; every regional permission is limited to it."
+  description = "Region of the stack (region in envs/<name>/environment.toml); every regional permission is limited to it."
   type        = string
-  default     = "ap-northeast-2"
 
   validation {
     condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
@@ -73,21 +91,19 @@ variable "state_bucket" {
   }
 }
 
-variable "state_key_prefix" {
-  description = "Prefix of the stack's state objects in the bucket: the roles may read (and apply/destroy write) only keys under it. TF_STATE_KEY must start with it."
+variable "state_key" {
+  description = "The environment's state object in the bucket (state_key in envs/<name>/environment.toml): the roles may read (apply and destroy also write) this object and its .tflock, nothing else of the bucket."
   type        = string
-  default     = "seoul/"
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/$", var.state_key_prefix))
-    error_message = "state_key_prefix must be a key prefix ending in a slash, such as seoul/."
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._/-]*\\.tfstate$", var.state_key))
+    error_message = "state_key must be an object key ending in .tfstate, such as seoul/terraform.tfstate."
   }
 }
 
 variable "apply_environment" {
   description = "GitHub environment (with required reviewers) whose jobs the apply role trusts: the reviewed apply and the manual destroy."
   type        = string
-  default     = "seoul"
 
   validation {
     condition     = can(regex(local.github_environment_pattern, var.apply_environment))
@@ -98,7 +114,6 @@ variable "apply_environment" {
 variable "nightly_environment" {
   description = "GitHub environment (main only, no reviewers) whose jobs the destroy-only role trusts: the unattended nightly destroy."
   type        = string
-  default     = "seoul-nightly"
 
   validation {
     condition     = can(regex(local.github_environment_pattern, var.nightly_environment))
@@ -107,23 +122,36 @@ variable "nightly_environment" {
 }
 
 variable "oidc_provider_arn" {
-  description = "ARN of an existing token.actions.githubusercontent.com provider in the account, to reuse it; empty creates one (an account holds one provider per URL). make bootstrap fills it in when one exists."
+  description = "ARN of the account's token.actions.githubusercontent.com provider (bootstrap/account's output oidc_provider_arn)."
   type        = string
-  default     = ""
 
   validation {
-    condition     = var.oidc_provider_arn == "" || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.oidc_provider_arn))
-    error_message = "oidc_provider_arn must be empty or the ARN of the token.actions.githubusercontent.com OIDC provider."
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\\.actions\\.githubusercontent\\.com$", var.oidc_provider_arn))
+    error_message = "oidc_provider_arn must be the ARN of the token.actions.githubusercontent.com OIDC provider."
   }
 }
 
 variable "role_name_prefix" {
-  description = "Prefix of the pipeline's own role and policy names. It must not start with project_name: the apply role may manage project_name-* roles, never its own."
+  description = "Prefix of the pipeline's own role and policy names (role <prefix><project_name>-plan, ...)."
   type        = string
   default     = "gha-"
 
   validation {
     condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,20}$", var.role_name_prefix))
     error_message = "role_name_prefix must be 1-20 characters allowed in IAM role names."
+  }
+}
+
+variable "role_variables" {
+  description = "Role (plan, apply, destroy) => the repository variable that holds its ARN ([roles] in envs/<name>/environment.toml); the repository_variables output is keyed by them."
+  type        = map(string)
+
+  validation {
+    condition     = length(keys(var.role_variables)) == 3 && length(setsubtract(keys(var.role_variables), ["plan", "apply", "destroy"])) == 0 && alltrue([for v in values(var.role_variables) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", v))])
+    error_message = "role_variables must map plan, apply and destroy to repository variable names such as AWS_PLAN_ROLE_ARN."
+  }
+  validation {
+    condition     = length(distinct(values(var.role_variables))) == 3 && !contains(values(var.role_variables), "TF_STATE_BUCKET")
+    error_message = "role_variables must name three different variables, none of them TF_STATE_BUCKET."
   }
 }

@@ -10,20 +10,27 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # The permissions boundary bootstrap/github-oidc creates: the apply role may create the
-  # instance roles only with it.
-  instance_role_boundary_arn = (var.instance_role_boundary == "" ? null
-  : "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/${var.instance_role_boundary}")
-
   app_dir   = "${path.module}/../../app"
   app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "nginx.conf", "schema.sql"] : f => file("${local.app_dir}/${f}") }
 }
 
-# The image and the instance-role trust policy, once for both tiers that run instances.
+# The image, once for both tiers that run instances.
 module "instance_base" {
   source = "../../modules/instance-base"
 
   ami_id = var.ami_id
+}
+
+# The instances' roles and the names IAM knows the stack by. In an AWS environment `make
+# bootstrap` created the roles with the operator's credentials (local.create_instance_roles is
+# false in the root): the pipeline manages no IAM and only passes them to EC2.
+module "instance_roles" {
+  source = "../../modules/instance-roles"
+
+  project_name = var.project_name
+  region       = var.aws_region
+  account_id   = data.aws_caller_identity.current.account_id
+  create_roles = local.create_instance_roles
 }
 
 module "vpc" {
@@ -47,11 +54,12 @@ module "db" {
   allowed_security_group_id = module.web.security_group_id
   schema_sql                = local.app_files["schema.sql"]
   ami_id                    = module.instance_base.ami_id
-  assume_role_policy        = module.instance_base.assume_role_policy
+  instance_profile          = module.instance_roles.db_instance_profile
+  identifier                = module.instance_roles.rds_identifier
+  secret_name_prefix        = module.instance_roles.secret_name_prefix
   detailed_monitoring       = var.detailed_monitoring
   # ec2 mode's setup script needs a way out (dnf, Secrets Manager), unless no user data runs.
-  private_subnet_egress    = var.enable_nat_gateway || !local.instances_run_user_data
-  permissions_boundary_arn = local.instance_role_boundary_arn
+  private_subnet_egress = var.enable_nat_gateway || !local.instances_run_user_data
   # ec2 mode: a fixed address, so the web tier need not wait for the database instance.
   ec2_private_ip = var.db_mode == "ec2" ? cidrhost(var.private_subnet_cidrs[0], 10) : null
 }
@@ -66,7 +74,7 @@ module "web" {
   subnet_id           = module.vpc.public_subnet_ids[0]
   instance_type       = var.web_instance_type
   ami_id              = module.instance_base.ami_id
-  assume_role_policy  = module.instance_base.assume_role_policy
+  instance_profile    = module.instance_roles.web_instance_profile
   detailed_monitoring = var.detailed_monitoring
   key_name            = var.key_name
   ssh_allowed_cidrs   = var.ssh_allowed_cidrs
@@ -77,6 +85,4 @@ module "web" {
   db_user             = module.db.username
   db_secret_arn       = module.db.password_secret_arn
   db_secret_is_master = module.db.password_secret_is_master
-
-  permissions_boundary_arn = local.instance_role_boundary_arn
 }

@@ -175,17 +175,6 @@ variable "detailed_monitoring" {
   default     = true
 }
 
-variable "instance_role_boundary" {
-  description = "Name of the IAM policy set as permissions boundary on the instance roles (bootstrap/github-oidc creates <project_name>-instance-boundary); empty sets none."
-  type        = string
-  default     = ""
-
-  validation {
-    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{0,128}$", var.instance_role_boundary))
-    error_message = "instance_role_boundary must be empty or an IAM policy name (up to 128 letters, digits and +=,.@_-)."
-  }
-}
-
 # Terraform checks each variable's validation in a graph node of its own and meanwhile goes on
 # with everything that does not refer to that variable: a provider that did not refer to, say,
 # vpc_cidr would be configured, and would read data sources, while vpc_cidr's validation fails.
@@ -194,18 +183,17 @@ variable "instance_role_boundary" {
 # validation (tests/test_bad_inputs.py proves it with a recording endpoint).
 locals {
   validated_inputs = {
-    project_name           = var.project_name
-    vpc_cidr               = var.vpc_cidr
-    public_subnet_cidrs    = var.public_subnet_cidrs
-    private_subnet_cidrs   = var.private_subnet_cidrs
-    ssh_allowed_cidrs      = var.ssh_allowed_cidrs
-    web_instance_type      = var.web_instance_type
-    aws_region             = var.aws_region
-    db_mode                = var.db_mode
-    ami_id                 = var.ami_id
-    key_name               = var.key_name
-    enable_nat_gateway     = var.enable_nat_gateway
-    detailed_monitoring    = var.detailed_monitoring
-    instance_role_boundary = var.instance_role_boundary
+    project_name         = var.project_name
+    vpc_cidr             = var.vpc_cidr
+    public_subnet_cidrs  = var.public_subnet_cidrs
+    private_subnet_cidrs = var.private_subnet_cidrs
+    ssh_allowed_cidrs    = var.ssh_allowed_cidrs
+    web_instance_type    = var.web_instance_type
+    aws_region           = var.aws_region
+    db_mode              = var.db_mode
+    ami_id               = var.ami_id
+    key_name             = var.key_name
+    enable_nat_gateway   = var.enable_nat_gateway
+    detailed_monitoring  = var.detailed_monitoring
   }
 }

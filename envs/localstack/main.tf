@@ -8,4 +8,8 @@ locals {
   # setup script never runs here (a local MySQL stand-in takes its place), so the private
   # subnets need no way out to packages or Secrets Manager.
   instances_run_user_data = false
+
+  # An emulator with dummy credentials: this root makes its own copies of the instances' roles,
+  # through the same module as the bootstrap.
+  create_instance_roles = true
 }

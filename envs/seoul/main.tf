@@ -7,4 +7,8 @@ locals {
   # Real instances run their user data: in ec2 db mode the setup script must reach dnf's
   # repositories and Secrets Manager (modules/db refuses that mode without a NAT gateway).
   instances_run_user_data = true
+
+  # The instances' roles are `make bootstrap`'s (bootstrap/github-oidc), made with the
+  # operator's credentials: the apply role manages no IAM, it only passes them to EC2.
+  create_instance_roles = false
 }

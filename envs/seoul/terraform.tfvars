@@ -10,7 +10,3 @@ web_instance_type    = "t3.micro"
 # Pinned: a new Amazon Linux release replaces the instances only when `make ami ENV=seoul`
 # rewrites this line and the change is reviewed.
 ami_id = "ami-0870825cefcaafcc8" # /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 in ap-northeast-2 on 2026-09-30
-
-# The permissions boundary `make bootstrap` creates (bootstrap/github-oidc): the apply role may
-# create the instance roles only with it.
-instance_role_boundary = "study-seoul-instance-boundary"

@@ -15,7 +15,7 @@ resource "aws_secretsmanager_secret" "db" {
   #checkov:skip=CKV_AWS_149:The AWS-managed key is enough for a rehearsal secret; rds mode uses RDS's own managed secret.
   count = local.is_ec2 ? 1 : 0
 
-  name_prefix             = "${var.name}-db-"
+  name_prefix             = "${var.secret_name_prefix}db-"
   description             = "Credentials of the ${var.name} app database (JSON: username, password)"
   recovery_window_in_days = 0 # delete at once, so a re-create can reuse the name
 
@@ -44,40 +44,6 @@ locals {
   }) : null
 }
 
-resource "aws_iam_role" "db" {
-  count = local.is_ec2 ? 1 : 0
-
-  name_prefix          = "${var.name}-db-"
-  assume_role_policy   = var.assume_role_policy
-  permissions_boundary = var.permissions_boundary_arn
-
-  tags = merge({ Name = "${var.name}-db" }, var.tags)
-}
-
-resource "aws_iam_role_policy" "read_db_secret" {
-  count = local.is_ec2 ? 1 : 0
-
-  name = "read-db-secret"
-  role = aws_iam_role.db[0].id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect   = "Allow"
-      Action   = ["secretsmanager:GetSecretValue"]
-      Resource = [aws_secretsmanager_secret.db[0].arn]
-    }]
-  })
-}
-
-resource "aws_iam_instance_profile" "db" {
-  count = local.is_ec2 ? 1 : 0
-
-  name_prefix = "${var.name}-db-"
-  role        = aws_iam_role.db[0].name
-
-  tags = merge({ Name = "${var.name}-db" }, var.tags)
-}
-
 resource "aws_instance" "db" {
   count = local.is_ec2 ? 1 : 0
 
@@ -86,7 +52,7 @@ resource "aws_instance" "db" {
   subnet_id                   = var.subnet_ids[0]
   private_ip                  = var.ec2_private_ip
   vpc_security_group_ids      = [aws_security_group.this.id]
-  iam_instance_profile        = aws_iam_instance_profile.db[0].name
+  iam_instance_profile        = var.instance_profile
   monitoring                  = var.detailed_monitoring
   ebs_optimized               = true
   user_data_replace_on_change = true
@@ -105,7 +71,6 @@ resource "aws_instance" "db" {
 
   tags = merge({ Name = "${var.name}-db" }, var.tags)
 
-  # The secret's value and the role's right to read it exist before the setup script asks
-  # (IAM is eventually consistent; the script retries a little too).
-  depends_on = [aws_secretsmanager_secret_version.db, aws_iam_role_policy.read_db_secret]
+  # The secret's value exists before the setup script asks (the script retries a little too).
+  depends_on = [aws_secretsmanager_secret_version.db]
 }

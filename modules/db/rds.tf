@@ -1,6 +1,7 @@
 locals {
-  # A fixed identifier: the log groups below must be named before RDS creates the instance.
-  rds_identifier = "${var.name}-db"
+  # A fixed identifier (var.identifier): the log groups below must be named before RDS creates
+  # the instance, and the web role may read the master secret of this database only.
+  rds_identifier = var.identifier
   # Major version ("8.4") of rds_engine_version: the parameter group family and the key of the
   # support table (mysql_support.json).
   rds_major = join(".", slice(split(".", var.rds_engine_version), 0, 2))

@@ -233,21 +233,6 @@ variable "ami_id" {
   }
 }
 
-variable "assume_role_policy" {
-  description = "Trust policy (JSON) of the database server's role (ec2 mode; required there): the instance-base module's assume_role_policy output, wired by the root."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.assume_role_policy == null || can(jsondecode(var.assume_role_policy).Statement)
-    error_message = "assume_role_policy must be an IAM policy document in JSON (the instance-base module's assume_role_policy output)."
-  }
-  validation {
-    condition     = var.mode != "ec2" || var.assume_role_policy != null
-    error_message = "assume_role_policy is required when mode is \"ec2\"."
-  }
-}
-
 variable "detailed_monitoring" {
   description = "Enable 1-minute CloudWatch detailed monitoring on the instance. Turn off only where the API lacks it (LocalStack)."
   type        = bool
@@ -260,13 +245,37 @@ variable "tags" {
   default     = {}
 }
 
-variable "permissions_boundary_arn" {
-  description = "ARN of the managed policy set as permissions boundary on the instance role; null sets none."
+variable "instance_profile" {
+  description = "Name of the instance profile of the database server (ec2 mode; required there): the instance-roles module's db_instance_profile output, wired by the root."
   type        = string
   default     = null
 
   validation {
-    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$", var.permissions_boundary_arn))
-    error_message = "permissions_boundary_arn must be null or an IAM policy ARN (arn:aws:iam::ACCOUNT:policy/NAME)."
+    condition     = var.instance_profile == null || can(regex("^[A-Za-z0-9+=,.@_-]{1,128}$", var.instance_profile))
+    error_message = "instance_profile must be null or an IAM instance profile name."
+  }
+  validation {
+    condition     = var.mode != "ec2" || var.instance_profile != null
+    error_message = "instance_profile is required when mode is \"ec2\"."
+  }
+}
+
+variable "identifier" {
+  description = "Identifier of the RDS instance (rds mode): the instance-roles module's rds_identifier output, the one database the web role may read the master secret of."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,61}[a-z0-9]$", var.identifier)) && !strcontains(var.identifier, "--")
+    error_message = "identifier must be an RDS instance identifier: 1-63 lowercase letters, digits and single hyphens, starting with a letter, not ending with a hyphen."
+  }
+}
+
+variable "secret_name_prefix" {
+  description = "Name space of the stack's secrets (the instance-roles module's secret_name_prefix output, gitops/<name>/): the instance roles read only secrets under it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9/_+=.@-]+/$", var.secret_name_prefix))
+    error_message = "secret_name_prefix must be a Secrets Manager name prefix ending in a slash, such as gitops/study-seoul/."
   }
 }

@@ -6,7 +6,7 @@ resource "aws_instance" "this" {
   vpc_security_group_ids      = [aws_security_group.this.id]
   associate_public_ip_address = true
   key_name                    = var.key_name
-  iam_instance_profile        = aws_iam_instance_profile.this.name
+  iam_instance_profile        = var.instance_profile
   monitoring                  = var.detailed_monitoring
   ebs_optimized               = true
   # Gzipped (cloud-init unpacks it): EC2 takes 16 KB of raw user data, and the app's files
@@ -27,7 +27,4 @@ resource "aws_instance" "this" {
   }
 
   tags = merge({ Name = "${var.name}-web" }, var.tags)
-
-  # IAM is eventually consistent: boot reads the secret at once, so the policy comes first.
-  depends_on = [aws_iam_role_policy.read_db_secret]
 }

@@ -44,13 +44,13 @@ variable "ami_id" {
   }
 }
 
-variable "assume_role_policy" {
-  description = "Trust policy (JSON) of the instance role: the instance-base module's assume_role_policy output, wired by the root."
+variable "instance_profile" {
+  description = "Name of the instance profile the web instance runs with: the instance-roles module's web_instance_profile output (made by `make bootstrap`, or by the root itself on an emulator), wired by the root. Its role may read only the stack's database secret."
   type        = string
 
   validation {
-    condition     = can(jsondecode(var.assume_role_policy).Statement)
-    error_message = "assume_role_policy must be an IAM policy document in JSON (the instance-base module's assume_role_policy output)."
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,128}$", var.instance_profile))
+    error_message = "instance_profile must be an IAM instance profile name (up to 128 letters, digits and +=,.@_-)."
   }
 }
 
@@ -143,15 +143,4 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
-}
-
-variable "permissions_boundary_arn" {
-  description = "ARN of the managed policy set as permissions boundary on the instance role; null sets none."
-  type        = string
-  default     = null
-
-  validation {
-    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/.+$", var.permissions_boundary_arn))
-    error_message = "permissions_boundary_arn must be null or an IAM policy ARN (arn:aws:iam::ACCOUNT:policy/NAME)."
-  }
 }

@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pre-commit: terraform validate",
     ),
     "hook-tflint": ("gitops.hooks.tflint", "pre-commit: tflint every module and root"),
+    "hook-iam-lint": ("gitops.hooks.iam_lint", "pre-commit: parliament over the IAM policies"),
     "bench-e2e": ("gitops.bench.e2e", "time `make e2e` several runs; median per stage"),
     "bench-app": ("gitops.bench.app", "load and fault benchmark of the app on loopback"),
     "bench-plan-preview": ("gitops.bench.plan_preview", "time the plan preview on large plans"),

@@ -76,6 +76,7 @@ _EXPECTED = {  # what each rule asks for, in the words of an error message
 }
 _STATE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*\.tfstate$")
 _TFVARS_REGION = re.compile(r'^\s*aws_region\s*=\s*"([^"]*)"', re.MULTILINE)
+_TFVARS_PROJECT = re.compile(r'^\s*project_name\s*=\s*"([^"]*)"', re.MULTILINE)
 
 _TOP_FIELDS = {"emulated", "region", "state_key", "gate", "drift", "roles", "nightly_destroy"}
 _AWS_ONLY = ("state_key", "gate", "drift", "roles", "nightly_destroy")
@@ -323,11 +324,44 @@ def load(envs_dir: Path = ENVS_DIR) -> dict[str, Environment]:
     return found
 
 
+def project_name(env: Environment) -> str:
+    """The environment's project_name (its terraform.tfvars): the Project tag and the IAM and
+    secret name space (/gitops/<project_name>/) of its stack; "" when the file sets none."""
+    tfvars = env.root / "terraform.tfvars"
+    match = _TFVARS_PROJECT.search(tfvars.read_text(encoding="utf-8")) if tfvars.is_file() else None
+    return match.group(1) if match else ""
+
+
+def prefix_clash(project: str, others: Iterable[str]) -> str | None:
+    """Another project name that equals `project` or of which one is a prefix of the other: two
+    such stacks in one account would match each other's `<project>-...` names."""
+    for other in sorted(others):
+        if other != project and (other.startswith(project) or project.startswith(other)):
+            return other
+    return None
+
+
 def _check_unique(envs: Iterable[Environment], problems: list[str]) -> None:
-    """State keys share one bucket; a GitHub environment gates or runs one environment."""
+    """State keys share one bucket; a GitHub environment gates or runs one environment; the AWS
+    environments' project names (one account, IAM is global) are distinct and prefix-free."""
     keys: dict[str, str] = {}
     github: dict[str, str] = {}
+    projects: dict[str, str] = {}
     for env in envs:
+        if not env.emulated:
+            project = project_name(env)  # none set: make bootstrap refuses it, by name
+            if not project:
+                pass
+            elif project in projects:
+                problems.append(f"envs/{env.name}: project_name: {project!r} is also the "
+                                f"project of envs/{projects[project]} (IAM names are per "
+                                "account)")  # fmt: skip
+            elif clash := prefix_clash(project, projects):
+                problems.append(f"envs/{env.name}: project_name: {project!r} and {clash!r} "
+                                f"(envs/{projects[clash]}) are prefixes of one another: names "
+                                "and patterns of one would match the other's")  # fmt: skip
+            if project:
+                projects.setdefault(project, env.name)
         if env.state_key:
             if env.state_key in keys:
                 problems.append(f"envs/{env.name}: state_key: {env.state_key!r} is also the "

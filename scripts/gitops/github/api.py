@@ -113,6 +113,17 @@ def get_user(gh: GitHub, login: str | None = None) -> dict[str, Any]:
     return user
 
 
+def get_environment(gh: GitHub, name: str) -> dict[str, Any] | None:
+    """An environment with its protection rules, or None when it does not exist."""
+    try:
+        env, _ = gh.request("GET", f"/repos/{gh.repo}/environments/{name}")
+    except GitHubError as err:
+        if err.status == 404:
+            return None
+        raise
+    return env
+
+
 def put_environment(gh: GitHub, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Create or update an environment (PUT is idempotent)."""
     env, _ = gh.request("PUT", f"/repos/{gh.repo}/environments/{name}", payload)
@@ -129,14 +140,25 @@ def ensure_branch_policy(gh: GitHub, environment: str, branch: str) -> str:
     return "created"
 
 
-def upsert_ruleset(gh: GitHub, payload: dict[str, Any]) -> str:
-    """Create the repository ruleset named payload['name'], or replace it; created | updated."""
-    for ruleset in gh.paginate(f"/repos/{gh.repo}/rulesets"):
-        if ruleset.get("name") == payload["name"]:
-            gh.request("PUT", f"/repos/{gh.repo}/rulesets/{ruleset['id']}", payload)
-            return "updated"
-    gh.request("POST", f"/repos/{gh.repo}/rulesets", payload)
-    return "created"
+def find_ruleset(gh: GitHub, name: str) -> dict[str, Any] | None:
+    """The repository's own ruleset named `name`, in full (rules, bypass actors), or None. The
+    list also shows rulesets the repository inherits from its organisation: those are not its
+    own and cannot be changed here."""
+    for item in gh.paginate(f"/repos/{gh.repo}/rulesets"):
+        if item.get("name") == name and item.get("source_type", "Repository") == "Repository":
+            ruleset, _ = gh.request("GET", f"/repos/{gh.repo}/rulesets/{item['id']}")
+            return ruleset
+    return None
+
+
+def save_ruleset(gh: GitHub, ruleset_id: int | None, payload: dict[str, Any]) -> str:
+    """Create the ruleset (no id), or update it: GitHub replaces each list sent (`rules`,
+    `bypass_actors`) with what is sent, so send the whole merged ruleset; created | updated."""
+    if ruleset_id is None:
+        gh.request("POST", f"/repos/{gh.repo}/rulesets", payload)
+        return "created"
+    gh.request("PUT", f"/repos/{gh.repo}/rulesets/{ruleset_id}", payload)
+    return "updated"
 
 
 def set_variable(gh: GitHub, name: str, value: str) -> str:

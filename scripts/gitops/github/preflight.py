@@ -8,11 +8,16 @@
   the notice asks for (a job that reads `vars[...]` by a name from the environment descriptions
   passes it under a fixed env name). A new clone, or a fork, has none of them: the run is not an
   error, the AWS jobs are skipped, and a notice says which variables to set (docs/PIPELINE.md).
-- --same-repo: a pull request from a fork gets no OIDC token and a read-only GITHUB_TOKEN, so
-  it is skipped the same way. HEAD_REPO and BASE_REPO (owner/name) come from the workflow. So is
-  a run Dependabot started (ACTOR, the workflow's `github.actor`, is `dependabot[bot]`, which
-  stays so when someone else re-runs it): GitHub treats it like a fork's, with a read-only
-  token and Dependabot's secrets instead of the Actions ones, and it may get no OIDC token.
+- --same-repo: only a pull request from this repository may use AWS. A pull request from a fork
+  gets no OIDC token and a read-only GITHUB_TOKEN, so it is skipped the same way; so is one
+  whose head repository is unknown (a deleted fork: GitHub sends `head.repo` as null). HEAD_REPO
+  and BASE_REPO (owner/name) come from the workflow. So is a run Dependabot started (ACTOR, the
+  workflow's `github.actor`, is `dependabot[bot]`, which stays so when someone else re-runs
+  it): GitHub treats it like a fork's, with a read-only token and Dependabot's secrets instead
+  of the Actions ones, and it may get no OIDC token. And so is a merge queue's run (EVENT, the
+  workflow's `github.event_name`, is `merge_group`): the plan role trusts pull requests and
+  main, not the queue's branches; the pull request planned before it was queued, and the
+  deploy plans main again before anything is applied.
 - --missing-is-error: a required variable that is not set fails the run (exit 1) instead of
   skipping it: for a job that has been told to use AWS (terraform.yml's plan job), where an
   empty role would otherwise reach the credentials action and fail there with a cryptic error.
@@ -47,6 +52,7 @@ class Verdict:
 
 MAIN_REF = "refs/heads/main"
 DEPENDABOT = "dependabot[bot]"
+MERGE_GROUP = "merge_group"
 
 
 def check(
@@ -81,17 +87,30 @@ def check(
         )
     if same_repo:
         head, base = environ.get("HEAD_REPO", ""), environ.get("BASE_REPO", "")
-        if head and base and head != base:
+        if environ.get("EVENT", "") == MERGE_GROUP:
             return Verdict(
                 False,
-                f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
+                f"{name} skipped: merge queue run; the AWS roles trust pull requests and main, "
+                "not the queue's branches (the pull request planned before it was queued, and "
+                "the deploy plans main again before any apply)",
             )
         if environ.get("ACTOR", "") == DEPENDABOT:
             return Verdict(
                 False,
                 f"{name} skipped: run started by {DEPENDABOT}; GitHub treats it like a fork's "
                 "(read-only token, no Actions secrets, no AWS OIDC token); the LocalStack gate "
-                "still runs",
+                "still runs, and the deploy plans AWS after the merge, before any apply",
+            )
+        if not head:
+            return Verdict(
+                False,
+                f"{name} skipped: the pull request's head repository is unknown (a deleted "
+                "fork); treated as a fork, which gets no AWS OIDC token",
+            )
+        if head != base:
+            return Verdict(
+                False,
+                f"{name} skipped: pull request from the fork {head}; forks get no AWS OIDC token",
             )
     missing = []
     for entry in required:

@@ -2,19 +2,25 @@
 
     GITHUB_TOKEN=... gitops github-setup --repo OWNER/NAME [--reviewers a,b]
 
-In this order, each step idempotent (run it again after `make bootstrap`):
+One reviewer (you, by default) is solo mode, two or more team mode (gitops.github.protection
+says what each asks for). In this order, each step idempotent and merged with what the
+repository already has (run it again after `make bootstrap`, and after adding an environment):
 1. checks the repository: not a fork (GitHub never runs a fork's scheduled workflows, so the
    nightly destroy would not run), default branch `main` (the roles trust refs/heads/main),
    and the token's user is an admin;
-2. protects the environments BEFORE any role trusts them (GitHub creates a missing
-   environment unprotected the first time a workflow names it): `seoul` with required
-   reviewers, `seoul-nightly` without; both deployable from `main` only, admins cannot bypass;
-3. a ruleset on main: changes arrive by pull request with an approving review, code owners'
-   review for what CODEOWNERS names, no force push, no deletion; writes .github/CODEOWNERS
-   (.github/, Makefile, scripts/, modules/) when main's copy does not name the reviewers;
-4. records the repository's numeric IDs for make bootstrap (GitHub's immutable-ID subjects);
-5. sets the repository variables the workflows read from the bootstrap's outputs, once `make
-   bootstrap` ran (the three role ARNs and TF_STATE_BUCKET; no region or state key).
+2. protects, for every AWS environment envs/*/environment.toml describes, its GitHub
+   environments BEFORE any role trusts them (GitHub creates a missing environment unprotected
+   the first time a workflow names it): the `gate` with required reviewers, the
+   `[nightly_destroy] environment` without; both deployable from `main` only, admins cannot
+   bypass;
+3. main's ruleset: pull requests only, the required check `pull request gate` (strict), in team
+   mode one approving review and a code owner's; no force push, no deletion; your own rules and
+   bypass actors are kept;
+4. .github/CODEOWNERS: written here, main's copy plus what it lacks, when main's copy does not
+   give the reviewers every path that runs with AWS credentials;
+5. records the repository's numeric IDs for make bootstrap (GitHub's immutable-ID subjects);
+6. sets the repository variables the workflows read, for each environment `make bootstrap`
+   made roles for: its [roles] variables and TF_STATE_BUCKET (no region or state key).
 
 The token (GITHUB_TOKEN, or `gh auth token`) needs admin rights on the repository; it is never
 printed. GITHUB_API_URL points the client at another API (a test's local server).
@@ -28,28 +34,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitops import environments
-from gitops.github import api
+from gitops.github import api, protection
+from gitops.github.protection import CODEOWNED, CODEOWNERS_PATH, DEFAULT_BRANCH, ProtectionError
 from gitops.paths import REPO_ROOT
-from gitops.terraform.bootstrap import (
-    BOOTSTRAP_DIR,
-    GITHUB_VARS_FILE,
-    STACK,
-    BootstrapError,
-    select_variables,
-    terraform,
-    workflow_variables,
-)
-
-DEFAULT_BRANCH = "main"
-RULESET_NAME = "main: reviewed changes only"
-CODEOWNED = (".github/", "/Makefile", "/scripts/", "/modules/")
-CODEOWNERS_PATH = ".github/CODEOWNERS"
+from gitops.terraform.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, recorded_variables
 
 
 class SetupError(RuntimeError):
@@ -58,6 +52,7 @@ class SetupError(RuntimeError):
 
 @dataclass
 class Report:
+    mode: protection.Mode | None = None
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -84,73 +79,148 @@ def check_repository(repo: dict[str, Any]) -> None:
         )
 
 
-def environment_payload(reviewer_ids: list[int] | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "can_admins_bypass": False,
-        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True},
-    }
-    if reviewer_ids is not None:
-        payload["reviewers"] = [{"type": "User", "id": i} for i in reviewer_ids]
-        # With one reviewer, self-review must stay possible or nobody could ever approve.
-        payload["prevent_self_review"] = len(reviewer_ids) > 1
-        payload["wait_timer"] = 0
-    return payload
-
-
 def has_required_reviewers(env: dict[str, Any]) -> bool:
     rules = env.get("protection_rules") or []
     return any(r.get("type") == "required_reviewers" and r.get("reviewers") for r in rules)
 
 
-def ruleset_payload() -> dict[str, Any]:
-    return {
-        "name": RULESET_NAME,
-        "target": "branch",
-        "enforcement": "active",
-        "bypass_actors": [],
-        "conditions": {"ref_name": {"include": ["~DEFAULT_BRANCH"], "exclude": []}},
-        "rules": [
-            {"type": "deletion"},
-            {"type": "non_fast_forward"},
-            {
-                "type": "pull_request",
-                "parameters": {
-                    "required_approving_review_count": 1,
-                    "require_code_owner_review": True,
-                    "dismiss_stale_reviews_on_push": True,
-                    "require_last_push_approval": True,
-                    "required_review_thread_resolution": False,
-                },
-            },
-        ],
-    }
+def aws_environments(envs_dir: Path = environments.ENVS_DIR) -> list[environments.Environment]:
+    """Every AWS environment described: each has a gate, and maybe a nightly destroy."""
+    return [env for env in environments.load(envs_dir).values() if not env.emulated]
 
 
-def codeowners(logins: list[str]) -> str:
-    owners = " ".join(f"@{login}" for login in logins)
-    lines = [
-        "# Written by make github-setup. Changes here need a code owner's approving review on",
-        "# main (the ruleset requires it): this is what CI and the nightly destroy run with",
-        "# AWS credentials.",
-    ]
-    return "\n".join(lines + [f"{path} {owners}" for path in CODEOWNED]) + "\n"
+def _protect_environments(
+    gh: api.GitHub,
+    envs: list[environments.Environment],
+    mode: protection.Mode,
+    reviewer_ids: list[int],
+    repo: dict[str, Any],
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    private = bool(repo.get("private"))
+    for env in envs:
+        if env.gate is None:
+            continue
+        payload, notes = protection.gate_environment(
+            api.get_environment(gh, env.gate), reviewer_ids, mode
+        )
+        try:
+            saved = api.put_environment(gh, env.gate, payload)
+        except api.GitHubError as err:
+            if private and err.status in (403, 422):
+                raise SetupError(_private_note(repo["full_name"], str(err))) from err
+            raise
+        if not has_required_reviewers(saved):
+            raise SetupError(_private_note(repo["full_name"], "GitHub kept no required reviewers"))
+        policy = api.ensure_branch_policy(gh, env.gate, DEFAULT_BRANCH)
+        self_review = "on" if payload["prevent_self_review"] else "off"
+        say(
+            f"ok environment {env.gate} (envs/{env.name}): {len(payload['reviewers'])} "
+            f"required reviewer(s), prevent self-review {self_review}, admins cannot bypass, "
+            f"main only ({policy})"
+        )
+        for note in notes:
+            warn(f"environment {env.gate}: {note}")
+        if env.nightly:
+            name = env.nightly.environment
+            payload, notes = protection.nightly_environment(api.get_environment(gh, name))
+            api.put_environment(gh, name, payload)
+            policy = api.ensure_branch_policy(gh, name, DEFAULT_BRANCH)
+            say(f"ok environment {name} (envs/{env.name}): unattended, no admin bypass, "
+                f"main only ({policy})")  # fmt: skip
+            for note in notes:
+                warn(f"environment {name}: {note}")
 
 
-def gated_environments(envs_dir: Path = environments.ENVS_DIR) -> list[tuple[str, str | None]]:
-    """(gate, nightly destroy's environment or None) of every AWS environment described."""
-    return [
-        (env.gate, env.nightly.environment if env.nightly else None)
-        for env in environments.load(envs_dir).values()
-        if not env.emulated and env.gate
-    ]
+def _protect_main(
+    gh: api.GitHub,
+    mode: protection.Mode,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    found = api.find_ruleset(gh, protection.RULESET_NAME)
+    payload, notes = protection.merged_ruleset(found, mode)
+    outcome = api.save_ruleset(gh, found["id"] if found else None, payload)
+    review = (
+        "one approving review by a code owner"
+        if mode.team
+        else "no approving review (solo: you cannot approve your own)"
+    )
+    say(
+        f"ok ruleset on main ({outcome}): pull request, required check "
+        f"`{protection.REQUIRED_CHECK}` up to date with main, {review}, no force push or deletion"
+    )
+    for note in notes:
+        say(f"   {note}")
+    blockers = protection.solo_blockers(payload)
+    if not mode.team and blockers:
+        warn(
+            f"main's ruleset asks for {' and '.join(blockers)}, kept from an earlier set-up or "
+            "your own change; alone you cannot merge your own pull requests. Lower it in "
+            f"Settings → Rules → Rulesets → {protection.RULESET_NAME!r} (pull request rule), or "
+            "run this with REVIEWERS=you,colleague"
+        )
+
+
+def _codeowners(
+    gh: api.GitHub,
+    logins: list[str],
+    repo_root: Path,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    on_main = api.get_file(gh, CODEOWNERS_PATH, DEFAULT_BRANCH)
+    if protection.codeowners_cover(on_main, logins):
+        say(f"ok {CODEOWNERS_PATH} on main gives {', '.join(logins)} every credentialed path")
+        return
+    local = repo_root / CODEOWNERS_PATH
+    base = local.read_text(encoding="utf-8") if local.is_file() else on_main
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text(protection.codeowners(base, logins), encoding="utf-8")
+    warn(
+        f"{CODEOWNERS_PATH} on main does not give {', '.join(logins)} all of "
+        f"{', '.join(CODEOWNED)}: written here (your lines kept); commit it in your first pull "
+        "request"
+    )
+
+
+def _variables(
+    gh: api.GitHub,
+    envs: list[environments.Environment],
+    variables_of: Callable[[environments.Environment], dict[str, str] | None],
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    wanted: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for env in envs:
+        found = variables_of(env)
+        if found is None:
+            warn(
+                f"envs/{env.name}: no roles from `make bootstrap` yet: run `make bootstrap "
+                f"ENV={env.name}`, then this again to set its variables"
+            )
+            continue
+        for name, value in found.items():
+            if name in wanted and wanted[name] != value:
+                raise SetupError(
+                    f"repository variable {name} would be {wanted[name]!r} for envs/"
+                    f"{owner[name]} but {value!r} for envs/{env.name}: one repository variable "
+                    "holds one value (every AWS environment shares the state bucket); give "
+                    "each environment's roles their own names in its environment.toml"
+                )
+            wanted[name], owner[name] = value, env.name
+    for name, value in wanted.items():
+        say(f"ok variable {name}: {api.set_variable(gh, name, value)}")
 
 
 def setup(
     gh: api.GitHub,
     *,
-    gates: list[tuple[str, str | None]] | None = None,
+    envs: Iterable[environments.Environment] | None = None,
     reviewers: list[str] | None = None,
-    variables: dict[str, str] | None = None,
+    variables_of: Callable[[environments.Environment], dict[str, str] | None] | None = None,
     bootstrap_dir: Path = BOOTSTRAP_DIR,
     repo_root: Path = REPO_ROOT,
     log: Callable[[str], None] = print,
@@ -161,56 +231,29 @@ def setup(
         report.lines.append(line)
         log(line)
 
+    def warn(line: str) -> None:
+        report.warnings.append(line)
+
+    aws = list(aws_environments() if envs is None else envs)
     repo = api.get_repository(gh)
     check_repository(repo)
     say(f"ok repository {repo['full_name']}: not a fork, default branch main, admin token")
 
     if reviewers:
-        logins = reviewers
+        logins = list(protection.mode_for(reviewers).reviewers)
         ids = [int(api.get_user(gh, login)["id"]) for login in logins]
     else:  # /user already carries the id: the token's own user is fetched once
         me = api.get_user(gh)
         logins, ids = [me["login"]], [int(me["id"])]
-    private = bool(repo.get("private"))
-    for gate, nightly in gates if gates is not None else gated_environments():
-        try:
-            env = api.put_environment(gh, gate, environment_payload(ids))
-        except api.GitHubError as err:
-            if private and err.status in (403, 422):
-                raise SetupError(_private_note(repo["full_name"], str(err))) from err
-            raise
-        if not has_required_reviewers(env):
-            raise SetupError(_private_note(repo["full_name"], "GitHub kept no required reviewers"))
-        policy = api.ensure_branch_policy(gh, gate, DEFAULT_BRANCH)
-        say(
-            f"ok environment {gate}: reviewers {', '.join(logins)}, admins cannot bypass, "
-            f"main only ({policy})"
-        )
-        if nightly:
-            api.put_environment(gh, nightly, environment_payload(None))
-            policy = api.ensure_branch_policy(gh, nightly, DEFAULT_BRANCH)
-            say(f"ok environment {nightly}: no reviewers, no admin bypass, main only ({policy})")
-    if len(ids) == 1:
-        report.warnings.append(
-            f"one reviewer ({logins[0]}): they may approve their own deployments, and pull "
-            "requests need a second person's approving review; add one with REVIEWERS=a,b"
-        )
+    mode = report.mode = protection.mode_for(logins)
+    say(f"ok {mode.describe()}")
 
-    say(
-        f"ok ruleset on main ({api.upsert_ruleset(gh, ruleset_payload())}): pull request, "
-        "1 approving review, code owners, no force push or deletion"
-    )
-    wanted = codeowners(logins)
-    on_main = api.get_file(gh, CODEOWNERS_PATH, DEFAULT_BRANCH)
-    if on_main is None or any(f"{path} " not in on_main for path in CODEOWNED):
-        (repo_root / CODEOWNERS_PATH).parent.mkdir(parents=True, exist_ok=True)
-        (repo_root / CODEOWNERS_PATH).write_text(wanted, encoding="utf-8")
-        report.warnings.append(
-            f"{CODEOWNERS_PATH} on main does not cover {', '.join(CODEOWNED)}: written here; "
-            "commit it in your first pull request"
-        )
-    else:
-        say(f"ok {CODEOWNERS_PATH} on main covers {', '.join(CODEOWNED)}")
+    try:
+        _protect_environments(gh, aws, mode, ids, repo, say, warn)
+    except ProtectionError as err:
+        raise SetupError(str(err)) from err
+    _protect_main(gh, mode, say, warn)
+    _codeowners(gh, logins, repo_root, say, warn)
 
     ids_file = bootstrap_dir / "github-oidc" / GITHUB_VARS_FILE
     ids_file.write_text(
@@ -227,13 +270,13 @@ def setup(
     )
     say(f"ok repository IDs recorded for make bootstrap ({ids_file.name})")
 
-    if variables is None:
-        report.warnings.append(
-            "no bootstrap outputs yet: run `make bootstrap`, then this again to set the variables"
-        )
-    else:
-        for name, value in variables.items():
-            say(f"ok variable {name}: {api.set_variable(gh, name, value)}")
+    _variables(
+        gh,
+        aws,
+        variables_of or (lambda env: recorded_variables(env, bootstrap_dir)),
+        say,
+        warn,
+    )
     for warning in report.warnings:
         log(f"note: {warning}")
     return report
@@ -246,18 +289,6 @@ def _private_note(name: str, detail: str) -> str:
         "Make the repository public, or move it to an Enterprise organisation, then run this "
         "again; until then do not run make bootstrap."
     )
-
-
-def bootstrap_variables(bootstrap_dir: Path = BOOTSTRAP_DIR) -> dict[str, str] | None:
-    root = bootstrap_dir / "github-oidc"
-    if not (root / "terraform.tfstate").exists():
-        return None
-    try:
-        out = terraform(root, "output", "-json", "repository_variables", environ=dict(os.environ))
-        # Only what the workflows read: the root's output may list more (region, state key).
-        return select_variables(json.loads(out), workflow_variables(environments.load()[STACK]))
-    except BootstrapError:
-        return None
 
 
 def token_from(environ: dict[str, str]) -> str:
@@ -277,7 +308,11 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     env = dict(os.environ if environ is None else environ)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", required=True, help="OWNER/NAME of your own repository")
-    parser.add_argument("--reviewers", default="", help="logins allowed to approve (default: you)")
+    parser.add_argument(
+        "--reviewers",
+        default="",
+        help="logins who approve deployments (default: you alone, solo mode; two or more: team)",
+    )
     args = parser.parse_args(argv)
     reviewers = [r.strip().lstrip("@") for r in args.reviewers.split(",") if r.strip()]
     try:
@@ -287,8 +322,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         if not token:
             raise SetupError("no token: set GITHUB_TOKEN, or log in with `gh auth login`")
         gh = api.GitHub(token, args.repo, env.get("GITHUB_API_URL", api.DEFAULT_API))
-        setup(gh, reviewers=reviewers or None, variables=bootstrap_variables())
-    except (SetupError, api.GitHubError) as err:
+        setup(gh, reviewers=reviewers or None)
+    except (SetupError, ProtectionError, api.GitHubError, environments.DescriptionError) as err:
         print(f"github-setup: FAILED: {err}", file=sys.stderr)
         return 1
     return 0

@@ -18,13 +18,14 @@ from gitops import environments
 from gitops.paths import REPO_ROOT, TERRAFORM_CACHE_DIR, TF_CLI_CONFIG
 
 # Every environment's root (a folder with a description; the `environments` hook checks the
-# descriptions themselves), and the bootstrap roots (state bucket, OIDC roles).
+# descriptions themselves), and the bootstrap roots (state bucket, account, roles).
 ROOTS = (
     *(
         f"envs/{p.parent.name}"
         for p in sorted(environments.ENVS_DIR.glob(f"*/{environments.DESCRIPTION}"))
     ),
     "bootstrap/state-bucket",
+    "bootstrap/account",
     "bootstrap/github-oidc",
 )
 DATA_DIRS = TERRAFORM_CACHE_DIR / "validate"

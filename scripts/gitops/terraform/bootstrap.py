@@ -1,25 +1,35 @@
 """`make bootstrap`: the AWS side of the pipeline, applied with the operator's own credentials.
 
-    gitops bootstrap [--repo OWNER/NAME] [--subject-format id|name] [--bucket NAME]
-    gitops bootstrap --rehearse [--endpoint URL] [--repo OWNER/NAME] [--keep-in DIR]
+    gitops bootstrap [--env NAME] [--repo OWNER/NAME] [--subject-format id|name] [--bucket NAME]
+        [--budget-usd AMOUNT --budget-email ADDRESS[,ADDRESS...]]
+    gitops bootstrap --rehearse [--env NAME] [--endpoint URL] [--repo OWNER/NAME] [--keep-in DIR]
 
-1. bootstrap/state-bucket: the state bucket (default name tfstate-<account>-<region>); a bucket
-   of that name this account already owns is imported, not created again.
-2. bootstrap/github-oidc: GitHub's OIDC provider (an existing one is reused), the plan, apply
-   and destroy-only roles and the instance roles' permissions boundary.
-3. Prints the repository variables to set, as `gh variable set ... -R OWNER/NAME` lines
-   (`make github-setup REPO=OWNER/NAME` sets them through the API).
+Once per account, then once per described AWS environment (envs/<name>/environment.toml; all of
+them, or the one --env names), each step idempotent:
+1. bootstrap/state-bucket: the state bucket (default name tfstate-<account>-<region>), shared
+   by every environment; a bucket of that name this account already owns is imported.
+2. bootstrap/account: GitHub's OIDC provider (an existing one is reused) and the account's
+   AWS Budgets cost budget (--budget-usd, --budget-email the first time; they are kept in
+   bootstrap/account/account.auto.tfvars.json for later runs, where you may edit them).
+3. bootstrap/github-oidc, per environment, with its own local state (state/<name>.tfstate):
+   the plan, apply and destroy-only roles, scoped to that environment's project name, region,
+   state object and GitHub environments, and its instances' roles (the pipeline creates none).
+   A project name that is a prefix of another pipeline project's in the account is refused.
+4. Prints the repository variables to set (named by the environment's [roles]), as
+   `gh variable set ... -R OWNER/NAME` lines (`make github-setup REPO=OWNER/NAME` sets them).
 
 The repository and its numeric IDs (for GitHub's immutable-ID subject) come from
 bootstrap/github-oidc/github.auto.tfvars.json, which `make github-setup` writes; --repo with
 --subject-format name works without it. Never runs in CI: these credentials create roles.
-Both roots keep their state locally, in their own directories (git-ignored).
+Every root keeps its state locally, in its own directory (git-ignored).
 
 --rehearse (`make bootstrap-rehearsal`) runs the same code against LocalStack (started here, or
 the one already answering at --endpoint / AWS_ENDPOINT_URL) with dummy credentials, a dummy
-repository and fake repository IDs, in a throw-away copy of bootstrap/ (the real roots' state
-is never touched). It never reads the operator's AWS profile or keys, refuses any endpoint that
-is not a LocalStack answering its health check, and refuses an account other than LocalStack's.
+repository and fake repository IDs, in a throw-away copy of bootstrap/ and modules/ (the real
+roots' state is never touched). It never reads the operator's AWS profile or keys, refuses any
+endpoint that is not a LocalStack answering its health check, and refuses an account other
+than LocalStack's. LocalStack's free edition has no AWS Budgets: the rehearsal applies the
+account root without the budget (tests/test_budget.py checks the budget's arguments instead).
 It removes what it applied and stops the LocalStack it started, also on failure or Ctrl-C.
 """
 
@@ -43,13 +53,18 @@ from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 from gitops.signals import sigterm_as_interrupt
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
+MODULES_DIR = REPO_ROOT / "modules"
+BUCKET_ROOT, ACCOUNT_ROOT, ROLES_ROOT = "state-bucket", "account", "github-oidc"
 OIDC_URL_SUFFIX = "/token.actions.githubusercontent.com"
 GITHUB_VARS_FILE = "github.auto.tfvars.json"
-STACK = "seoul"  # the environment whose roles this bootstrap makes (envs/seoul/environment.toml)
-# The rehearsal's stand-ins: no real repository, bucket or account is named.
+ACCOUNT_VARS_FILE = "account.auto.tfvars.json"
+# Every project's instance roles live under /gitops/<project_name>/ (modules/instance-roles).
+IAM_PATH_ROOT = "/gitops/"
+# The rehearsal's stand-ins: no real repository, bucket, account or address is named.
 REHEARSAL_REPO = "example/gitops-rehearsal"
 REHEARSAL_IDS = {"github_owner_id": 1000001, "github_repository_id": 2000002}
 REHEARSAL_BUCKET = "tfstate-rehearsal"
+REHEARSAL_BUDGET = {"budget_monthly_usd": 10, "budget_emails": ["budget@example.com"]}
 LOCALSTACK_ACCOUNT = "000000000000"
 
 
@@ -59,9 +74,10 @@ class BootstrapError(RuntimeError):
 
 @dataclass(frozen=True)
 class Result:
-    variables: dict[str, str]
+    variables: dict[str, str]  # every bootstrapped environment's, merged
     repository: str
     reused_provider: str
+    environments: tuple[str, ...] = ()
 
 
 def refuse_ci(environ: dict[str, str]) -> None:
@@ -86,10 +102,32 @@ def _client(service: str, region: str, environ: dict[str, str]) -> Any:
     return session.client(service, endpoint_url=environ.get("AWS_ENDPOINT_URL") or None)
 
 
+def aws_environments(only: str | None = None) -> list[environments.Environment]:
+    """The described AWS environments (or the one named), each complete enough to bootstrap."""
+    envs = environments.load()
+    if only is not None and only not in envs:
+        raise BootstrapError(str(environments.UnknownEnvironment(only, envs)))
+    chosen = [e for e in envs.values() if not e.emulated and only in (None, e.name)]
+    if only is not None and not chosen:
+        raise BootstrapError(
+            f"envs/{only} is emulated (LocalStack, dummy credentials): it has no AWS roles to "
+            "bootstrap; `make up` makes its own"
+        )
+    for env in chosen:
+        if env.gate is None or env.nightly is None or env.state_key is None or env.roles is None:
+            raise BootstrapError(
+                f"envs/{env.name}/environment.toml needs gate, state_key, [roles] and "
+                "[nightly_destroy] for make bootstrap"
+            )
+    if not chosen:
+        raise BootstrapError("no AWS environment is described (envs/*/environment.toml)")
+    return chosen
+
+
 def workflow_variables(stack: environments.Environment) -> list[str]:
-    """The repository variables the workflows read that the bootstrap provides: the roles the
-    environment's description names and the state bucket. Region and state key are not among
-    them: each environment's come from envs/<name>/environment.toml."""
+    """The repository variables the workflows read that the bootstrap provides for one
+    environment: the roles its description names and the state bucket. Region and state key
+    are not among them: each environment's come from envs/<name>/environment.toml."""
     if stack.roles is None:
         raise BootstrapError(f"envs/{stack.name}/environment.toml needs a [roles] table")
     return [stack.roles.plan, stack.roles.apply, stack.roles.destroy, "TF_STATE_BUCKET"]
@@ -105,12 +143,64 @@ def select_variables(outputs: dict[str, Any], wanted: list[str]) -> dict[str, st
     return {name: str(outputs[name]) for name in wanted}
 
 
+def roles_variables(
+    stack: environments.Environment,
+    *,
+    repository: str,
+    subject_format: str,
+    bucket: str,
+    account: str,
+    oidc_provider_arn: str,
+) -> list[str]:
+    """The -var flags of bootstrap/github-oidc for one environment, all from its description
+    (and its terraform.tfvars' project_name): the one place that turns one into the other."""
+    assert stack.roles and stack.nightly and stack.gate and stack.state_key
+    project = environments.project_name(stack)
+    if not project:
+        raise BootstrapError(f"envs/{stack.name}/terraform.tfvars sets no project_name")
+    role_variables = {
+        "plan": stack.roles.plan, "apply": stack.roles.apply, "destroy": stack.roles.destroy,
+    }  # fmt: skip
+    return [
+        f"-var=environment={stack.name}", f"-var=project_name={project}",
+        f"-var=aws_region={stack.region}", f"-var=account_id={account}",
+        f"-var=repository={repository}", f"-var=subject_format={subject_format}",
+        f"-var=state_bucket={bucket}", f"-var=state_key={stack.state_key}",
+        f"-var=apply_environment={stack.gate}",
+        f"-var=nightly_environment={stack.nightly.environment}",
+        f"-var=oidc_provider_arn={oidc_provider_arn}",
+        f"-var=role_variables={json.dumps(role_variables)}",
+    ]  # fmt: skip
+
+
 def find_oidc_provider(iam: Any) -> str:
     """ARN of the account's GitHub OIDC provider, or "" when there is none."""
     for item in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
         if item["Arn"].endswith(OIDC_URL_SUFFIX):
             return str(item["Arn"])
     return ""
+
+
+def projects_in_account(iam: Any) -> set[str]:
+    """Project names of every pipeline stack in the account, from its instance roles' path."""
+    found: set[str] = set()
+    for page in iam.get_paginator("list_roles").paginate(PathPrefix=IAM_PATH_ROOT):
+        for role in page.get("Roles", []):
+            parts = role.get("Path", "").strip("/").split("/")
+            if len(parts) >= 2 and parts[0] == IAM_PATH_ROOT.strip("/"):
+                found.add(parts[1])
+    return found
+
+
+def refuse_prefix_clash(project: str, others: set[str], env_name: str) -> None:
+    clash = environments.prefix_clash(project, others)
+    if clash is not None:
+        raise BootstrapError(
+            f"envs/{env_name}'s project_name {project!r} and the account's pipeline project "
+            f"{clash!r} are prefixes of one another: names like {clash}-db would fall into "
+            f"each other's patterns. Choose another project_name in envs/{env_name}/"
+            "terraform.tfvars (no prefix of, nor extension of, another project in this account)"
+        )
 
 
 def terraform(root: Path, *args: str, environ: dict[str, str]) -> str:
@@ -131,10 +221,56 @@ def terraform(root: Path, *args: str, environ: dict[str, str]) -> str:
     return proc.stdout
 
 
-def in_state(root: Path, address: str, environ: dict[str, str]) -> bool:
-    if not (root / "terraform.tfstate").exists():
+def state_file(root: Path, env_name: str | None = None) -> Path:
+    """A root's local state: per environment for github-oidc, else terraform.tfstate."""
+    return root / "state" / f"{env_name}.tfstate" if env_name else root / "terraform.tfstate"
+
+
+def init_roles_root(root: Path, env_name: str, environ: dict[str, str]) -> None:
+    """Point github-oidc's local backend at the environment's own state file."""
+    terraform(root, "init", "-input=false", "-no-color", "-reconfigure",
+              f"-backend-config=path={state_file(root, env_name).relative_to(root)}",
+              environ=environ)  # fmt: skip
+
+
+def in_state(root: Path, address: str, environ: dict[str, str], state: Path | None = None) -> bool:
+    state = state or state_file(root)
+    if not state.exists():
         return False
-    return address in terraform(root, "state", "list", environ=environ).split()
+    return address in terraform(root, "state", "list", f"-state={state}", environ=environ).split()
+
+
+def migrate_legacy_state(
+    root: Path, stacks: list[environments.Environment], log: Any, environ: dict[str, str]
+) -> None:
+    """Before environments had a state each, github-oidc kept one terraform.tfstate, with the
+    OIDC provider in it: it becomes state/<env>.tfstate of the environment whose state key it
+    recorded, and the provider leaves it (bootstrap/account reuses it) instead of being
+    destroyed."""
+    legacy = state_file(root)
+    if not legacy.exists():
+        return
+    try:
+        outputs = json.loads(legacy.read_text(encoding="utf-8")).get("outputs", {})
+        key = outputs["repository_variables"]["value"]["TF_STATE_KEY"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        key = None
+    owner = next((s for s in stacks if s.state_key == key), None)
+    if owner is None:
+        return  # another environment's run will move it
+    target = state_file(root, owner.name)
+    if target.exists():
+        raise BootstrapError(
+            f"both {legacy.relative_to(root.parent)} and {target.relative_to(root.parent)} "
+            "exist: keep the one whose roles you use and move the other away"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(legacy, target)
+    log(f"bootstrap: moved github-oidc's single state to {target.relative_to(root)}")
+    address = "aws_iam_openid_connect_provider.github[0]"
+    if in_state(root, address, environ, target):
+        terraform(root, "state", "rm", f"-state={target}", address, environ=environ)
+        log("bootstrap: the OIDC provider is now bootstrap/account's to reuse (not destroyed)")
 
 
 def read_github_vars(root: Path) -> dict[str, Any]:
@@ -150,29 +286,56 @@ def read_github_vars(root: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def budget_settings(
+    root: Path, monthly_usd: float | None, emails: list[str] | None
+) -> dict[str, Any]:
+    """The budget's amount and e-mails: given ones are written to account.auto.tfvars.json
+    (other keys there, the operator's, are kept); absent ones are read from it."""
+    path = root / ACCOUNT_VARS_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except json.JSONDecodeError as exc:
+        raise BootstrapError(f"{path} is not valid JSON ({exc}): fix or delete it") from exc
+    if not isinstance(saved, dict):
+        raise BootstrapError(f"{path} must hold a JSON object: fix or delete it")
+    if monthly_usd is not None:
+        saved["budget_monthly_usd"] = monthly_usd
+    if emails is not None:
+        saved["budget_emails"] = emails
+    missing = [k for k in ("budget_monthly_usd", "budget_emails") if k not in saved]
+    if missing:
+        raise BootstrapError(
+            "the account's cost budget needs a monthly amount and an e-mail the first time: "
+            "make bootstrap BUDGET_USD=20 BUDGET_EMAIL=you@example.com (kept afterwards in "
+            f"bootstrap/account/{ACCOUNT_VARS_FILE})"
+        )
+    if monthly_usd is not None or emails is not None:
+        path.write_text(json.dumps(saved, indent=2) + "\n", encoding="utf-8")
+    return saved
+
+
 def run(
     *,
     environ: dict[str, str],
+    env_name: str | None = None,
     repo: str | None = None,
     subject_format: str | None = None,
     bucket: str | None = None,
-    region: str | None = None,
+    budget_usd: float | None = None,
+    budget_emails: list[str] | None = None,
+    create_budget: bool = True,
     bootstrap_dir: Path = BOOTSTRAP_DIR,
     log: Any = print,
     expect_account: str | None = None,
 ) -> Result:
     refuse_ci(environ)
-    # Gate, nightly environment, region and state key come from the environment's description.
-    stack = environments.load()[STACK]
-    if stack.gate is None or stack.nightly is None or stack.state_key is None:
-        raise BootstrapError(
-            f"envs/{STACK}/environment.toml needs gate, state_key and [nightly_destroy]"
-        )
-    region = region or stack.region
-    key_prefix = stack.state_key.rsplit("/", 1)[0] + "/"
-    bucket_root = bootstrap_dir / "state-bucket"
-    oidc_root = bootstrap_dir / "github-oidc"
-    github_vars = read_github_vars(oidc_root)
+    stacks = aws_environments(env_name)
+    # The state bucket and the account root live in the first environment's region.
+    region = stacks[0].region
+    bucket_root = bootstrap_dir / BUCKET_ROOT
+    account_root = bootstrap_dir / ACCOUNT_ROOT
+    roles_root = bootstrap_dir / ROLES_ROOT
+    github_vars = read_github_vars(roles_root)
     repository = repo or str(github_vars.get("repository", ""))
     if not repository:
         raise BootstrapError(
@@ -204,8 +367,15 @@ def run(
             f"the endpoint answered as account {account}, not LocalStack's {expect_account}: "
             "refusing to rehearse against what may be a real AWS account"
         )
+    budget = budget_settings(account_root, budget_usd, budget_emails)  # asked before any apply
+    iam = _client("iam", region, environ)
+    others = projects_in_account(iam)
+    for stack in stacks:  # before anything is applied: a clash changes nothing
+        refuse_prefix_clash(environments.project_name(stack), others, stack.name)
     bucket = bucket or f"tfstate-{account}-{region}"
-    log(f"bootstrap: account {account}, region {region}, repository {repository} ({fmt} subjects)")
+    names = ", ".join(s.name for s in stacks)
+    log(f"bootstrap: account {account}, repository {repository} ({fmt} subjects), "
+        f"environments {names}")  # fmt: skip
 
     # 1. The state bucket; one that already exists in this account is imported first.
     terraform(bucket_root, "init", "-input=false", "-no-color", environ=environ)
@@ -224,31 +394,62 @@ def run(
     terraform(bucket_root, "apply", "-auto-approve", "-no-color", *bucket_vars, environ=environ)
     log(f"bootstrap: state bucket {bucket} ready")
 
-    # 2. OIDC provider (reused when the account has one this root did not make) and roles.
-    terraform(oidc_root, "init", "-input=false", "-no-color", environ=environ)
+    # 2. The account: OIDC provider (reused when the account has one this root did not make),
+    #    the cost budget. Legacy github-oidc state gives its provider up first.
+    migrate_legacy_state(roles_root, stacks, log, environ)
+    terraform(account_root, "init", "-input=false", "-no-color", environ=environ)
     reused = ""
-    if not in_state(oidc_root, "aws_iam_openid_connect_provider.github[0]", environ):
-        reused = find_oidc_provider(_client("iam", region, environ))
+    if not in_state(account_root, "aws_iam_openid_connect_provider.github[0]", environ):
+        reused = find_oidc_provider(iam)
         if reused:
             log(f"bootstrap: reusing the account's GitHub OIDC provider {reused}")
-    oidc_vars = [
-        f"-var=repository={repository}", f"-var=subject_format={fmt}",
-        f"-var=state_bucket={bucket}", f"-var=aws_region={region}",
-        f"-var=oidc_provider_arn={reused}", f"-var=apply_environment={stack.gate}",
-        f"-var=nightly_environment={stack.nightly.environment}",
-        f"-var=state_key_prefix={key_prefix}",
+    account_vars = [
+        f"-var=aws_region={region}", f"-var=oidc_provider_arn={reused}",
+        f"-var=create_budget={'true' if create_budget else 'false'}",
     ]  # fmt: skip
-    terraform(oidc_root, "apply", "-auto-approve", "-no-color", *oidc_vars, environ=environ)
-    variables = select_variables(
-        json.loads(
-            terraform(oidc_root, "output", "-json", "repository_variables", environ=environ)
-        ),
-        workflow_variables(stack),
+    terraform(account_root, "apply", "-auto-approve", "-no-color", *account_vars, environ=environ)
+    provider = json.loads(
+        terraform(account_root, "output", "-json", "oidc_provider_arn", environ=environ)
     )
+    if create_budget:
+        log(f"bootstrap: account budget {budget['budget_monthly_usd']} USD a month, "
+            f"e-mails to {', '.join(budget['budget_emails'])}")  # fmt: skip
+    else:
+        log("bootstrap: no account budget here (AWS Budgets is not emulated)")
+
+    # 3. Each environment's roles, in its own state.
+    variables: dict[str, str] = {}
+    for stack in stacks:
+        init_roles_root(roles_root, stack.name, environ)
+        flags = roles_variables(stack, repository=repository, subject_format=fmt, bucket=bucket,
+                                account=account, oidc_provider_arn=provider)  # fmt: skip
+        terraform(roles_root, "apply", "-auto-approve", "-no-color", *flags, environ=environ)
+        outputs = json.loads(
+            terraform(roles_root, "output", "-json", "repository_variables", environ=environ)
+        )
+        variables.update(select_variables(outputs, workflow_variables(stack)))
+        log(f"bootstrap: envs/{stack.name} ({environments.project_name(stack)}, {stack.region}) "
+            "roles ready")  # fmt: skip
     log("bootstrap: done. Set these repository variables (make github-setup does it for you):")
     for name, value in variables.items():
         log(f"  gh variable set {name} --body '{value}' -R {repository}")
-    return Result(variables=variables, repository=repository, reused_provider=reused)
+    return Result(variables=variables, repository=repository, reused_provider=reused,
+                  environments=tuple(s.name for s in stacks))  # fmt: skip
+
+
+def recorded_variables(
+    stack: environments.Environment, bootstrap_dir: Path = BOOTSTRAP_DIR
+) -> dict[str, str] | None:
+    """The repository variables an earlier `make bootstrap` recorded for one environment (read
+    from its local state's outputs), or None when it has not been bootstrapped here."""
+    path = state_file(bootstrap_dir / ROLES_ROOT, stack.name)
+    if not path.exists():
+        return None
+    try:
+        outputs = json.loads(path.read_text(encoding="utf-8")).get("outputs", {})
+        return select_variables(outputs["repository_variables"]["value"], workflow_variables(stack))
+    except (json.JSONDecodeError, KeyError, TypeError, BootstrapError):
+        return None
 
 
 # --- Rehearsal: the same run against LocalStack ---------------------------------------------
@@ -293,33 +494,50 @@ def rehearsal_environ(environ: dict[str, str], endpoint: str) -> dict[str, str]:
 
 
 def _rehearsal_roots(workdir: Path, repo: str) -> Path:
-    """A copy of bootstrap/ without state, for LocalStack (path-style S3) and a fake repository."""
+    """A copy of bootstrap/ (and the module it calls) without state, for LocalStack (path-style
+    S3), a fake repository and the rehearsal's budget settings."""
     root = workdir / "bootstrap"
     shutil.copytree(
         BOOTSTRAP_DIR,
         root,
-        ignore=shutil.ignore_patterns(".terraform", "*.tfstate", "*.tfstate.*", GITHUB_VARS_FILE),
+        ignore=shutil.ignore_patterns(
+            ".terraform", "*.tfstate", "*.tfstate.*", "state", GITHUB_VARS_FILE, ACCOUNT_VARS_FILE
+        ),
     )
-    for sub in ("state-bucket", "github-oidc"):  # LocalStack's S3 answers path-style only
+    shutil.copytree(MODULES_DIR / "instance-roles", workdir / "modules" / "instance-roles")
+    for sub in (BUCKET_ROOT, ACCOUNT_ROOT, ROLES_ROOT):  # LocalStack's S3 answers path-style only
         (root / sub / "localstack_override.tf").write_text(
             'provider "aws" {\n  s3_use_path_style = true\n}\n', encoding="utf-8"
         )
-    (root / "github-oidc" / GITHUB_VARS_FILE).write_text(
+    (root / ROLES_ROOT / GITHUB_VARS_FILE).write_text(
         json.dumps({"repository": repo, **REHEARSAL_IDS}, indent=2) + "\n", encoding="utf-8"
+    )
+    (root / ACCOUNT_ROOT / ACCOUNT_VARS_FILE).write_text(
+        json.dumps(REHEARSAL_BUDGET, indent=2) + "\n", encoding="utf-8"
     )
     return root
 
 
-def _teardown(root: Path, repository: str, region: str, bucket: str, env: dict[str, str]) -> None:
-    """Remove what the rehearsal applied (the roles, the provider, the bucket)."""
-    if (root / "github-oidc" / "terraform.tfstate").exists():
-        oidc_vars = [
-            f"-var=repository={repository}", f"-var=state_bucket={bucket}",
-            f"-var=aws_region={region}",
-        ]  # fmt: skip
-        terraform(root / "github-oidc", "destroy", "-auto-approve", "-no-color", *oidc_vars,
+def _teardown(root: Path, repository: str, bucket: str, env: dict[str, str]) -> None:
+    """Remove what a rehearsal applied: every environment's roles, the account root, the bucket."""
+    stacks = aws_environments()
+    roles_root, account_root = root / ROLES_ROOT, root / ACCOUNT_ROOT
+    provider = f"arn:aws:iam::{LOCALSTACK_ACCOUNT}:oidc-provider{OIDC_URL_SUFFIX}"
+    if state_file(account_root).exists():
+        out = terraform(account_root, "output", "-json", "oidc_provider_arn", environ=env)
+        provider = json.loads(out) if out.strip() else provider
+    for stack in stacks:
+        if state_file(roles_root, stack.name).exists():
+            init_roles_root(roles_root, stack.name, env)
+            flags = roles_variables(stack, repository=repository, subject_format="name",
+                                    bucket=bucket, account=LOCALSTACK_ACCOUNT,
+                                    oidc_provider_arn=provider)  # fmt: skip
+            terraform(roles_root, "destroy", "-auto-approve", "-no-color", *flags, environ=env)
+    if state_file(account_root).exists():
+        terraform(account_root, "destroy", "-auto-approve", "-no-color",
+                  f"-var=aws_region={stacks[0].region}", "-var=create_budget=false",
                   environ=env)  # fmt: skip
-    s3 = _client("s3", region, env)
+    s3 = _client("s3", stacks[0].region, env)
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception:  # never created
@@ -335,7 +553,7 @@ def rehearse(
     endpoint: str | None = None,
     repo: str | None = None,
     subject_format: str | None = None,
-    region: str | None = None,
+    env_name: str | None = None,
     keep_in: Path | None = None,
     log: Any = print,
 ) -> Result:
@@ -347,7 +565,7 @@ def rehearse(
     env = rehearsal_environ(environ, endpoint)
     repository = repo or REHEARSAL_REPO
     log(f"rehearsal: LocalStack at {endpoint}, repository {repository} (dummy credentials)")
-    stack_region = region or environments.load()[STACK].region
+    stack_region = aws_environments(env_name)[0].region
     emulator = None
     applied = False
     previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
@@ -365,10 +583,11 @@ def rehearse(
         applied = True  # from here on there may be something to remove
         result = run(
             environ=env,
+            env_name=env_name,
             repo=repository,
             subject_format=subject_format,
             bucket=REHEARSAL_BUCKET,
-            region=stack_region,
+            create_budget=False,  # LocalStack's free edition has no AWS Budgets
             bootstrap_dir=root,
             log=log,
             expect_account=LOCALSTACK_ACCOUNT,
@@ -382,6 +601,7 @@ def rehearse(
             keep_in.mkdir(parents=True, exist_ok=True)
             kept = keep_in / "bootstrap"
             shutil.copytree(root, kept, dirs_exist_ok=True)
+            shutil.copytree(workdir / "modules", keep_in / "modules", dirs_exist_ok=True)
             log(f"rehearsal: kept the applied resources; their Terraform state is in {kept}")
             applied = False
         log("rehearsal: applied and checked; `make bootstrap` prints these lines for your account")
@@ -392,7 +612,7 @@ def rehearse(
         if applied and emulator is not None and not emulator.started_by_us:
             log("rehearsal: removing what it applied from the reused LocalStack")
             try:
-                _teardown(root, repository, stack_region, REHEARSAL_BUCKET, env)
+                _teardown(root, repository, REHEARSAL_BUCKET, env)
             except Exception as exc:  # the original failure, if any, is the one to report
                 log(f"rehearsal: could not remove everything ({exc.__class__.__name__}: {exc})")
         shutil.rmtree(workdir, ignore_errors=True)
@@ -410,7 +630,17 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     parser.add_argument(
         "--bucket", default=None, help="state bucket name (default tfstate-<account>-<region>)"
     )
-    parser.add_argument("--region", default=None, help=f"default: envs/{STACK}'s region")
+    parser.add_argument(
+        "--env", default=None, help="one AWS environment (envs/NAME); default: every one"
+    )
+    parser.add_argument(
+        "--budget-usd", type=float, default=None,
+        help="the account budget's monthly amount in USD (needed once; kept afterwards)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--budget-email", default=None,
+        help="comma-separated addresses the account budget e-mails (needed once; kept)",
+    )  # fmt: skip
     parser.add_argument(
         "--rehearse",
         action="store_true",
@@ -429,6 +659,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     args = parser.parse_args(argv)
     if not args.rehearse and (args.endpoint or args.keep_in):
         parser.error("--endpoint and --keep-in go with --rehearse")
+    if args.rehearse and (args.budget_usd is not None or args.budget_email):
+        parser.error("--budget-usd and --budget-email do not go with --rehearse (no Budgets there)")
     try:
         if args.rehearse:
             if args.bucket:
@@ -438,7 +670,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
                 endpoint=args.endpoint,
                 repo=args.repo or None,
                 subject_format=args.subject_format,
-                region=args.region,
+                env_name=args.env,
                 keep_in=args.keep_in,
             )
             return 0
@@ -447,7 +679,13 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             repo=args.repo or None,
             subject_format=args.subject_format,
             bucket=args.bucket or None,
-            region=args.region,
+            env_name=args.env,
+            budget_usd=args.budget_usd,
+            budget_emails=(
+                [e.strip() for e in args.budget_email.split(",") if e.strip()]
+                if args.budget_email
+                else None
+            ),
         )
     except BootstrapError as exc:
         print(f"bootstrap: FAILED: {exc}", file=sys.stderr)
