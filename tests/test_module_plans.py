@@ -464,7 +464,7 @@ module "web" {{
   db_secret_arn       = {LONGEST["db_secret_arn"]}
   db_secret_is_master = true
 
-  assume_role_policy = module.base.assume_role_policy
+  instance_profile = module.roles.web_instance_profile
 }}
 
 output "user_data" {{
