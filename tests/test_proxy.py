@@ -186,3 +186,10 @@ def test_an_app_that_is_down_gets_a_json_503_family_answer() -> None:
         response = requests.get(f"{front.url}/health", timeout=5)
     assert response.status_code == 502
     assert response.json() == {"error": "app unavailable, try again later"}
+
+
+def test_without_nginx_the_error_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(proxy.apt, "find_program", lambda *names: None)
+    monkeypatch.setattr(proxy.apt, "can_install", lambda: False)
+    with pytest.raises(proxy.ProxyError, match=r"apt-get install nginx.*brew install nginx"):
+        proxy.ensure_nginx()
