@@ -27,7 +27,10 @@ GITOPS    := $(VENV)/bin/gitops
 UV        := $(VENV)/bin/uv
 ENV       ?= localstack
 PLAN      ?=
+# Resource addresses `make plan` re-creates (terraform -replace), such as the web instance.
+REPLACE   ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 # The project's tools (ruff, pre-commit, zizmor, shellcheck, ...) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -145,8 +148,8 @@ down: setup ## Destroy envs/localstack and stop what `make up` started
 e2e: setup ## The whole local pipeline: up, smoke, down (always tears down)
 	$(GITOPS) pipeline e2e
 
-plan: setup ## Plan ENV into .artifacts/plans/ (an AWS environment needs TF_STATE_BUCKET)
-	$(GITOPS) tf plan $(ENV)
+plan: setup ## Plan ENV into .artifacts/plans/ (AWS: TF_STATE_BUCKET); REPLACE=address re-creates that resource
+	$(GITOPS) tf plan $(ENV) $(foreach address,$(REPLACE),--replace '$(address)')
 
 apply: setup ## Apply ENV; with PLAN=file exactly that reviewed plan
 	$(GITOPS) tf apply $(ENV) $(if $(PLAN),--plan $(PLAN))
@@ -179,8 +182,8 @@ lock: $(VENV)/.installed ## Re-resolve every lock file from its .in (pinned, has
 	cd requirements/localstack && $(UV_COMPILE) --python-version 3.13 --python-platform linux \
 	  --output-file requirements.txt requirements.in
 
-bench-app: setup ## Load and fault benchmark of the app (gunicorn + MariaDB on loopback)
-	$(GITOPS) bench-app
+bench-app: setup ## Load and fault benchmark of the app (nginx + gunicorn + MariaDB on loopback; BENCH_ARGS=--direct compares gunicorn alone)
+	$(GITOPS) bench-app $(BENCH_ARGS)
 
 ami: setup ## Pin ENV's AMI in its terraform.tfvars to the region's current Amazon Linux 2023
 	$(GITOPS) ami $(ENV)

@@ -5,6 +5,7 @@ its own, so the pipeline starts (and must stop) its own LocalStack and stand-in.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from gitops.paths import REPO_ROOT
 from gitops.pipeline import stages as pipeline
 from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
 from gitops.pipeline.db_standin import free_port, port_open
+from gitops.terraform import replace
 from gitops.terraform import runner as tf
 
 PY = sys.executable
@@ -150,6 +152,22 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
     assert "No changes." in plan.stdout
 
+    # The replace path (`make plan REPLACE=...`): a plan that re-creates the web instance by
+    # request and changes nothing else; a misspelt address fails instead of planning nothing.
+    web = replace.WEB_INSTANCE
+    replaced = run(
+        [*GITOPS, "tf", "plan", "localstack", "--no-init", "--replace", web], pipeline_env
+    )
+    assert replaced.returncode == 0, (replaced.stdout + replaced.stderr)[-3000:]
+    plan_json = json.loads((tf.PLANS_DIR / "localstack.json").read_text())
+    passed, verdict = replace.check("localstack", plan_json, [web])
+    assert passed, verdict
+    typo = run(
+        [*GITOPS, "tf", "plan", "localstack", "--no-init", "--replace", web + "x"], pipeline_env
+    )
+    assert typo.returncode == 1
+    assert "replaced nothing" in typo.stdout and not (tf.PLANS_DIR / "localstack.tfplan").exists()
+
     smoke = run([*GITOPS, "smoke", "--env", "localstack"], pipeline_env)
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
@@ -161,8 +179,11 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
         ]
     )
     ec2.stop_instances(InstanceIds=[web_id])
-    # EC2 wants the new user data base64-encoded inside the (already encoded) blob.
-    tampered_data = original.replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    # EC2 wants the new user data base64-encoded inside the (already encoded) blob. The web
+    # instance's user data is gzipped (cloud-init unpacks it): changed inside, packed again.
+    tampered_data = gzip.compress(
+        gzip.decompress(original).replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    )
     ec2.modify_instance_attribute(
         InstanceId=web_id, UserData={"Value": base64.b64encode(tampered_data)}
     )

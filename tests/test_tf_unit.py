@@ -12,6 +12,7 @@ from gitops.preview import plans_dir as preview
 from gitops.terraform import runner as tf
 
 from tests.signalled import signal_when
+from tests.tf_sandbox import fake_terraform_on_path
 
 
 def test_localstack_endpoint_comes_from_aws_endpoint_url() -> None:
@@ -197,12 +198,7 @@ sys.exit(1)
 
 @pytest.fixture
 def fake_terraform(tmp_path, monkeypatch: pytest.MonkeyPatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "terraform"
-    script.write_text(FAKE_TERRAFORM.format(python=sys.executable))
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_terraform_on_path(tmp_path, monkeypatch, FAKE_TERRAFORM)
     monkeypatch.setattr(tf, "PLANS_DIR", tmp_path / "plans")
     monkeypatch.setattr(tf, "REPO_ROOT", tmp_path)
     return tmp_path

@@ -1191,6 +1191,35 @@ def test_the_digest_is_read_where_the_pull_request_uploads_it() -> None:
     assert aws_plan["with"]["retention-days"] >= 90
 
 
+def test_a_manual_deploy_can_replace_the_web_instance_held_to_exactly_that() -> None:
+    """docs/RELIABILITY.md "When a boot fails": the deploy workflow's `replace` input plans a
+    -replace that goes through the same approval and apply, and instead of the pull request's
+    preview (a manual run has none) the plan must be exactly the replacement requested."""
+    from gitops.terraform import replace
+
+    dispatch = WORKFLOWS["deploy.yml"]["on"]["workflow_dispatch"]["inputs"]["replace"]
+    assert dispatch["type"] == "choice" and dispatch["default"] == "none"
+    assert replace.WEB_INSTANCE in dispatch["options"]
+    assert replace.validate([o for o in dispatch["options"] if o != "none"])
+    passed = jobs("deploy.yml")["deploy"]["with"]["replace"]
+    assert passed == "${{ inputs.replace != 'none' && inputs.replace || '' }}"
+    deploy = jobs("deploy-environment.yml")
+    assert deploy["plan"]["with"]["replace"] == "${{ inputs.replace }}"
+    plan_step = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("name") == "Plan")
+    assert plan_step["run"] == 'make plan "ENV=${TF_ENV}" "REPLACE=${REPLACE}"'
+    assert plan_step["env"]["REPLACE"] == "${{ inputs.replace }}"
+    steps = deploy["previewed"]["steps"]
+    check = next(s for s in steps if "gitops replace-check" in str(s.get("run")))
+    compare = next(s for s in steps if "gitops plan-digest compare" in str(s.get("run")))
+    assert check["if"] == "inputs.replace != ''" and compare["if"] == "inputs.replace == ''"
+    assert (
+        '--replace "${REPLACE}"' in check["run"]
+        and check["env"]["REPLACE"] == "${{ inputs.replace }}"
+    )
+    # the apply waits for that job: a plan that is not the replacement is never applied
+    assert "previewed" in deploy["apply"]["needs"]
+
+
 def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
     deploy = jobs("deploy-environment.yml")
     report = deploy["report"]

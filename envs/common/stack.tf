@@ -11,7 +11,7 @@ data "aws_partition" "current" {}
 
 locals {
   app_dir   = "${path.module}/../../app"
-  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "schema.sql"] : f => file("${local.app_dir}/${f}") }
+  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "nginx.conf", "schema.sql"] : f => file("${local.app_dir}/${f}") }
 }
 
 # The image, once for both tiers that run instances.

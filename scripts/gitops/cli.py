@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plan, apply, destroy, drift, ... one environment",
     ),
     "unlock": ("gitops.terraform.unlock", "show or remove an environment's state lock"),
+    "replace-check": (
+        "gitops.terraform.replace",
+        "is a plan exactly the replacement requested? (deploy's replace input)",
+    ),
     "ami": ("gitops.terraform.ami", "pin an environment's AMI to the region's current AL2023"),
     "bootstrap": ("gitops.terraform.bootstrap", "apply the OIDC roles' bootstrap root"),
     "mirror": ("gitops.terraform.mirror", "point Terraform at a provider mirror and plugin cache"),
