@@ -345,7 +345,7 @@ def check_app_remote(
     if wait is None:
         wait, why = boot_wait(ctx)
     give_up = time.monotonic() + wait
-    last, attempt = "", 0
+    last, attempt, answered = "", 0, False
     while True:
         attempt += 1
         try:
@@ -353,7 +353,7 @@ def check_app_remote(
         except BootFailed as exc:
             raise CheckFailed(f"{exc}: {boot_failed_hint(ctx)}") from None
         except (CheckFailed, urllib.error.URLError, OSError, ValueError) as exc:
-            last = str(exc)
+            last, answered = str(exc), isinstance(exc, CheckFailed)
         if attempt >= min_attempts and time.monotonic() + delay > give_up:
             break
         left = max(give_up - time.monotonic(), 0)
@@ -361,10 +361,16 @@ def check_app_remote(
             f"  ... {base} not ready yet (attempt {attempt}, {left:.0f} s left): {last}", flush=True
         )
         time.sleep(delay)
+    if answered:  # the boot finished (no failure page), but the app is not healthy
+        state = "the boot has ended by now and the proxy answers, but the app does not pass"
+    else:
+        state = (
+            "the boot has ended by now, yet nothing answers on port 80: the instance may not "
+            "run or be reachable, or its boot never started"
+        )
     raise CheckFailed(
-        f"{base} did not pass after {attempt} attempts: {last}. The boot has ended by now "
-        f"({why}) without the app or the failure page answering on port 80: the instance may "
-        f"not run, not be reachable, or its boot may never have started: {boot_failed_hint(ctx)}"
+        f"{base} did not pass after {attempt} attempts: {last}. {state} ({why}): "
+        f"{boot_failed_hint(ctx)}"
     )
 
 

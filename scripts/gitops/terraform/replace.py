@@ -76,8 +76,10 @@ def missing(plan: Mapping[str, Any], requested: Iterable[str]) -> list[str]:
 
 def differences(before: Any, after: Any, unknown: Any, path: str = "") -> list[str]:
     """Attributes whose planned value is known, set, and not the one they hold now. Unknown
-    values (computed anew by the provider: IDs, addresses) and unset ones are left out."""
-    if unknown is True or after is None:
+    values (computed anew by the provider: IDs, addresses) and unset ones are left out: null,
+    or an empty list for a block the configuration leaves out (the provider may have read one
+    back, such as a t3's credit_specification)."""
+    if unknown is True or after is None or after == []:
         return []
     if isinstance(after, dict) and isinstance(before, dict):
         unknowns = unknown if isinstance(unknown, dict) else {}
