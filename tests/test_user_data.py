@@ -170,7 +170,7 @@ def deadline_functions(script: str, left: int = 3600) -> str:
     names = ["boot_left", "bounded", "retry"]
     if not all(re.search(rf"^{name}\(\) \{{", script, re.M) for name in names):
         return function(script, "retry")  # the database's script: a retry alone
-    deadline = f"BOOT_DEADLINE=$(( $(cut -d. -f1 /proc/uptime) + {left} ))"
+    deadline = f"BOOT_DEADLINE=$(( $(cut -d. -f1 /proc/uptime) + {left} ))\nBOOT_KILL_AFTER=1"
     return "\n".join([deadline, *(function(script, name) for name in names)])
 
 
@@ -413,6 +413,11 @@ def test_a_program_still_running_at_the_deadline_is_stopped(scripts: dict[str, s
     code, took, _ = run_bounded(scripts["web_ec2"], left=2, command="sleep 20")
     assert code == 124 and took < 5  # `timeout`'s exit code, at the deadline, not after 20 s
     assert run_bounded(scripts["web_ec2"], left=600, command="true")[0] == 0
+    # one that ignores TERM (as rpm does inside a transaction) is KILLed soon after
+    stubborn = "bash -c 'trap \"\" TERM; sleep 20'"
+    code, took, _ = run_bounded(scripts["web_ec2"], left=2, command=stubborn)
+    assert code == 137 and took < 6
+    assert re.search(r"^BOOT_KILL_AFTER=(\d+)", scripts["web_ec2"], re.M)
 
 
 def test_after_the_deadline_nothing_more_starts(scripts: dict[str, str]) -> None:
