@@ -25,6 +25,8 @@ from gitops.pipeline.db_standin import free_port, port_open
 from gitops.terraform import replace
 from gitops.terraform import runner as tf
 
+from tests.test_boot_order import WAYS_OUT
+
 PY = sys.executable
 GITOPS = [PY, "-m", "gitops"]  # what `make up/smoke/down/e2e` run
 
@@ -151,6 +153,22 @@ def test_up_is_idempotent_and_failures_are_reported(pipeline_env: dict[str, str]
     )  # fmt: skip
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
     assert "No changes." in plan.stdout
+
+    # The state records what each instance waited for (its way out, tests/test_boot_order.py),
+    # and a destroy goes in the reverse order: the routes outlive the instances that use them.
+    shown = subprocess.run(
+        ["terraform", "show", "-json"], cwd=tf.env_dir("localstack"), env=env, text=True,
+        capture_output=True, check=True,
+    )  # fmt: skip
+    modules = [json.loads(shown.stdout)["values"]["root_module"]]
+    waited = {}
+    while modules:
+        module = modules.pop()
+        modules += module.get("child_modules", [])
+        for resource in module.get("resources", []):
+            waited[resource["address"].split("[")[0]] = set(resource.get("depends_on", []))
+    for instance, ways_out in WAYS_OUT.items():
+        assert ways_out <= waited[instance], f"{instance}: {sorted(ways_out - waited[instance])}"
 
     # The replace path (`make plan REPLACE=...`): a plan that re-creates the web instance by
     # request and changes nothing else; a misspelt address fails instead of planning nothing.

@@ -59,7 +59,69 @@ def test_a_replacement_with_other_changes_is_refused_listing_them() -> None:
     passed, text = replace.check("seoul", plan, [WEB])
     assert not passed
     assert "`module.web.aws_security_group.this` (update)" in text
-    assert "deploy those through a pull request first" in text
+    assert "deploy those through the deploy of their pull request first" in text
+
+
+INSTANCE_NOW = {
+    "id": "i-0123", "ami": "ami-1", "instance_type": "t3.micro", "user_data_base64": "H4sI-old",
+    "tags": {"Name": "study-web"}, "root_block_device": [{"volume_size": 8, "iops": 3000}],
+}  # fmt: skip
+
+
+def replaced_as(after: dict[str, Any], unknown: dict[str, Any]) -> dict[str, Any]:
+    """The web instance replaced by request, from INSTANCE_NOW to `after`."""
+    rc = change(WEB, ["delete", "create"], "replace_by_request")
+    rc["change"].update(before=INSTANCE_NOW, after=after, after_unknown=unknown)
+    return rc
+
+
+def test_a_replacement_as_it_is_passes_whatever_the_provider_computes_anew() -> None:
+    """As a real plan has it (envs/localstack): computed values unknown, and a block the
+    configuration leaves out but the provider read back from the old instance planned empty."""
+    before = {**INSTANCE_NOW, "credit_specification": [{"cpu_credits": "standard"}]}
+    after = {**INSTANCE_NOW, "id": None, "root_block_device": [{"volume_size": 8, "iops": None}],
+             "credit_specification": []}  # fmt: skip
+    unknown = {"id": True, "root_block_device": [{"iops": True}], "credit_specification": []}
+    rc = replaced_as(after, unknown)
+    rc["change"]["before"] = before
+    passed, text = replace.check("seoul", {"resource_changes": [rc]}, [WEB])
+    assert passed, text
+    after = {**INSTANCE_NOW, "id": None, "root_block_device": [{"volume_size": 8, "iops": None}]}
+    passed, text = replace.check(
+        "seoul", {"resource_changes": [replaced_as(after, unknown)]}, [WEB]
+    )
+    assert passed, text
+
+
+def test_a_replacement_that_would_also_change_the_instance_is_refused() -> None:
+    """A user data or instance type merged but not deployed would ride along unreviewed."""
+    after = {
+        **INSTANCE_NOW, "id": None, "instance_type": "t3.small", "user_data_base64": "H4sI-new",
+        "root_block_device": [{"volume_size": 16, "iops": None}],
+    }  # fmt: skip
+    unknown = {"id": True, "root_block_device": [{"iops": True}]}
+    passed, text = replace.check(
+        "seoul", {"resource_changes": [replaced_as(after, unknown)]}, [WEB]
+    )
+    assert not passed
+    assert (
+        f"`{WEB}` (replace, also changing instance_type, user_data_base64, "
+        "root_block_device[0].volume_size)"
+    ) in text
+
+
+@pytest.mark.parametrize(
+    "state_change",
+    [{"change": {"actions": ["no-op"], "importing": {"id": "sg-1"}}},
+     {"change": {"actions": ["no-op"]}, "previous_address": "module.web.aws_security_group.old"}],
+    ids=["import", "move"],
+)  # fmt: skip
+def test_a_replacement_with_an_import_or_a_move_in_the_state_is_refused(
+    state_change: dict[str, Any],
+) -> None:
+    other = {**change("module.web.aws_security_group.this", ["no-op"]), **state_change}
+    passed, text = replace.check("seoul", {"resource_changes": [REPLACED, other]}, [WEB])
+    assert not passed and "`module.web.aws_security_group.this` (no-op," in text
 
 
 def test_a_plan_that_replaces_nothing_is_refused() -> None:

@@ -10,6 +10,8 @@
   retries with growing pauses within a budget; a boot that stops leaves its step in a status
   file, the log and the console, and answers 503 naming it on port 80, which the smoke test
   reads. The pieces run in bash with stand-in commands; shellcheck reads the whole script.
+- The whole boot ends by its deadline: every command that can wait is under `timeout`, never
+  past BOOT_DEADLINE seconds of uptime, so the smoke test knows how long to wait.
 - The app's files reach the instance byte for byte, whatever they hold.
 - The secret's fields reach app.env (ec2 mode) or the one-shot create-user container (rds
   mode) only when they are there: a secret without them stops the boot, never an empty password.
@@ -162,11 +164,21 @@ def function(script: str, name: str) -> str:
     return found.group(0)
 
 
+def deadline_functions(script: str, left: int = 3600) -> str:
+    """The boot's retry and its deadline functions, with the deadline `left` seconds from now
+    (of this machine's uptime, as the instance counts it)."""
+    names = ["boot_left", "bounded", "retry"]
+    if not all(re.search(rf"^{name}\(\) \{{", script, re.M) for name in names):
+        return function(script, "retry")  # the database's script: a retry alone
+    deadline = f"BOOT_DEADLINE=$(( $(cut -d. -f1 /proc/uptime) + {left} ))\nBOOT_KILL_AFTER=1"
+    return "\n".join([deadline, *(function(script, name) for name in names)])
+
+
 def read_secret_function(script: str) -> str:
     """read_secret and the retry it calls, where it calls one."""
     needed = [function(script, "read_secret")]
     if re.search(r"^retry\(\) \{", script, re.M):
-        needed.insert(0, function(script, "retry"))
+        needed.insert(0, deadline_functions(script))
     return "\n".join(needed)
 
 
@@ -249,7 +261,7 @@ def run_secret_handling(script: str, tmp_path: Path, secret: dict[str, str]) -> 
     for name, body in stand_ins.items():
         (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n", encoding="utf-8")
         (bin_dir / name).chmod(0o755)
-    helpers = "step() { :; }\n" + function(script, "retry") + "\n"
+    helpers = "step() { :; }\n" + deadline_functions(script) + "\n"
     program = "set -euo pipefail\n" + helpers + found.group(0).replace("/opt/app", str(opt_app))
     proc = subprocess.run(
         ["bash", "-c", program],
@@ -317,23 +329,32 @@ def test_every_download_at_boot_is_retried_within_a_budget(
         found = [line for line in lines if re.search(pattern, line)]
         assert found, f"no {what} download in the boot script"
         for line in found:
-            retried = re.match(r"retry (\d+) timeout (\d+) ", line)
+            retried = re.match(r"retry (\d+) (\d+) ", line)
             assert retried, f"{what}: `{line}` is not retried with a per-try timeout"
             budget, per_try = map(int, retried.groups())
             assert per_try <= budget <= 900, line  # the whole boot stays bounded
 
 
-def run_retry(script: str, tmp_path: Path, budget: int, failures: int) -> tuple[int, list[int]]:
-    """(exit code, the pauses taken) of `retry budget cmd` where cmd fails `failures` times."""
-    count = tmp_path / "count"
+def run_retry(
+    script: str, tmp_path: Path, budget: int, failures: int, left: int = 3600
+) -> tuple[int, list[int]]:
+    """(exit code, the pauses taken) of `retry budget 10 flaky`, flaky a program that fails
+    `failures` times, with the boot's deadline `left` seconds away."""
+    count, bin_dir = tmp_path / "count", tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    flaky = bin_dir / "flaky"
+    flaky.write_text(f'#!/bin/bash\necho x >> {count}\n[ "$(wc -l < {count})" -gt {failures} ]\n')
+    flaky.chmod(0o755)
     program = "\n".join([
         "set -euo pipefail",
         f'sleep() {{ echo "$1" >> {tmp_path / "pauses"}; }}',
-        f'flaky() {{ echo x >> {count}; [ "$(wc -l < {count})" -gt {failures} ]; }}',
-        function(script, "retry"),
-        f"retry {budget} flaky",
+        deadline_functions(script, left),
+        f"retry {budget} 10 flaky",
     ])  # fmt: skip
-    proc = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        ["bash", "-c", program], capture_output=True, text=True, timeout=30,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )  # fmt: skip
     pauses = tmp_path / "pauses"
     return proc.returncode, [int(x) for x in pauses.read_text().split()] if pauses.exists() else []
 
@@ -349,6 +370,60 @@ def test_retry_pauses_longer_each_time_and_gives_up_within_its_budget(
 
 def test_retry_stops_at_the_first_success(scripts: dict[str, str], tmp_path: Path) -> None:
     assert run_retry(scripts["web_ec2"], tmp_path, budget=300, failures=2) == (0, [5, 10])
+
+
+def test_retry_gives_up_at_the_boots_deadline_within_its_budget(
+    scripts: dict[str, str], tmp_path: Path
+) -> None:
+    code, pauses = run_retry(scripts["web_ec2"], tmp_path, budget=900, failures=1000, left=30)
+    assert code != 0
+    assert pauses == [5, 10, 20]  # a pause of 40 s would end past the deadline
+
+
+# --- the whole boot ends by its deadline ---------------------------------------------------------
+
+WAITS = re.compile(r'(\w+="?\$\()?(dnf|curl|docker|aws|systemctl)\b')
+
+
+@pytest.mark.parametrize("mode", ["web_rds", "web_ec2"])
+def test_every_command_that_can_wait_is_bounded_by_the_boots_deadline(
+    scripts: dict[str, str], mode: str
+) -> None:
+    """Downloads, Docker and AWS calls, and systemd run under `retry` or `bounded` (`timeout`,
+    never past BOOT_DEADLINE): so the boot has ended when the smoke test stops waiting."""
+    script = scripts[mode]
+    body = commands(script[script.index("trap on_exit EXIT") :])
+    waiting = [line for line in body if WAITS.match(line)]
+    assert not waiting, f"runs without a deadline: {waiting}"
+    bounded = [line for line in body if re.match(r"(retry \d+ |bounded )\d+ ", line)]
+    assert len(bounded) >= 8, bounded
+    deadline = re.search(r"^BOOT_DEADLINE=(\d+)$", script, re.M)
+    assert deadline and 300 <= int(deadline.group(1)) <= 1200
+
+
+def run_bounded(script: str, left: int, command: str) -> tuple[int, float, str]:
+    """(exit code, seconds taken, stderr) of `bounded 60 command`, the deadline `left` s away."""
+    program = f"set -euo pipefail\n{deadline_functions(script, left)}\nbounded 60 {command}"
+    began = time.monotonic()
+    proc = subprocess.run(["bash", "-c", program], capture_output=True, text=True, timeout=30)
+    return proc.returncode, time.monotonic() - began, proc.stderr
+
+
+def test_a_program_still_running_at_the_deadline_is_stopped(scripts: dict[str, str]) -> None:
+    code, took, _ = run_bounded(scripts["web_ec2"], left=2, command="sleep 20")
+    assert code == 124 and took < 5  # `timeout`'s exit code, at the deadline, not after 20 s
+    assert run_bounded(scripts["web_ec2"], left=600, command="true")[0] == 0
+    # one that ignores TERM (as rpm does inside a transaction) is KILLed soon after
+    stubborn = "bash -c 'trap \"\" TERM; sleep 20'"
+    code, took, _ = run_bounded(scripts["web_ec2"], left=2, command=stubborn)
+    assert code == 137 and took < 6
+    assert re.search(r"^BOOT_KILL_AFTER=(\d+)", scripts["web_ec2"], re.M)
+
+
+def test_after_the_deadline_nothing_more_starts(scripts: dict[str, str]) -> None:
+    code, took, err = run_bounded(scripts["web_ec2"], left=-1, command="sleep 20")
+    assert code == 124 and took < 2
+    assert "the boot's deadline" in err and "has passed: sleep 20" in err
 
 
 # --- a boot that stops says where -----------------------------------------------------------------
@@ -394,6 +469,7 @@ def test_a_failed_step_leaves_its_name_in_the_status_the_log_and_a_page(
     page = ran["systemd-run"]
     assert "--setenv=BOOT_STEP=images" in page and "--property=DynamicUser=yes" in page
     assert "--property=AmbientCapabilities=CAP_NET_BIND_SERVICE" in page
+    assert "--property=Restart=always" in page  # until port 80 is free, and if it ever dies
     assert page[-3:-1] == ["python3", "-c"] and "BOOT_STEP" in page[-1]
     assert ran["docker"][:4] == ["compose", "-f", "/opt/app/compose.yaml", "down"]  # port 80 free
 
@@ -420,8 +496,8 @@ def test_the_boot_ends_with_the_images_own_nginx_reading_the_proxy_file(
     """Debian's nginx runs the file in the tests; the image's newer one must accept it too, or
     its container would restart forever behind a boot that said it was done."""
     lines = commands(scripts[mode])
-    up = lines.index("docker compose up -d")
-    assert lines[up + 1 :] == ["retry 60 docker compose exec -T proxy nginx -t"]
+    up = lines.index("bounded 300 docker compose up -d")
+    assert lines[up + 1 :] == ["retry 60 30 docker compose exec -T proxy nginx -t"]
 
 
 def test_the_failure_page_answers_503_with_the_step_and_the_smoke_test_names_it(
@@ -449,7 +525,7 @@ def test_the_failure_page_answers_503_with_the_step_and_the_smoke_test_names_it(
         assert requests.post(f"http://127.0.0.1:{port}/logs", timeout=2).status_code == 503
         ctx = smoke.Context("seoul", {"web_public_ip": f"127.0.0.1:{port}"}, None, "ap-northeast-2")
         with pytest.raises(smoke.CheckFailed, match="boot failed at step 'image-build'"):
-            smoke.check_app_remote(ctx, attempts=3, delay=0.01)
+            smoke.check_app_remote(ctx, wait=0.05, delay=0.01)
     finally:
         page.terminate()
         page.wait(timeout=10)

@@ -8,8 +8,10 @@ or DB_HOST and DB_PORT), with the app's own settings and password (from the emul
 and the web instance's two services run locally with the environment decoded from its user
 data: gunicorn as the image runs it, behind app/nginx.conf under the machine's nginx
 (gitops.web.proxy). An AWS environment (envs/seoul, ...): the database is private, so it is
-checked through the app's /health on the web instance's public IP, with bounded retries while
-it boots; a boot that failed answers 503 naming its step, and the check stops at once with it.
+checked through the app's /health on the web instance's public IP, retried while it boots: until
+the boot's deadline (BOOT_DEADLINE in its user data, counted from the instance's launch) and a
+margin have passed, by when every boot has ended. A boot that failed answers 503 naming its
+step, and the check stops at once with it.
 
 Every check prints PASS/FAIL/SKIP with its reason; any FAIL exits 1. A JSON report goes to
 .artifacts/e2e/smoke.json (emulated) or .artifacts/smoke-NAME.json (AWS).
@@ -30,6 +32,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,10 @@ USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data (before base64; gzip
 GZIP_MAGIC = b"\x1f\x8b"
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}|%\{[^}]*\}")
 KOREAN_TEXT = "스모크 테스트: 테라폼으로 만든 DB에 한국어가 그대로 저장되는지"
+# The web boot's deadline, as its user data sets it (seconds after the instance started).
+BOOT_DEADLINE = re.compile(r"^BOOT_DEADLINE=(\d+)$", re.M)
+# After the deadline: cloud-init starting the script late, and the failure page starting.
+BOOT_MARGIN = 180
 
 
 class CheckFailed(Exception):
@@ -300,23 +307,70 @@ def delete_rows_like(ctx: Context, env: dict[str, str], pattern: str) -> None:
         cur.execute("DELETE FROM study_log WHERE content LIKE %s", (pattern,))
 
 
-def check_app_remote(ctx: Context, attempts: int = 40, delay: float = 15.0) -> str:
+def boot_deadline(user_data: str) -> int:
+    """Seconds after the instance started by which its boot has ended (BOOT_DEADLINE)."""
+    found = BOOT_DEADLINE.search(user_data)
+    if not found:
+        raise CheckFailed("web user data sets no BOOT_DEADLINE: the boot's end cannot be awaited")
+    return int(found.group(1))
+
+
+def launched_at(ctx: Context) -> datetime:
+    """When EC2 last started the web instance."""
+    reservations = ctx.client("ec2").describe_instances(
+        InstanceIds=[ctx.outputs["web_instance_id"]]
+    )["Reservations"]
+    return reservations[0]["Instances"][0]["LaunchTime"]
+
+
+def boot_wait(ctx: Context) -> tuple[float, str]:
+    """(seconds from now until the web instance's boot has surely ended, why that long)."""
+    deadline = boot_deadline(ctx.outputs["web_user_data"])
+    since = (datetime.now(UTC) - launched_at(ctx)).total_seconds()
+    why = (
+        f"its boot ends by {deadline} s after the instance started, {since:.0f} s ago "
+        f"(+{BOOT_MARGIN} s margin)"
+    )
+    return max(deadline + BOOT_MARGIN - since, 0.0), why
+
+
+def check_app_remote(
+    ctx: Context, wait: float | None = None, delay: float = 15.0, min_attempts: int = 2
+) -> str:
     """Seoul: the app on the web instance's public IP; its /health queries the private DB.
-    Retried while the instance boots; a boot that failed ends the check at once."""
+    Retried while the instance boots (`wait` seconds; by default until its boot has surely
+    ended, boot_wait); a boot that failed ends the check at once."""
     base = f"http://{ctx.outputs['web_public_ip']}"
-    last = ""
-    for attempt in range(1, attempts + 1):
+    why = f"waited {wait} s"
+    if wait is None:
+        wait, why = boot_wait(ctx)
+    give_up = time.monotonic() + wait
+    last, attempt, answered = "", 0, False
+    while True:
+        attempt += 1
         try:
             return f"{base}: {exercise_app(base)} (attempt {attempt})"
         except BootFailed as exc:
             raise CheckFailed(f"{exc}: {boot_failed_hint(ctx)}") from None
         except (CheckFailed, urllib.error.URLError, OSError, ValueError) as exc:
-            last = str(exc)
-            print(f"  ... {base} not ready yet (attempt {attempt}/{attempts}): {last}", flush=True)
-            time.sleep(delay)
+            last, answered = str(exc), isinstance(exc, CheckFailed)
+        if attempt >= min_attempts and time.monotonic() + delay > give_up:
+            break
+        left = max(give_up - time.monotonic(), 0)
+        print(
+            f"  ... {base} not ready yet (attempt {attempt}, {left:.0f} s left): {last}", flush=True
+        )
+        time.sleep(delay)
+    if answered:  # the boot finished (no failure page), but the app is not healthy
+        state = "the boot has ended by now and the proxy answers, but the app does not pass"
+    else:
+        state = (
+            "the boot has ended by now, yet nothing answers on port 80: the instance may not "
+            "run or be reachable, or its boot never started"
+        )
     raise CheckFailed(
-        f"{base} did not pass after {attempts} attempts: {last}; the boot may still run or be "
-        f"stuck: {boot_failed_hint(ctx)}"
+        f"{base} did not pass after {attempt} attempts: {last}. {state} ({why}): "
+        f"{boot_failed_hint(ctx)}"
     )
 
 

@@ -10,9 +10,12 @@ the plan could match, so `check` holds it to the request instead:
     gitops replace-check --env seoul --plan .artifacts/plans/seoul.json \\
         --replace module.web.aws_instance.this
 
-passes when the plan replaces each requested address by request and changes no other
-resource (outputs that follow from it may change), writes the verdict to the job summary, and
-exits 1 otherwise: the apply then does not run. Exit 2: bad arguments or an unreadable plan.
+passes when the plan replaces each requested address by request, as it is now (a setting of
+the new instance that differs from the old one's, such as a user data or instance type merged
+but not yet deployed, would ride along unreviewed), and changes no other resource, nor imports
+or moves one in the state (outputs that follow from it may change); writes the verdict to the
+job summary, and exits 1 otherwise: the apply then does not run. Exit 2: bad arguments or an
+unreadable plan.
 """
 
 from __future__ import annotations
@@ -71,15 +74,64 @@ def missing(plan: Mapping[str, Any], requested: Iterable[str]) -> list[str]:
     return [address for address in requested if address not in done]
 
 
+def differences(before: Any, after: Any, unknown: Any, path: str = "") -> list[str]:
+    """Attributes whose planned value is known, set, and not the one they hold now. Unknown
+    values (computed anew by the provider: IDs, addresses) and unset ones are left out: null,
+    or an empty list for a block the configuration leaves out (the provider may have read one
+    back, such as a t3's credit_specification)."""
+    if unknown is True or after is None or after == []:
+        return []
+    if isinstance(after, dict) and isinstance(before, dict):
+        unknowns = unknown if isinstance(unknown, dict) else {}
+        return [
+            found
+            for key, value in after.items()
+            for found in differences(
+                before.get(key), value, unknowns.get(key), f"{path}.{key}" if path else key
+            )
+        ]
+    if isinstance(after, list) and isinstance(before, list) and len(after) == len(before):
+        unknowns = unknown if isinstance(unknown, list) else [None] * len(after)
+        return [
+            found
+            for index, (old, new) in enumerate(zip(before, after, strict=True))
+            for found in differences(old, new, unknowns[index], f"{path}[{index}]")
+        ]
+    return [] if after == before else [path]
+
+
+def changed_settings(rc: Mapping[str, Any]) -> list[str]:
+    """What a replacement would also change: settings of the new object not the old one's."""
+    change = rc.get("change") or {}
+    return differences(change.get("before"), change.get("after"), change.get("after_unknown"))
+
+
 def other_changes(plan: Mapping[str, Any], requested: Iterable[str]) -> list[tuple[str, str]]:
-    """(address, actions) of every resource the plan changes besides the requested ones."""
+    """(address, what) of every change the plan makes besides the requested replacements: other
+    resources' actions, state imports and moves, and settings a replacement would change."""
     wanted = set(requested)
     found = []
     for rc in plan.get("resource_changes") or []:
-        actions = (rc.get("change") or {}).get("actions") or []
-        if rc.get("mode") == "data" or set(actions) in QUIET or rc.get("address") in wanted:
+        change = rc.get("change") or {}
+        actions = change.get("actions") or []
+        address = str(rc.get("address"))
+        if rc.get("mode") == "data":
             continue
-        found.append((str(rc.get("address")), ",".join(actions)))
+        if address in wanted:
+            settings = changed_settings(rc)
+            if settings:
+                found.append((address, "replace, also changing " + ", ".join(settings[:10])))
+            continue
+        state_only = [
+            what
+            for what, present in (
+                ("import", change.get("importing")),
+                (f"move from {rc.get('previous_address')}", rc.get("previous_address")),
+            )
+            if present
+        ]
+        if set(actions) not in QUIET or state_only:
+            found.append((address, ",".join([*actions, *state_only])))
     return found
 
 
@@ -97,17 +149,18 @@ def check(env: str, plan: Mapping[str, Any], requested: list[str]) -> tuple[bool
     asked = ", ".join(f"`{a}`" for a in requested)
     if not absent and not others:
         return True, (
-            f"✅ **This {env} plan replaces {asked} as requested and changes no other resource.** "
-            "A requested replacement has no pull request to match; this check binds the plan to "
-            "the request instead.\n"
+            f"✅ **This {env} plan replaces {asked} as requested, with the settings it has now, "
+            "and changes no other resource.** A requested replacement has no pull request to "
+            "match; this check binds the plan to the request instead.\n"
         )
     lines = ["> [!CAUTION]", f"> **This {env} plan is not the replacement requested ({asked}).**"]
     if absent:
         lines.append(f"> {not_replaced_hint(env, absent)}.")
     if others:
         lines.append(
-            "> It would also change resources that no pull request previewed: deploy those "
-            "through a pull request first, then request the replacement again."
+            "> It would also change what this deploy was not asked for (changes merged but not "
+            "yet deployed): deploy those through the deploy of their pull request first, then "
+            "request the replacement again."
         )
         lines += [">", *(f"> - `{address}` ({actions})" for address, actions in others[:20])]
     return False, "\n".join(lines) + "\n"
