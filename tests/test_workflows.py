@@ -750,9 +750,11 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
                 assert group not in gated, f"{name}:{job_id} shares {group!r} with {gated[group]}"
 
 
-def concurrency_groups() -> Iterator[tuple[str, str, str, str]]:
+def concurrency_groups(
+    workflows: dict[str, dict[str, Any]] = WORKFLOWS,
+) -> Iterator[tuple[str, str, str, str]]:
     """(workflow, job or `(workflow)`, event, group) for every group any event can render."""
-    for name, workflow in WORKFLOWS.items():
+    for name, workflow in workflows.items():
         events = [event for event in workflow["on"] if event != "workflow_call"]
         blocks = [("(workflow)", workflow.get("concurrency"))]
         blocks += [(job_id, job.get("concurrency")) for job_id, job in workflow["jobs"].items()]
@@ -776,6 +778,38 @@ def test_only_a_nightly_destroy_joins_the_nightly_destroys_group() -> None:
         if fnmatch.fnmatchcase(group, nightly) or fnmatch.fnmatchcase(nightly, group)
     ]
     assert joiners == [("destroy.yml", "destroy", "schedule")]
+
+
+def shared_groups(workflows: dict[str, dict[str, Any]] = WORKFLOWS) -> list[tuple[str, str]]:
+    """Pairs of jobs (`workflow:job`) that can render the same concurrency group for some
+    environment names. Environment names may contain hyphens (environments.py), so a group
+    built as `<prefix>-<name>` can equal another job's `<prefix>-<name>-<suffix>`: the deploy
+    of `x-drift` would share the drift check of `x`. `*` (any matrix entry, any ref) matches
+    anything, hyphens included; groups compare case-insensitively."""
+    groups = [(f"{name}:{where}", group) for name, where, _, group in concurrency_groups(workflows)]
+    shared = set()
+    for first, one in groups:
+        for second, other in groups:
+            overlap = fnmatch.fnmatchcase(one, other) or fnmatch.fnmatchcase(other, one)
+            if first < second and overlap:
+                shared.add((first, second))
+    return sorted(shared)
+
+
+def test_no_two_jobs_can_share_a_concurrency_group_whatever_the_environments_are_named() -> None:
+    """Each job queues in groups of its own: the deploy, the manual destroy, the drift check,
+    the nightly destroy and its watchdog of any environment never land in one group with
+    another job's, for any two environment names (a pending run of one would be cancelled by
+    the other, and an unattended run would wait behind an approval). A job may share its group
+    with itself across events (a manual drift check with the scheduled one)."""
+    assert shared_groups() == []
+
+
+def test_the_group_overlap_rule_sees_a_prefix_shared_through_a_hyphen() -> None:
+    broken = copy.deepcopy(WORKFLOWS)
+    broken["deploy.yml"]["jobs"]["deploy"]["concurrency"]["group"] = "terraform-${{ matrix.name }}"
+    broken["drift.yml"]["jobs"]["drift"]["concurrency"]["group"] = "terraform-${{ matrix.name }}-drift"
+    assert ("deploy.yml:deploy", "drift.yml:drift") in shared_groups(broken)
 
 
 def lock_timeout_minutes(value: str) -> int:
@@ -1258,13 +1292,18 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
 
 
 @pytest.mark.parametrize(
-    ("result", "runs"), [("cancelled", True), ("success", False), ("failure", False)]
+    ("result", "runs"),
+    [("cancelled", True), ("failure", True), ("success", False), ("skipped", False)],
 )
 def test_a_deploy_cancelled_before_it_started_is_reported_by_its_own_run(
     result: str, runs: bool
 ) -> None:
     """A pending deploy GitHub cancels never starts its report job: the caller's `superseded`
-    job, which runs whatever happened, reports it for each environment of the matrix."""
+    job, which runs whatever happened, reports it for each environment of the matrix.
+    `needs.deploy.result` is one result for the whole matrix, and a failed entry makes it
+    `failure` even when another entry was cancelled before it started: the job runs then too,
+    and `gitops apply-report --result superseded` posts nothing for an environment whose deploy
+    started (its own report job reported)."""
     job = jobs("deploy.yml")["superseded"]
     assert job["needs"] == ["environments", "deploy"]
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.environments.outputs.deploy) }}"
