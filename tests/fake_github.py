@@ -495,6 +495,7 @@ class FakeRepository(Fake):
             "fork": False,
             "default_branch": "main",
             "private": False,
+            "has_issues": True,
             "permissions": {"admin": True},
             **self.repo,
         }
