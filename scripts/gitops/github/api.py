@@ -257,6 +257,11 @@ def get_pull(gh: GitHub, number: int) -> dict[str, Any]:
     return pull
 
 
+def pulls_from(gh: GitHub, label: str) -> list[dict[str, Any]]:
+    """Every pull request (open, closed or merged) whose head is `label` (`owner:branch`)."""
+    return list(gh.paginate(f"/repos/{gh.repo}/pulls", {"state": "all", "head": label}))
+
+
 def get_workflow(gh: GitHub, workflow: str) -> dict[str, Any]:
     """A workflow by its file name (`destroy.yml`): its `state`, `created_at`, ..."""
     found, _ = gh.request("GET", f"/repos/{gh.repo}/actions/workflows/{workflow}")
