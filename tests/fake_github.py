@@ -183,6 +183,11 @@ class FakeGitHub(Fake):
     artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     blobs: dict[int, bytes] = field(default_factory=dict)
     blob_auth: list[str | None] = field(default_factory=list)  # Authorization seen by storage
+    # The repository itself, and when the newest commit on its default branch was made
+    repository: dict[str, Any] = field(
+        default_factory=lambda: {"full_name": REPO, "private": False, "default_branch": "main"}
+    )
+    last_commit: str = "2026-11-25T09:00:00Z"
 
     # --- state ---------------------------------------------------------------------------
 
@@ -300,7 +305,9 @@ class FakeGitHub(Fake):
 
     def routes(self) -> list[Route]:
         return [
+            ("GET", repo_path(""), lambda request, m: Reply(200, self.repository)),
             ("GET", repo_path(r"/commits/([0-9a-f]+)/pulls"), self.pulls),
+            ("GET", repo_path(r"/commits/([^/]+)"), self.get_commit),
             ("GET", repo_path(r"/issues/(\d+)/comments"), self.list_comments),
             ("POST", repo_path(r"/issues/(\d+)/comments"), self.create_comment),
             (None, repo_path(r"/issues/comments/(\d+)"), self.edit_comment),
@@ -323,6 +330,12 @@ class FakeGitHub(Fake):
 
     def pulls(self, request: Request, m: re.Match[str]) -> Reply:
         return Reply(200, self.pulls_by_commit.get(m.group(1), []))
+
+    def get_commit(self, request: Request, m: re.Match[str]) -> Reply:
+        """The newest commit of the default branch (by its name), as GitHub serves a commit."""
+        if m.group(1) != self.repository["default_branch"]:
+            return NOT_FOUND
+        return Reply(200, {"sha": "c" * 40, "commit": {"committer": {"date": self.last_commit}}})
 
     def list_comments(self, request: Request, m: re.Match[str]) -> Reply:
         return self.page(request, self.comments.get(int(m.group(1)), []))

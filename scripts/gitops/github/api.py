@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_API = "https://api.github.com"
@@ -234,6 +235,15 @@ def set_variable(gh: GitHub, name: str, value: str) -> str:
         "PATCH", f"/repos/{gh.repo}/actions/variables/{name}", {"name": name, "value": value}
     )
     return "updated"
+
+
+def last_commit_time(gh: GitHub, branch: str) -> datetime | None:
+    """When the newest commit on `branch` was committed (UTC), None when GitHub gives no date."""
+    commit, _ = gh.request("GET", f"/repos/{gh.repo}/commits/{urllib.parse.quote(branch)}")
+    date = (((commit or {}).get("commit") or {}).get("committer") or {}).get("date")
+    if not date:
+        return None
+    return datetime.fromisoformat(str(date).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def get_file(gh: GitHub, path: str, ref: str) -> str | None:
