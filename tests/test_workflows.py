@@ -379,10 +379,49 @@ def test_every_job_that_runs_make_sets_up_through_the_shared_action() -> None:
     assert jobs_with_make, "no job runs make: the rule checked nothing"
 
 
+CACHE_ACTIONS = ("actions/cache", "actions/cache/restore")
+
+
 def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
-    found = [s for s in steps if uses_of(s) == "actions/cache" and s["with"]["path"] == path]
+    found = [s for s in steps if uses_of(s) in CACHE_ACTIONS and s["with"]["path"] == path]
     assert len(found) == 1, f"no cache of {path}"
     return found[0]
+
+
+def test_only_the_warmer_saves_the_provider_cache_after_filling_it() -> None:
+    """GitHub keeps the first cache saved under a key and never replaces it (a hit saves
+    nothing). Every job that sets up restores and, with actions/cache, saves at its end on a
+    miss: the watchdog's `stack` job initialises no root, a plan initialises one, so whichever
+    job on main first met a new key (the nightly destroy, a deploy racing the warmer on a lock
+    file change) could save an empty or partial provider cache for good. The set-up restores
+    it only; the cache warmer saves it after `make providers`, under the key the set-up used."""
+    from gitops.terraform import mirror as tfmirror
+
+    path = str(tfmirror.PLUGIN_CACHE.relative_to(ROOT))
+    action = load_action(SETUP_ACTION_FILE)
+    restore = _cache(action["runs"]["steps"], path)
+    assert uses_of(restore) == "actions/cache/restore", "the set-up must not save the providers"
+    outputs = action["outputs"]
+    assert outputs["provider-cache-key"]["value"] == (
+        f"${{{{ steps.{restore['id']}.outputs.cache-primary-key }}}}"
+    )
+    assert outputs["provider-cache-hit"]["value"] == (
+        f"${{{{ steps.{restore['id']}.outputs.cache-hit }}}}"
+    )
+    savers = [
+        (name, job_id, job)
+        for name, job_id, job in all_jobs()
+        for step in job.get("steps", [])
+        if uses_of(step) == "actions/cache/save" and step["with"]["path"] == path
+    ]
+    assert [(name, job_id) for name, job_id, _ in savers] == [("caches.yml", "warm")]
+    steps = savers[0][2]["steps"]
+    setup = next(s for s in steps if s.get("uses") == SETUP_ACTION)
+    fill = next(i for i, s in enumerate(steps) if s.get("run") == "make providers")
+    save = next(i for i, s in enumerate(steps) if uses_of(s) == "actions/cache/save")
+    assert fill < save
+    assert steps[save]["with"]["key"] == f"${{{{ steps.{setup['id']}.outputs.provider-cache-key }}}}"
+    assert steps[save]["if"] == f"steps.{setup['id']}.outputs.provider-cache-hit != 'true'"
 
 
 def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
@@ -423,7 +462,7 @@ def test_main_saves_the_caches_every_pull_request_restores() -> None:
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     keyed_on = set()
     for step in steps:
-        if uses_of(step) == "actions/cache":
+        if uses_of(step) in CACHE_ACTIONS:
             keyed_on |= set(re.findall(r"'([^']+)'", step["with"]["key"]))
     warmers = []
     for name, workflow in WORKFLOWS.items():
