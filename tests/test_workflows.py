@@ -420,7 +420,9 @@ def test_only_the_warmer_saves_the_provider_cache_after_filling_it() -> None:
     fill = next(i for i, s in enumerate(steps) if s.get("run") == "make providers")
     save = next(i for i, s in enumerate(steps) if uses_of(s) == "actions/cache/save")
     assert fill < save
-    assert steps[save]["with"]["key"] == f"${{{{ steps.{setup['id']}.outputs.provider-cache-key }}}}"
+    assert (
+        steps[save]["with"]["key"] == f"${{{{ steps.{setup['id']}.outputs.provider-cache-key }}}}"
+    )
     assert steps[save]["if"] == f"steps.{setup['id']}.outputs.provider-cache-hit != 'true'"
 
 
@@ -847,7 +849,9 @@ def test_no_two_jobs_can_share_a_concurrency_group_whatever_the_environments_are
 def test_the_group_overlap_rule_sees_a_prefix_shared_through_a_hyphen() -> None:
     broken = copy.deepcopy(WORKFLOWS)
     broken["deploy.yml"]["jobs"]["deploy"]["concurrency"]["group"] = "terraform-${{ matrix.name }}"
-    broken["drift.yml"]["jobs"]["drift"]["concurrency"]["group"] = "terraform-${{ matrix.name }}-drift"
+    broken["drift.yml"]["jobs"]["drift"]["concurrency"]["group"] = (
+        "terraform-${{ matrix.name }}-drift"
+    )
     assert ("deploy.yml:deploy", "drift.yml:drift") in shared_groups(broken)
 
 
