@@ -13,7 +13,8 @@ the reviewed plan for the planned counts. From those it says: applied or failed,
 step before the apply, the apply, or the smoke test); the resource counts; every smoke check;
 the app's URL (`http://<web_public_ip>/health`); the run. A failure keeps Terraform's error
 lines. --stopped-at names the job of the deploy that failed before any approval was asked for
-(`preflight`, `plan`, `plan vs preview`): then nothing was applied, and the comment says where. Everything that came from a log is redacted the way the plan preview is (values marked
+(`preflight`, `plan`, `plan vs preview`): then nothing was applied, and the comment says where.
+Everything that came from a log is redacted the way the plan preview is (values marked
 sensitive in the plan, secret-looking values and `name = "value"` secrets).
 
 Then it finds the pull request the commit was merged from (GET /repos/{o}/{r}/commits/{sha}/pulls)
