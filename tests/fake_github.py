@@ -183,6 +183,11 @@ class FakeGitHub(Fake):
     artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     blobs: dict[int, bytes] = field(default_factory=dict)
     blob_auth: list[str | None] = field(default_factory=list)  # Authorization seen by storage
+    # The repository itself, and when the newest commit on its default branch was made
+    repository: dict[str, Any] = field(
+        default_factory=lambda: {"full_name": REPO, "private": False, "default_branch": "main"}
+    )
+    last_commit: str = "2026-11-25T09:00:00Z"
 
     # --- state ---------------------------------------------------------------------------
 
@@ -224,12 +229,18 @@ class FakeGitHub(Fake):
         self.issues.append(issue)
         return issue
 
-    def pull(self, number: int, head_sha: str) -> dict[str, Any]:
-        """Pull request `number`, whose head is (or was, when merged) `head_sha`."""
+    def pull(
+        self, number: int, head_sha: str, head_ref: str = "feature", base_ref: str = "main"
+    ) -> dict[str, Any]:
+        """Pull request `number` from branch `head_ref` into `base_ref`, whose head is (or was,
+        when merged) `head_sha`."""
+        owner = REPO.split("/")[0]
         self.pull_requests[number] = {
             "number": number,
-            "head": {"sha": head_sha, "repo": {"full_name": REPO}},
-        }
+            "head": {"sha": head_sha, "ref": head_ref, "label": f"{owner}:{head_ref}",
+                     "repo": {"full_name": REPO}},
+            "base": {"ref": base_ref, "repo": {"full_name": REPO}},
+        }  # fmt: skip
         return self.pull_requests[number]
 
     def workflow(
@@ -249,7 +260,7 @@ class FakeGitHub(Fake):
             "id": run_id, "workflow": workflow, "workflow_id": known["id"],
             "run_number": len(self.runs) + 1,
             "event": "push", "status": "completed", "conclusion": "success",
-            "head_sha": "0" * 40, "head_repository": {"full_name": REPO},
+            "head_sha": "0" * 40, "head_branch": "main", "head_repository": {"full_name": REPO},
             "created_at": "2026-11-26T00:00:00Z",
             "html_url": f"https://github.test/{REPO}/actions/runs/{run_id}", **fields,
         }  # fmt: skip
@@ -294,7 +305,9 @@ class FakeGitHub(Fake):
 
     def routes(self) -> list[Route]:
         return [
+            ("GET", repo_path(""), lambda request, m: Reply(200, self.repository)),
             ("GET", repo_path(r"/commits/([0-9a-f]+)/pulls"), self.pulls),
+            ("GET", repo_path(r"/commits/([^/]+)"), self.get_commit),
             ("GET", repo_path(r"/issues/(\d+)/comments"), self.list_comments),
             ("POST", repo_path(r"/issues/(\d+)/comments"), self.create_comment),
             (None, repo_path(r"/issues/comments/(\d+)"), self.edit_comment),
@@ -302,6 +315,7 @@ class FakeGitHub(Fake):
             ("POST", repo_path("/issues"), self.create_issue),
             ("PATCH", repo_path(r"/issues/(\d+)"), self.edit_issue),
             ("GET", repo_path(r"/pulls/(\d+)"), self.get_pull),
+            ("GET", repo_path("/pulls"), self.list_pulls),
             ("GET", repo_path(r"/actions/workflows/([^/]+)"), self.get_workflow),
             ("GET", repo_path(r"/actions/workflows/([^/]+)/runs"), self.list_runs),
             ("GET", repo_path(r"/actions/runs/(\d+)"), self.get_run),
@@ -316,6 +330,12 @@ class FakeGitHub(Fake):
 
     def pulls(self, request: Request, m: re.Match[str]) -> Reply:
         return Reply(200, self.pulls_by_commit.get(m.group(1), []))
+
+    def get_commit(self, request: Request, m: re.Match[str]) -> Reply:
+        """The newest commit of the default branch (by its name), as GitHub serves a commit."""
+        if m.group(1) != self.repository["default_branch"]:
+            return NOT_FOUND
+        return Reply(200, {"sha": "c" * 40, "commit": {"committer": {"date": self.last_commit}}})
 
     def list_comments(self, request: Request, m: re.Match[str]) -> Reply:
         return self.page(request, self.comments.get(int(m.group(1)), []))
@@ -353,6 +373,13 @@ class FakeGitHub(Fake):
     def get_pull(self, request: Request, m: re.Match[str]) -> Reply:
         pull = self.pull_requests.get(int(m.group(1)))
         return Reply(200, pull) if pull else NOT_FOUND
+
+    def list_pulls(self, request: Request, m: re.Match[str]) -> Reply:
+        """Every pull request (`state=all`; merged and closed ones stay listed), filtered by
+        `head` as `owner:branch`, as GitHub filters it."""
+        head = request.arg("head")
+        found = [p for p in self.pull_requests.values() if head in (None, p["head"]["label"])]
+        return self.page(request, found)
 
     def get_workflow(self, request: Request, m: re.Match[str]) -> Reply:
         found = self.workflows.get(m.group(1))
@@ -495,6 +522,7 @@ class FakeRepository(Fake):
             "fork": False,
             "default_branch": "main",
             "private": False,
+            "has_issues": True,
             "permissions": {"admin": True},
             **self.repo,
         }

@@ -546,6 +546,20 @@ def test_refuses_before_writing_anything(
     assert not (dirs["bootstrap_dir"] / "github-oidc" / "github.auto.tfvars.json").exists()
 
 
+def test_issues_turned_off_are_named_because_the_unattended_runs_report_through_them(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    """The drift check and the nightly watchdog open an issue when they find a problem; with
+    Issues turned off GitHub refuses it (410) and only a red scheduled run is left, whose
+    e-mail goes to whoever last changed the cron line."""
+    quiet = run(fake, dirs)
+    assert not [w for w in quiet.warnings if "Issues" in w]
+    fake.repo["has_issues"] = False
+    report = run(fake, dirs)
+    (warning,) = [w for w in report.warnings if "Issues" in w]
+    assert "watchdog" in warning and "Settings" in warning
+
+
 def test_private_repository_without_enterprise_is_said_plainly(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:

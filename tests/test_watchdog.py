@@ -230,6 +230,41 @@ def test_an_empty_state_is_no_alarm_and_an_unreadable_one_is(
     assert findings[2].level == WARN and "could not be read" in findings[2].text
 
 
+# --- a public repository's schedules stop after 60 days without activity --------------------
+
+
+def test_a_running_stack_is_an_alarm_a_week_before_github_may_stop_the_schedules(
+    fake_github: FakeGitHub, gh: GitHub
+) -> None:
+    """GitHub disables the scheduled workflows of a public repository 60 days after its last
+    activity, the watchdog's own with the destroy's: warned while the watchdog still runs."""
+    nightly_run(fake_github, LAST_NIGHT, "skipped")
+    keep = "2026-11-30"  # kept for a few days, past the day the schedules may stop
+    fake_github.last_commit = stamp(MORNING - timedelta(days=55))
+    findings = check(gh, 23, LAST_NIGHT - timedelta(days=3), keep=keep)
+    assert levels(findings) == [OK, OK, OK, WARN]
+    assert "2026-10-02" in findings[3].text and "2026-12-01" in findings[3].text
+    assert "60 days" in findings[3].text and "push a commit to main" in findings[3].text
+    # A private repository keeps its schedules; an empty stack loses nothing when they stop.
+    fake_github.repository["private"] = True
+    assert levels(check(gh, 23, LAST_NIGHT - timedelta(days=3), keep=keep)) == [OK, OK, OK]
+    fake_github.repository["private"] = False
+    nightly_run(fake_github, LAST_NIGHT, "destroyed")
+    assert levels(check(gh, 0)) == [OK, OK, OK]
+
+
+def test_a_keep_alive_past_the_day_the_schedules_may_stop_is_an_alarm(
+    fake_github: FakeGitHub, gh: GitHub
+) -> None:
+    """Nothing would destroy the stack when the keep-alive ends: the destroy may be disabled."""
+    nightly_run(fake_github, LAST_NIGHT, "skipped")
+    written = LAST_NIGHT - timedelta(days=3)
+    assert levels(check(gh, 23, written, keep="2027-01-20")) == [OK, OK, OK]
+    findings = check(gh, 23, written, keep="2027-01-30")  # the last commit: 25 Nov
+    assert levels(findings) == [OK, OK, OK, WARN]
+    assert "KEEP_SEOUL_UNTIL=2027-01-30" in findings[3].text and "2027-01-24" in findings[3].text
+
+
 # --- the command: one issue, a red run, closed when all is well -------------------------------
 
 

@@ -379,10 +379,51 @@ def test_every_job_that_runs_make_sets_up_through_the_shared_action() -> None:
     assert jobs_with_make, "no job runs make: the rule checked nothing"
 
 
+CACHE_ACTIONS = ("actions/cache", "actions/cache/restore")
+
+
 def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
-    found = [s for s in steps if uses_of(s) == "actions/cache" and s["with"]["path"] == path]
+    found = [s for s in steps if uses_of(s) in CACHE_ACTIONS and s["with"]["path"] == path]
     assert len(found) == 1, f"no cache of {path}"
     return found[0]
+
+
+def test_only_the_warmer_saves_the_provider_cache_after_filling_it() -> None:
+    """GitHub keeps the first cache saved under a key and never replaces it (a hit saves
+    nothing). Every job that sets up restores and, with actions/cache, saves at its end on a
+    miss: the watchdog's `stack` job initialises no root, a plan initialises one, so whichever
+    job on main first met a new key (the nightly destroy, a deploy racing the warmer on a lock
+    file change) could save an empty or partial provider cache for good. The set-up restores
+    it only; the cache warmer saves it after `make providers`, under the key the set-up used."""
+    from gitops.terraform import mirror as tfmirror
+
+    path = str(tfmirror.PLUGIN_CACHE.relative_to(ROOT))
+    action = load_action(SETUP_ACTION_FILE)
+    restore = _cache(action["runs"]["steps"], path)
+    assert uses_of(restore) == "actions/cache/restore", "the set-up must not save the providers"
+    outputs = action["outputs"]
+    assert outputs["provider-cache-key"]["value"] == (
+        f"${{{{ steps.{restore['id']}.outputs.cache-primary-key }}}}"
+    )
+    assert outputs["provider-cache-hit"]["value"] == (
+        f"${{{{ steps.{restore['id']}.outputs.cache-hit }}}}"
+    )
+    savers = [
+        (name, job_id, job)
+        for name, job_id, job in all_jobs()
+        for step in job.get("steps", [])
+        if uses_of(step) == "actions/cache/save" and step["with"]["path"] == path
+    ]
+    assert [(name, job_id) for name, job_id, _ in savers] == [("caches.yml", "warm")]
+    steps = savers[0][2]["steps"]
+    setup = next(s for s in steps if s.get("uses") == SETUP_ACTION)
+    fill = next(i for i, s in enumerate(steps) if s.get("run") == "make providers")
+    save = next(i for i, s in enumerate(steps) if uses_of(s) == "actions/cache/save")
+    assert fill < save
+    assert (
+        steps[save]["with"]["key"] == f"${{{{ steps.{setup['id']}.outputs.provider-cache-key }}}}"
+    )
+    assert steps[save]["if"] == f"steps.{setup['id']}.outputs.provider-cache-hit != 'true'"
 
 
 def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
@@ -423,7 +464,7 @@ def test_main_saves_the_caches_every_pull_request_restores() -> None:
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     keyed_on = set()
     for step in steps:
-        if uses_of(step) == "actions/cache":
+        if uses_of(step) in CACHE_ACTIONS:
             keyed_on |= set(re.findall(r"'([^']+)'", step["with"]["key"]))
     warmers = []
     for name, workflow in WORKFLOWS.items():
@@ -750,9 +791,11 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
                 assert group not in gated, f"{name}:{job_id} shares {group!r} with {gated[group]}"
 
 
-def concurrency_groups() -> Iterator[tuple[str, str, str, str]]:
+def concurrency_groups(
+    workflows: dict[str, dict[str, Any]] = WORKFLOWS,
+) -> Iterator[tuple[str, str, str, str]]:
     """(workflow, job or `(workflow)`, event, group) for every group any event can render."""
-    for name, workflow in WORKFLOWS.items():
+    for name, workflow in workflows.items():
         events = [event for event in workflow["on"] if event != "workflow_call"]
         blocks = [("(workflow)", workflow.get("concurrency"))]
         blocks += [(job_id, job.get("concurrency")) for job_id, job in workflow["jobs"].items()]
@@ -776,6 +819,40 @@ def test_only_a_nightly_destroy_joins_the_nightly_destroys_group() -> None:
         if fnmatch.fnmatchcase(group, nightly) or fnmatch.fnmatchcase(nightly, group)
     ]
     assert joiners == [("destroy.yml", "destroy", "schedule")]
+
+
+def shared_groups(workflows: dict[str, dict[str, Any]] = WORKFLOWS) -> list[tuple[str, str]]:
+    """Pairs of jobs (`workflow:job`) that can render the same concurrency group for some
+    environment names. Environment names may contain hyphens (environments.py), so a group
+    built as `<prefix>-<name>` can equal another job's `<prefix>-<name>-<suffix>`: the deploy
+    of `x-drift` would share the drift check of `x`. `*` (any matrix entry, any ref) matches
+    anything, hyphens included; groups compare case-insensitively."""
+    groups = [(f"{name}:{where}", group) for name, where, _, group in concurrency_groups(workflows)]
+    shared = set()
+    for first, one in groups:
+        for second, other in groups:
+            overlap = fnmatch.fnmatchcase(one, other) or fnmatch.fnmatchcase(other, one)
+            if first < second and overlap:
+                shared.add((first, second))
+    return sorted(shared)
+
+
+def test_no_two_jobs_can_share_a_concurrency_group_whatever_the_environments_are_named() -> None:
+    """Each job queues in groups of its own: the deploy, the manual destroy, the drift check,
+    the nightly destroy and its watchdog of any environment never land in one group with
+    another job's, for any two environment names (a pending run of one would be cancelled by
+    the other, and an unattended run would wait behind an approval). A job may share its group
+    with itself across events (a manual drift check with the scheduled one)."""
+    assert shared_groups() == []
+
+
+def test_the_group_overlap_rule_sees_a_prefix_shared_through_a_hyphen() -> None:
+    broken = copy.deepcopy(WORKFLOWS)
+    broken["deploy.yml"]["jobs"]["deploy"]["concurrency"]["group"] = "terraform-${{ matrix.name }}"
+    broken["drift.yml"]["jobs"]["drift"]["concurrency"]["group"] = (
+        "terraform-${{ matrix.name }}-drift"
+    )
+    assert ("deploy.yml:deploy", "drift.yml:drift") in shared_groups(broken)
 
 
 def lock_timeout_minutes(value: str) -> int:
@@ -1220,14 +1297,50 @@ def test_a_manual_deploy_can_replace_the_web_instance_held_to_exactly_that() -> 
     assert "previewed" in deploy["apply"]["needs"]
 
 
+@pytest.mark.parametrize(
+    ("results", "reports", "result", "stopped_at"),
+    [
+        # an apply that ran, whatever its end
+        ({"apply": "success"}, True, "success", ""),
+        ({"apply": "failure"}, True, "failure", ""),
+        ({"apply": "cancelled"}, True, "cancelled", ""),
+        # stopped before any approval was asked for
+        ({"preflight": "failure", "plan": "skipped", "previewed": "skipped"}, True, "failure",
+         "preflight"),
+        ({"plan": "failure", "previewed": "skipped"}, True, "failure", "plan"),
+        ({"previewed": "failure"}, True, "failure", "plan vs preview"),
+        # nothing to report: AWS not set up (plan skipped), or a plan without changes
+        ({"plan": "skipped", "previewed": "skipped"}, False, None, None),
+        ({"previewed": "skipped"}, False, None, None),
+    ],
+)  # fmt: skip
+def test_deploy_reports_on_the_pull_request_whatever_happened(
+    results: dict[str, str], reports: bool, result: str | None, stopped_at: str | None
+) -> None:
+    """Once the deploy was asked for: applied, failed, cancelled, or stopped before the
+    approval (a refused preflight, a failed plan, a replacement that replaces more)."""
+    report = jobs("deploy-environment.yml")["report"]
+    needs = {job: {"result": "success"} for job in ("preflight", "plan", "previewed")}
+    needs["apply"] = {"result": "skipped", "outputs": {}}
+    for job, value in results.items():
+        needs[job]["result"] = value
+    assert set(report["needs"]) == set(needs)
+    assert bool(evaluate("${{ " + report["if"].strip().removeprefix("${{").removesuffix("}}")
+                         + " }}", {"needs": needs})) is reports  # fmt: skip
+    if reports:
+        step = report["steps"][-1]
+        contexts = {"needs": needs, "inputs": {"environment": "seoul"}, "github": {"token": "t"}}
+        environ = evaluate_all(step["env"], contexts)
+        assert environ["APPLY_RESULT"] == result
+        assert (environ["STOPPED_AT"] or "") == stopped_at
+        assert '--stopped-at "${STOPPED_AT}"' in step["run"]
+
+
 def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
     deploy = jobs("deploy-environment.yml")
     report = deploy["report"]
-    assert report["needs"] == "apply"
-    assert report["if"] == "${{ always() && needs.apply.result != 'skipped' }}"
     step = report["steps"][-1]
     assert step["run"].startswith('gitops apply-report --env "${TF_ENV}"')
-    assert step["env"]["APPLY_RESULT"] == "${{ needs.apply.result }}"
     assert step["env"]["SMOKE_RESULT"] == "${{ needs.apply.outputs.smoke-result }}"
     assert '--smoke-result "${SMOKE_RESULT}"' in step["run"]
     assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
@@ -1258,13 +1371,18 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
 
 
 @pytest.mark.parametrize(
-    ("result", "runs"), [("cancelled", True), ("success", False), ("failure", False)]
+    ("result", "runs"),
+    [("cancelled", True), ("failure", True), ("success", False), ("skipped", False)],
 )
 def test_a_deploy_cancelled_before_it_started_is_reported_by_its_own_run(
     result: str, runs: bool
 ) -> None:
     """A pending deploy GitHub cancels never starts its report job: the caller's `superseded`
-    job, which runs whatever happened, reports it for each environment of the matrix."""
+    job, which runs whatever happened, reports it for each environment of the matrix.
+    `needs.deploy.result` is one result for the whole matrix, and a failed entry makes it
+    `failure` even when another entry was cancelled before it started: the job runs then too,
+    and `gitops apply-report --result superseded` posts nothing for an environment whose deploy
+    started (its own report job reported)."""
     job = jobs("deploy.yml")["superseded"]
     assert job["needs"] == ["environments", "deploy"]
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.environments.outputs.deploy) }}"

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_API = "https://api.github.com"
@@ -236,6 +237,15 @@ def set_variable(gh: GitHub, name: str, value: str) -> str:
     return "updated"
 
 
+def last_commit_time(gh: GitHub, branch: str) -> datetime | None:
+    """When the newest commit on `branch` was committed (UTC), None when GitHub gives no date."""
+    commit, _ = gh.request("GET", f"/repos/{gh.repo}/commits/{urllib.parse.quote(branch)}")
+    date = (((commit or {}).get("commit") or {}).get("committer") or {}).get("date")
+    if not date:
+        return None
+    return datetime.fromisoformat(str(date).replace("Z", "+00:00")).astimezone(UTC)
+
+
 def get_file(gh: GitHub, path: str, ref: str) -> str | None:
     """Text of a file on a branch, or None when it does not exist."""
     import base64
@@ -255,6 +265,11 @@ def get_file(gh: GitHub, path: str, ref: str) -> str | None:
 def get_pull(gh: GitHub, number: int) -> dict[str, Any]:
     pull, _ = gh.request("GET", f"/repos/{gh.repo}/pulls/{number}")
     return pull
+
+
+def pulls_from(gh: GitHub, label: str) -> list[dict[str, Any]]:
+    """Every pull request (open, closed or merged) whose head is `label` (`owner:branch`)."""
+    return list(gh.paginate(f"/repos/{gh.repo}/pulls", {"state": "all", "head": label}))
 
 
 def get_workflow(gh: GitHub, workflow: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ says what each asks for). In this order, each step idempotent and merged with wh
 repository already has (run it again after `make bootstrap`, and after adding an environment):
 1. checks the repository: not a fork (GitHub never runs a fork's scheduled workflows, so the
    nightly destroy would not run), default branch `main` (the roles trust refs/heads/main),
-   and the token's user is an admin;
+   and the token's user is an admin; warns when Issues are turned off (the drift check and the
+   nightly watchdog report through an issue);
 2. protects, for every AWS environment envs/*/environment.toml describes, its GitHub
    environments BEFORE any role trusts them (GitHub creates a missing environment unprotected
    the first time a workflow names it): the `gate` with required reviewers, the
@@ -238,6 +239,12 @@ def setup(
     repo = api.get_repository(gh)
     check_repository(repo)
     say(f"ok repository {repo['full_name']}: not a fork, default branch main, admin token")
+    if repo.get("has_issues") is False:
+        warn(
+            "Issues are turned off in this repository: the drift check and the nightly "
+            "watchdog report a problem by opening an issue, which GitHub then refuses, and only "
+            "a red scheduled run is left. Turn them on in Settings → General → Features → Issues"
+        )
 
     if reviewers:
         logins = list(protection.mode_for(reviewers).reviewers)
