@@ -25,6 +25,9 @@ resource "aws_s3_bucket" "state" {
 
   lifecycle {
     prevent_destroy = true # every environment's state lives here
+    # Tags an owner adds by hand (cost allocation, an organisation's tag policy) stay on a
+    # re-run: make bootstrap applies again after every change, and never takes them off.
+    ignore_changes = [tags]
   }
 }
 

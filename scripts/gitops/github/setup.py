@@ -264,8 +264,9 @@ def _variables(
         found = variables_of(env)
         if found is None:
             warn(
-                f"envs/{env.name}: no roles from `make bootstrap` yet: run `make bootstrap "
-                f"ENV={env.name}`, then this again to set its variables"
+                f"envs/{env.name}: no roles from `make bootstrap` in this checkout: run `make "
+                f"bootstrap ENV={env.name}`, then this again to set its variables (variables "
+                "set before, from another checkout, are left as they are)"
             )
             continue
         for name, value in found.items():

@@ -1,0 +1,133 @@
+"""make bootstrap run again, or from another checkout: it refuses, before anything is applied,
+what would stop it half-way (roles or a budget the account has, whose local state this checkout
+lacks), and it says what each apply changed. The account is moto's (as boto3 sees it) and
+Terraform is never reached; tests/test_bootstrap_iam.py applies the real roots on LocalStack
+twice, with tags added by hand in between."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gitops import environments
+from gitops.terraform import bootstrap
+
+REPO = "octo-org/gitops-seoul"
+SEOUL = environments.load()["seoul"]
+PROJECT = environments.project_name(SEOUL)
+REGION = SEOUL.region
+ENVIRON = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+TRUST = json.dumps(
+    {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                    "Principal": {"Service": "ec2.amazonaws.com"}}]}
+)  # fmt: skip
+
+
+class Applied(Exception):
+    """Terraform was reached: the checks before it let the run through."""
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout's bootstrap/ after `make github-setup` only: no local state at all."""
+    root = tmp_path / "bootstrap"
+    for sub in (bootstrap.BUCKET_ROOT, bootstrap.ACCOUNT_ROOT, bootstrap.ROLES_ROOT):
+        (root / sub).mkdir(parents=True)
+    ids = {"repository": REPO, **bootstrap.REHEARSAL_IDS}
+    (root / bootstrap.ROLES_ROOT / bootstrap.GITHUB_VARS_FILE).write_text(json.dumps(ids))
+
+    def terraform(*args: Any, **kwargs: Any) -> str:
+        raise Applied(str(args))
+
+    monkeypatch.setattr(bootstrap, "terraform", terraform)
+    return root
+
+
+def run(root: Path) -> None:
+    bootstrap.run(environ=ENVIRON, bootstrap_dir=root, env_name="seoul", budget_usd=20,
+                  budget_emails=["ops@example.com"], log=lambda _: None)  # fmt: skip
+
+
+def instance_role(iam: Any, project: str) -> None:
+    """What an earlier make bootstrap left in the account for a project (its web role)."""
+    iam.create_role(RoleName=f"{project}-web", Path=f"{bootstrap.IAM_PATH_ROOT}{project}/",
+                    AssumeRolePolicyDocument=TRUST)  # fmt: skip
+
+
+def test_a_first_run_goes_on_to_apply(checkout: Path) -> None:
+    from moto import mock_aws
+
+    with mock_aws(), pytest.raises(Applied):
+        run(checkout)
+
+
+def test_roles_bootstrapped_from_another_checkout_are_refused_before_any_apply(
+    checkout: Path,
+) -> None:
+    """A teammate's clone, or a fresh one: the roles exist, their state is elsewhere. Terraform
+    would stop on EntityAlreadyExists after the bucket and the account were applied."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        instance_role(boto3.client("iam", region_name=REGION), PROJECT)
+        with pytest.raises(bootstrap.BootstrapError, match="no bootstrap state for envs/seoul") as err:
+            run(checkout)
+    message = str(err.value)
+    assert "github-oidc/state/seoul.tfstate" in message and "Nothing was applied" in message
+    assert f"choose another project_name in envs/seoul/terraform.tfvars" in message
+    assert not (checkout / bootstrap.ACCOUNT_ROOT / bootstrap.ACCOUNT_VARS_FILE).exists()
+
+
+def test_roles_whose_state_is_here_are_applied_again(checkout: Path) -> None:
+    import boto3
+    from moto import mock_aws
+
+    state = bootstrap.state_file(checkout / bootstrap.ROLES_ROOT, "seoul")
+    state.parent.mkdir()
+    state.write_text("{}")
+    with mock_aws():
+        instance_role(boto3.client("iam", region_name=REGION), PROJECT)
+        with pytest.raises(Applied):
+            run(checkout)
+
+
+def test_a_budget_made_from_another_checkout_is_refused_before_any_apply(checkout: Path) -> None:
+    import boto3
+    from moto import mock_aws
+
+    budget = {"BudgetName": bootstrap.BUDGET_NAME, "BudgetType": "COST", "TimeUnit": "MONTHLY",
+              "BudgetLimit": {"Amount": "20", "Unit": "USD"}}  # fmt: skip
+    with mock_aws():
+        account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+        boto3.client("budgets", region_name="us-east-1").create_budget(
+            AccountId=account, Budget=budget
+        )
+        with pytest.raises(bootstrap.BootstrapError, match="already has the budget") as err:
+            run(checkout)
+        assert "budget_name of its own" in str(err.value)
+
+        # Its own name in account.auto.tfvars.json: another repository's budget is no clash.
+        vars_file = checkout / bootstrap.ACCOUNT_ROOT / bootstrap.ACCOUNT_VARS_FILE
+        vars_file.write_text(json.dumps({"budget_name": "gitops-second-repo"}))
+        with pytest.raises(Applied):
+            run(checkout)
+
+
+def test_what_an_apply_changed_is_said() -> None:
+    out = """aws_s3_bucket.state: Refreshing state... [id=tfstate-x]
+module.instance_roles.aws_iam_role.this["web"]: Modifying... [id=study-seoul-web]
+module.instance_roles.aws_iam_role.this["web"]: Modifications complete after 0s
+aws_iam_policy.pipeline["old"]: Destroying... [id=arn:aws:iam::1:policy/x]
+
+Apply complete! Resources: 0 added, 1 changed, 1 destroyed.
+"""
+    assert bootstrap.applied(out) == (
+        '0 added, 1 changed, 1 destroyed: aws_iam_policy.pipeline["old"], '
+        'module.instance_roles.aws_iam_role.this["web"]'
+    )
+    assert bootstrap.applied("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.") == (
+        "0 added, 0 changed, 0 destroyed"
+    )
