@@ -124,10 +124,10 @@ aws_iam_policy.pipeline["old"]: Destroying... [id=arn:aws:iam::1:policy/x]
 
 Apply complete! Resources: 0 added, 1 changed, 1 destroyed.
 """
-    assert bootstrap.applied(out) == (
+    assert bootstrap.apply_summary(out) == (
         '0 added, 1 changed, 1 destroyed: aws_iam_policy.pipeline["old"], '
         'module.instance_roles.aws_iam_role.this["web"]'
     )
-    assert bootstrap.applied("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.") == (
+    assert bootstrap.apply_summary("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.") == (
         "0 added, 0 changed, 0 destroyed"
     )

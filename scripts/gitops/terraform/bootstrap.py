@@ -263,7 +263,7 @@ _APPLIED = re.compile(r"Resources: (\d+) added, (\d+) changed, (\d+) destroyed")
 _CHANGING = re.compile(r"^(\S+): (?:Modifying|Destroying)\.\.\.", re.MULTILINE)
 
 
-def applied(output: str) -> str:
+def apply_summary(output: str) -> str:
     """What an apply did, from Terraform's output: the counts, and what it changed or removed
     (a run again changes nothing unless something drifted, or the code changed)."""
     counts = _APPLIED.search(output)
@@ -476,7 +476,7 @@ def run(
                       "aws_s3_bucket.state", bucket, environ=environ)  # fmt: skip
     out = terraform(bucket_root, "apply", "-auto-approve", "-no-color", *bucket_vars,
                     environ=environ)  # fmt: skip
-    log(f"bootstrap: state bucket {bucket} ready ({applied(out)})")
+    log(f"bootstrap: state bucket {bucket} ready ({apply_summary(out)})")
 
     # 2. The account: OIDC provider (reused when the account has one this root did not make),
     #    the cost budget. Legacy github-oidc state gives its provider up first.
@@ -494,7 +494,7 @@ def run(
     ]  # fmt: skip
     out = terraform(account_root, "apply", "-auto-approve", "-no-color", *account_vars,
                     environ=environ)  # fmt: skip
-    log(f"bootstrap: account root applied ({applied(out)})")
+    log(f"bootstrap: account root applied ({apply_summary(out)})")
     provider = json.loads(
         terraform(account_root, "output", "-json", "oidc_provider_arn", environ=environ)
     )
@@ -517,7 +517,7 @@ def run(
         )
         variables.update(select_variables(outputs, workflow_variables(stack)))
         log(f"bootstrap: envs/{stack.name} ({environments.project_name(stack)}, {stack.region}) "
-            f"roles ready ({applied(out)})")  # fmt: skip
+            f"roles ready ({apply_summary(out)})")  # fmt: skip
     log("bootstrap: done. Set these repository variables (make github-setup does it for you):")
     for name, value in variables.items():
         log(f"  gh variable set {name} --body '{value}' -R {repository}")
@@ -692,6 +692,14 @@ def rehearse(
             shutil.copytree(workdir / "modules", keep_in / "modules", dirs_exist_ok=True)
             log(f"rehearsal: kept the applied resources; their Terraform state is in {kept}")
             applied = False
+            if emulator is not None and emulator.started_by_us:
+                # What it applied lives in this emulator alone: stopping it would lose it.
+                state = keep_in / "localstack.json"
+                localstack.save(emulator, state)
+                emulator = None
+                log(f"rehearsal: LocalStack left running at {endpoint} with them (AWS_ENDPOINT_URL="
+                    f"{endpoint} and dummy keys to look); stop it with `.venv/bin/gitops "
+                    f"localstack stop --state-file {state}`")  # fmt: skip
         log("rehearsal: applied and checked; `make bootstrap` prints these lines for your account")
         return result
     finally:
