@@ -7,6 +7,7 @@ twice, with tags added by hand in between."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ids = {"repository": REPO, **bootstrap.REHEARSAL_IDS}
     (root / bootstrap.ROLES_ROOT / bootstrap.GITHUB_VARS_FILE).write_text(json.dumps(ids))
 
-    def terraform(*args: Any, **kwargs: Any) -> str:
-        raise Applied(str(args))
+    def terraform(root: Path, *args: str, **kwargs: Any) -> str:
+        if args[0] == "init":  # local only: the root's providers and backend
+            return ""
+        raise Applied(f"{root.name}: terraform {' '.join(args)}")
 
     monkeypatch.setattr(bootstrap, "terraform", terraform)
     return root
@@ -130,4 +133,51 @@ Apply complete! Resources: 0 added, 1 changed, 1 destroyed.
     )
     assert bootstrap.apply_summary("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.") == (
         "0 added, 0 changed, 0 destroyed"
+    )
+
+
+def test_a_bucket_of_that_name_holding_rules_of_its_own_is_refused_not_taken_over(
+    checkout: Path,
+) -> None:
+    """The default name tfstate-<account>-<region> is a common one: a bucket of that name kept
+    for other states would have its policy and lifecycle rules replaced by the import."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
+        name = f"tfstate-{account}-{REGION}"
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        theirs = {"Sid": "ReadForAudit", "Effect": "Allow", "Action": "s3:GetObject",
+                  "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                  "Resource": f"arn:aws:s3:::{name}/*"}  # fmt: skip
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Statement": [theirs]}))
+        with pytest.raises(bootstrap.BootstrapError, match="ReadForAudit") as err:
+            run(checkout)
+        assert "BUCKET=" in str(err.value) and "Nothing was applied" in str(err.value)
+        assert json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])["Statement"] == [theirs]
+
+        # The state bucket an earlier make bootstrap made (another clone): imported.
+        ours = dict(theirs, Sid="DenyInsecureTransport", Effect="Deny")
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Statement": [ours]}))
+        rule = {"ID": "expire-old-state-versions", "Status": "Enabled", "Filter": {},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 90}}  # fmt: skip
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [rule]})
+        with pytest.raises(Applied, match="import"):
+            run(checkout)
+
+        rule = dict(rule, ID="archive-after-a-year")
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [rule]})
+        with pytest.raises(bootstrap.BootstrapError, match="lifecycle rule archive-after-a-year"):
+            run(checkout)
+
+
+def test_what_is_ours_in_an_existing_bucket_is_what_the_state_bucket_root_sets() -> None:
+    main = (bootstrap.BOOTSTRAP_DIR / bootstrap.BUCKET_ROOT / "main.tf").read_text()
+    assert set(re.findall(r'^\s*sid\s*=\s*"([^"]+)"', main, re.MULTILINE)) == set(
+        bootstrap.STATE_BUCKET_POLICY_SIDS
+    )
+    assert set(re.findall(r'^\s*id\s*=\s*"([^"]+)"', main, re.MULTILINE)) == set(
+        bootstrap.STATE_BUCKET_LIFECYCLE_RULES
     )

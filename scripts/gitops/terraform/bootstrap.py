@@ -211,6 +211,45 @@ def refuse_prefix_clash(project: str, others: set[str], env_name: str) -> None:
         )
 
 
+# What bootstrap/state-bucket puts in a bucket's policy and lifecycle configuration, by the Sid
+# and rule ID it gives them (tests/test_bootstrap_rerun.py holds these to its main.tf).
+STATE_BUCKET_POLICY_SIDS = frozenset({"DenyInsecureTransport"})
+STATE_BUCKET_LIFECYCLE_RULES = frozenset({"expire-old-state-versions"})
+
+
+def refuse_foreign_bucket(s3: Any, bucket: str) -> None:
+    """An existing bucket is imported, then configured as a new one: its bucket policy and
+    lifecycle rules are replaced. One that holds statements or rules of its own (a bucket of
+    that name kept for other states, say) is refused instead of losing them."""
+    from botocore.exceptions import ClientError
+
+    own: list[str] = []
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        statements = policy.get("Statement") or []
+        for st in statements if isinstance(statements, list) else [statements]:
+            if st.get("Sid") not in STATE_BUCKET_POLICY_SIDS:
+                own.append(f"bucket policy statement {st.get('Sid') or '(no Sid)'}")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
+            raise
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules") or []
+        own += [f"lifecycle rule {r.get('ID') or '(no ID)'}" for r in rules
+                if r.get("ID") not in STATE_BUCKET_LIFECYCLE_RULES]  # fmt: skip
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+    if own:
+        raise BootstrapError(
+            f"the bucket {bucket} already exists in this account with its own "
+            f"{', '.join(own)}: make bootstrap would replace its policy and lifecycle rules "
+            "with the state bucket's. Give the state bucket another name (make bootstrap "
+            f"BUCKET=...), or, if {bucket} is meant for this pipeline alone, remove those and "
+            "run it again. Nothing was applied."
+        )
+
+
 def budget_exists(budgets: Any, account: str, name: str) -> bool:
     """Whether the account has a budget of that name; an unanswered question counts as no (the
     apply then says what AWS said)."""
@@ -471,6 +510,7 @@ def run(
         except Exception:  # 404 (absent) or 403 (someone else's): create below says which
             exists = False
         if exists:
+            refuse_foreign_bucket(s3, bucket)
             log(f"bootstrap: importing the existing bucket {bucket}")
             terraform(bucket_root, "import", "-no-color", *bucket_vars,
                       "aws_s3_bucket.state", bucket, environ=environ)  # fmt: skip
