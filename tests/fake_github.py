@@ -531,8 +531,11 @@ class FakeRepository(Fake):
             ("GET", repo(r"/environments/([^/]+)"), self.get_environment),
             ("PUT", repo(r"/environments/([^/]+)"), self.put_environment),
             (None, repo(r"/environments/([^/]+)/deployment-branch-policies"), self.policies),
-            ("DELETE", repo(r"/environments/([^/]+)/deployment-branch-policies/(\d+)"),
-             self.delete_policy),
+            (
+                "DELETE",
+                repo(r"/environments/([^/]+)/deployment-branch-policies/(\d+)"),
+                self.delete_policy,
+            ),
             ("GET", repo(r"/collaborators/([^/]+)/permission"), self.permission),
             ("GET", repo(r"/collaborators/([^/]+)"), self.collaborator),
             ("GET", repo(r"/branches/([^/]+)/protection"), self.classic_protection),

@@ -1132,8 +1132,8 @@ def test_a_second_bootstrap_keeps_tags_added_by_hand_and_says_it_changed_nothing
              if var.endswith("_ROLE_ARN")] + [f"{PROJECT}-web", f"{PROJECT}-db"]  # fmt: skip
     for role in roles:
         iam.tag_role(RoleName=role, Tags=[ours])
-    (provider,) = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
-                   if p["Arn"].endswith(bootstrap.OIDC_URL_SUFFIX)]  # fmt: skip
+    providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    (provider,) = [p["Arn"] for p in providers if p["Arn"].endswith(bootstrap.OIDC_URL_SUFFIX)]
     iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=provider, Tags=[ours])
 
     lines: list[str] = []

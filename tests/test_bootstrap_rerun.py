@@ -76,11 +76,13 @@ def test_roles_bootstrapped_from_another_checkout_are_refused_before_any_apply(
 
     with mock_aws():
         instance_role(boto3.client("iam", region_name=REGION), PROJECT)
-        with pytest.raises(bootstrap.BootstrapError, match="no bootstrap state for envs/seoul") as err:
+        with pytest.raises(
+            bootstrap.BootstrapError, match="no bootstrap state for envs/seoul"
+        ) as err:
             run(checkout)
     message = str(err.value)
     assert "github-oidc/state/seoul.tfstate" in message and "Nothing was applied" in message
-    assert f"choose another project_name in envs/seoul/terraform.tfvars" in message
+    assert "choose another project_name in envs/seoul/terraform.tfvars" in message
     assert not (checkout / bootstrap.ACCOUNT_ROOT / bootstrap.ACCOUNT_VARS_FILE).exists()
 
 
@@ -131,9 +133,9 @@ Apply complete! Resources: 0 added, 1 changed, 1 destroyed.
         '0 added, 1 changed, 1 destroyed: aws_iam_policy.pipeline["old"], '
         'module.instance_roles.aws_iam_role.this["web"]'
     )
-    assert bootstrap.apply_summary("Apply complete! Resources: 0 added, 0 changed, 0 destroyed.") == (
-        "0 added, 0 changed, 0 destroyed"
-    )
+    assert bootstrap.apply_summary(
+        "Apply complete! Resources: 0 added, 0 changed, 0 destroyed."
+    ) == ("0 added, 0 changed, 0 destroyed")
 
 
 def test_a_bucket_of_that_name_holding_rules_of_its_own_is_refused_not_taken_over(

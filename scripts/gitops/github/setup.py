@@ -173,8 +173,10 @@ def _protect_environments(
             say(f"ok environment {name} (envs/{env.name}): unattended, no admin bypass, "
                 f"main only ({policy})")  # fmt: skip
             if others:
-                say(f"   removed {_rules(others)} from {name}: the destroy role trusts any job "
-                    "it admits, unattended, and the nightly gate check refuses all but main")  # fmt: skip
+                say(
+                    f"   removed {_rules(others)} from {name}: the destroy role trusts any job "
+                    "it admits, unattended, and the nightly gate check refuses all but main"
+                )
             for note in notes:
                 warn(f"environment {name}: {note}")
 

@@ -277,16 +277,17 @@ def refuse_state_elsewhere(
     legacy = state_file(roles_root).exists()  # moved per environment by this run
     for stack in stacks:
         project = environments.project_name(stack)
-        if project in projects and not (legacy or state_file(roles_root, stack.name).exists()):
+        state = state_file(roles_root, stack.name)
+        if project in projects and not (legacy or state.exists()):
             raise BootstrapError(
                 f"this account already has the pipeline roles of project {project!r} (IAM path "
                 f"{IAM_PATH_ROOT}{project}/), but this checkout has no bootstrap state for "
-                f"envs/{stack.name} ({state_file(roles_root, stack.name).relative_to(roles_root.parent.parent)}). "
-                "make bootstrap keeps its state in the checkout that ran it: run it there, or "
-                f"copy {LOCAL_STATE} from there into this checkout and run it again. If another "
-                f"repository's pipeline uses that project name, choose another project_name in "
+                f"envs/{stack.name} ({state.relative_to(roles_root.parent.parent)}). make "
+                "bootstrap keeps its state in the checkout that ran it: run it there, or copy "
+                f"{LOCAL_STATE} from there into this checkout and run it again. If another "
+                "repository's pipeline uses that project name, choose another project_name in "
                 f"envs/{stack.name}/terraform.tfvars. Nothing was applied."
-            )  # fmt: skip
+            )
     if budget is not None and not state_file(account_root).exists():
         raise BootstrapError(
             f"this account already has the budget {budget!r}, but this checkout has no state "
@@ -489,7 +490,8 @@ def run(
     budget_name = str(saved_account_vars(account_root).get("budget_name") or BUDGET_NAME)
     found_budget = (
         budget_name
-        if create_budget and budget_exists(_client("budgets", region, environ), account, budget_name)
+        if create_budget
+        and budget_exists(_client("budgets", region, environ), account, budget_name)
         else None
     )
     refuse_state_elsewhere(roles_root, account_root, stacks, others, found_budget)
