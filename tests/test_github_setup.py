@@ -663,25 +663,24 @@ def test_a_codeowners_github_already_reads_elsewhere_is_extended_not_shadowed(
     ]
 
 
-def test_a_reviewer_who_is_no_collaborator_is_refused_before_any_write(
-    fake: FakeRepository, dirs: dict[str, Path]
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # A reviewer approves applies to the AWS account: a login that exists but was never
+        # given access (a typo, an invitation not accepted) is not made an approver.
+        ({"users": {"mallory": 66}}, "mallory is not a collaborator"),
+        # GitHub counts only approvals and code owners with write access: with one writer
+        # among the reviewers, that writer's own pull requests could never merge.
+        ({"roles": {"mallory": "read"}, "users": {"mallory": 66}}, "mallory has read access"),
+    ],
+)
+def test_reviewers_who_cannot_do_the_job_are_refused_before_any_write(
+    fake: FakeRepository, dirs: dict[str, Path], change: dict[str, dict[str, Any]], message: str
 ) -> None:
-    """A reviewer approves applies to the AWS account: a login that exists but was never given
-    access (a typo, an invitation not accepted) is refused, not made an approver."""
-    fake.users["mallory"] = 66
-    with pytest.raises(github_setup.SetupError, match="mallory is not a collaborator"):
+    for name, added in change.items():
+        getattr(fake, name).update(added)
+    with pytest.raises(github_setup.SetupError, match=message):
         run(fake, dirs, reviewers=["alice", "mallory"])
-    assert fake.writes() == []
-
-
-def test_team_mode_needs_two_reviewers_who_can_write(
-    fake: FakeRepository, dirs: dict[str, Path]
-) -> None:
-    """GitHub counts only approvals and code owners with write access: with one writer among
-    the reviewers, that writer's own pull requests could never merge."""
-    fake.roles["bob"] = "read"
-    with pytest.raises(github_setup.SetupError, match="bob .*read access"):
-        run(fake, dirs, reviewers=["alice", "bob"])
     assert fake.writes() == []
 
 
