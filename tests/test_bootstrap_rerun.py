@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gitops import environments
 from gitops.terraform import bootstrap
+
+from tests.test_bootstrap_iam import second_environment
+from tests.tf_sandbox import REPO_ROOT
 
 REPO = "octo-org/gitops-seoul"
 SEOUL = environments.load()["seoul"]
@@ -48,8 +52,8 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def run(root: Path) -> None:
-    bootstrap.run(environ=ENVIRON, bootstrap_dir=root, env_name="seoul", budget_usd=20,
+def run(root: Path, env_name: str = "seoul") -> None:
+    bootstrap.run(environ=ENVIRON, bootstrap_dir=root, env_name=env_name, budget_usd=20,
                   budget_emails=["ops@example.com"], log=lambda _: None)  # fmt: skip
 
 
@@ -183,3 +187,44 @@ def test_what_is_ours_in_an_existing_bucket_is_what_the_state_bucket_root_sets()
     assert set(re.findall(r'^\s*id\s*=\s*"([^"]+)"', main, re.MULTILINE)) == set(
         bootstrap.STATE_BUCKET_LIFECYCLE_RULES
     )
+
+
+def described_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, region: str) -> Path:
+    """The environments as committed, and envs/<name> beside them (Seoul's root copied)."""
+    envs_dir = tmp_path / "envs"
+    shutil.copytree(REPO_ROOT / "envs", envs_dir, symlinks=True,
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    second_environment(envs_dir, name, region, f"study-{name}")
+    load = environments.load
+    monkeypatch.setattr(environments, "load", lambda envs_dir_=envs_dir: load(envs_dir_))
+    return envs_dir
+
+
+@pytest.mark.parametrize(
+    ("name", "region"), [("osaka", "ap-northeast-3"), ("tokyo", "ap-northeast-1")]
+)
+def test_an_environment_bootstrapped_alone_uses_the_one_state_bucket(
+    checkout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, region: str
+) -> None:
+    """`make bootstrap ENV=osaka` (docs/PIPELINE.md, "Add an environment"): the state bucket
+    every environment's backend.tf names is in Seoul's region, whatever the new one's region or
+    name; a bucket named after the new region would ask Terraform to replace the state bucket."""
+    from moto import mock_aws
+
+    described_with(tmp_path, monkeypatch, name, region)
+    with mock_aws(), pytest.raises(Applied) as applied:
+        run(checkout, env_name=name)
+    account = "123456789012"  # moto's
+    assert str(applied.value).startswith("state-bucket: terraform apply")
+    assert f"-var=bucket_name=tfstate-{account}-{REGION}" in str(applied.value)
+    assert f"-var=aws_region={REGION}" in str(applied.value)
+
+
+def test_backends_that_name_two_regions_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envs_dir = described_with(tmp_path, monkeypatch, "osaka", "ap-northeast-3")
+    backend = envs_dir / "osaka" / "backend.tf"
+    backend.write_text(backend.read_text().replace(f'"{REGION}"', '"ap-northeast-3"'))
+    with pytest.raises(bootstrap.BootstrapError, match="one state bucket.*envs/osaka"):
+        bootstrap.state_region()

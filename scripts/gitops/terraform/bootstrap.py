@@ -52,6 +52,7 @@ from gitops import environments
 from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 from gitops.signals import sigterm_as_interrupt
+from gitops.terraform.unlock import backend_from_source
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 MODULES_DIR = REPO_ROOT / "modules"
@@ -130,6 +131,28 @@ def aws_environments(only: str | None = None) -> list[environments.Environment]:
     if not chosen:
         raise BootstrapError("no AWS environment is described (envs/*/environment.toml)")
     return chosen
+
+
+def state_region() -> str:
+    """The state bucket's region: the one every AWS environment's backend.tf commits, since
+    they share the bucket (an environment committing none counts with its own region). Never
+    the region of the environment a run bootstraps: `make bootstrap ENV=osaka` would otherwise
+    name, and ask Terraform to replace, another bucket."""
+    found: dict[str, list[str]] = {}
+    for env in environments.load().values():
+        if not env.emulated:
+            committed = backend_from_source(env.root)["config"].get("region") or env.region
+            found.setdefault(str(committed), []).append(env.name)
+    if len(found) != 1:
+        where = "; ".join(
+            f"{region}: envs/{', envs/'.join(names)}" for region, names in found.items()
+        )
+        raise BootstrapError(
+            "the AWS environments share one state bucket, so their backend.tf must name one "
+            f"region: {where or 'no AWS environment is described'}. Keep backend.tf as "
+            "copied (docs/PIPELINE.md, Add an environment)"
+        )
+    return next(iter(found))
 
 
 def workflow_variables(stack: environments.Environment) -> list[str]:
@@ -446,8 +469,9 @@ def run(
 ) -> Result:
     refuse_ci(environ)
     stacks = aws_environments(env_name)
-    # The state bucket and the account root live in the first environment's region.
-    region = stacks[0].region
+    # The state bucket and the account root live in the bucket's region, whichever
+    # environments this run bootstraps.
+    region = state_region()
     bucket_root = bootstrap_dir / BUCKET_ROOT
     account_root = bootstrap_dir / ACCOUNT_ROOT
     roles_root = bootstrap_dir / ROLES_ROOT
@@ -665,9 +689,9 @@ def _teardown(root: Path, repository: str, bucket: str, env: dict[str, str]) -> 
             terraform(roles_root, "destroy", "-auto-approve", "-no-color", *flags, environ=env)
     if state_file(account_root).exists():
         terraform(account_root, "destroy", "-auto-approve", "-no-color",
-                  f"-var=aws_region={stacks[0].region}", "-var=create_budget=false",
+                  f"-var=aws_region={state_region()}", "-var=create_budget=false",
                   f"-var=budget_name={BUDGET_NAME}", environ=env)  # fmt: skip
-    s3 = _client("s3", stacks[0].region, env)
+    s3 = _client("s3", state_region(), env)
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception:  # never created
