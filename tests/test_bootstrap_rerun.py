@@ -228,3 +228,14 @@ def test_backends_that_name_two_regions_are_refused(
     backend.write_text(backend.read_text().replace(f'"{REGION}"', '"ap-northeast-3"'))
     with pytest.raises(bootstrap.BootstrapError, match="one state bucket.*envs/osaka"):
         bootstrap.state_region()
+
+
+def test_a_failure_says_what_to_do_next(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Credentials denied half-way: what was applied stays, and the message says to run again."""
+    monkeypatch.setattr(bootstrap, "BOOTSTRAP_DIR", checkout)
+    assert bootstrap.main(["--env", "seoul"], {"CI": "true"}) == 1
+    err = capsys.readouterr().err
+    assert "bootstrap: FAILED: make bootstrap creates IAM roles" in err
+    assert "run it again: every step is idempotent" in err

@@ -577,8 +577,9 @@ def test_private_repository_refused_by_the_api(fake: FakeRepository, dirs: dict[
 def test_unknown_reviewer_fails_before_any_write(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:
-    with pytest.raises(api.GitHubError, match="HTTP 404"):
-        run(fake, dirs, reviewers=["nobody"])
+    for login in ("nobody", "octo-org/deployers"):  # a misspelt login; a team, not a login
+        with pytest.raises(github_setup.SetupError, match=f"no GitHub user {login!r}"):
+            run(fake, dirs, reviewers=["alice", login])
     assert fake.writes() == []
 
 

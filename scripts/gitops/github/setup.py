@@ -88,6 +88,21 @@ def check_repository(repo: dict[str, Any]) -> None:
         )
 
 
+def user_id(gh: api.GitHub, login: str) -> int:
+    try:
+        if "/" in login:  # an organisation's team: /users/ would not say why it is unknown
+            raise api.GitHubError(f"{login} is a team", 404)
+        return int(api.get_user(gh, login)["id"])
+    except api.GitHubError as err:
+        if err.status != 404:
+            raise
+        raise SetupError(
+            f"no GitHub user {login!r}: REVIEWERS takes user logins, comma-separated. A team "
+            "reviews deployments when added by hand (Settings → Environments → the gate), and "
+            "later runs keep it"
+        ) from err
+
+
 def code_owners(gh: api.GitHub, logins: list[str], mode: protection.Mode) -> list[str]:
     """The reviewers who can own code, after refusing, before anything is written, a reviewer
     who has no access to the repository (a typo, an invitation not accepted: a reviewer
@@ -310,7 +325,7 @@ def setup(
 
     if reviewers:
         logins = list(protection.mode_for(reviewers).reviewers)
-        ids = [int(api.get_user(gh, login)["id"]) for login in logins]
+        ids = [user_id(gh, login) for login in logins]
         mode = report.mode = protection.mode_for(logins)
         owners = code_owners(gh, logins, mode)
     else:  # /user already carries the id: the token's own user (an admin) is fetched once

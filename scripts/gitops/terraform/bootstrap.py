@@ -851,6 +851,11 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         )
     except BootstrapError as exc:
         print(f"bootstrap: FAILED: {exc}", file=sys.stderr)
+        print(
+            "bootstrap: fix that and run it again: every step is idempotent, and what the steps "
+            "before it applied is kept (their state is in bootstrap/)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("bootstrap: interrupted", file=sys.stderr)
