@@ -614,8 +614,9 @@ class FakeRepository(Fake):
         if login not in self.users:
             return NOT_FOUND
         role = self.roles.get(login)
+        anyone = "none" if self.repo["private"] else "read"  # anyone reads a public repository
         return Reply(200, {
-            "permission": PERMISSION_OF_ROLE[role] if role else "none", "role_name": role or "",
+            "permission": PERMISSION_OF_ROLE[role] if role else anyone, "role_name": role or "",
             "user": {"login": login, "id": self.users[login]},
         })  # fmt: skip
 

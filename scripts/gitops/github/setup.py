@@ -110,13 +110,14 @@ def code_owners(gh: api.GitHub, logins: list[str], mode: protection.Mode) -> lis
     GitHub counts approving reviews, and code owners, only of people with write access."""
     writers, readers = [], []
     for login in logins:
-        if not api.is_collaborator(gh, login):
+        permission = api.get_permission(gh, login)
+        # Anyone may read a public repository: read access alone does not make a collaborator.
+        if permission not in ("admin", "write") and not api.is_collaborator(gh, login):
             raise SetupError(
                 f"{login} is not a collaborator of {gh.repo}: a reviewer approves applies to "
                 "your AWS account. Check the spelling, or invite them (Settings → Collaborators "
                 "and teams) and run this again once they accepted"
             )
-        permission = api.get_permission(gh, login)
         (writers if permission in ("admin", "write") else readers).append((login, permission))
     if mode.team and len(writers) < 2:
         has = ", ".join(f"{login} has {permission} access" for login, permission in readers)
