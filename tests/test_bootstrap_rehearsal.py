@@ -196,3 +196,19 @@ def test_a_rehearsal_that_keeps_what_it_applied_keeps_the_localstack_holding_it(
         assert any(f"localstack stop --state-file {kept}" in line for line in lines), lines
     else:
         assert stopped == [started]
+
+
+def test_a_rehearsal_refused_before_applying_leaves_the_bucket_it_found(tmp_path: Path) -> None:
+    """A second rehearsal against a LocalStack that keeps the first one's work (KEEP_IN,
+    ENDPOINT=) is refused before it applies anything; its clean-up must not then delete the
+    bucket the first one left."""
+    import boto3
+    from moto import mock_aws
+
+    root = bootstrap._rehearsal_roots(tmp_path, bootstrap.REHEARSAL_REPO)  # nothing applied
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bootstrap.REHEARSAL_BUCKET)
+        bootstrap._teardown(root, bootstrap.REHEARSAL_REPO, bootstrap.REHEARSAL_BUCKET, env)
+        assert s3.head_bucket(Bucket=bootstrap.REHEARSAL_BUCKET)

@@ -691,6 +691,8 @@ def _teardown(root: Path, repository: str, bucket: str, env: dict[str, str]) -> 
         terraform(account_root, "destroy", "-auto-approve", "-no-color",
                   f"-var=aws_region={state_region()}", "-var=create_budget=false",
                   f"-var=budget_name={BUDGET_NAME}", environ=env)  # fmt: skip
+    if not state_file(root / BUCKET_ROOT).exists():
+        return  # this run never reached the bucket: one there is another run's, left alone
     s3 = _client("s3", state_region(), env)
     try:
         s3.head_bucket(Bucket=bucket)
