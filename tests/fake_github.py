@@ -132,7 +132,7 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_PATCH = handle_any
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
         return Handler
 
@@ -426,6 +426,11 @@ ROLE_RANK = {"read": 0, "triage": 1, "write": 2, "maintain": 3, "admin": 4}
 REPOSITORY_ROLE_IDS = {2: "maintain", 4: "write", 5: "admin"}
 BYPASS_MODES = {"always", "pull_request", "exempt"}
 ACTOR_TYPES = {"Integration", "OrganizationAdmin", "RepositoryRole", "Team", "DeployKey", "User"}
+# Where GitHub looks for CODEOWNERS, in its order: the first file found is the only one read.
+CODEOWNERS_LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+# The `permission` the collaborator-permission endpoint reports for each repository role.
+PERMISSION_OF_ROLE = {"admin": "admin", "maintain": "write", "write": "write",
+                      "triage": "read", "read": "read"}  # fmt: skip
 RULE_PARAMETERS = {  # what GitHub requires of each rule type's parameters (REST: rulesets)
     "deletion": None,
     "non_fast_forward": None,
@@ -484,7 +489,9 @@ class FakeRepository(Fake):
     """One repository as `make github-setup` sees it (the repository, users, environments and
     their branch policies, rulesets, variables, files on main) and as its users then use it:
     pull requests, reviews, check runs, merges and deployment approvals, judged by the rules that
-    were set, the way GitHub documents them.
+    were set, the way GitHub documents them. `roles` are the collaborators (a user missing there
+    is none); `branch_protection`, as GET .../branches/main/protection returns it, is main's
+    classic branch protection rule, which binds merges beside the rulesets.
 
     Strict where GitHub is: a ruleset or environment payload GitHub would refuse gets a 422; a
     ruleset update replaces each top-level field sent (`rules`, `bypass_actors` whole); an
@@ -505,6 +512,7 @@ class FakeRepository(Fake):
     rulesets: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # on main
+    branch_protection: dict[str, Any] | None = None  # main's classic rule, None: not protected
     main: str = "c0"
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # commit -> runs
@@ -551,6 +559,14 @@ class FakeRepository(Fake):
             ("GET", repo(r"/environments/([^/]+)"), self.get_environment),
             ("PUT", repo(r"/environments/([^/]+)"), self.put_environment),
             (None, repo(r"/environments/([^/]+)/deployment-branch-policies"), self.policies),
+            (
+                "DELETE",
+                repo(r"/environments/([^/]+)/deployment-branch-policies/(\d+)"),
+                self.delete_policy,
+            ),
+            ("GET", repo(r"/collaborators/([^/]+)/permission"), self.permission),
+            ("GET", repo(r"/collaborators/([^/]+)"), self.collaborator),
+            ("GET", repo(r"/branches/([^/]+)/protection"), self.classic_protection),
             (None, repo("/rulesets"), self.list_or_create_ruleset),
             (None, repo(r"/rulesets/(\d+)"), self.ruleset),
             ("POST", repo("/actions/variables"), self.create_variable),
@@ -609,6 +625,33 @@ class FakeRepository(Fake):
         policy = {"id": len(policies) + 1, **request.json()}
         policies.append(policy)
         return Reply(200, policy)
+
+    def delete_policy(self, request: Request, m: re.Match[str]) -> Reply:
+        policies = self.branch_policies.get(m.group(1), [])
+        kept = [p for p in policies if p["id"] != int(m.group(2))]
+        if len(kept) == len(policies):
+            return NOT_FOUND
+        self.branch_policies[m.group(1)] = kept
+        return Reply(204)
+
+    def collaborator(self, request: Request, m: re.Match[str]) -> Reply:
+        return Reply(204) if m.group(1) in self.roles else NOT_FOUND
+
+    def permission(self, request: Request, m: re.Match[str]) -> Reply:
+        login = m.group(1)
+        if login not in self.users:
+            return NOT_FOUND
+        role = self.roles.get(login)
+        anyone = "none" if self.repo["private"] else "read"  # anyone reads a public repository
+        return Reply(200, {
+            "permission": PERMISSION_OF_ROLE[role] if role else anyone, "role_name": role or "",
+            "user": {"login": login, "id": self.users[login]},
+        })  # fmt: skip
+
+    def classic_protection(self, request: Request, m: re.Match[str]) -> Reply:
+        if m.group(1) != "main" or self.branch_protection is None:
+            return Reply(404, {"message": "Branch not protected"})
+        return Reply(200, self.branch_protection)
 
     def list_or_create_ruleset(self, request: Request, m: re.Match[str]) -> Reply:
         if request.method == "GET":
@@ -718,8 +761,9 @@ class FakeRepository(Fake):
         pr.reviews.append((login, "APPROVED", pr.head))
 
     def _codeowners_on_main(self) -> list[tuple[str, list[str]]]:
+        found = next((p for p in CODEOWNERS_LOCATIONS if p in self.files), None)
         rows = []
-        for line in self.files.get(".github/CODEOWNERS", "").splitlines():
+        for line in self.files.get(found or "", "").splitlines():
             tokens = line.split("#", 1)[0].split()
             if tokens:
                 rows.append((tokens[0], [t.lstrip("@").lower() for t in tokens[1:]]))
@@ -815,6 +859,16 @@ class FakeRepository(Fake):
                 continue
             for rule in ruleset.get("rules") or []:
                 found += self._rule_blockers(rule, pr, commit or pr.head)
+        classic = self.branch_protection or {}
+        reviews = classic.get("required_pull_request_reviews") or {}
+        admin_bypass = self.roles.get(actor) == "admin" and not (
+            (classic.get("enforce_admins") or {}).get("enabled")
+        )
+        if reviews and not admin_bypass:
+            wanted = reviews.get("required_approving_review_count", 0)
+            approvals = self._approvals(pr, current_only=bool(reviews.get("dismiss_stale_reviews")))
+            if len(approvals) < wanted:
+                found.append(f"branch protection: {wanted} approving review(s) required")
         if ROLE_RANK[self.roles.get(actor, "read")] < ROLE_RANK["write"]:
             found.append(f"{actor} has no write access")
         return found

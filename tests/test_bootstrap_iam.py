@@ -1118,6 +1118,38 @@ def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str
 
 
 @pytest.mark.e2e
+def test_a_second_bootstrap_keeps_tags_added_by_hand_and_says_it_changed_nothing(
+    applied: dict[str, Any],
+) -> None:
+    """An owner tags what the bootstrap made (a cost centre, an organisation's tag policy);
+    `make bootstrap` runs again (a new environment, a changed budget) and takes none of it off,
+    and each step says what it changed: here nothing."""
+    s3, iam = _client("s3", applied["endpoint"]), _client("iam", applied["endpoint"])
+    ours = {"Key": "CostCenter", "Value": "42"}
+    tags = s3.get_bucket_tagging(Bucket=STATE_BUCKET)["TagSet"]
+    s3.put_bucket_tagging(Bucket=STATE_BUCKET, Tagging={"TagSet": [*tags, ours]})
+    roles = [arn.rsplit("/", 1)[1] for var, arn in applied["result"].variables.items()
+             if var.endswith("_ROLE_ARN")] + [f"{PROJECT}-web", f"{PROJECT}-db"]  # fmt: skip
+    for role in roles:
+        iam.tag_role(RoleName=role, Tags=[ours])
+    providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    (provider,) = [p["Arn"] for p in providers if p["Arn"].endswith(bootstrap.OIDC_URL_SUFFIX)]
+    iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=provider, Tags=[ours])
+
+    lines: list[str] = []
+    bootstrap.run(environ=applied["env"], bootstrap_dir=applied["root"], bucket=STATE_BUCKET,
+                  create_budget=False, log=lines.append)  # fmt: skip
+
+    assert ours in s3.get_bucket_tagging(Bucket=STATE_BUCKET)["TagSet"]
+    for role in roles:
+        assert ours in iam.list_role_tags(RoleName=role)["Tags"], role
+    assert ours in iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider)["Tags"]
+    steps = [line for line in lines if line.endswith("destroyed)")]
+    assert len(steps) == 3, lines  # the bucket, the account, the environment's roles
+    assert all("(0 added, 0 changed, 0 destroyed)" in line for line in steps), steps
+
+
+@pytest.mark.e2e
 def test_every_workflow_subject_is_trusted_by_exactly_its_role(applied: dict[str, Any]) -> None:
     trusted = {}
     for var, role in _roles(applied).items():

@@ -95,6 +95,10 @@ resource "aws_iam_role" "this" {
   max_session_duration = 3600
 
   tags = merge({ Name = each.value }, var.tags)
+
+  lifecycle {
+    ignore_changes = [tags] # tags added by hand stay when make bootstrap runs again
+  }
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -113,4 +117,8 @@ resource "aws_iam_instance_profile" "this" {
   role = aws_iam_role.this[each.key].name
 
   tags = merge({ Name = each.value }, var.tags)
+
+  lifecycle {
+    ignore_changes = [tags]
+  }
 }

@@ -131,7 +131,7 @@ def _init_record(root: Path) -> dict[str, Any] | None:
     return backend if backend.get("type") else None
 
 
-def _backend_from_source(root: Path) -> dict[str, Any]:
+def backend_from_source(root: Path) -> dict[str, Any]:
     """The backend block in the root's .tf files, shaped like an init record: its type and the
     settings it commits (envs/seoul commits the bucket's region). Terraform's default: local."""
     for tf in sorted(root.glob("*.tf")):
@@ -150,7 +150,7 @@ def find_backend(
     environment's description gives it).
     """
     env = dict(os.environ if environ is None else environ)
-    record = _init_record(root) or _backend_from_source(root)
+    record = _init_record(root) or backend_from_source(root)
     kind = record["type"]
     config: dict[str, Any] = record.get("config") or {}
     if kind == "local":
