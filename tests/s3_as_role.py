@@ -26,7 +26,10 @@ Allowed = Callable[[str, str, dict[str, Any]], bool]
 
 
 def _error(status: int, code: str, operation: str) -> ClientError:
-    response = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    response = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
     return ClientError(response, operation)  # type: ignore[arg-type]
 
 
@@ -62,7 +65,10 @@ class S3AsRole:
         return self.client.head_object(Bucket=Bucket, Key=Key, **kwargs)
 
     def list_objects_v2(self, *, Bucket: str, **kwargs: Any) -> Any:  # noqa: N803
-        ctx = {"s3:prefix": kwargs.get("Prefix", ""), "s3:max-keys": str(kwargs.get("MaxKeys", 1000))}
+        ctx = {
+            "s3:prefix": kwargs.get("Prefix", ""),
+            "s3:max-keys": str(kwargs.get("MaxKeys", 1000)),
+        }
         if "Delimiter" in kwargs:
             ctx["s3:delimiter"] = kwargs["Delimiter"]
         self._authorize("ListObjectsV2", "s3:ListBucket", f"arn:aws:s3:::{Bucket}", ctx)

@@ -933,7 +933,9 @@ def tf_get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     except ClientError as error:
         if _code(error) in ("404", "NotFound"):
             return None
-        raise BackendError(f"Unable to access object {key!r} in S3 bucket {bucket!r}: {error}") from None
+        raise BackendError(
+            f"Unable to access object {key!r} in S3 bucket {bucket!r}: {error}"
+        ) from None
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return json.loads(body) if body else None
 
@@ -1060,7 +1062,9 @@ def test_a_never_deployed_environment_plans_deploys_and_is_watched_as_the_bootst
                           lines.append)  # fmt: skip
     assert lines == [f"bootstrap: envs/seoul state s3://{iam_render.BUCKET}/{STATE_KEY}: an "
                      "empty state written (never deployed)"]  # fmt: skip
-    seeded = json.loads(state_bucket.get_object(Bucket=iam_render.BUCKET, Key=STATE_KEY)["Body"].read())
+    seeded = json.loads(
+        state_bucket.get_object(Bucket=iam_render.BUCKET, Key=STATE_KEY)["Body"].read()
+    )
     summary = watchdog_reads(state_bucket, rendered["plan"], monkeypatch)
     assert summary.resources == 0 and summary.written is not None
     for job, role in TERRAFORM_JOBS:
@@ -1078,7 +1082,9 @@ def test_a_deployed_environment_is_read_locked_and_written_by_its_roles_only(
 ) -> None:
     state = {"version": 4, "serial": 7, "lineage": "l-1", "resources": [
         {"mode": "managed", "type": "aws_vpc", "name": "this", "instances": [{}]}]}  # fmt: skip
-    state_bucket.put_object(Bucket=iam_render.BUCKET, Key=STATE_KEY, Body=json.dumps(state).encode())
+    state_bucket.put_object(
+        Bucket=iam_render.BUCKET, Key=STATE_KEY, Body=json.dumps(state).encode()
+    )
     assert watchdog_reads(state_bucket, rendered["plan"], monkeypatch).resources == 1
     for job, role in TERRAFORM_JOBS:
         assert tf_job(job, as_role(state_bucket, rendered[role]), iam_render.BUCKET, STATE_KEY)
@@ -1310,8 +1316,9 @@ def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str
     }
     # the state key holds an empty state, so the roles' first plan and deploy find one
     where = f"s3://{STATE_BUCKET}/{STATE_KEY}"
-    assert f"bootstrap: envs/seoul state {where}: an empty state written (never deployed)" in (
-        applied["lines"]
+    assert (
+        f"bootstrap: envs/seoul state {where}: an empty state written (never deployed)"
+        in (applied["lines"])
     )
     seeded = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
     assert seeded["resources"] == [] and seeded["lineage"]

@@ -153,7 +153,9 @@ def tf(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProce
 
 
 @pytest.mark.e2e
-def test_terraform_takes_the_seeded_state_as_its_own(localstack_endpoint: str, tmp_path: Path) -> None:
+def test_terraform_takes_the_seeded_state_as_its_own(
+    localstack_endpoint: str, tmp_path: Path
+) -> None:
     """LocalStack's S3 honours If-None-Match as AWS does; Terraform 1.11 reads the seed as a
     state of its own (no error about its format or version), a run that changes nothing leaves
     it as it is, and the first apply keeps its lineage."""

@@ -408,9 +408,7 @@ def migrate_legacy_state(
         log("bootstrap: the OIDC provider is now bootstrap/account's to reuse (not destroyed)")
 
 
-def seed_states(
-    s3: Any, bucket: str, stacks: list[environments.Environment], log: Any
-) -> None:
+def seed_states(s3: Any, bucket: str, stacks: list[environments.Environment], log: Any) -> None:
     """An empty state at each environment's key that has none: the pipeline's roles may list
     only their own key, so S3 answers them 403, not 404, for a state never written, and
     Terraform stops there (gitops.terraform.state)."""
