@@ -28,6 +28,7 @@ from gitops.terraform import bootstrap, iam_render, unlock
 from gitops.terraform import state as tf_state
 
 from tests.s3_as_role import S3AsRole
+from tests.test_state_seed import versioned_bucket
 from tests.tf_sandbox import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -982,21 +983,11 @@ TERRAFORM_JOBS = [("plan", "plan"), ("drift", "plan"), ("smoke", "plan"), ("appl
 
 
 @pytest.fixture
-def state_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def state_bucket(moto_aws: None) -> Any:
     """moto's S3 with the bucket the policies were rendered for, versioned as the bootstrap's."""
-    from moto import mock_aws
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        s3 = aws.client("s3", REGION)
-        s3.create_bucket(Bucket=iam_render.BUCKET,
-                         CreateBucketConfiguration={"LocationConstraint": REGION})  # fmt: skip
-        s3.put_bucket_versioning(Bucket=iam_render.BUCKET,
-                                 VersioningConfiguration={"Status": "Enabled"})  # fmt: skip
-        yield s3
+    s3 = aws.client("s3", REGION)
+    versioned_bucket(s3, iam_render.BUCKET, REGION)
+    return s3
 
 
 def as_role(s3: Any, docs: list[dict[str, Any]]) -> S3AsRole:

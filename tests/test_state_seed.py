@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +34,10 @@ def versioned_bucket(s3: Any, bucket: str, region: str = REGION) -> None:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from moto import mock_aws
-
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        client = aws.client("s3", REGION)
-        versioned_bucket(client, BUCKET)
-        yield client
+def s3(moto_aws: None) -> Any:
+    client = aws.client("s3", REGION)
+    versioned_bucket(client, BUCKET)
+    return client
 
 
 def versions(s3: Any, bucket: str = BUCKET) -> list[tuple[str, bool]]:

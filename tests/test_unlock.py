@@ -118,18 +118,14 @@ def test_s3_backend_comes_from_the_init_record(tmp_path: Path) -> None:
 
 
 def test_no_lock_is_told_apart_from_a_forbidden_one_as_the_pipelines_roles_see_s3(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_aws: None
 ) -> None:
     """The roles may list only the state key and its lock (s3:prefix), so S3 answers 403 for a
     lock object that is not there: the listing says "no lock", a lock there is read."""
     from gitops import aws
-    from moto import mock_aws
 
     from tests.s3_as_role import S3AsRole
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     key = "seoul/terraform.tfstate"
     backend = unlock.Backend("s3", tmp_path, bucket="tfstate-x", key=key, region="us-east-1")
     objects = {f"arn:aws:s3:::tfstate-x/{k}" for k in (key, f"{key}.tflock")}
@@ -139,17 +135,16 @@ def test_no_lock_is_told_apart_from_a_forbidden_one_as_the_pipelines_roles_see_s
             return ctx.get("s3:prefix") in (key, f"{key}.tflock")
         return action == "s3:GetObject" and resource in objects
 
-    with mock_aws():
-        s3 = aws.client("s3", "us-east-1")
-        s3.create_bucket(Bucket="tfstate-x")
-        role = S3AsRole(s3, allowed)
-        monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
-        assert unlock.read_lock(backend) is None
-        assert ("s3:ListBucket", "arn:aws:s3:::tfstate-x",
-                {"s3:prefix": f"{key}.tflock", "s3:max-keys": "1"}) in role.calls  # fmt: skip
-        s3.put_object(Bucket="tfstate-x", Key=f"{key}.tflock", Body=json.dumps({"ID": "l-1"}))
-        found = unlock.read_lock(backend)
-        assert found is not None and found[0].id == "l-1"
+    s3 = aws.client("s3", "us-east-1")
+    s3.create_bucket(Bucket="tfstate-x")
+    role = S3AsRole(s3, allowed)
+    monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
+    assert unlock.read_lock(backend) is None
+    assert ("s3:ListBucket", "arn:aws:s3:::tfstate-x",
+            {"s3:prefix": f"{key}.tflock", "s3:max-keys": "1"}) in role.calls  # fmt: skip
+    s3.put_object(Bucket="tfstate-x", Key=f"{key}.tflock", Body=json.dumps({"ID": "l-1"}))
+    found = unlock.read_lock(backend)
+    assert found is not None and found[0].id == "l-1"
 
 
 def test_without_an_init_record_the_committed_region_wins_over_aws_region() -> None:

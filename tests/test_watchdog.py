@@ -341,22 +341,15 @@ STATE = {
 
 
 @pytest.fixture
-def s3_state(monkeypatch: pytest.MonkeyPatch) -> Any:
+def s3_state(moto_aws: None) -> Any:
     from gitops import aws
-    from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        s3 = aws.client("s3", "ap-northeast-2")
-        s3.create_bucket(
-            Bucket="study-state",
-            CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
-        )
-        yield s3
+    s3 = aws.client("s3", "ap-northeast-2")
+    s3.create_bucket(
+        Bucket="study-state",
+        CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
+    )
+    return s3
 
 
 def test_stack_counts_the_managed_resources_in_the_state(s3_state: Any, tmp_path: Path) -> None:
