@@ -911,10 +911,6 @@ class BackendError(Exception):
     """Terraform stops with this error."""
 
 
-def _code(error: ClientError) -> str:
-    return str(error.response["Error"]["Code"])
-
-
 def tf_workspaces(s3: Any, bucket: str) -> None:
     """Backend.Workspaces, run by init and by every StateMgr: a listing under env:/, where an
     AccessDenied reads as "no other workspace" only with the default workspace_key_prefix. The
@@ -922,7 +918,7 @@ def tf_workspaces(s3: Any, bucket: str) -> None:
     try:
         s3.list_objects_v2(Bucket=bucket, Prefix="env:/", MaxKeys=1000)
     except ClientError as error:
-        if _code(error) != "AccessDenied":
+        if unlock.error_code(error) != "AccessDenied":
             raise BackendError(f"Unable to list objects in S3 bucket {bucket!r}: {error}") from None
 
 
@@ -932,7 +928,7 @@ def tf_get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if _code(error) in ("404", "NotFound"):
+        if unlock.error_code(error) in ("404", "NotFound"):
             return None
         raise BackendError(
             f"Unable to access object {key!r} in S3 bucket {bucket!r}: {error}"

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from gitops.paths import TERRAFORM_VERSION_FILE
-from gitops.terraform.unlock import Backend, get_if_present
+from gitops.terraform.unlock import Backend, error_code, get_if_present
 
 
 class StateError(RuntimeError):
@@ -122,7 +122,7 @@ def seed_empty_state(s3: Any, bucket: str, key: str) -> bool:
                           IfNoneMatch="*")  # fmt: skip
             return True
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = error_code(error)
             if code == "PreconditionFailed":  # 412: written meanwhile, by someone else
                 return False
             if code != "ConditionalRequestConflict":  # 409: S3 asks to try again

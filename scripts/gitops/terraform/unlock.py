@@ -205,12 +205,13 @@ def s3_client(backend: Backend) -> Any:
     )
 
 
-def _code(error: Exception) -> str:
+def error_code(error: Exception) -> str:
+    """The error code of a botocore ClientError ("" for anything else)."""
     return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def not_found(error: Exception) -> bool:
-    return _code(error) in ("NoSuchKey", "404", "NotFound")
+    return error_code(error) in ("NoSuchKey", "404", "NotFound")
 
 
 def key_listed(client: Any, bucket: str, key: str) -> bool:
@@ -238,7 +239,7 @@ def get_if_present(backend: Backend, key: str) -> dict[str, Any] | None:
     except ClientError as error:
         if not_found(error):
             return None
-        if _code(error) not in ("AccessDenied", "403", "Forbidden"):
+        if error_code(error) not in ("AccessDenied", "403", "Forbidden"):
             raise
         try:
             listed = key_listed(client, backend.bucket, key)
@@ -328,7 +329,7 @@ def _delete_s3_lock(backend: Backend, etag: str | None) -> None:
             client.delete_object(Bucket=backend.bucket, Key=backend.lock_key, IfMatch=etag)
             return
         except ClientError as error:
-            code = _code(error)
+            code = error_code(error)
             if code == "PreconditionFailed":
                 raise LockError(
                     "refusing: the lock changed while it was being removed; run again to see it"
