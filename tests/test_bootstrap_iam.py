@@ -14,16 +14,21 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from gitops import aws, environments
 from gitops.hooks import iam_lint
-from gitops.terraform import bootstrap, iam_render
+from gitops.terraform import bootstrap, iam_render, unlock
+from gitops.terraform import state as tf_state
 
+from tests.s3_as_role import S3AsRole
+from tests.test_state_seed import versioned_bucket
 from tests.tf_sandbox import REPO_ROOT
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -894,6 +899,191 @@ def test_the_evaluator_reads_conditions_as_iam_does() -> None:
     assert allowed(both, "ec2:CreateTags", "x", {})
 
 
+# --- Terraform's S3 backend, call by call, with each role's policy ------------------------------
+# Terraform 1.11 (.terraform-version), internal/backend/remote-state/s3 at v1.11.4:
+# backend_state.go (Workspaces, StateMgr) and client.go (get, put, lockWithFile,
+# unlockWithFile). Every call goes through tests/s3_as_role.py, so the rendered policy of the
+# role decides it with the context S3 builds, and S3 answers as AWS does: a missing object is
+# 404 only to a caller allowed s3:ListBucket without a prefix, else 403.
+
+
+class BackendError(Exception):
+    """Terraform stops with this error."""
+
+
+def tf_workspaces(s3: Any, bucket: str) -> None:
+    """Backend.Workspaces, run by init and by every StateMgr: a listing under env:/, where an
+    AccessDenied reads as "no other workspace" only with the default workspace_key_prefix. The
+    default workspace is always listed, so StateMgr("default") takes no init lock."""
+    try:
+        s3.list_objects_v2(Bucket=bucket, Prefix="env:/", MaxKeys=1000)
+    except ClientError as error:
+        if unlock.error_code(error) != "AccessDenied":
+            raise BackendError(f"Unable to list objects in S3 bucket {bucket!r}: {error}") from None
+
+
+def tf_get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """RemoteClient.get: HeadObject, where only NotFound means "no state yet", then the
+    download (ranged GetObject calls: the same action)."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if unlock.error_code(error) in ("404", "NotFound"):
+            return None
+        raise BackendError(
+            f"Unable to access object {key!r} in S3 bucket {bucket!r}: {error}"
+        ) from None
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return json.loads(body) if body else None
+
+
+def tf_lock(s3: Any, bucket: str, key: str) -> str:
+    """lockWithFile: PutObject of <key>.tflock with If-None-Match: *; on failure the lock's
+    holder is read for the message."""
+    lock_id = str(uuid.uuid4())
+    body = json.dumps({"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci"})
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{key}.tflock", Body=body.encode(), IfNoneMatch="*")
+    except ClientError as error:
+        raise BackendError(f"Error acquiring the state lock: {error}") from None
+    return lock_id
+
+
+def tf_unlock(s3: Any, bucket: str, key: str, lock_id: str) -> None:
+    """unlockWithFile: GetObject of the lock, its ID compared, DeleteObject."""
+    held = json.loads(s3.get_object(Bucket=bucket, Key=f"{key}.tflock")["Body"].read())
+    assert held["ID"] == lock_id
+    s3.delete_object(Bucket=bucket, Key=f"{key}.tflock")
+
+
+def tf_job(job: str, s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """What a workflow job asks of the backend: `terraform init` (Workspaces, then the state
+    for its providers), then the command. Plans and drift checks take no lock (terraform.yml's
+    TF_CLI_ARGS_plan: -lock=false), nor does `terraform output` (smoke); apply and destroy
+    lock, read, write and unlock."""
+    tf_workspaces(s3, bucket)
+    state = tf_get(s3, bucket, key)
+    if job in ("plan", "drift", "smoke"):
+        return tf_get(s3, bucket, key)
+    lock_id = tf_lock(s3, bucket, key)
+    state = tf_get(s3, bucket, key) or {"lineage": str(uuid.uuid4()), "serial": 0}
+    written = {**state, "serial": state["serial"] + 1, "resources": []}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(written).encode())  # RemoteClient.put
+    tf_unlock(s3, bucket, key, lock_id)
+    return written
+
+
+# (job, role) for every job that runs Terraform against an AWS environment's state
+TERRAFORM_JOBS = [("plan", "plan"), ("drift", "plan"), ("smoke", "plan"), ("apply", "apply"),
+                  ("destroy", "destroy")]  # fmt: skip
+
+
+@pytest.fixture
+def state_bucket(moto_aws: None) -> Any:
+    """moto's S3 with the bucket the policies were rendered for, versioned as the bootstrap's."""
+    s3 = aws.client("s3", REGION)
+    versioned_bucket(s3, iam_render.BUCKET, REGION)
+    return s3
+
+
+def as_role(s3: Any, docs: list[dict[str, Any]]) -> S3AsRole:
+    return S3AsRole(s3, lambda action, resource, ctx: allowed(docs, action, resource, ctx))
+
+
+def watchdog_reads(s3: Any, docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The watchdog's read of the state (gitops.terraform.state) with the plan role."""
+    backend = unlock.Backend("s3", REPO_ROOT, bucket=iam_render.BUCKET, key=STATE_KEY,
+                             region=REGION)  # fmt: skip
+    role = as_role(s3, docs)
+
+    def client(service: str, *args: Any, **kwargs: Any) -> S3AsRole:
+        assert service == "s3", service
+        return role
+
+    monkeypatch.setattr(aws, "client", client)  # every S3 client of the gitops package
+    return tf_state.read_summary(backend)
+
+
+def test_the_backend_settings_the_jobs_rest_on() -> None:
+    """The workspace listing under env:/ is refused to every role (below), which Terraform reads
+    as "no other workspace" only with the default workspace_key_prefix: no backend sets one.
+    Plans take no lock, so the plan role needs no write."""
+    for env in environments.load().values():
+        if not env.emulated:
+            config = bootstrap.backend_from_source(env.root)["config"]
+            assert "workspace_key_prefix" not in config, env.name
+    doc = yaml.safe_load((WORKFLOWS / "terraform.yml").read_text(encoding="utf-8"))
+    assert doc["jobs"]["plan"]["env"]["TF_CLI_ARGS_plan"] == "-lock=false"
+
+
+@pytest.mark.parametrize("role", ["plan", "apply", "destroy"])
+def test_no_role_may_list_without_its_key_as_the_prefix(
+    role: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Not the whole bucket, not the workspaces under env:/, and not the check S3 makes for a
+    missing object, which carries no s3:prefix: that one is why the state must exist."""
+    for ctx in ({}, {"s3:prefix": ""}, {"s3:prefix": "env:/", "s3:max-keys": "1000"}):
+        assert not allowed(rendered[role], "s3:ListBucket", BUCKET, ctx), (role, ctx)
+    assert allowed(rendered[role], "s3:ListBucket", BUCKET, {"s3:prefix": STATE_KEY})
+
+
+def test_a_missing_state_stops_terraform_for_every_role(
+    state_bucket: Any, rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing at the state key (the bucket as it was before make bootstrap wrote the empty
+    state): S3 answers each role's HeadObject 403, and Terraform, which takes only a 404 as "no
+    state yet", stops; the first plan of a pull request and the first deploy would fail. The
+    watchdog, which lists the key, reads "nothing runs"."""
+    for job, role in TERRAFORM_JOBS:
+        with pytest.raises(BackendError, match="Unable to access object.*403"):
+            tf_job(job, as_role(state_bucket, rendered[role]), iam_render.BUCKET, STATE_KEY)
+    summary = watchdog_reads(state_bucket, rendered["plan"], monkeypatch)
+    assert (summary.resources, summary.written) == (0, None)
+
+
+def test_a_never_deployed_environment_plans_deploys_and_is_watched_as_the_bootstrap_leaves_it(
+    state_bucket: Any, rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines: list[str] = []
+    bootstrap.seed_states(state_bucket, iam_render.BUCKET, [environments.load()["seoul"]],
+                          lines.append)  # fmt: skip
+    assert lines == [f"bootstrap: envs/seoul state s3://{iam_render.BUCKET}/{STATE_KEY}: an "
+                     "empty state written (never deployed)"]  # fmt: skip
+    seeded = json.loads(
+        state_bucket.get_object(Bucket=iam_render.BUCKET, Key=STATE_KEY)["Body"].read()
+    )
+    summary = watchdog_reads(state_bucket, rendered["plan"], monkeypatch)
+    assert summary.resources == 0 and summary.written is not None
+    for job, role in TERRAFORM_JOBS:
+        s3 = as_role(state_bucket, rendered[role])
+        state = tf_job(job, s3, iam_render.BUCKET, STATE_KEY)
+        assert state is not None and state["lineage"] == seeded["lineage"], job
+        if role == "plan":  # reads only, no lock and no write
+            assert {a for a, _, _ in s3.calls} == {"s3:ListBucket", "s3:GetObject"}, s3.calls
+    listed = state_bucket.list_objects_v2(Bucket=iam_render.BUCKET)["Contents"]
+    assert [o["Key"] for o in listed] == [STATE_KEY]  # every lock released
+
+
+def test_a_deployed_environment_is_read_locked_and_written_by_its_roles_only(
+    state_bucket: Any, rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = {"version": 4, "serial": 7, "lineage": "l-1", "resources": [
+        {"mode": "managed", "type": "aws_vpc", "name": "this", "instances": [{}]}]}  # fmt: skip
+    state_bucket.put_object(
+        Bucket=iam_render.BUCKET, Key=STATE_KEY, Body=json.dumps(state).encode()
+    )
+    assert watchdog_reads(state_bucket, rendered["plan"], monkeypatch).resources == 1
+    for job, role in TERRAFORM_JOBS:
+        assert tf_job(job, as_role(state_bucket, rendered[role]), iam_render.BUCKET, STATE_KEY)
+    # the plan role can neither lock nor write; a lock another run holds stops apply and destroy
+    with pytest.raises(BackendError, match="state lock"):
+        tf_lock(as_role(state_bucket, rendered["plan"]), iam_render.BUCKET, STATE_KEY)
+    held = tf_lock(as_role(state_bucket, rendered["apply"]), iam_render.BUCKET, STATE_KEY)
+    with pytest.raises(BackendError, match="PreconditionFailed"):
+        tf_job("destroy", as_role(state_bucket, rendered["destroy"]), iam_render.BUCKET, STATE_KEY)
+    tf_unlock(as_role(state_bucket, rendered["apply"]), iam_render.BUCKET, STATE_KEY, held)
+
+
 # --- Several environments in one account and one state bucket -----------------------------------
 
 
@@ -1111,10 +1301,21 @@ def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str
     assert bootstrap.recorded_variables(environments.load()["seoul"], applied["root"]) == {
         k: v for k, v in variables.items()
     }
+    # the state key holds an empty state, so the roles' first plan and deploy find one
+    where = f"s3://{STATE_BUCKET}/{STATE_KEY}"
+    assert (
+        f"bootstrap: envs/seoul state {where}: an empty state written (never deployed)"
+        in (applied["lines"])
+    )
+    seeded = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
+    assert seeded["resources"] == [] and seeded["lineage"]
     # run twice: idempotent, nothing new
+    lines: list[str] = []
     again = bootstrap.run(environ=applied["env"], bootstrap_dir=applied["root"],
-                          bucket=STATE_BUCKET, create_budget=False, log=print)  # fmt: skip
+                          bucket=STATE_BUCKET, create_budget=False, log=lines.append)  # fmt: skip
     assert again.variables == variables
+    assert f"bootstrap: envs/seoul state {where}: a state is there, kept" in lines
+    assert json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read()) == seeded
 
 
 @pytest.mark.e2e

@@ -94,6 +94,13 @@ def test_hints_name_the_next_step(stderr: str, expected: str) -> None:
         ("No valid credential sources found", "trust policy"),
         ("api error AccessDenied: User is not authorized to perform: s3:GetObject", "bootstrap/"),
         ("Error acquiring the state lock", "make unlock ENV=seoul"),
+        # Terraform 1.11's S3 backend on a state the role cannot tell missing from forbidden
+        (
+            'Error: Error refreshing state: Unable to access object "seoul/terraform.tfstate" '
+            'in S3 bucket "b": operation error S3: HeadObject, https response error '
+            "StatusCode: 403, RequestID: R, HostID: H, api error Forbidden: Forbidden",
+            "make bootstrap ENV=seoul",
+        ),
     ],
 )
 def test_seoul_hints_fit_a_real_aws_account(stderr: str, expected: str) -> None:

@@ -341,22 +341,15 @@ STATE = {
 
 
 @pytest.fixture
-def s3_state(monkeypatch: pytest.MonkeyPatch) -> Any:
+def s3_state(moto_aws: None) -> Any:
     from gitops import aws
-    from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        s3 = aws.client("s3", "ap-northeast-2")
-        s3.create_bucket(
-            Bucket="study-state",
-            CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
-        )
-        yield s3
+    s3 = aws.client("s3", "ap-northeast-2")
+    s3.create_bucket(
+        Bucket="study-state",
+        CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
+    )
+    return s3
 
 
 def test_stack_counts_the_managed_resources_in_the_state(s3_state: Any, tmp_path: Path) -> None:
@@ -375,6 +368,49 @@ def test_stack_with_no_state_object_counts_nothing(s3_state: Any, tmp_path: Path
     env = {"TF_STATE_BUCKET": "study-state", "GITHUB_OUTPUT": str(out)}
     assert watchdog.main(["stack", "--env", "seoul"], env) == 0
     assert out.read_text().splitlines() == ["resources=0", "written="]
+
+
+def as_plan_role(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, may_list: bool = True, may_read: bool = True
+) -> None:
+    """S3 as the plan role sees it (tests/s3_as_role.py): GetObject of its state key, and a
+    listing only with that key as the prefix, so a missing object answers 403, not 404."""
+    from gitops import aws
+
+    from tests.s3_as_role import S3AsRole
+
+    key = f"arn:aws:s3:::study-state/{SEOUL.state_key}"
+
+    def allowed(action: str, resource: str, ctx: dict[str, Any]) -> bool:
+        if action == "s3:GetObject":
+            return may_read and resource == key
+        return may_list and action == "s3:ListBucket" and ctx.get("s3:prefix") == SEOUL.state_key
+
+    role = S3AsRole(s3, allowed)
+    monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
+
+
+def test_stack_tells_a_state_never_written_from_one_it_may_not_read(
+    s3_state: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """With the plan role S3 answers 403 for a missing object too: the listing of the state key
+    says there is none (nothing runs), and a 403 that the listing cannot explain stays an error
+    that names both permissions."""
+    out = tmp_path / "out"
+    env = {"TF_STATE_BUCKET": "study-state", "GITHUB_OUTPUT": str(out)}
+    as_plan_role(monkeypatch, s3_state)
+    assert watchdog.main(["stack", "--env", "seoul"], env) == 0
+    assert out.read_text().splitlines() == ["resources=0", "written="]
+
+    as_plan_role(monkeypatch, s3_state, may_list=False)  # a role without the listing
+    assert watchdog.main(["stack", "--env", "seoul"], env) == 1
+    assert "s3:ListBucket" in capsys.readouterr().err
+
+    s3_state.put_object(Bucket="study-state", Key=SEOUL.state_key, Body=json.dumps(STATE).encode())
+    as_plan_role(monkeypatch, s3_state, may_read=False)  # there, and forbidden: never "nothing"
+    assert watchdog.main(["stack", "--env", "seoul"], env) == 1
+    assert "AccessDenied" in capsys.readouterr().out
 
 
 def test_stack_refuses_an_object_that_is_no_state(

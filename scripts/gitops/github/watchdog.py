@@ -485,7 +485,8 @@ def stack_main(described: environments.Environment, environ: dict[str, str]) -> 
         print(f"::error title=State of {described.name}::{err}", file=sys.stdout)
         print(
             f"ERROR: cannot read the state of {described.name}: {err}. Check TF_STATE_BUCKET "
-            "and that the plan role may read the state object (s3:GetObject).",
+            "and that the plan role may read the state object (s3:GetObject) and list its key "
+            "(s3:ListBucket with s3:prefix = the key): make bootstrap grants both.",
             file=sys.stderr,
         )
         return 1

@@ -7,7 +7,9 @@
 Once per account, then once per described AWS environment (envs/<name>/environment.toml; all of
 them, or the one --env names), each step idempotent:
 1. bootstrap/state-bucket: the state bucket (default name tfstate-<account>-<region>), shared
-   by every environment; a bucket of that name this account already owns is imported.
+   by every environment; a bucket of that name this account already owns is imported. Each
+   environment's state key gets an empty Terraform state where it has none (never replacing
+   one; gitops.terraform.state says why the pipeline's roles need it there).
 2. bootstrap/account: GitHub's OIDC provider (an existing one is reused) and the account's
    AWS Budgets cost budget (--budget-usd, --budget-email the first time; they are kept in
    bootstrap/account/account.auto.tfvars.json for later runs, where you may edit them).
@@ -52,6 +54,7 @@ from gitops import environments
 from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 from gitops.signals import sigterm_as_interrupt
+from gitops.terraform.state import StateError, seed_empty_state
 from gitops.terraform.unlock import backend_from_source
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
@@ -405,6 +408,21 @@ def migrate_legacy_state(
         log("bootstrap: the OIDC provider is now bootstrap/account's to reuse (not destroyed)")
 
 
+def seed_states(s3: Any, bucket: str, stacks: list[environments.Environment], log: Any) -> None:
+    """An empty state at each environment's key that has none: the pipeline's roles may list
+    only their own key, so S3 answers them 403, not 404, for a state never written, and
+    Terraform stops there (gitops.terraform.state)."""
+    for stack in stacks:
+        assert stack.state_key
+        where = f"s3://{bucket}/{stack.state_key}"
+        try:
+            seeded = seed_empty_state(s3, bucket, stack.state_key)
+        except StateError as exc:
+            raise BootstrapError(f"envs/{stack.name}: {exc}") from exc
+        said = "an empty state written (never deployed)" if seeded else "a state is there, kept"
+        log(f"bootstrap: envs/{stack.name} state {where}: {said}")
+
+
 def read_github_vars(root: Path) -> dict[str, Any]:
     path = root / GITHUB_VARS_FILE
     if not path.exists():
@@ -543,6 +561,7 @@ def run(
     out = terraform(bucket_root, "apply", "-auto-approve", "-no-color", *bucket_vars,
                     environ=environ)  # fmt: skip
     log(f"bootstrap: state bucket {bucket} ready ({apply_summary(out)})")
+    seed_states(_client("s3", region, environ), bucket, stacks, log)
 
     # 2. The account: OIDC provider (reused when the account has one this root did not make),
     #    the cost budget. Legacy github-oidc state gives its provider up first.

@@ -184,6 +184,14 @@ def hint_for(stderr: str, env: str = "localstack") -> str:
             "no valid AWS credentials: on a laptop set AWS_PROFILE; in CI check that the OIDC "
             "step ran and that the role's trust policy names this repository (docs/PIPELINE.md)"
         )
+    if "unable to access object" in text and ("forbidden" in text or "statuscode: 403" in text):
+        return (
+            f"the state object of {env} is missing, or the role may not read it: the pipeline's "
+            "roles may list only their own state key, so S3 answers a missing state with 403, "
+            f"not 404. `make bootstrap ENV={env}` writes an empty state where there is none "
+            "(never over one, and it says how to bring back a deleted one from the bucket's "
+            "versions)"
+        )
     if "accessdenied" in text or "forbidden" in text or "statuscode: 403" in text:
         return (
             f"the role may not do this in {env}: compare its policy with bootstrap/ (state "
