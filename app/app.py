@@ -10,6 +10,7 @@ import re
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,12 +18,22 @@ from typing import Any
 
 import pymysql
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestTimeout
+from werkzeug.exceptions import (
+    ClientDisconnected,
+    HTTPException,
+    RequestEntityTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 MAX_CONTENT = 255  # characters, as the column holds
 MAX_BODY = 4096  # bytes: 255 characters of JSON, each escaped as \uXXXX, still fit
 BODY_TIMEOUT = 5.0  # seconds a client may take between two parts of its body
 KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# Letters that draw nothing: Hangul fillers (U+115F, U+1160, U+3164, U+FFA0) and the blank
+# braille pattern. With spaces, format and control characters and lone combining marks they
+# make content that looks empty: an entry needs a letter, digit, punctuation mark or symbol.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # What the app's database user may do on its own schema; nothing on any other.
 APP_PRIVILEGES = "SELECT, INSERT, DELETE, CREATE"
 POOL_SIZE = 8  # connections a worker process keeps (docs/PERFORMANCE.md)
@@ -202,16 +213,37 @@ class Database:
             self.slots.release()
 
 
+def visible(text: str) -> bool:
+    """Whether text holds a character that draws something (see BLANK_LETTERS)."""
+    return any(unicodedata.category(c)[0] in "LNPS" and c not in BLANK_LETTERS for c in text)
+
+
+def read_body() -> bytes:
+    """The request body, at most MAX_BODY bytes; 413 past it, also for a chunked body.
+
+    werkzeug refuses a Content-Length over MAX_CONTENT_LENGTH, but cuts a chunked body (no
+    Content-Length) at the limit without a word: the rest would be parsed as if it were all."""
+    environ = request.environ
+    if request.content_length is not None or "wsgi.input_terminated" not in environ:
+        return request.get_data(cache=False)  # Content-Length: checked; none: no body
+    raw = environ["wsgi.input"].read(MAX_BODY + 1)  # the server de-chunks and ends the stream
+    if len(raw) > MAX_BODY:
+        raise RequestEntityTooLarge()
+    return raw
+
+
 def read_content() -> tuple[str, str | None]:
     """The validated content and Idempotency-Key of a POST /logs; BadRequest otherwise."""
     key = request.headers.get("Idempotency-Key")
     if key is not None and not KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1-64 letters, digits or . _ : -")
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType()
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:  # a client that stalls mid-body loses its connection, not a thread
         sock.settimeout(BODY_TIMEOUT)
     try:
-        raw = request.get_data(cache=False)
+        raw = read_body()
     except (ClientDisconnected, OSError):  # stalled past BODY_TIMEOUT, or gone
         raise RequestTimeout() from None
     try:
@@ -219,7 +251,7 @@ def read_content() -> tuple[str, str | None]:
     except (ValueError, RecursionError):
         raise BadRequest('body must be JSON: {"content": "..."}') from None
     content = body.get("content") if isinstance(body, dict) else None
-    if not isinstance(content, str) or not content.strip():
+    if not isinstance(content, str) or not visible(content):
         raise BadRequest("content must be a non-empty string")
     if len(content) > MAX_CONTENT:
         raise BadRequest(f"content must be at most {MAX_CONTENT} characters")
@@ -258,7 +290,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
-        close = {"Connection": "close"} if exc.code in (408, 413) else {}
+        # The body was not read (or not all of it): the connection cannot carry another request.
+        close = {"Connection": "close"} if exc.code in (408, 413, 415) else {}
         return jsonify(error=(exc.name or "error").lower()), exc.code or 500, close
 
     @app.errorhandler(Exception)

@@ -234,6 +234,25 @@ def mysql_server(mysql_admin: DBServer) -> Iterator[AppDB]:
     deprovision(mysql_admin, name, name)
 
 
+# --- moto: AWS for unit tests ------------------------------------------------------------------
+# moto's dummy credentials, none of the environment's endpoint or profile: boto3 clients made in
+# the test (gitops.aws.client) talk to moto. moto enforces no IAM: tests/s3_as_role.py adds the
+# answers a role gets from S3.
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from moto import mock_aws
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        yield
+
+
 # --- LocalStack: the real emulator for e2e tests ---------------------------------------------
 # Reuses one answering at AWS_ENDPOINT_URL (default http://localhost:4566); else starts
 # LocalStack from .venv-localstack (made by `make setup`) and stops it after the run.

@@ -187,6 +187,11 @@ class FakeGitHub(Fake):
     artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     blobs: dict[int, bytes] = field(default_factory=dict)
     blob_auth: list[str | None] = field(default_factory=list)  # Authorization seen by storage
+    # The repository itself, and when the newest commit on its default branch was made
+    repository: dict[str, Any] = field(
+        default_factory=lambda: {"full_name": REPO, "private": False, "default_branch": "main"}
+    )
+    last_commit: str = "2026-11-25T09:00:00Z"
 
     # --- state ---------------------------------------------------------------------------
 
@@ -228,12 +233,18 @@ class FakeGitHub(Fake):
         self.issues.append(issue)
         return issue
 
-    def pull(self, number: int, head_sha: str) -> dict[str, Any]:
-        """Pull request `number`, whose head is (or was, when merged) `head_sha`."""
+    def pull(
+        self, number: int, head_sha: str, head_ref: str = "feature", base_ref: str = "main"
+    ) -> dict[str, Any]:
+        """Pull request `number` from branch `head_ref` into `base_ref`, whose head is (or was,
+        when merged) `head_sha`."""
+        owner = REPO.split("/")[0]
         self.pull_requests[number] = {
             "number": number,
-            "head": {"sha": head_sha, "repo": {"full_name": REPO}},
-        }
+            "head": {"sha": head_sha, "ref": head_ref, "label": f"{owner}:{head_ref}",
+                     "repo": {"full_name": REPO}},
+            "base": {"ref": base_ref, "repo": {"full_name": REPO}},
+        }  # fmt: skip
         return self.pull_requests[number]
 
     def workflow(
@@ -253,7 +264,7 @@ class FakeGitHub(Fake):
             "id": run_id, "workflow": workflow, "workflow_id": known["id"],
             "run_number": len(self.runs) + 1,
             "event": "push", "status": "completed", "conclusion": "success",
-            "head_sha": "0" * 40, "head_repository": {"full_name": REPO},
+            "head_sha": "0" * 40, "head_branch": "main", "head_repository": {"full_name": REPO},
             "created_at": "2026-11-26T00:00:00Z",
             "html_url": f"https://github.test/{REPO}/actions/runs/{run_id}", **fields,
         }  # fmt: skip
@@ -298,7 +309,9 @@ class FakeGitHub(Fake):
 
     def routes(self) -> list[Route]:
         return [
+            ("GET", repo_path(""), lambda request, m: Reply(200, self.repository)),
             ("GET", repo_path(r"/commits/([0-9a-f]+)/pulls"), self.pulls),
+            ("GET", repo_path(r"/commits/([^/]+)"), self.get_commit),
             ("GET", repo_path(r"/issues/(\d+)/comments"), self.list_comments),
             ("POST", repo_path(r"/issues/(\d+)/comments"), self.create_comment),
             (None, repo_path(r"/issues/comments/(\d+)"), self.edit_comment),
@@ -306,6 +319,7 @@ class FakeGitHub(Fake):
             ("POST", repo_path("/issues"), self.create_issue),
             ("PATCH", repo_path(r"/issues/(\d+)"), self.edit_issue),
             ("GET", repo_path(r"/pulls/(\d+)"), self.get_pull),
+            ("GET", repo_path("/pulls"), self.list_pulls),
             ("GET", repo_path(r"/actions/workflows/([^/]+)"), self.get_workflow),
             ("GET", repo_path(r"/actions/workflows/([^/]+)/runs"), self.list_runs),
             ("GET", repo_path(r"/actions/runs/(\d+)"), self.get_run),
@@ -320,6 +334,12 @@ class FakeGitHub(Fake):
 
     def pulls(self, request: Request, m: re.Match[str]) -> Reply:
         return Reply(200, self.pulls_by_commit.get(m.group(1), []))
+
+    def get_commit(self, request: Request, m: re.Match[str]) -> Reply:
+        """The newest commit of the default branch (by its name), as GitHub serves a commit."""
+        if m.group(1) != self.repository["default_branch"]:
+            return NOT_FOUND
+        return Reply(200, {"sha": "c" * 40, "commit": {"committer": {"date": self.last_commit}}})
 
     def list_comments(self, request: Request, m: re.Match[str]) -> Reply:
         return self.page(request, self.comments.get(int(m.group(1)), []))
@@ -357,6 +377,13 @@ class FakeGitHub(Fake):
     def get_pull(self, request: Request, m: re.Match[str]) -> Reply:
         pull = self.pull_requests.get(int(m.group(1)))
         return Reply(200, pull) if pull else NOT_FOUND
+
+    def list_pulls(self, request: Request, m: re.Match[str]) -> Reply:
+        """Every pull request (`state=all`; merged and closed ones stay listed), filtered by
+        `head` as `owner:branch`, as GitHub filters it."""
+        head = request.arg("head")
+        found = [p for p in self.pull_requests.values() if head in (None, p["head"]["label"])]
+        return self.page(request, found)
 
     def get_workflow(self, request: Request, m: re.Match[str]) -> Reply:
         found = self.workflows.get(m.group(1))
@@ -403,6 +430,11 @@ ROLE_RANK = {"read": 0, "triage": 1, "write": 2, "maintain": 3, "admin": 4}
 REPOSITORY_ROLE_IDS = {2: "maintain", 4: "write", 5: "admin"}
 BYPASS_MODES = {"always", "pull_request", "exempt"}
 ACTOR_TYPES = {"Integration", "OrganizationAdmin", "RepositoryRole", "Team", "DeployKey", "User"}
+# Where GitHub looks for CODEOWNERS, in its order: the first file found is the only one read.
+CODEOWNERS_LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+# The `permission` the collaborator-permission endpoint reports for each repository role.
+PERMISSION_OF_ROLE = {"admin": "admin", "maintain": "write", "write": "write",
+                      "triage": "read", "read": "read"}  # fmt: skip
 RULE_PARAMETERS = {  # what GitHub requires of each rule type's parameters (REST: rulesets)
     "deletion": None,
     "non_fast_forward": None,
@@ -461,7 +493,9 @@ class FakeRepository(Fake):
     """One repository as `make github-setup` sees it (the repository, users, environments and
     their branch policies, rulesets, variables, files on main) and as its users then use it:
     pull requests, reviews, check runs, merges and deployment approvals, judged by the rules that
-    were set, the way GitHub documents them.
+    were set, the way GitHub documents them. `roles` are the collaborators (a user missing there
+    is none); `branch_protection`, as GET .../branches/main/protection returns it, is main's
+    classic branch protection rule, which binds merges beside the rulesets.
 
     Strict where GitHub is: a ruleset or environment payload GitHub would refuse gets a 422; a
     ruleset update replaces each top-level field sent (`rules`, `bypass_actors` whole); an
@@ -482,6 +516,7 @@ class FakeRepository(Fake):
     rulesets: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # on main
+    branch_protection: dict[str, Any] | None = None  # main's classic rule, None: not protected
     main: str = "c0"
     pulls: dict[int, PullRequest] = field(default_factory=dict)
     checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # commit -> runs
@@ -499,6 +534,7 @@ class FakeRepository(Fake):
             "fork": False,
             "default_branch": "main",
             "private": False,
+            "has_issues": True,
             "permissions": {"admin": True},
             **self.repo,
         }
@@ -527,6 +563,14 @@ class FakeRepository(Fake):
             ("GET", repo(r"/environments/([^/]+)"), self.get_environment),
             ("PUT", repo(r"/environments/([^/]+)"), self.put_environment),
             (None, repo(r"/environments/([^/]+)/deployment-branch-policies"), self.policies),
+            (
+                "DELETE",
+                repo(r"/environments/([^/]+)/deployment-branch-policies/(\d+)"),
+                self.delete_policy,
+            ),
+            ("GET", repo(r"/collaborators/([^/]+)/permission"), self.permission),
+            ("GET", repo(r"/collaborators/([^/]+)"), self.collaborator),
+            ("GET", repo(r"/branches/([^/]+)/protection"), self.classic_protection),
             (None, repo("/rulesets"), self.list_or_create_ruleset),
             (None, repo(r"/rulesets/(\d+)"), self.ruleset),
             ("POST", repo("/actions/variables"), self.create_variable),
@@ -585,6 +629,33 @@ class FakeRepository(Fake):
         policy = {"id": len(policies) + 1, **request.json()}
         policies.append(policy)
         return Reply(200, policy)
+
+    def delete_policy(self, request: Request, m: re.Match[str]) -> Reply:
+        policies = self.branch_policies.get(m.group(1), [])
+        kept = [p for p in policies if p["id"] != int(m.group(2))]
+        if len(kept) == len(policies):
+            return NOT_FOUND
+        self.branch_policies[m.group(1)] = kept
+        return Reply(204)
+
+    def collaborator(self, request: Request, m: re.Match[str]) -> Reply:
+        return Reply(204) if m.group(1) in self.roles else NOT_FOUND
+
+    def permission(self, request: Request, m: re.Match[str]) -> Reply:
+        login = m.group(1)
+        if login not in self.users:
+            return NOT_FOUND
+        role = self.roles.get(login)
+        anyone = "none" if self.repo["private"] else "read"  # anyone reads a public repository
+        return Reply(200, {
+            "permission": PERMISSION_OF_ROLE[role] if role else anyone, "role_name": role or "",
+            "user": {"login": login, "id": self.users[login]},
+        })  # fmt: skip
+
+    def classic_protection(self, request: Request, m: re.Match[str]) -> Reply:
+        if m.group(1) != "main" or self.branch_protection is None:
+            return Reply(404, {"message": "Branch not protected"})
+        return Reply(200, self.branch_protection)
 
     def list_or_create_ruleset(self, request: Request, m: re.Match[str]) -> Reply:
         if request.method == "GET":
@@ -694,8 +765,9 @@ class FakeRepository(Fake):
         pr.reviews.append((login, "APPROVED", pr.head))
 
     def _codeowners_on_main(self) -> list[tuple[str, list[str]]]:
+        found = next((p for p in CODEOWNERS_LOCATIONS if p in self.files), None)
         rows = []
-        for line in self.files.get(".github/CODEOWNERS", "").splitlines():
+        for line in self.files.get(found or "", "").splitlines():
             tokens = line.split("#", 1)[0].split()
             if tokens:
                 rows.append((tokens[0], [t.lstrip("@").lower() for t in tokens[1:]]))
@@ -791,6 +863,16 @@ class FakeRepository(Fake):
                 continue
             for rule in ruleset.get("rules") or []:
                 found += self._rule_blockers(rule, pr, commit or pr.head)
+        classic = self.branch_protection or {}
+        reviews = classic.get("required_pull_request_reviews") or {}
+        admin_bypass = self.roles.get(actor) == "admin" and not (
+            (classic.get("enforce_admins") or {}).get("enabled")
+        )
+        if reviews and not admin_bypass:
+            wanted = reviews.get("required_approving_review_count", 0)
+            approvals = self._approvals(pr, current_only=bool(reviews.get("dismiss_stale_reviews")))
+            if len(approvals) < wanted:
+                found.append(f"branch protection: {wanted} approving review(s) required")
         if ROLE_RANK[self.roles.get(actor, "read")] < ROLE_RANK["write"]:
             found.append(f"{actor} has no write access")
         return found

@@ -18,9 +18,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import yaml
 from gitops.paths import REPO_ROOT
+from gitops.terraform import ami, ami_pin
+from moto import mock_aws
 
 from tests.tf_sandbox import checkout_environ, copy_checkout
 
@@ -39,6 +42,14 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '"study-seoul"': '"study-osaka"', '"ap-northeast-2"': '"ap-northeast-3"',
     })  # fmt: skip
     edit(osaka / "providers.tf", {'Environment = "seoul"': 'Environment = "osaka"'})
+    # `make ami ENV=osaka`: Seoul's AMI ID names no image in Osaka. The region's current image,
+    # resolved as the command does, from moto's copy of AWS's public parameter and images.
+    with mock_aws():
+        dummy = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # moto's
+        ssm, ec2 = (boto3.client(s, region_name="ap-northeast-3", **dummy) for s in ("ssm", "ec2"))
+        pin = ami.resolve(ssm, ec2, "ap-northeast-3")
+    tfvars = osaka / "terraform.tfvars"
+    tfvars.write_text(ami_pin.write(tfvars.read_text(encoding="utf-8"), pin, "make ami"))
     edit(osaka / "environment.toml", {
         '"ap-northeast-2"': '"ap-northeast-3"',
         '"seoul/terraform.tfstate"': '"osaka/terraform.tfstate"',

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import os
 import re
@@ -20,8 +18,9 @@ import pymysql
 import pytest
 import yaml
 from flask.testing import FlaskClient
+from gitops import locks
 from gitops.pipeline.db_standin import AppDB, deprovision, free_port, provision
-from gitops.web.server import dockerfile_instructions, image_command, shipped_files
+from gitops.web.server import dockerfile_instructions, image_command
 
 import app.app as app_module
 from app.app import apply_schema, create_app, split_sql
@@ -147,7 +146,7 @@ def test_content_of_exactly_255_characters_is_accepted(client: FlaskClient) -> N
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {},
+        {"content_type": "application/json"},
         {"data": "not json", "content_type": "application/json"},
         {"json": ["content"]},
         {"json": {}},
@@ -159,6 +158,10 @@ def test_content_of_exactly_255_characters_is_accepted(client: FlaskClient) -> N
         {"data": "[" * 2000 + "]" * 2000, "content_type": "application/json"},  # < MAX_BODY
         {"data": '{"content": "\\ud800"}', "content_type": "application/json"},
         {"data": b"\xff\xfe", "content_type": "application/json"},
+        {"json": {"content": "\u200b\u200d\u2060\ufeff\u00ad"}},  # format characters
+        {"json": {"content": "\u3164\u115f\u1160\uffa0"}},  # Hangul fillers
+        {"json": {"content": "\u2800\u3000\u00a0\t\n"}},  # braille blank, spaces
+        {"json": {"content": "\u0301\u20dd"}},  # combining marks with nothing to mark
     ],
     ids=[
         "no-body",
@@ -173,6 +176,10 @@ def test_content_of_exactly_255_characters_is_accepted(client: FlaskClient) -> N
         "deeply-nested",
         "lone-surrogate",
         "not-utf8",
+        "format-chars-only",
+        "hangul-fillers-only",
+        "blanks-only",
+        "lone-combining-marks",
     ],
 )
 def test_invalid_content_is_rejected_with_400(
@@ -184,6 +191,37 @@ def test_invalid_content_is_rejected_with_400(
     error = response.get_json()["error"]
     assert "content" in error and len(error) < 80  # short and generic
     assert count_rows(mysql_server) == before
+
+
+@pytest.mark.parametrize("content", ["\u200b가", "\u3164ㅋ", "\u00a0.", "\U0001f4da", "e\u0301"])
+def test_content_with_something_visible_beside_blanks_is_accepted(
+    client: FlaskClient, content: str
+) -> None:
+    response = client.post("/logs", json={"content": content})
+    assert response.status_code == 201
+    assert response.get_json()["content"] == content
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "application/xml",
+     "application/merge-patch+json", "multipart/form-data; boundary=x"],
+)  # fmt: skip
+def test_a_body_that_is_not_application_json_is_415_and_stores_nothing(
+    client: FlaskClient, mysql_server: AppDB, content_type: str | None
+) -> None:
+    before = count_rows(mysql_server)
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/logs", data='{"content": "x"}', headers=headers)
+    assert response.status_code == 415
+    assert response.get_json() == {"error": "unsupported media type"}
+    assert count_rows(mysql_server) == before
+
+
+def test_application_json_with_a_charset_is_accepted(client: FlaskClient) -> None:
+    headers = {"Content-Type": "Application/JSON; charset=utf-8"}
+    response = client.post("/logs", data='{"content": "charset"}', headers=headers)
+    assert response.status_code == 201
 
 
 def test_oversized_body_is_413_and_stores_nothing(client: FlaskClient, mysql_server: AppDB) -> None:
@@ -477,34 +515,11 @@ def test_import_connects_to_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def requirement_entries() -> dict[str, tuple[str, list[str]]]:
-    """app/requirements.txt as {name: (version, hashes)}, continuation lines joined."""
-    text = (APP_DIR / "requirements.txt").read_text().replace("\\\n", " ")
-    entries = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("--") else line
-        if not line.strip():
-            continue
-        spec, *options = line.split()
-        name, _, version = spec.partition("==")
-        hashes = [o.removeprefix("--hash=sha256:") for o in options]
-        assert all(o.startswith("--hash=sha256:") for o in options), line
-        entries[name.lower()] = (version, hashes)
-    return entries
-
-
-def test_requirements_are_all_pinned_and_hashed() -> None:
-    entries = requirement_entries()
-    for name, (version, hashes) in entries.items():
-        assert re.fullmatch(r"\d+(\.\d+)+", version), f"{name} is not pinned to one version"
-        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), name
-    wanted = (APP_DIR / "requirements.in").read_text().splitlines()
-    for line in (x.split("#")[0].strip() for x in wanted):
-        if line:
-            name = re.split(r"[\[=<>]", line)[0].lower()
-            assert name in entries, f"{name} (requirements.in) is missing from requirements.txt"
-    assert "cryptography" in entries  # MySQL 8.4's caching_sha2_password without TLS
-    assert "boto3" not in entries  # the app reads no secret: the host hands it its password
+def test_the_app_lock_holds_what_the_app_needs_and_no_aws_sdk() -> None:
+    """Pins and hashes of every lock: tests/test_requirements.py. Here what only the app needs."""
+    pinned = locks.versions(APP_DIR / "requirements.txt")
+    assert "cryptography" in pinned  # MySQL 8.4's caching_sha2_password without TLS
+    assert "boto3" not in pinned  # the app reads no secret: the host hands it its password
 
 
 def test_dockerfile_pins_its_base_and_installs_only_hashed_wheels() -> None:
@@ -539,27 +554,15 @@ def test_dockerfile_caches_dependencies_and_runs_unprivileged() -> None:
 
 def test_compose_limits_memory_and_checks_health() -> None:
     compose = yaml.safe_load((APP_DIR / "compose.yaml").read_text())
-    assert list(compose["services"]) == ["app"]
+    assert sorted(compose["services"]) == ["app", "proxy"]  # the proxy: tests/test_proxy.py
     service = compose["services"]["app"]
     assert service["image"] == "app:local"  # built by user data (tests/test_user_data.py)
-    assert service["ports"] == ["80:8000"]
     assert service["env_file"] == ["app.env"]
     assert service["restart"] == "unless-stopped"
     limit = service["mem_limit"]
     assert limit.endswith("m") and 128 <= int(limit[:-1]) <= 512  # of a t3.micro's 1 GiB
     assert service["memswap_limit"] == limit
     assert "/health" in " ".join(service["healthcheck"]["test"])
-
-
-def test_app_files_fit_in_ec2_user_data() -> None:
-    """The web user data ships each app file gzipped and base64-encoded (16 KB in all)."""
-    stack = (REPO_ROOT / "envs" / "common" / "stack.tf").read_text()
-    names = re.findall(r'"([\w.]+)"', re.search(r"for f in \[(.*?)\]", stack).group(1))
-    assert set(names) == {"requirements.txt", "Dockerfile", "compose.yaml", *shipped_files()}
-    shipped = sum(len(base64.b64encode(gzip.compress((APP_DIR / n).read_bytes()))) for n in names)
-    template = REPO_ROOT / "modules" / "ec2" / "templates" / "web_user_data.sh.tftpl"
-    total = shipped + len(template.read_bytes())
-    assert total < 14 * 1024, f"user data would be about {total} bytes; EC2 allows 16384"
 
 
 def test_the_app_container_gets_neither_instance_credentials_nor_the_master_secret() -> None:

@@ -84,15 +84,53 @@ def test_a_retry_after_a_connection_cut_after_commit_is_stored_once(
 
 def test_hostile_bodies_get_4xx_from_gunicorn_too(served: Served) -> None:
     url = f"{served.url}/logs"
-    big = requests.post(url, data=b"x" * (20 * 1024 * 1024), timeout=30)
-    assert big.status_code == 413
     headers = {"Content-Type": "application/json"}
+    big = requests.post(url, data=b"x" * (20 * 1024 * 1024), headers=headers, timeout=30)
+    assert big.status_code == 413
     nested = requests.post(url, data="[" * 2000 + "]" * 2000, headers=headers, timeout=5)
     assert nested.status_code == 400
     surrogate = requests.post(url, data='{"content": "\\ud800"}', headers=headers, timeout=5)
     assert surrogate.status_code == 400
     assert requests.get(f"{served.url}/health", timeout=5).status_code == 200
     assert "Traceback" not in served.log_text()
+
+
+def chunks(*parts: bytes) -> Iterator[bytes]:
+    """A body requests sends chunked (Transfer-Encoding: chunked, no Content-Length)."""
+    yield from parts
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        (b'{"content": "inside", "pad": "', b"y" * 8000, b'"}'),  # cut: unparsable, was 400
+        (b'{"content": "trailing"}', b" " * 8000),  # cut: still valid JSON, was 201
+    ],
+    ids=["padded-string", "trailing-blanks"],
+)
+def test_a_chunked_body_over_the_limit_is_413_and_stores_nothing(
+    served: Served, mysql_server: AppDB, parts: tuple[bytes, ...]
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = requests.post(f"{served.url}/logs", data=chunks(*parts), headers=headers, timeout=10)
+    assert response.request.headers.get("Transfer-Encoding") == "chunked"
+    assert response.status_code == 413
+    assert count_rows(mysql_server, "inside") + count_rows(mysql_server, "trailing") == 0
+
+
+def test_a_chunked_body_under_the_limit_is_stored(served: Served, mysql_server: AppDB) -> None:
+    content = f"chunked {secrets.token_hex(4)}"
+    body = json.dumps({"content": content}).encode()
+    headers = {"Content-Type": "application/json"}
+    parts = chunks(body[:5], body[5:])
+    response = requests.post(f"{served.url}/logs", data=parts, headers=headers, timeout=10)
+    assert response.status_code == 201
+    assert count_rows(mysql_server, content) == 1
+
+
+def test_a_body_that_is_not_json_is_415_under_gunicorn(served: Served) -> None:
+    response = requests.post(f"{served.url}/logs", data="content=x", timeout=10)
+    assert response.status_code == 415
 
 
 def test_the_app_virtualenv_holds_what_caching_sha2_password_needs(tmp_path: Path) -> None:

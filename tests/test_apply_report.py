@@ -169,6 +169,25 @@ def test_failure_before_the_apply_says_so(fake_github: FakeGitHub, tmp_path: Pat
     assert "App |" not in body
 
 
+@pytest.mark.parametrize(
+    ("job", "said"),
+    [("preflight", "the preflight"), ("plan", "the plan"), ("plan vs preview", "replacement")],
+)
+def test_a_deploy_stopped_before_any_approval_says_where(
+    fake_github: FakeGitHub, tmp_path: Path, job: str, said: str
+) -> None:
+    """A refused preflight (an unprotected gate, a disabled nightly destroy), a failed plan or a
+    replacement that replaces more than asked: the pull request hears of it too."""
+    fake_github.merged_pr(SHA, 7)
+    code, _ = run(fake_github, tmp_path, tmp_path / "nothing", "failure", "--stopped-at", job)
+    assert code == 0
+    body = the_comment(fake_github)
+    assert "## ❌ Deploy of `seoul` stopped before the apply" in body
+    (failed_at,) = [line for line in body.splitlines() if line.startswith("| Failed at |")]
+    assert said in failed_at and "nothing was applied" in failed_at
+    assert "| Smoke test | not run |" in body
+
+
 def test_push_without_a_pull_request_posts_nothing(fake_github: FakeGitHub, tmp_path: Path) -> None:
     root = artifacts(tmp_path, APPLY_OK, smoke(True))
     code, summary = run(fake_github, tmp_path, root, "success")

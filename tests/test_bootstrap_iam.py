@@ -14,16 +14,21 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from gitops import aws, environments
 from gitops.hooks import iam_lint
-from gitops.terraform import bootstrap, iam_render
+from gitops.terraform import bootstrap, iam_render, unlock
+from gitops.terraform import state as tf_state
 
+from tests.s3_as_role import S3AsRole
+from tests.test_state_seed import versioned_bucket
 from tests.tf_sandbox import REPO_ROOT, terraform
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -517,6 +522,17 @@ INSTANCE_CALLS: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
     "web": [
         ("secretsmanager:GetSecretValue", SECRET, UNTAGGED),  # ec2 mode: the app user's
         ("secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),  # rds mode: the master
+        # the SSM agent, for Session Manager (none of these actions names a resource)
+        *[
+            (action, "*", UNTAGGED)
+            for action in (
+                "ssm:UpdateInstanceInformation",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            )
+        ],
     ],
     "db": [("secretsmanager:GetSecretValue", SECRET, UNTAGGED)],
 }
@@ -540,6 +556,8 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
      {**NEW, **OTHER, "aws:RequestTag/Name": DEFAULT_GROUP}),
     ("adopt", "apply", "ec2:CreateTags", f"{EC2}:vpc/vpc-other", NEW),
     ("adopt", "apply", "ec2:CreateTags", f"{EC2}:instance/i-other", {**NEW, **OTHER}),
+    ("adopt", "apply", "ec2:AssociateAddress", f"{EC2}:instance/i-other", OTHER),
+    ("adopt", "apply", "ec2:AttachInternetGateway", f"{EC2}:vpc/vpc-other", UNTAGGED),
     # step 2 after adopting an untagged group under the default group's Name
     *[("adopt", role, action, f"{EC2}:security-group/sg-other", ADOPTED)
       for role in ("apply", "destroy") for action in GROUP_OPENERS],
@@ -552,6 +570,10 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
      {**OURS, "aws:TagKeys": ["Project"], "aws:RequestTag/Project": "payroll"}),
     ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:vpc/vpc-1", {**OURS, "aws:TagKeys": ["Project"]}),
     ("adopt", "apply", "rds:RemoveTagsFromResource", DB_ARN, {**OURS, "aws:TagKeys": ["Project"]}),
+    # DeleteTags without Tags deletes every tag (EC2 API reference) and names no key, so a
+    # condition on aws:TagKeys never sees Project: untag a stack resource, or the adopted group
+    ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:vpc/vpc-1", OURS),
+    ("adopt", "apply", "ec2:DeleteTags", f"{EC2}:security-group/sg-other", ADOPTED),
     ("adopt", "destroy", "ec2:CreateTags", f"{EC2}:vpc/vpc-other", NEW),
     # 2. names that only share a prefix
     ("prefix", "apply", "iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/gitops/{PROD}/{PROD}-web",
@@ -586,6 +608,19 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("master", "apply", "iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"}),
     ("master", "apply", "iam:PassRole", ROLE, UNTAGGED),
     ("master", "apply", "secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),
+    ("master", "apply", "iam:AddRoleToInstanceProfile",
+     f"arn:aws:iam::{ACCOUNT}:instance-profile/gitops/{PROD}/{PROD}-web", UNTAGGED),
+    # ... or by widening the pipeline's own policies or roles (a new default policy version)
+    *[("master", role, action, resource, UNTAGGED)
+      for role in ("plan", "apply", "destroy")
+      for action, resource in (
+          ("iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/gha-{PROJECT}-network"),
+          ("iam:SetDefaultPolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/gha-{PROJECT}-read"),
+          ("iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/gha-{PROJECT}-{role}"),
+          ("iam:UpdateAssumeRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/gha-{PROJECT}-{role}"))],
+    ("master", "apply", "iam:CreateServiceLinkedRole",
+     f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot",
+     {"iam:AWSServiceName": "spot.amazonaws.com"}),
     ("master", "plan", "secretsmanager:GetSecretValue", SECRET, UNTAGGED),
     # 4. RDS-managed secrets of other databases
     *[("rds-secret", role, f"secretsmanager:{verb}", RDS_SECRET, THEIR_DB_SECRET)
@@ -598,6 +633,14 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("rds-secret", "web", "secretsmanager:GetSecretValue", RDS_SECRET, THEIR_DB_SECRET),
     ("rds-secret", "web", "secretsmanager:GetSecretValue", RDS_SECRET, UNTAGGED),
     ("rds-secret", "db", "secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET),
+    # ... nor any SSM parameter of the account (AmazonSSMManagedInstanceCore's GetParameter on
+    # "*", other teams' SecureStrings included: the aws/ssm key lets any principal decrypt)
+    *[("parameters", tier, action, f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/payroll/db-password",
+       UNTAGGED)
+      for tier in ("web", "db")
+      for action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath")],
+    ("parameters", "web", "ssm:GetDocument", f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/payroll",
+     UNTAGGED),
     # 5. the plan role: user data outside the stack, listing the bucket
     ("plan-read", "plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", OTHER),
     ("plan-read", "plan", "ec2:DescribeInstanceAttribute", f"{EC2}:instance/i-other", UNTAGGED),
@@ -615,6 +658,9 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("state", "destroy", "s3:DeleteObject", f"{BUCKET}/{STATE_KEY}", UNTAGGED),
     ("state", "apply", "s3:PutObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
     ("state", "apply", "s3:PutObject", f"{BUCKET}/seoul/terraform.tfstate.evil", UNTAGGED),
+    ("state", "apply", "s3:PutObject", f"{BUCKET}/seoul-x/terraform.tfstate", UNTAGGED),
+    ("state", "plan", "s3:GetObject", f"{BUCKET}/seoul-x/terraform.tfstate", UNTAGGED),
+    ("state", "plan", "s3:ListBucket", BUCKET, {"s3:prefix": "seoul/"}),
     # creating or launching outside the stack
     ("create", "apply", "rds:CreateDBInstance", DB_ARN, UNTAGGED),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:instance/*", UNTAGGED),
@@ -622,6 +668,44 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", UNTAGGED),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", UNTAGGED),
     ("create", "destroy", "ec2:RunInstances", f"{EC2}:instance/*", NEW),
+    *[("create", "destroy", action, resource, NEW) for action, resource in (
+        ("ec2:CreateVpc", f"{EC2}:vpc/*"), ("rds:CreateDBInstance", DB_ARN),
+        ("secretsmanager:CreateSecret", SECRET), ("logs:CreateLogGroup", LOGS))],
+    # ... nor with the tags of a create reaching the resources the call only names. The Service
+    # Authorization Reference lists aws:RequestTag as a key of the whole RDS create action, so
+    # RDS evaluates the request's tags for the subnet and parameter group it names as well; EC2
+    # lists it on the new resource only, which the policy must not depend on either.
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:subgrp:payroll-db", {**NEW, **OTHER}),
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:subgrp:default-vpc-1", NEW),
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:pg:payroll-db", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:CreateSubnet", f"{EC2}:vpc/vpc-other", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:CreateSecurityGroup", f"{EC2}:vpc/vpc-other", NEW),
+    ("create", "apply", "ec2:CreateRouteTable", f"{EC2}:vpc/vpc-other", NEW),
+    ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-other", NEW),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", NEW),
+    # ... nor from another team's launch template (its user data), nor as a spot request
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:launch-template/lt-other", OTHER),
+    ("create", "apply", "ec2:RunInstances", f"{EC2}:spot-instances-request/*", NEW),
+    # ... nor a database or group outside the stack's names, tagged for it or not
+    ("create", "apply", "rds:CreateDBInstance", f"{RDS}:db:payroll-db", NEW),
+    ("create", "apply", "rds:CreateDBSubnetGroup", f"{RDS}:subgrp:payroll-db", NEW),
+    # ... nor what the stack never makes: a VPC endpoint (a private path to any endpoint service)
+    ("create", "apply", "ec2:CreateVpcEndpoint", f"{EC2}:vpc-endpoint/*", NEW),
+    ("create", "apply", "ec2:CreateVpcEndpoint", f"{EC2}:vpc/vpc-1", {**NEW, **OURS}),
+    # 6. another region: every regional permission is the stack's region's only
+    *[("region", role, action, f"arn:aws:ec2:us-east-1:{ACCOUNT}:{resource}",
+       {**OURS, "aws:RequestedRegion": "us-east-1"})
+      for role in ("apply", "destroy")
+      for action, resource in (("ec2:TerminateInstances", "instance/i-x"),
+                               ("ec2:RevokeSecurityGroupIngress", "security-group/sg-x"),
+                               ("ec2:DeleteVpc", "vpc/vpc-x"))],
+    ("region", "apply", "ec2:AuthorizeSecurityGroupIngress",
+     f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-x",
+     {**OURS, "aws:RequestedRegion": "us-east-1"}),
+    ("region", "apply", "ec2:RunInstances", f"arn:aws:ec2:us-east-1:{ACCOUNT}:subnet/subnet-x",
+     {**OURS, "aws:RequestedRegion": "us-east-1"}),
 ]  # fmt: skip
 
 
@@ -681,6 +765,24 @@ def test_every_call_of_the_stack_is_allowed(rendered: dict[str, list[dict[str, A
     assert denied == [], "\n".join(denied)
 
 
+def test_the_stacks_creates_hold_whichever_resources_carry_the_request_tags(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """RDS lists aws:RequestTag as a key of the whole create action, so the tags of a create
+    reach the authorization of the existing groups it names too; EC2 lists it on the new
+    resource only. The stack's creates pass under either reading (the attacks under both
+    fail: ATTACKS class `create`)."""
+    verbs = ("Create", "RunInstances", "AllocateAddress")
+    creates = [c for c in APPLY_CALLS if c[0].split(":")[1].startswith(verbs)]
+    assert len(creates) > 20, creates  # every create of the stack, and the resources it names
+    denied = [
+        f"{action} on {resource} with {ctx}"
+        for action, resource, ctx in creates
+        if not allowed(rendered["apply"], action, resource, {**NEW, **ctx})
+    ]
+    assert denied == [], "\n".join(denied)
+
+
 @pytest.mark.parametrize("kind", sorted({a[0] for a in ATTACKS}))
 def test_no_attack_is_allowed(kind: str, rendered: dict[str, list[dict[str, Any]]]) -> None:
     granted = [
@@ -689,6 +791,93 @@ def test_no_attack_is_allowed(kind: str, rendered: dict[str, list[dict[str, Any]
         if k == kind and allowed(rendered[role], action, resource, ctx)
     ]
     assert granted == [], "\n".join(granted)
+
+
+# Every answer that can carry a secret, found in AWS's own service models (botocore marks such
+# fields `sensitive`), for the wildcards the roles read the region with (ec2:Describe*,
+# rds:Describe*): none may answer for another team's resources. Fields the service documents it
+# never fills are the only exception.
+NEVER_RETURNED = {
+    # "Amazon RDS API operations never return the password" (RDS API reference, ModifyDBInstance
+    # MasterUserPassword): a pending password change shows without its value.
+    "PendingModifiedValues.MasterUserPassword",
+}
+
+
+def _sensitive_fields(shape: Any, path: str, seen: frozenset[str]) -> list[str]:
+    if shape is None or shape.name in seen:
+        return []
+    seen = seen | {shape.name}
+    found = []
+    if shape.type_name == "structure":
+        for name, member in shape.members.items():
+            here = f"{path}.{name}" if path else name
+            if member.metadata.get("sensitive"):
+                found.append(here)
+            found += _sensitive_fields(member, here, seen)
+    elif shape.type_name == "list":
+        found += _sensitive_fields(shape.member, path, seen)
+    elif shape.type_name == "map":
+        found += _sensitive_fields(shape.value, path, seen)
+    return found
+
+
+def secret_answers(services: tuple[str, ...] = ("ec2", "rds")) -> dict[str, list[str]]:
+    """IAM action => the sensitive fields of its answer, for each Describe call of the services
+    whose answer has one the service may fill."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    out = {}
+    for service in services:
+        model = session.get_service_model(service)
+        for op in model.operation_names:
+            if op.startswith("Describe"):
+                fields = _sensitive_fields(model.operation_model(op).output_shape, "", frozenset())
+                fields = [f for f in fields if not any(f.endswith(n) for n in NEVER_RETURNED)]
+                if fields:
+                    out[f"{service}:{op}"] = fields
+    return out
+
+
+def test_no_role_reads_a_secret_through_a_description(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """VPN pre-shared keys, OIDC client secrets of Verified Access, signed import URLs of other
+    teams' disk images, user data of launch templates and spot requests: all answered by
+    ec2:Describe*, which the roles need for the region's inventory."""
+    answers = secret_answers()
+    # the scan is real: it finds what the policies were first written against
+    assert {"ec2:DescribeLaunchTemplateVersions", "ec2:DescribeVpnConnections"} <= set(answers)
+    granted = [
+        f"{role}: {action} ({', '.join(fields)})"
+        for role in ("plan", "apply", "destroy")
+        for action, fields in sorted(answers.items())
+        if allowed(rendered[role], action, "*", UNTAGGED)
+    ]
+    assert granted == [], "\n".join(granted)
+    # and the descriptions the stack's refresh needs stay allowed (not a blanket deny)
+    for action in ("ec2:DescribeInstances", "rds:DescribeDBInstances", "ec2:DescribeVpcs"):
+        assert allowed(rendered["plan"], action, "*", UNTAGGED), action
+
+
+def test_the_security_table_is_backed_by_attacks() -> None:
+    """docs/SECURITY.md's roles table: each class its "Shown by" column names has attacks by
+    that role here, and each test or list it names exists, so no "may not" goes unproven."""
+    text = (REPO_ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    start = text.index("| Role | May | May not | Shown by |")
+    rows = [r for r in text[start:].split("\n\n", 1)[0].splitlines()[2:] if r.startswith("|")]
+    assert len(rows) == len(ROLE_DOCUMENTS), rows
+    classes = {(k, role) for k, role, *_ in ATTACKS}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        role = cells[0].split()[0]
+        assert role in ROLE_DOCUMENTS, row
+        for name in re.findall(r"`([^`]+)`", cells[3]):
+            if name.startswith("test_") or name.isupper():
+                assert name in globals(), f"{role}: {name} is no test or list here"
+            else:
+                assert (name, role) in classes, f"{role}: no attack of class {name!r} by {role}"
 
 
 def test_the_evaluator_reads_conditions_as_iam_does() -> None:
@@ -714,6 +903,191 @@ def test_the_evaluator_reads_conditions_as_iam_does() -> None:
     assert not allowed(both, "ec2:CreateTags", "x", {"aws:TagKeys": ["Name", "Project"]})
     assert allowed(both, "ec2:CreateTags", "x", {"aws:TagKeys": ["Name"]})
     assert allowed(both, "ec2:CreateTags", "x", {})
+
+
+# --- Terraform's S3 backend, call by call, with each role's policy ------------------------------
+# Terraform 1.11 (.terraform-version), internal/backend/remote-state/s3 at v1.11.4:
+# backend_state.go (Workspaces, StateMgr) and client.go (get, put, lockWithFile,
+# unlockWithFile). Every call goes through tests/s3_as_role.py, so the rendered policy of the
+# role decides it with the context S3 builds, and S3 answers as AWS does: a missing object is
+# 404 only to a caller allowed s3:ListBucket without a prefix, else 403.
+
+
+class BackendError(Exception):
+    """Terraform stops with this error."""
+
+
+def tf_workspaces(s3: Any, bucket: str) -> None:
+    """Backend.Workspaces, run by init and by every StateMgr: a listing under env:/, where an
+    AccessDenied reads as "no other workspace" only with the default workspace_key_prefix. The
+    default workspace is always listed, so StateMgr("default") takes no init lock."""
+    try:
+        s3.list_objects_v2(Bucket=bucket, Prefix="env:/", MaxKeys=1000)
+    except ClientError as error:
+        if unlock.error_code(error) != "AccessDenied":
+            raise BackendError(f"Unable to list objects in S3 bucket {bucket!r}: {error}") from None
+
+
+def tf_get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """RemoteClient.get: HeadObject, where only NotFound means "no state yet", then the
+    download (ranged GetObject calls: the same action)."""
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if unlock.error_code(error) in ("404", "NotFound"):
+            return None
+        raise BackendError(
+            f"Unable to access object {key!r} in S3 bucket {bucket!r}: {error}"
+        ) from None
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return json.loads(body) if body else None
+
+
+def tf_lock(s3: Any, bucket: str, key: str) -> str:
+    """lockWithFile: PutObject of <key>.tflock with If-None-Match: *; on failure the lock's
+    holder is read for the message."""
+    lock_id = str(uuid.uuid4())
+    body = json.dumps({"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci"})
+    try:
+        s3.put_object(Bucket=bucket, Key=f"{key}.tflock", Body=body.encode(), IfNoneMatch="*")
+    except ClientError as error:
+        raise BackendError(f"Error acquiring the state lock: {error}") from None
+    return lock_id
+
+
+def tf_unlock(s3: Any, bucket: str, key: str, lock_id: str) -> None:
+    """unlockWithFile: GetObject of the lock, its ID compared, DeleteObject."""
+    held = json.loads(s3.get_object(Bucket=bucket, Key=f"{key}.tflock")["Body"].read())
+    assert held["ID"] == lock_id
+    s3.delete_object(Bucket=bucket, Key=f"{key}.tflock")
+
+
+def tf_job(job: str, s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """What a workflow job asks of the backend: `terraform init` (Workspaces, then the state
+    for its providers), then the command. Plans and drift checks take no lock (terraform.yml's
+    TF_CLI_ARGS_plan: -lock=false), nor does `terraform output` (smoke); apply and destroy
+    lock, read, write and unlock."""
+    tf_workspaces(s3, bucket)
+    state = tf_get(s3, bucket, key)
+    if job in ("plan", "drift", "smoke"):
+        return tf_get(s3, bucket, key)
+    lock_id = tf_lock(s3, bucket, key)
+    state = tf_get(s3, bucket, key) or {"lineage": str(uuid.uuid4()), "serial": 0}
+    written = {**state, "serial": state["serial"] + 1, "resources": []}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(written).encode())  # RemoteClient.put
+    tf_unlock(s3, bucket, key, lock_id)
+    return written
+
+
+# (job, role) for every job that runs Terraform against an AWS environment's state
+TERRAFORM_JOBS = [("plan", "plan"), ("drift", "plan"), ("smoke", "plan"), ("apply", "apply"),
+                  ("destroy", "destroy")]  # fmt: skip
+
+
+@pytest.fixture
+def state_bucket(moto_aws: None) -> Any:
+    """moto's S3 with the bucket the policies were rendered for, versioned as the bootstrap's."""
+    s3 = aws.client("s3", REGION)
+    versioned_bucket(s3, iam_render.BUCKET, REGION)
+    return s3
+
+
+def as_role(s3: Any, docs: list[dict[str, Any]]) -> S3AsRole:
+    return S3AsRole(s3, lambda action, resource, ctx: allowed(docs, action, resource, ctx))
+
+
+def watchdog_reads(s3: Any, docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The watchdog's read of the state (gitops.terraform.state) with the plan role."""
+    backend = unlock.Backend("s3", REPO_ROOT, bucket=iam_render.BUCKET, key=STATE_KEY,
+                             region=REGION)  # fmt: skip
+    role = as_role(s3, docs)
+
+    def client(service: str, *args: Any, **kwargs: Any) -> S3AsRole:
+        assert service == "s3", service
+        return role
+
+    monkeypatch.setattr(aws, "client", client)  # every S3 client of the gitops package
+    return tf_state.read_summary(backend)
+
+
+def test_the_backend_settings_the_jobs_rest_on() -> None:
+    """The workspace listing under env:/ is refused to every role (below), which Terraform reads
+    as "no other workspace" only with the default workspace_key_prefix: no backend sets one.
+    Plans take no lock, so the plan role needs no write."""
+    for env in environments.load().values():
+        if not env.emulated:
+            config = bootstrap.backend_from_source(env.root)["config"]
+            assert "workspace_key_prefix" not in config, env.name
+    doc = yaml.safe_load((WORKFLOWS / "terraform.yml").read_text(encoding="utf-8"))
+    assert doc["jobs"]["plan"]["env"]["TF_CLI_ARGS_plan"] == "-lock=false"
+
+
+@pytest.mark.parametrize("role", ["plan", "apply", "destroy"])
+def test_no_role_may_list_without_its_key_as_the_prefix(
+    role: str, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Not the whole bucket, not the workspaces under env:/, and not the check S3 makes for a
+    missing object, which carries no s3:prefix: that one is why the state must exist."""
+    for ctx in ({}, {"s3:prefix": ""}, {"s3:prefix": "env:/", "s3:max-keys": "1000"}):
+        assert not allowed(rendered[role], "s3:ListBucket", BUCKET, ctx), (role, ctx)
+    assert allowed(rendered[role], "s3:ListBucket", BUCKET, {"s3:prefix": STATE_KEY})
+
+
+def test_a_missing_state_stops_terraform_for_every_role(
+    state_bucket: Any, rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing at the state key (the bucket as it was before make bootstrap wrote the empty
+    state): S3 answers each role's HeadObject 403, and Terraform, which takes only a 404 as "no
+    state yet", stops; the first plan of a pull request and the first deploy would fail. The
+    watchdog, which lists the key, reads "nothing runs"."""
+    for job, role in TERRAFORM_JOBS:
+        with pytest.raises(BackendError, match="Unable to access object.*403"):
+            tf_job(job, as_role(state_bucket, rendered[role]), iam_render.BUCKET, STATE_KEY)
+    summary = watchdog_reads(state_bucket, rendered["plan"], monkeypatch)
+    assert (summary.resources, summary.written) == (0, None)
+
+
+def test_a_never_deployed_environment_plans_deploys_and_is_watched_as_the_bootstrap_leaves_it(
+    state_bucket: Any, rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines: list[str] = []
+    bootstrap.seed_states(state_bucket, iam_render.BUCKET, [environments.load()["seoul"]],
+                          lines.append)  # fmt: skip
+    assert lines == [f"bootstrap: envs/seoul state s3://{iam_render.BUCKET}/{STATE_KEY}: an "
+                     "empty state written (never deployed)"]  # fmt: skip
+    seeded = json.loads(
+        state_bucket.get_object(Bucket=iam_render.BUCKET, Key=STATE_KEY)["Body"].read()
+    )
+    summary = watchdog_reads(state_bucket, rendered["plan"], monkeypatch)
+    assert summary.resources == 0 and summary.written is not None
+    for job, role in TERRAFORM_JOBS:
+        s3 = as_role(state_bucket, rendered[role])
+        state = tf_job(job, s3, iam_render.BUCKET, STATE_KEY)
+        assert state is not None and state["lineage"] == seeded["lineage"], job
+        if role == "plan":  # reads only, no lock and no write
+            assert {a for a, _, _ in s3.calls} == {"s3:ListBucket", "s3:GetObject"}, s3.calls
+    listed = state_bucket.list_objects_v2(Bucket=iam_render.BUCKET)["Contents"]
+    assert [o["Key"] for o in listed] == [STATE_KEY]  # every lock released
+
+
+def test_a_deployed_environment_is_read_locked_and_written_by_its_roles_only(
+    state_bucket: Any, rendered: dict[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = {"version": 4, "serial": 7, "lineage": "l-1", "resources": [
+        {"mode": "managed", "type": "aws_vpc", "name": "this", "instances": [{}]}]}  # fmt: skip
+    state_bucket.put_object(
+        Bucket=iam_render.BUCKET, Key=STATE_KEY, Body=json.dumps(state).encode()
+    )
+    assert watchdog_reads(state_bucket, rendered["plan"], monkeypatch).resources == 1
+    for job, role in TERRAFORM_JOBS:
+        assert tf_job(job, as_role(state_bucket, rendered[role]), iam_render.BUCKET, STATE_KEY)
+    # the plan role can neither lock nor write; a lock another run holds stops apply and destroy
+    with pytest.raises(BackendError, match="state lock"):
+        tf_lock(as_role(state_bucket, rendered["plan"]), iam_render.BUCKET, STATE_KEY)
+    held = tf_lock(as_role(state_bucket, rendered["apply"]), iam_render.BUCKET, STATE_KEY)
+    with pytest.raises(BackendError, match="PreconditionFailed"):
+        tf_job("destroy", as_role(state_bucket, rendered["destroy"]), iam_render.BUCKET, STATE_KEY)
+    tf_unlock(as_role(state_bucket, rendered["apply"]), iam_render.BUCKET, STATE_KEY, held)
 
 
 # --- Several environments in one account and one state bucket -----------------------------------
@@ -775,6 +1149,7 @@ def test_one_environments_roles_cannot_touch_anothers(
     t_rds = f"arn:aws:rds:ap-northeast-1:{ACCOUNT}"
     t_secrets = f"arn:aws:secretsmanager:ap-northeast-1:{ACCOUNT}:secret"
     tokyo_ours = {"aws:ResourceTag/Project": "study-tokyo"}
+    in_tokyo = {**tokyo_ours, "aws:RequestedRegion": "ap-northeast-1"}  # a call to Tokyo's endpoint
     t_role = f"arn:aws:iam::{ACCOUNT}:role/gitops/study-tokyo/study-tokyo-web"
     t_db_secret = {"aws:ResourceTag/aws:rds:primaryDBInstanceArn": f"{t_rds}:db:study-tokyo-db"}
     tokyo_things = [
@@ -782,9 +1157,9 @@ def test_one_environments_roles_cannot_touch_anothers(
         ("s3:GetObject", f"{BUCKET}/tokyo/terraform.tfstate", UNTAGGED),
         ("s3:DeleteObject", f"{BUCKET}/tokyo/terraform.tfstate.tflock", UNTAGGED),
         ("s3:ListBucket", BUCKET, {"s3:prefix": "tokyo/terraform.tfstate"}),
-        ("ec2:TerminateInstances", f"{t_ec2}:instance/i-t", tokyo_ours),
+        ("ec2:TerminateInstances", f"{t_ec2}:instance/i-t", in_tokyo),
         ("ec2:TerminateInstances", f"{EC2}:instance/i-t", tokyo_ours),  # same region too
-        ("rds:DeleteDBInstance", f"{t_rds}:db:study-tokyo-db", tokyo_ours),
+        ("rds:DeleteDBInstance", f"{t_rds}:db:study-tokyo-db", in_tokyo),
         ("iam:PassRole", t_role, {"iam:PassedToService": "ec2.amazonaws.com"}),
         ("secretsmanager:GetSecretValue", f"{t_secrets}:gitops/study-tokyo/db-1", UNTAGGED),
         ("secretsmanager:DeleteSecret", f"{t_secrets}:rds!db-1", t_db_secret),
@@ -807,6 +1182,29 @@ def test_one_environments_roles_cannot_touch_anothers(
                                ("secretsmanager:GetSecretValue", RDS_SECRET, OUR_DB_SECRET)]
                    if allowed(tokyo["rendered"][role], *c)]  # fmt: skip
         assert granted == [], (role, granted)
+
+
+def test_an_aws_environment_in_ec2_db_mode_is_refused(
+    tmp_path: Path, rendered: dict[str, list[dict[str, Any]]]
+) -> None:
+    """In ec2 mode every refresh (a pull request's plan, the drift check, the nightly destroy)
+    reads the app's password back (GetSecretValue, the provider's aws_secretsmanager_secret_version
+    read). The plan role any pull request can use must not read it (ATTACKS class `master`), so
+    the mode is refused up front for AWS, with what to use instead; LocalStack keeps it."""
+    envs_dir = tmp_path / "envs"
+    shutil.copytree(REPO_ROOT / "envs", envs_dir, symlinks=True,
+                    ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    assert environments.load(envs_dir)["localstack"].emulated  # ec2 mode there: accepted
+    tfvars = envs_dir / "seoul" / "terraform.tfvars"
+    text = tfvars.read_text(encoding="utf-8")
+    assert 'db_mode              = "rds"' in text
+    tfvars.write_text(text.replace('"rds"', '"ec2"'), encoding="utf-8")
+    with pytest.raises(
+        environments.DescriptionError, match='seoul: terraform.tfvars: db_mode = "ec2"'
+    ):
+        environments.load(envs_dir)
+    for role in ("plan", "destroy"):
+        assert not allowed(rendered[role], "secretsmanager:GetSecretValue", SECRET, UNTAGGED)
 
 
 def test_project_names_that_are_prefixes_of_one_another_are_refused(tmp_path: Path) -> None:
@@ -911,10 +1309,53 @@ def test_bootstrap_applies_and_prints_the_repository_variables(applied: dict[str
     assert bootstrap.recorded_variables(environments.load()["seoul"], applied["root"]) == {
         k: v for k, v in variables.items()
     }
+    # the state key holds an empty state, so the roles' first plan and deploy find one
+    where = f"s3://{STATE_BUCKET}/{STATE_KEY}"
+    assert (
+        f"bootstrap: envs/seoul state {where}: an empty state written (never deployed)"
+        in (applied["lines"])
+    )
+    seeded = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
+    assert seeded["resources"] == [] and seeded["lineage"]
     # run twice: idempotent, nothing new
+    lines: list[str] = []
     again = bootstrap.run(environ=applied["env"], bootstrap_dir=applied["root"],
-                          bucket=STATE_BUCKET, create_budget=False, log=print)  # fmt: skip
+                          bucket=STATE_BUCKET, create_budget=False, log=lines.append)  # fmt: skip
     assert again.variables == variables
+    assert f"bootstrap: envs/seoul state {where}: a state is there, kept" in lines
+    assert json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read()) == seeded
+
+
+@pytest.mark.e2e
+def test_a_second_bootstrap_keeps_tags_added_by_hand_and_says_it_changed_nothing(
+    applied: dict[str, Any],
+) -> None:
+    """An owner tags what the bootstrap made (a cost centre, an organisation's tag policy);
+    `make bootstrap` runs again (a new environment, a changed budget) and takes none of it off,
+    and each step says what it changed: here nothing."""
+    s3, iam = _client("s3", applied["endpoint"]), _client("iam", applied["endpoint"])
+    ours = {"Key": "CostCenter", "Value": "42"}
+    tags = s3.get_bucket_tagging(Bucket=STATE_BUCKET)["TagSet"]
+    s3.put_bucket_tagging(Bucket=STATE_BUCKET, Tagging={"TagSet": [*tags, ours]})
+    roles = [arn.rsplit("/", 1)[1] for var, arn in applied["result"].variables.items()
+             if var.endswith("_ROLE_ARN")] + [f"{PROJECT}-web", f"{PROJECT}-db"]  # fmt: skip
+    for role in roles:
+        iam.tag_role(RoleName=role, Tags=[ours])
+    providers = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    (provider,) = [p["Arn"] for p in providers if p["Arn"].endswith(bootstrap.OIDC_URL_SUFFIX)]
+    iam.tag_open_id_connect_provider(OpenIDConnectProviderArn=provider, Tags=[ours])
+
+    lines: list[str] = []
+    bootstrap.run(environ=applied["env"], bootstrap_dir=applied["root"], bucket=STATE_BUCKET,
+                  create_budget=False, log=lines.append)  # fmt: skip
+
+    assert ours in s3.get_bucket_tagging(Bucket=STATE_BUCKET)["TagSet"]
+    for role in roles:
+        assert ours in iam.list_role_tags(RoleName=role)["Tags"], role
+    assert ours in iam.list_open_id_connect_provider_tags(OpenIDConnectProviderArn=provider)["Tags"]
+    steps = [line for line in lines if line.endswith("destroyed)")]
+    assert len(steps) == 3, lines  # the bucket, the account, the environment's roles
+    assert all("(0 added, 0 changed, 0 destroyed)" in line for line in steps), steps
 
 
 @pytest.mark.e2e
@@ -1007,8 +1448,11 @@ IAM_CHECKS = [
     "CKV_AWS_355",
     "CKV2_AWS_40",
 ]
-# What checkov flags on purpose: nothing since the boundary (and its SSM agent calls) is gone.
-ACCEPTED: set[tuple[str, str]] = set()
+# What checkov flags on purpose: the Session Manager agent's calls on the web role, on "*" as
+# AWS's own minimal instance policy for Session Manager grants them (the ssmmessages channels
+# name no resource; the agent registers its own instance), instead of AmazonSSMManagedInstanceCore
+# with its account-wide ssm:GetParameter (ATTACKS class `parameters`).
+ACCEPTED = {("instance-web", "CKV_AWS_290"), ("instance-web", "CKV_AWS_355")}
 ESCALATION = {
     "CKV_AWS_1",
     "CKV_AWS_62",

@@ -170,3 +170,45 @@ def test_a_rehearsal_hides_the_operators_profile_while_it_runs(
         bootstrap.rehearse(environ=dict(os.environ), endpoint="http://localhost:4566")
     assert seen == {}
     assert os.environ["AWS_PROFILE"] == "operator-profile"
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_rehearsal_that_keeps_what_it_applied_keeps_the_localstack_holding_it(
+    keep: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a rehearsal applied lives only in the emulator: with KEEP_IN, the LocalStack it
+    started stays up (and says how to stop it); without, it is stopped as before."""
+    from gitops.pipeline import localstack
+
+    started = localstack.Emulator("http://localhost:4566", True, "host", pid=4242)
+    stopped: list[localstack.Emulator] = []
+    monkeypatch.setattr(localstack, "ensure", lambda *a, **k: started)
+    monkeypatch.setattr(localstack, "stop", lambda emu, *a, **k: stopped.append(emu))
+    result = bootstrap.Result(variables={}, repository=bootstrap.REHEARSAL_REPO, reused_provider="")
+    monkeypatch.setattr(bootstrap, "run", lambda **kwargs: result)
+    lines: list[str] = []
+    kept = tmp_path / "kept"
+    bootstrap.rehearse(environ={}, endpoint=started.endpoint, keep_in=kept if keep else None,
+                       log=lines.append)  # fmt: skip
+    if keep:
+        assert stopped == []
+        assert localstack.load(kept / "localstack.json") == started
+        assert any(f"localstack stop --state-file {kept}" in line for line in lines), lines
+    else:
+        assert stopped == [started]
+
+
+def test_a_rehearsal_refused_before_applying_leaves_the_bucket_it_found(tmp_path: Path) -> None:
+    """A second rehearsal against a LocalStack that keeps the first one's work (KEEP_IN,
+    ENDPOINT=) is refused before it applies anything; its clean-up must not then delete the
+    bucket the first one left."""
+    import boto3
+    from moto import mock_aws
+
+    root = bootstrap._rehearsal_roots(tmp_path, bootstrap.REHEARSAL_REPO)  # nothing applied
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=bootstrap.REHEARSAL_BUCKET)
+        bootstrap._teardown(root, bootstrap.REHEARSAL_REPO, bootstrap.REHEARSAL_BUCKET, env)
+        assert s3.head_bucket(Bucket=bootstrap.REHEARSAL_BUCKET)

@@ -34,6 +34,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def plan(root: Path, **variables: Any) -> tuple[int, str, dict[str, Any]]:
+    variables.setdefault("budget_name", bootstrap.BUDGET_NAME)  # make bootstrap always sends it
     args = [f"-var={k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in variables.items()]
     proc = terraform(root, "plan", "-input=false", "-no-color", "-refresh=false", "-out=b.tfplan",
                      *args, env=tf_environ())  # fmt: skip

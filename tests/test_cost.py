@@ -1,4 +1,7 @@
-"""gitops.preview.cost and its price table, over the real plan fixtures and the real modules."""
+"""gitops.preview.cost and its price tables, over the real plan fixtures and the real modules.
+
+Every test of a table runs for each region's table (scripts/gitops/preview/prices/<region>.json).
+"""
 
 from __future__ import annotations
 
@@ -32,9 +35,22 @@ def stack_resource_types() -> set[str]:
     return types
 
 
-@pytest.fixture(scope="module")
-def table() -> PriceTable:
-    return PriceTable.load()
+@pytest.fixture(scope="module", params=cost.regions())
+def table(request: pytest.FixtureRequest) -> PriceTable:
+    found = cost.table_for(request.param)
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def env_in(table: PriceTable, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The name of an AWS environment priced with `table`: the first one's, moved to its region."""
+    envs = environments.load()
+    name = next(n for n, env in envs.items() if not env.emulated)
+    moved = dataclasses.replace(envs[name], region=table.region)
+    real = cost.describe
+    monkeypatch.setattr(cost, "describe", lambda asked: moved if asked == name else real(asked))
+    return name
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -45,7 +61,7 @@ def test_every_resource_type_the_stack_can_create_is_in_the_table(table: PriceTa
     assert {"aws_instance", "aws_db_instance", "aws_nat_gateway", "aws_eip"} <= types  # parsed
     unknown = sorted(types - table.resources.keys())
     assert not unknown, (
-        f"billable or free? add to scripts/gitops/preview/prices/ap-northeast-2.json: {unknown}"
+        f"billable or free? add to scripts/gitops/preview/prices/resources.json: {unknown}"
     )
 
 
@@ -59,13 +75,54 @@ def test_the_real_table_has_a_date_and_a_source_for_every_price(table: PriceTabl
     assert table_problems(table) == []
 
 
-@pytest.mark.parametrize("missing", ["source", "read", "usd", "unit"])
+def test_each_table_is_named_after_its_region_and_prices_in_usd() -> None:
+    for region in cost.regions():
+        data = json.loads(cost.table_path(region).read_text(encoding="utf-8"))
+        assert data["region"] == region, f"prices/{region}.json holds {data['region']}"
+        assert data["currency"] == "USD" and data["location"], region
+    assert cost.table_for("eu-west-1") is None, "a region without a table has none"
+
+
+def test_every_dimension_is_one_the_cost_model_bills() -> None:
+    table = cost.table_for(cost.regions()[0])
+    billed = {d for entry in table.resources.values() for d in entry.get("billed", [])}
+    sized = {"ec2_instance_hour", "rds_instance_hour"}  # DIMENSION:SIZE keys
+    for key, entry in table.dimensions.items():
+        dimension, _, size = key.partition(":")
+        assert dimension in billed, f"{key}: not a dimension resources.json bills"
+        assert bool(size) == (dimension in sized), f"{key}: a size where none belongs, or none"
+        assert entry.get("unit"), f"{key}: no unit"
+
+
+def test_every_table_prices_the_same_keys() -> None:
+    """A region's table covers what the others do, so an environment moved between regions is
+    priced the same way (a price no source has would be left out, and shown as not priced)."""
+    keys = {region: set(cost.table_for(region).prices) for region in cost.regions()}
+    every = set().union(*keys.values())
+    assert {region: sorted(every - found) for region, found in keys.items()} == {
+        region: [] for region in keys
+    }
+
+
+@pytest.mark.parametrize("missing", ["source", "read", "usd"])
 def test_a_price_without_its_date_or_source_is_refused(table: PriceTable, missing: str) -> None:
     broken = copy.deepcopy(table)
     key = next(iter(broken.prices))
     del broken.prices[key][missing]
     problems = table_problems(broken)
     assert problems and all(key in p for p in problems)
+
+
+def test_a_price_under_a_key_that_is_no_dimension_is_refused(table: PriceTable) -> None:
+    """A misspelt key would never match what cost.items() asks for: the dimension would stay
+    unpriced while the table seems to price it."""
+    broken = copy.deepcopy(table)
+    broken.prices["ec2_instance_hour:t3.mikro"] = next(iter(broken.prices.values()))
+    del broken.dimensions["public_ipv4_hour"]["unit"]
+    assert table_problems(broken) == [
+        "price public_ipv4_hour: no dimension with a unit in prices/resources.json",
+        "price ec2_instance_hour:t3.mikro: no dimension with a unit in prices/resources.json",
+    ]
 
 
 def test_a_price_read_in_the_future_or_from_a_plain_http_page_is_refused(
@@ -108,7 +165,9 @@ def fixture_stack_hourly(table: PriceTable) -> float:
     )
 
 
-def test_created_stack_prices_what_it_can_and_names_what_it_cannot(table: PriceTable) -> None:
+def test_created_stack_prices_what_it_can_and_names_what_it_cannot(
+    table: PriceTable, env_in: str
+) -> None:
     est = estimate(plan("create"), table)
     assert est.before.hourly == 0 and not est.before.not_priced
     # Instance hours, its public IPv4 address and the secret are priced; the root volume's size
@@ -116,30 +175,31 @@ def test_created_stack_prices_what_it_can_and_names_what_it_cannot(table: PriceT
     hourly = fixture_stack_hourly(table)
     assert est.after.hourly == pytest.approx(hourly)
     assert dict(est.after.not_priced) == {"ebs root volume (size known after apply)": 1}
-    text = "\n".join(render("seoul", est))
+    text = "\n".join(render(env_in, est))
+    assert f"(in {table.region};" in text
     assert "Not priced" in text and "`ebs root volume (size known after apply)`" in text
     # a day: a lower bound, said so, never a silent zero
     assert f"≥ {cost.usd(hourly * 24)} |" in text
     assert "$0.0000" not in text.split("difference")[0]
 
 
-def test_destroy_shows_the_saving(table: PriceTable) -> None:
+def test_destroy_shows_the_saving(table: PriceTable, env_in: str) -> None:
     est = estimate(plan("destroy"), table)
     assert est.after.hourly == 0
     hourly = fixture_stack_hourly(table)
     assert est.before.hourly == pytest.approx(hourly)
-    text = "\n".join(render("seoul", est))
+    text = "\n".join(render(env_in, est))
     assert cost.usd(-hourly, True) in text and cost.usd(-hourly * 730, True) in text
 
 
-def test_no_changes_costs_the_same_before_and_after(table: PriceTable) -> None:
+def test_no_changes_costs_the_same_before_and_after(table: PriceTable, env_in: str) -> None:
     est = estimate(plan("no_changes"), table)
     assert est.before.hourly == est.after.hourly == pytest.approx(fixture_stack_hourly(table))
-    assert render("seoul", est, changed=False)[0].startswith("💰 Running cost unchanged")
+    assert render(env_in, est, changed=False)[0].startswith("💰 Running cost unchanged")
 
 
 def test_a_resource_type_the_table_does_not_know_is_not_priced_never_zero(
-    table: PriceTable,
+    table: PriceTable, env_in: str
 ) -> None:
     p = plan("create")
     extra = copy.deepcopy(p["resource_changes"][0])
@@ -147,16 +207,46 @@ def test_a_resource_type_the_table_does_not_know_is_not_priced_never_zero(
     p["resource_changes"].append(extra)
     est = estimate(p, table)
     assert any(k.startswith("aws_lb ") for k in est.after.not_priced)
-    assert "aws_lb" in "\n".join(render("seoul", est))
+    assert "aws_lb" in "\n".join(render(env_in, est))
 
 
-def test_localstack_is_labelled_as_what_seoul_would_cost(table: PriceTable) -> None:
-    text = "\n".join(render("localstack", estimate(plan("create"), table)))
-    assert "what the same stack would cost in Seoul" in text
-    assert "nightly destroy" not in text
+def test_each_environment_is_priced_with_its_own_regions_table() -> None:
+    for name in environments.names():
+        described = environments.get(name)
+        region = described.priced_as if described.emulated else described.region
+        est = cost.for_environment(name, plan("create"))
+        assert est.region == region, name
+        if cost.table_for(region) is not None:
+            assert not est.unpriced and est.after.hourly > 0, name
 
 
-def test_an_environment_in_another_region_is_not_priced_with_seoul_prices(
+def test_an_emulated_environment_is_labelled_with_the_region_it_is_priced_as(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    local = environments.get("localstack")
+    for region in cost.regions():
+        moved = dataclasses.replace(local, priced_as=region)
+        monkeypatch.setattr(cost, "describe", lambda name, moved=moved: moved)
+        est = cost.for_environment("localstack", plan("create"))
+        text = "\n".join(render("localstack", est))
+        assert f"what the same stack would cost in {region}" in text
+        assert est.after.hourly == pytest.approx(fixture_stack_hourly(cost.table_for(region)))
+        assert "nightly destroy" not in text
+    monkeypatch.setattr(cost, "describe", lambda name: dataclasses.replace(local, priced_as=None))
+    text = "\n".join(render("localstack", cost.for_environment("localstack", plan("create"))))
+    assert "not priced (localstack is emulated; `priced_as`" in text and "$" not in text
+
+
+def test_an_environment_in_a_region_without_a_table_is_named_as_not_priced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    elsewhere = dataclasses.replace(environments.get("seoul"), region="eu-west-1")
+    monkeypatch.setattr(cost, "describe", lambda name: elsewhere)
+    text = "\n".join(render("seoul", cost.for_environment("seoul", plan("create"))))
+    assert "not priced (no price table for eu-west-1" in text and "$" not in text
+
+
+def test_prices_of_another_region_are_never_shown_for_an_environment(
     table: PriceTable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     elsewhere = dataclasses.replace(environments.get("seoul"), region="eu-west-1")
@@ -169,13 +259,15 @@ def test_a_name_that_is_no_environment_gets_no_label_and_no_nightly_line(
     table: PriceTable,
 ) -> None:
     text = "\n".join(render("bench", estimate(plan("create"), table)))
-    assert "(in ap-northeast-2;" in text and "nightly" not in text
+    assert f"(in {table.region};" in text and "nightly" not in text
+    unpriced = "\n".join(render("bench", cost.for_environment("bench", plan("create"))))
+    assert "not priced (no environment describes 'bench'" in unpriced
 
 
-def test_seoul_shows_a_day_with_the_nightly_destroy_next_to_left_running(
-    table: PriceTable,
-) -> None:
-    text = "\n".join(render("seoul", estimate(plan("create"), table)))
+def test_seoul_shows_a_day_with_the_nightly_destroy_next_to_left_running() -> None:
+    table = cost.table_for(environments.get("seoul").region)
+    assert table is not None
+    text = "\n".join(render("seoul", cost.for_environment("seoul", plan("create"))))
     hours = 23 + 7 / 60 - 9
     assert "nightly destroy (23:07 KST) and the next deploy at 09:00 KST" in text
     assert "14 h 07 min a day" in text
@@ -216,9 +308,9 @@ def test_rds_multi_az_storage_and_secret_are_counted_with_prices_given() -> None
 
 
 def test_a_web_tier_with_its_volume_monitoring_and_a_nat_gateway_is_fully_priced(
-    table: PriceTable,
+    table: PriceTable, env_in: str
 ) -> None:
-    """The Seoul stack's variants the fixtures do not cover, with the real table: a known gp3
+    """The stack's variants the fixtures do not cover, with each real table: a known gp3
     root volume, detailed monitoring on, and a NAT gateway (whose data is usage, named)."""
     web = {
         "instance_type": "t3.micro",
@@ -238,4 +330,4 @@ def test_a_web_tier_with_its_volume_monitoring_and_a_nat_gateway_is_fully_priced
     assert est.after.complete, est.after.not_priced
     assert est.after.hourly == pytest.approx(hourly + per_month)
     assert est.after.usage["nat_gateway_gb"] == 1
-    assert "Not priced" not in "\n".join(render("seoul", est))
+    assert "Not priced" not in "\n".join(render(env_in, est))

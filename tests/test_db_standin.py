@@ -123,7 +123,7 @@ def test_no_server_anywhere_raises_an_error_that_says_what_to_install(
 ) -> None:
     monkeypatch.setattr(standin, "find_server_binary", lambda: None)
     monkeypatch.setattr(standin, "docker_answers", lambda: False)
-    monkeypatch.setattr(standin, "can_apt_install", lambda: False)
+    monkeypatch.setattr(standin.apt, "can_install", lambda: False)
     with pytest.raises(StandinError) as error:
         ensure_db(env={})
     message = str(error.value)

@@ -155,6 +155,11 @@ def test_the_seoul_cron_is_23_07_kst() -> None:
         ),
         (lambda t: "emulated = 1\n" + t, "envs/prod: emulated: 1 is not true or false"),
         (lambda t: "emulated = true\n" + t, "envs/prod: gate: only for AWS environments"),
+        (
+            lambda t: 'priced_as = "eu-central-1"\n' + t,
+            "envs/prod: priced_as: only for emulated environments (an AWS one is priced in its "
+            "own region, 'eu-central-1')",
+        ),
         (lambda t: "region = 'x'\n" + t, "envs/prod: environment.toml: not valid TOML"),
     ],
 )
@@ -233,6 +238,18 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "LocalStack's dummy credentials and is never gated)",
         "envs/prod: drift: missing (true or false)",
         "envs/prod: nightly_destroy.at: '9pm' is not a 24-hour local time HH:MM such as 23:07",
+    ]
+
+
+def test_an_emulated_environment_names_the_region_it_is_priced_as(tmp_path: Path) -> None:
+    envs = tmp_path / "envs"
+    make_root(envs, "lab", "emulated = true\nregion = 'eu-central-1'\npriced_as = 'eu-west-1'\n")
+    make_root(envs, "bare", "emulated = true\nregion = 'eu-central-1'\n")
+    loaded = environments.load(envs)
+    assert (loaded["lab"].priced_as, loaded["bare"].priced_as) == ("eu-west-1", None)
+    make_root(envs, "odd", "emulated = true\nregion = 'eu-central-1'\npriced_as = 'Tokyo'\n")
+    assert problems_of(envs) == [
+        "envs/odd: priced_as: 'Tokyo' is not an AWS region name such as ap-northeast-2"
     ]
 
 

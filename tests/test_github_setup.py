@@ -437,15 +437,16 @@ def test_a_branch_policy_past_the_first_page_is_found_not_created_again(
     others = [{"id": i, "name": f"release-{i}", "type": "branch"} for i in range(1, 121)]
     fake.branch_policies["seoul"] = [*others, {"id": 121, "name": "main", "type": "branch"}]
     gh = api.GitHub(TOKEN, REPO, fake.base, timeout=5)
-    assert api.ensure_branch_policy(gh, "seoul", "main") == "unchanged"
+    assert api.ensure_branch_policy(gh, "seoul", "main") == ("unchanged", others)
     assert not fake.writes()
 
 
 def test_changed_variable_is_updated(fake: FakeRepository, dirs: dict[str, Path]) -> None:
     fake.variables["TF_STATE_BUCKET"] = "old-bucket"
-    run(fake, dirs)
+    report = run(fake, dirs)
     assert fake.variables["TF_STATE_BUCKET"] == all_variables(AWS)["TF_STATE_BUCKET"]
     assert ("PATCH", f"/repos/{REPO}/actions/variables/TF_STATE_BUCKET") in fake.calls
+    assert "ok variable TF_STATE_BUCKET: updated (was 'old-bucket')" in report.lines
 
 
 def test_before_the_bootstrap_no_variable_is_set_and_the_next_step_is_named(
@@ -485,6 +486,7 @@ def test_too_many_reviewers_is_refused_before_writing_the_environment(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:
     fake.users.update({f"user{i}": 100 + i for i in range(6)})
+    fake.roles.update({f"user{i}": "write" for i in range(6)})
     with pytest.raises(github_setup.SetupError, match="GitHub allows 6"):
         run(fake, dirs, reviewers=["alice", *(f"user{i}" for i in range(6))])
     assert not [c for c in fake.writes() if "/environments/" in c[1]]
@@ -548,6 +550,20 @@ def test_refuses_before_writing_anything(
     assert not (dirs["bootstrap_dir"] / "github-oidc" / "github.auto.tfvars.json").exists()
 
 
+def test_issues_turned_off_are_named_because_the_unattended_runs_report_through_them(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    """The drift check and the nightly watchdog open an issue when they find a problem; with
+    Issues turned off GitHub refuses it (410) and only a red scheduled run is left, whose
+    e-mail goes to whoever last changed the cron line."""
+    quiet = run(fake, dirs)
+    assert not [w for w in quiet.warnings if "Issues" in w]
+    fake.repo["has_issues"] = False
+    report = run(fake, dirs)
+    (warning,) = [w for w in report.warnings if "Issues" in w]
+    assert "watchdog" in warning and "Settings" in warning
+
+
 def test_private_repository_without_enterprise_is_said_plainly(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:
@@ -577,8 +593,9 @@ def test_private_repository_refused_by_the_api(fake: FakeRepository, dirs: dict[
 def test_unknown_reviewer_fails_before_any_write(
     fake: FakeRepository, dirs: dict[str, Path]
 ) -> None:
-    with pytest.raises(api.GitHubError, match="HTTP 404"):
-        run(fake, dirs, reviewers=["nobody"])
+    for login in ("nobody", "octo-org/deployers"):  # a misspelt login; a team, not a login
+        with pytest.raises(github_setup.SetupError, match=f"no GitHub user {login!r}"):
+            run(fake, dirs, reviewers=["alice", login])
     assert fake.writes() == []
 
 
@@ -597,6 +614,7 @@ def test_api_error_fails_the_command_without_printing_the_token(
     out = capsys.readouterr()
     assert code == 1
     assert "github-setup: FAILED" in out.err and "HTTP 500" in out.err
+    assert "run it again" in out.err
     assert TOKEN not in out.out + out.err
 
 
@@ -632,3 +650,111 @@ def test_the_walk_through_names_what_the_set_up_does() -> None:
         assert f"`{path.strip('/')}" in step, f"{path} is not in the walk-through's step 1"
     assert f"**`{protection.RULESET_NAME}`**" in step and f"**`{GATE_CHECK}`**" in step
     assert "solo" in step and "team" in step
+
+
+# --- what a real repository may already hold --------------------------------------------------
+
+
+def test_a_codeowners_github_already_reads_elsewhere_is_extended_not_shadowed(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    """GitHub reads the first of .github/CODEOWNERS, CODEOWNERS and docs/CODEOWNERS: a file
+    written to .github/ beside the user's root CODEOWNERS would silently switch theirs off."""
+    fake.files["CODEOWNERS"] = "/docs/ @carol\n"
+    report = run(fake, dirs, reviewers=["alice", "bob"])
+    assert not (dirs["repo_root"] / CODEOWNERS).exists()
+    written = (dirs["repo_root"] / "CODEOWNERS").read_text()
+    assert written.startswith("/docs/ @carol\n") and "\n/envs/ @alice @bob\n" in written
+    assert any("CODEOWNERS on main" in w and ".github/" not in w.split(" on main")[0]
+               for w in report.warnings)  # fmt: skip
+
+    pr = fake.open_pull("alice", {"CODEOWNERS": written})
+    fake.report_check(pr.head, GATE_CHECK)
+    fake.approve(pr, "bob")
+    fake.merge(pr, "alice")
+    change = fake.open_pull("alice", {"docs/guide.md": "x", "envs/seoul/main.tf": "# changed"})
+    fake.report_check(change.head, GATE_CHECK)
+    fake.approve(change, "bob")
+    assert fake.merge_blockers(change, "alice") == [
+        "code owner review required for docs/guide.md"  # carol's line is still in force
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # A reviewer approves applies to the AWS account: a login that exists but was never
+        # given access (a typo, an invitation not accepted) is not made an approver.
+        ({"users": {"mallory": 66}}, "mallory is not a collaborator"),
+        # GitHub counts only approvals and code owners with write access: with one writer
+        # among the reviewers, that writer's own pull requests could never merge.
+        ({"roles": {"mallory": "read"}, "users": {"mallory": 66}}, "mallory has read access"),
+    ],
+)
+def test_reviewers_who_cannot_do_the_job_are_refused_before_any_write(
+    fake: FakeRepository, dirs: dict[str, Path], change: dict[str, dict[str, Any]], message: str
+) -> None:
+    for name, added in change.items():
+        getattr(fake, name).update(added)
+    with pytest.raises(github_setup.SetupError, match=message):
+        run(fake, dirs, reviewers=["alice", "mallory"])
+    assert fake.writes() == []
+
+
+def test_a_read_only_reviewer_approves_deployments_but_owns_no_code(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    fake.users["dave"], fake.roles["dave"] = 14, "triage"
+    report = run(fake, dirs, reviewers=["alice", "bob", "dave"])
+    gate = AWS[0].gate
+    assert gate is not None
+    assert fake.deployment_blockers(gate, started_by="alice", approver="dave") == []
+    owners = (dirs["repo_root"] / CODEOWNERS).read_text()
+    assert "\n/envs/ @alice @bob\n" in owners and "@dave" not in owners
+    assert any("dave" in w and "code owner" in w for w in report.warnings)
+
+
+def test_solo_is_told_when_a_classic_branch_rule_asks_for_a_review(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    """A classic branch protection rule binds merges beside the ruleset: one asking for a
+    review, enforced for admins, leaves a solo maintainer unable to merge anything."""
+    fake.branch_protection = {
+        "required_pull_request_reviews": {"required_approving_review_count": 1},
+        "enforce_admins": {"enabled": True},
+    }
+    report = run(fake, dirs)
+    pr = codeowners_pull(fake, dirs, "alice")
+    fake.report_check(pr.head, GATE_CHECK)
+    assert fake.merge_blockers(pr, "alice") == ["branch protection: 1 approving review(s) required"]
+    (warning,) = [w for w in report.warnings if "cannot merge" in w]
+    assert "branch protection rule" in warning and "Settings → Branches" in warning
+
+
+def test_a_nightly_environment_is_left_to_main_alone(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    """The destroy role trusts whatever job the nightly environment admits, unattended: a
+    branch rule added there by hand is removed (and said); one on a gate, which a reviewer
+    guards, is kept and named."""
+    env = AWS[0]
+    assert env.gate is not None and env.nightly is not None
+    run(fake, dirs)
+    for name in (env.gate, env.nightly.environment):
+        fake.branch_policies[name].append({"id": 7, "name": "release/*", "type": "branch"})
+    report = run(fake, dirs)
+    assert [p["name"] for p in fake.branch_policies[env.nightly.environment]] == ["main"]
+    assert [p["name"] for p in fake.branch_policies[env.gate]] == ["main", "release/*"]
+    assert any("removed" in line and "release/*" in line for line in report.lines)
+    assert any(env.gate in w and "release/*" in w for w in report.warnings)
+
+
+def test_a_private_repository_without_environments_is_said_plainly(
+    fake: FakeRepository, dirs: dict[str, Path]
+) -> None:
+    """A private repository on GitHub Free has no environments: whatever status the API
+    refuses the environment with, the set-up says what to change."""
+    fake.repo["private"] = True
+    fake.fail = ("PUT", rf"/environments/{AWS[0].gate}$", 404)
+    with pytest.raises(github_setup.SetupError, match="Make the repository public"):
+        run(fake, dirs)

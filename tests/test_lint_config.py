@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-from gitops import environments
+from gitops import environments, locks
 from gitops.hooks import terraform_validate, tflint
+from gitops.terraform import mirror as tfmirror
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
@@ -56,11 +57,7 @@ def test_python_hooks_pin_every_dependency_exactly() -> None:
 
 def test_hooks_and_the_virtualenv_pin_the_same_versions() -> None:
     """A tool pinned in requirements/dev.txt and in a hook is the same version in both."""
-    dev = dict(
-        line.split("==", 1)
-        for line in (ROOT / "requirements" / "dev.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
+    dev = {name: ", ".join(sorted(v)) for name, v in locks.versions(locks.LOCKS["dev"]).items()}
     hooked = dict(
         dep.split("==", 1)
         for hook in HOOKS.values()
@@ -192,6 +189,36 @@ def test_validate_hook_fails_on_a_broken_root_and_passes_a_sound_one(
     assert terraform_validate.main([str(sound)]) == 0
     assert "The configuration is valid" in capsys.readouterr().out
     assert not (sound / ".terraform").exists(), "init must use the hook's own data directory"
+
+
+def test_init_only_fills_an_empty_plugin_cache_with_every_roots_providers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the cache-warming workflow runs (`make providers`): every root initialised without a
+    backend or credentials, and the plugin cache it saves then holds each lock file's provider
+    (here taken from the machine's mirror; on a runner, from the registry)."""
+    mirror, _ = tfmirror.find_mirror(tfmirror.required_version())
+    if mirror is None:
+        pytest.skip("no provider mirror on this machine: init would download from the registry")
+    cache = tmp_path / "plugin-cache"
+    cache.mkdir()
+    config = tmp_path / "cli.tfrc"
+    config.write_text(tfmirror.render_config(mirror, plugin_cache=cache))
+    monkeypatch.setattr(terraform_validate, "TF_CLI_CONFIG", config)
+    monkeypatch.setattr(terraform_validate, "DATA_DIRS", tmp_path / "data")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "TF_STATE_BUCKET"):
+        monkeypatch.delenv(var, raising=False)  # no credentials, no backend: providers only
+
+    assert terraform_validate.main(["--init-only"]) == 0
+    out = capsys.readouterr().out
+    for root in terraform_validate.ROOTS:
+        assert f"ok {root}: initialised" in out
+        lock = (ROOT / root / ".terraform.lock.hcl").read_text()
+        for source, version in re.findall(r'provider "([^"]+)" \{\s*version\s*=\s*"([^"]+)"', lock):
+            cached = cache / source / version / tfmirror.platform_dir()
+            assert cached.exists(), f"{root}: {source} {version} is not in the plugin cache"
+            linked = tmp_path / "data" / root.replace("/", "_") / "providers" / source / version
+            assert (linked / tfmirror.platform_dir()).resolve() == cached.resolve(), root
 
 
 # --- checkov skips ----------------------------------------------------------------------------

@@ -11,11 +11,16 @@ module's validation is an error that names the problem. The tests read the plan'
   exported only with the slow query log on.
 - ec2 db mode refused where its setup script has no way out of the private subnets.
 - The web role can be reached by Session Manager; the Compose download is checked by sha256.
+- The web user data EC2 gets (gzipped, with the real app files and the longest values RDS can
+  return) stays under a budget with headroom below EC2's 16 KB.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import gzip
+import hashlib
 import json
 import re
 import textwrap
@@ -24,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gitops.pipeline.smoke import USER_DATA_LIMIT
+from gitops.web.server import shipped_files
 
 from tests.tf_sandbox import REPO_ROOT, init, terraform, tf_environ
 
@@ -320,8 +327,25 @@ def test_ec2_mode_without_a_way_out_of_the_private_subnets_is_refused(
 
 @pytest.mark.slow  # reads a full plan of the module
 def test_the_web_role_can_be_reached_by_session_manager(good_plan: dict[str, Any]) -> None:
-    arns = [a["policy_arn"] for a in planned(good_plan, "aws_iam_role_policy_attachment")]
-    assert "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" in arns
+    """The agent's registration and message channels are in the web role's own policy. No
+    managed policy is attached: AmazonSSMManagedInstanceCore would also let the instance read
+    every SSM parameter of the account, and every right the roles have must be in the policies
+    tests/test_bootstrap_iam.py evaluates."""
+    assert planned(good_plan, "aws_iam_role_policy_attachment") == []
+    [web] = [
+        rc["change"]["after"]
+        for rc in good_plan["resource_changes"]
+        if rc["type"] == "aws_iam_role_policy" and rc["address"].endswith('["web"]')
+    ]
+    actions = {a for st in json.loads(web["policy"])["Statement"] for a in _as_list(st["Action"])}
+    assert {"ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+            "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+            "ssmmessages:OpenDataChannel"} <= actions  # fmt: skip
+    assert not {a for a in actions if a.startswith("ssm:Get")}, actions
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 @pytest.mark.slow  # reads a full plan of the module
@@ -396,3 +420,113 @@ def test_each_module_asks_for_a_provider_that_has_what_it_uses(module: str) -> N
     for argument, needed in NEEDS.items():
         if re.search(rf"^\s*{argument}\s*=", code, re.M):
             assert have >= needed, f"modules/{module} uses {argument}: needs >= {needed}"
+
+
+# --- web user data: what EC2 gets, with a budget under its limit ------------------------------
+
+# 2 KB left under EC2's 16 KB for the app to grow before a change has to make room.
+USER_DATA_BUDGET = 14 * 1024
+
+
+def unshrinkable(length: int, seed: str) -> str:
+    """Lowercase letters and digits that gzip cannot shrink the way a repeated letter shrinks."""
+    text = ""
+    while len(text) < length:
+        seed = hashlib.sha256(seed.encode()).hexdigest()
+        text += "".join(c if c.isdigit() else chr(ord("a") + int(c, 16)) for c in seed)
+    return text[:length]
+
+
+# The longest endpoint RDS can return: a 63-character DB instance identifier (the limit of
+# CreateDBInstance), RDS's 12-character key of the account and region, the longest region name
+# and the China partition's suffix. The RDS-managed master secret's ARN likewise, and a
+# 32-character project name (envs/common/variables.tf allows no more).
+LONGEST = {
+    "name": '"' + "p" + unshrinkable(31, "name") + '"',
+    "region": '"ap-southeast-5"',
+    "db_host": (
+        f'"{unshrinkable(63, "id")}.{unshrinkable(12, "key")}.ap-southeast-5.rds.amazonaws.com.cn"'
+    ),
+    "db_secret_arn": (
+        '"arn:aws-us-gov:secretsmanager:ap-southeast-5:123456789012:secret:rds!db-'
+        f"{unshrinkable(8, 'u1')}-{unshrinkable(4, 'u2')}-{unshrinkable(4, 'u3')}-"
+        f'{unshrinkable(4, "u4")}-{unshrinkable(12, "u5")}-{unshrinkable(6, "sfx")}"'
+    ),
+}
+
+
+def shipped_app_files() -> list[str]:
+    """The app files the stack puts in the web user data (envs/common/stack.tf)."""
+    stack = (REPO_ROOT / "envs" / "common" / "stack.tf").read_text()
+    listed = re.search(r"app_files\s*=\s*\{ for f in \[(.*?)\]", stack)
+    assert listed, "envs/common/stack.tf no longer lists the app files as this test expects"
+    return re.findall(r'"([\w.]+)"', listed.group(1))
+
+
+def test_the_stack_ships_exactly_what_the_instance_builds_and_runs() -> None:
+    assert set(shipped_app_files()) == {
+        "requirements.txt", "Dockerfile", "compose.yaml", "nginx.conf", *shipped_files()
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def longest_user_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """(what EC2 is given, decoded from base64; the script) for the web module in rds mode
+    with the real app files and the longest values, as Terraform plans it."""
+    names = ", ".join(f'"{n}"' for n in shipped_app_files())
+    call = f"""
+module "web" {{
+  source = "{REPO_ROOT / "modules" / "ec2"}"
+
+  name                = {LONGEST["name"]}
+  region              = {LONGEST["region"]}
+  vpc_id              = "vpc-0123456789abcdef0"
+  vpc_cidr            = "10.10.0.0/16"
+  subnet_id           = "subnet-0123456789abcdef0"
+  ami_id              = module.base.ami_id
+  app_files           = {{ for f in [{names}] : f => file("{REPO_ROOT / "app"}/${{f}}") }}
+  db_host             = {LONGEST["db_host"]}
+  db_name             = "app"
+  db_user             = "app"
+  db_secret_arn       = {LONGEST["db_secret_arn"]}
+  db_secret_is_master = true
+
+  instance_profile = module.roles.web_instance_profile
+}}
+
+output "user_data" {{
+  value = module.web.user_data
+}}
+"""
+    root = make_root(tmp_path_factory.mktemp("longest-user-data"), call)
+    code, stderr, doc = plan(root)
+    assert code == 0, stderr
+    [instance] = [
+        rc["change"]["after"]
+        for rc in doc["resource_changes"]
+        if rc["address"] == "module.web.aws_instance.this"
+    ]
+    given = base64.b64decode(instance["user_data_base64"])
+    return given, doc["planned_values"]["outputs"]["user_data"]["value"]
+
+
+def test_the_web_user_data_fits_ec2_with_room_to_spare(
+    longest_user_data: tuple[bytes, str],
+) -> None:
+    given, script = longest_user_data
+    print(f"web user data: {len(script.encode())} bytes rendered, {len(given)} bytes to EC2")
+    assert len(given) <= USER_DATA_BUDGET < USER_DATA_LIMIT, (
+        f"the web user data EC2 gets is {len(given)} bytes, over the budget of "
+        f"{USER_DATA_BUDGET} (EC2 refuses more than {USER_DATA_LIMIT}): make room"
+    )
+    # what cloud-init runs once it has unpacked it: the script, with the longest values in it
+    assert gzip.decompress(given).decode("utf-8") == script
+    assert unshrinkable(63, "id") in script and "rds!db-" in script
+
+
+def test_a_file_that_would_end_its_here_document_early_is_refused(tmp_path: Path) -> None:
+    call = WEB_CALL.replace('{ "app.py" = "print(1)" }', '{ "app.py" = "x\\nAPP_FILE_END\\ny" }')
+    assert call != WEB_CALL
+    root = make_root(tmp_path, call)
+    code, stderr, _ = plan(root, out=None)
+    assert code != 0 and "must not hold the line APP_FILE_END" in stderr, stderr

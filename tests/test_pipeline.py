@@ -11,6 +11,7 @@ starts (and must stop) its own.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import signal
@@ -27,7 +28,9 @@ import pytest
 from gitops.pipeline.connection import read_connection_env
 from gitops.pipeline.db_standin import DBServer, free_port, port_open
 from gitops.pipeline.localstack import ready
+from gitops.terraform import replace
 
+from tests.test_boot_order import WAYS_OUT
 from tests.tf_sandbox import checkout_environ, copy_checkout
 
 PY = sys.executable
@@ -71,6 +74,10 @@ class Pipeline:
     @property
     def state(self) -> Path:
         return self.root / "envs" / "localstack" / "terraform.tfstate"
+
+    @property
+    def plans(self) -> Path:
+        return self.root / ".artifacts" / "plans"
 
     @property
     def endpoint(self) -> str:
@@ -204,6 +211,34 @@ def test_up_is_idempotent_and_failures_are_reported(
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr
     assert "No changes." in plan.stdout
 
+    # The state records what each instance waited for (its way out, tests/test_boot_order.py),
+    # and a destroy goes in the reverse order: the routes outlive the instances that use them.
+    shown = subprocess.run(
+        ["terraform", "show", "-json"], cwd=pipeline.state.parent, env=pipeline.env,
+        text=True, capture_output=True, check=True,
+    )  # fmt: skip
+    modules = [json.loads(shown.stdout)["values"]["root_module"]]
+    waited = {}
+    while modules:
+        module = modules.pop()
+        modules += module.get("child_modules", [])
+        for resource in module.get("resources", []):
+            waited[resource["address"].split("[")[0]] = set(resource.get("depends_on", []))
+    for instance, ways_out in WAYS_OUT.items():
+        assert ways_out <= waited[instance], f"{instance}: {sorted(ways_out - waited[instance])}"
+
+    # The replace path (`make plan REPLACE=...`): a plan that re-creates the web instance by
+    # request and changes nothing else; a misspelt address fails instead of planning nothing.
+    web = replace.WEB_INSTANCE
+    replaced = pipeline.run("tf", "plan", "localstack", "--no-init", "--replace", web)
+    assert replaced.returncode == 0, (replaced.stdout + replaced.stderr)[-3000:]
+    plan_json = json.loads((pipeline.plans / "localstack.json").read_text())
+    passed, verdict = replace.check("localstack", plan_json, [web])
+    assert passed, verdict
+    typo = pipeline.run("tf", "plan", "localstack", "--no-init", "--replace", web + "x")
+    assert typo.returncode == 1
+    assert "replaced nothing" in typo.stdout and not (pipeline.plans / "localstack.tfplan").exists()
+
     smoke = pipeline.run("smoke", "--env", "localstack")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
 
@@ -215,8 +250,11 @@ def test_up_is_idempotent_and_failures_are_reported(
         ]
     )
     ec2.stop_instances(InstanceIds=[web_id])
-    # EC2 wants the new user data base64-encoded inside the (already encoded) blob.
-    tampered_data = original.replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    # EC2 wants the new user data base64-encoded inside the (already encoded) blob. The web
+    # instance's user data is gzipped (cloud-init unpacks it): changed inside, packed again.
+    tampered_data = gzip.compress(
+        gzip.decompress(original).replace(b"DB_PORT=3306", b"DB_PORT=3307")
+    )
     ec2.modify_instance_attribute(
         InstanceId=web_id, UserData={"Value": base64.b64encode(tampered_data)}
     )

@@ -58,14 +58,15 @@ def previewed(
     pr: int = 7,
     fork: bool = False,
     env: str = "seoul",
+    branch: str = "feature",
 ) -> dict[str, Any]:
-    """Pull request `pr` (head `head`), merged as SHA, whose pr.yml run for `head` uploaded
-    the preview of fixture plan `name`; the run."""  # fmt: skip
+    """Pull request `pr` (head `head`, from `branch`), merged as SHA, whose pr.yml run for
+    `head` uploaded the preview of fixture plan `name`; the run."""  # fmt: skip
     if SHA not in fake.pulls_by_commit:
         fake.merged_pr(SHA, pr)
-    fake.pull(pr, HEAD)
+    fake.pull(pr, HEAD, head_ref=branch)
     repo = "someone/fork" if fork else REPO
-    run = fake.add_run("pr.yml", event="pull_request", head_sha=head,
+    run = fake.add_run("pr.yml", event="pull_request", head_sha=head, head_branch=branch,
                        head_repository={"full_name": repo})  # fmt: skip
     fake.add_artifact(
         run["id"], f"plans-{env}", {f"{env}.preview.json": redacted(env, name, tmp_path)}
@@ -219,6 +220,40 @@ def test_a_forks_run_of_the_head_commit_is_not_trusted(
     assert "no run of pr.yml for its head commit `fedcba9`" in result.text
 
 
+def forged_run(fake: FakeGitHub, tmp_path: Path, branch: str, number: int = 8) -> None:
+    """A second pull request from `branch` at the same head commit, into a base branch whose
+    pr.yml someone with write access changed: GitHub runs the workflow of the merge of the
+    head into that base, and its run, of the same head commit in this repository, uploads
+    whatever `plans-seoul` that workflow writes (here: a preview of the destroy)."""
+    fake.pull(number, HEAD, head_ref=branch, base_ref="evil-base")
+    run = fake.add_run("pr.yml", event="pull_request", head_sha=HEAD, head_branch=branch)
+    fake.add_artifact(
+        run["id"], "plans-seoul", {"seoul.preview.json": redacted("seoul", "destroy", tmp_path)}
+    )
+
+
+def test_a_second_pull_request_of_the_head_commit_into_another_base_cannot_forge_a_match(
+    fake_github: FakeGitHub, gh: GitHub, tmp_path: Path
+) -> None:
+    """From the same branch: its run cannot be told apart from the merged pull request's (same
+    commit, same branch), so no preview is trusted and the approver reads the plan in full."""
+    previewed(fake_github, tmp_path, "update")
+    forged_run(fake_github, tmp_path, branch="feature")
+    result = plan_digest.check(gh, "seoul", plan("destroy"), SHA)
+    assert result.matches is None and "Not previewed" in result.text
+    assert "#8" in result.text and "evil-base" in result.text
+
+
+def test_a_run_of_the_head_commit_from_another_branch_is_not_the_preview(
+    fake_github: FakeGitHub, gh: GitHub, tmp_path: Path
+) -> None:
+    """From another branch at the same commit: only the merged pull request's branch counts."""
+    previewed(fake_github, tmp_path, "update")
+    forged_run(fake_github, tmp_path, branch="copy-of-feature")
+    assert plan_digest.check(gh, "seoul", plan("destroy"), SHA).matches is False
+    assert plan_digest.check(gh, "seoul", plan("update"), SHA).matches is True
+
+
 def test_newest_run_of_the_head_commit_wins_across_pages(
     fake_github: FakeGitHub, gh: GitHub, tmp_path: Path
 ) -> None:
@@ -243,7 +278,7 @@ def test_a_failed_pull_request_plan_is_not_a_preview(
 ) -> None:
     fake_github.merged_pr(SHA, 7)
     fake_github.pull(7, HEAD)
-    run = fake_github.add_run("pr.yml", event="pull_request", head_sha=HEAD)
+    run = fake_github.add_run("pr.yml", event="pull_request", head_sha=HEAD, head_branch="feature")
     failed = tmp_path / "seoul.stderr.txt"
     failed.write_text("Error: no credentials")
     (built,) = model.build([], [("seoul", failed)], [])

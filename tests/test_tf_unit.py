@@ -13,6 +13,7 @@ from gitops.preview import plans_dir as preview
 from gitops.terraform import runner as tf
 
 from tests.signalled import signal_when
+from tests.tf_sandbox import fake_terraform_on_path
 
 
 def test_localstack_endpoint_comes_from_aws_endpoint_url() -> None:
@@ -95,6 +96,13 @@ def test_hints_name_the_next_step(stderr: str, expected: str) -> None:
         ("No valid credential sources found", "trust policy"),
         ("api error AccessDenied: User is not authorized to perform: s3:GetObject", "bootstrap/"),
         ("Error acquiring the state lock", "make unlock ENV=seoul"),
+        # Terraform 1.11's S3 backend on a state the role cannot tell missing from forbidden
+        (
+            'Error: Error refreshing state: Unable to access object "seoul/terraform.tfstate" '
+            'in S3 bucket "b": operation error S3: HeadObject, https response error '
+            "StatusCode: 403, RequestID: R, HostID: H, api error Forbidden: Forbidden",
+            "make bootstrap ENV=seoul",
+        ),
     ],
 )
 def test_seoul_hints_fit_a_real_aws_account(stderr: str, expected: str) -> None:
@@ -203,12 +211,7 @@ sys.exit(1)
 
 @pytest.fixture
 def fake_terraform(tmp_path, monkeypatch: pytest.MonkeyPatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "terraform"
-    script.write_text(FAKE_TERRAFORM.format(python=sys.executable))
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_terraform_on_path(tmp_path, monkeypatch, FAKE_TERRAFORM)
     monkeypatch.setattr(tf, "PLANS_DIR", tmp_path / "plans")
     return tmp_path
 

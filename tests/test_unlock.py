@@ -117,6 +117,36 @@ def test_s3_backend_comes_from_the_init_record(tmp_path: Path) -> None:
     assert backend.endpoint == "http://localhost:4566"
 
 
+def test_no_lock_is_told_apart_from_a_forbidden_one_as_the_pipelines_roles_see_s3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moto_aws: None
+) -> None:
+    """The roles may list only the state key and its lock (s3:prefix), so S3 answers 403 for a
+    lock object that is not there: the listing says "no lock", a lock there is read."""
+    from gitops import aws
+
+    from tests.s3_as_role import S3AsRole
+
+    key = "seoul/terraform.tfstate"
+    backend = unlock.Backend("s3", tmp_path, bucket="tfstate-x", key=key, region="us-east-1")
+    objects = {f"arn:aws:s3:::tfstate-x/{k}" for k in (key, f"{key}.tflock")}
+
+    def allowed(action: str, resource: str, ctx: dict[str, object]) -> bool:
+        if action == "s3:ListBucket":
+            return ctx.get("s3:prefix") in (key, f"{key}.tflock")
+        return action == "s3:GetObject" and resource in objects
+
+    s3 = aws.client("s3", "us-east-1")
+    s3.create_bucket(Bucket="tfstate-x")
+    role = S3AsRole(s3, allowed)
+    monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
+    assert unlock.read_lock(backend) is None
+    assert ("s3:ListBucket", "arn:aws:s3:::tfstate-x",
+            {"s3:prefix": f"{key}.tflock", "s3:max-keys": "1"}) in role.calls  # fmt: skip
+    s3.put_object(Bucket="tfstate-x", Key=f"{key}.tflock", Body=json.dumps({"ID": "l-1"}))
+    found = unlock.read_lock(backend)
+    assert found is not None and found[0].id == "l-1"
+
+
 def test_without_an_init_record_the_committed_region_wins_over_aws_region() -> None:
     """A fresh checkout (no init record) in a shell set to another region: the lock is looked
     for where Terraform keeps it, in the bucket's region envs/seoul/backend.tf commits."""

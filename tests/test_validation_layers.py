@@ -37,8 +37,8 @@ WIRES: dict[str, list[tuple[str, str]]] = {
     "aws_region": [("ec2", "region"), ("db", "region"), ("instance-roles", "region")],
     "detailed_monitoring": [("ec2", "detailed_monitoring"), ("db", "detailed_monitoring")],
     "db_mode": [("db", "mode")],
-    # instance-base passes the pin on unchanged (module.instance_base.ami_id) to both tiers.
-    "ami_id": [("instance-base", "ami_id"), ("ec2", "ami_id"), ("db", "ami_id")],
+    # The pin's id (var.ami.id), which instance-base passes on unchanged to both tiers.
+    "ami": [("instance-base", "ami_id"), ("ec2", "ami_id"), ("db", "ami_id")],
 }  # fmt: skip
 LABELS = {
     "vpc": "vpc",
@@ -47,7 +47,13 @@ LABELS = {
     "instance_base": "instance-base",
     "instance_roles": "instance-roles",
 }
-SAME = {"web_instance_type", "db_mode", "ami_id"}  # one rule, stated in the root and the module
+SAME = {"web_instance_type", "db_mode", "ami"}  # one rule, stated in the root and the module
+
+
+def pin(image_id: str) -> dict[str, str]:
+    """An AMI pin for ROOT_BASE's region."""
+    return {"id": image_id, "region": "us-east-1", "name": "al2023-ami-2023.12.20260930.0-x"}
+
 
 PROBES: dict[str, list[Any]] = {
     "project_name": ["study-local", "abc", "a" * 32, "study--local", "study-", "Study", "1study",
@@ -70,15 +76,16 @@ PROBES: dict[str, list[Any]] = {
     "aws_region": ["ap-northeast-2", "us-gov-west-1", "seoul", "ap-northeast-2a"],
     "detailed_monitoring": [True, False],
     "db_mode": ["rds", "ec2", "mysql", "RDS", ""],
-    "ami_id": ["ami-0123456789abcdef0", "ami-12345678", "ami-xyz", "AMI-12345678",
-               "al2023-ami-kernel-default-x86_64", "ami-0123456789abcdef01"],
+    # The pin's id; its region and name are the root's own rules (tests/test_bad_inputs.py).
+    "ami": [pin(i) for i in ("ami-0123456789abcdef0", "ami-12345678", "ami-xyz", "AMI-12345678",
+                             "al2023-ami-kernel-default-x86_64", "ami-0123456789abcdef01")],
 }  # fmt: skip
 
 ROOT_BASE = {
     "project_name": "study-local",
     "aws_region": "us-east-1",
     "db_mode": "rds",
-    "ami_id": "ami-0123456789abcdef0",
+    "ami": pin("ami-0123456789abcdef0"),
 }
 MODULE_BASE: dict[str, dict[str, Any]] = {
     "vpc": {"name": "study-local", "public_subnet_cidrs": ["10.0.1.0/24"],
@@ -102,6 +109,8 @@ MODULE_BASE: dict[str, dict[str, Any]] = {
 
 def module_value(root_variable: str, value: Any) -> Any:
     """What the root hands the module for `value` (envs/common/stack.tf)."""
+    if root_variable == "ami":
+        return value["id"]
     return value
 
 
@@ -165,7 +174,9 @@ def test_every_value_the_root_passes_on_to_a_module_has_probes() -> None:
     stack = (REPO_ROOT / "envs/common/stack.tf").read_text()
     wired: set[tuple[str, str, str]] = set()
     for label, body in re.findall(r'^module "(\w+)" \{\n(.*?)^\}', stack, re.M | re.S):
-        for argument, variable in re.findall(r"^\s*(\w+)\s*=\s*var\.(\w+)\s*$", body, re.M):
+        for argument, variable in re.findall(
+            r"^\s*(\w+)\s*=\s*var\.(\w+)(?:\.\w+)?\s*$", body, re.M
+        ):
             wired.add((variable, LABELS[label], argument))
     listed = {(v, m, a) for v, pairs in WIRES.items() for m, a in pairs}
     assert wired <= listed, wired - listed

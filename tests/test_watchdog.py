@@ -230,6 +230,41 @@ def test_an_empty_state_is_no_alarm_and_an_unreadable_one_is(
     assert findings[2].level == WARN and "could not be read" in findings[2].text
 
 
+# --- a public repository's schedules stop after 60 days without activity --------------------
+
+
+def test_a_running_stack_is_an_alarm_a_week_before_github_may_stop_the_schedules(
+    fake_github: FakeGitHub, gh: GitHub
+) -> None:
+    """GitHub disables the scheduled workflows of a public repository 60 days after its last
+    activity, the watchdog's own with the destroy's: warned while the watchdog still runs."""
+    nightly_run(fake_github, LAST_NIGHT, "skipped")
+    keep = "2026-11-30"  # kept for a few days, past the day the schedules may stop
+    fake_github.last_commit = stamp(MORNING - timedelta(days=55))
+    findings = check(gh, 23, LAST_NIGHT - timedelta(days=3), keep=keep)
+    assert levels(findings) == [OK, OK, OK, WARN]
+    assert "2026-10-02" in findings[3].text and "2026-12-01" in findings[3].text
+    assert "60 days" in findings[3].text and "push a commit to main" in findings[3].text
+    # A private repository keeps its schedules; an empty stack loses nothing when they stop.
+    fake_github.repository["private"] = True
+    assert levels(check(gh, 23, LAST_NIGHT - timedelta(days=3), keep=keep)) == [OK, OK, OK]
+    fake_github.repository["private"] = False
+    nightly_run(fake_github, LAST_NIGHT, "destroyed")
+    assert levels(check(gh, 0)) == [OK, OK, OK]
+
+
+def test_a_keep_alive_past_the_day_the_schedules_may_stop_is_an_alarm(
+    fake_github: FakeGitHub, gh: GitHub
+) -> None:
+    """Nothing would destroy the stack when the keep-alive ends: the destroy may be disabled."""
+    nightly_run(fake_github, LAST_NIGHT, "skipped")
+    written = LAST_NIGHT - timedelta(days=3)
+    assert levels(check(gh, 23, written, keep="2027-01-20")) == [OK, OK, OK]
+    findings = check(gh, 23, written, keep="2027-01-30")  # the last commit: 25 Nov
+    assert levels(findings) == [OK, OK, OK, WARN]
+    assert "KEEP_SEOUL_UNTIL=2027-01-30" in findings[3].text and "2027-01-24" in findings[3].text
+
+
 # --- the command: one issue, a red run, closed when all is well -------------------------------
 
 
@@ -306,22 +341,15 @@ STATE = {
 
 
 @pytest.fixture
-def s3_state(monkeypatch: pytest.MonkeyPatch) -> Any:
+def s3_state(moto_aws: None) -> Any:
     from gitops import aws
-    from moto import mock_aws
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        s3 = aws.client("s3", "ap-northeast-2")
-        s3.create_bucket(
-            Bucket="study-state",
-            CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
-        )
-        yield s3
+    s3 = aws.client("s3", "ap-northeast-2")
+    s3.create_bucket(
+        Bucket="study-state",
+        CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
+    )
+    return s3
 
 
 def test_stack_counts_the_managed_resources_in_the_state(s3_state: Any, tmp_path: Path) -> None:
@@ -340,6 +368,49 @@ def test_stack_with_no_state_object_counts_nothing(s3_state: Any, tmp_path: Path
     env = {"TF_STATE_BUCKET": "study-state", "GITHUB_OUTPUT": str(out)}
     assert watchdog.main(["stack", "--env", "seoul"], env) == 0
     assert out.read_text().splitlines() == ["resources=0", "written="]
+
+
+def as_plan_role(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, may_list: bool = True, may_read: bool = True
+) -> None:
+    """S3 as the plan role sees it (tests/s3_as_role.py): GetObject of its state key, and a
+    listing only with that key as the prefix, so a missing object answers 403, not 404."""
+    from gitops import aws
+
+    from tests.s3_as_role import S3AsRole
+
+    key = f"arn:aws:s3:::study-state/{SEOUL.state_key}"
+
+    def allowed(action: str, resource: str, ctx: dict[str, Any]) -> bool:
+        if action == "s3:GetObject":
+            return may_read and resource == key
+        return may_list and action == "s3:ListBucket" and ctx.get("s3:prefix") == SEOUL.state_key
+
+    role = S3AsRole(s3, allowed)
+    monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
+
+
+def test_stack_tells_a_state_never_written_from_one_it_may_not_read(
+    s3_state: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """With the plan role S3 answers 403 for a missing object too: the listing of the state key
+    says there is none (nothing runs), and a 403 that the listing cannot explain stays an error
+    that names both permissions."""
+    out = tmp_path / "out"
+    env = {"TF_STATE_BUCKET": "study-state", "GITHUB_OUTPUT": str(out)}
+    as_plan_role(monkeypatch, s3_state)
+    assert watchdog.main(["stack", "--env", "seoul"], env) == 0
+    assert out.read_text().splitlines() == ["resources=0", "written="]
+
+    as_plan_role(monkeypatch, s3_state, may_list=False)  # a role without the listing
+    assert watchdog.main(["stack", "--env", "seoul"], env) == 1
+    assert "s3:ListBucket" in capsys.readouterr().err
+
+    s3_state.put_object(Bucket="study-state", Key=SEOUL.state_key, Body=json.dumps(STATE).encode())
+    as_plan_role(monkeypatch, s3_state, may_read=False)  # there, and forbidden: never "nothing"
+    assert watchdog.main(["stack", "--env", "seoul"], env) == 1
+    assert "AccessDenied" in capsys.readouterr().out
 
 
 def test_stack_refuses_an_object_that_is_no_state(

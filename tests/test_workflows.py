@@ -360,34 +360,77 @@ def test_every_job_that_runs_make_sets_up_through_the_shared_action() -> None:
     assert jobs_with_make, "no job runs make: the rule checked nothing"
 
 
+CACHE_ACTIONS = ("actions/cache", "actions/cache/restore")
+
+
 def _cache(steps: list[dict[str, Any]], path: str) -> dict[str, Any]:
-    found = [s for s in steps if uses_of(s) == "actions/cache" and s["with"]["path"] == path]
+    found = [s for s in steps if uses_of(s) in CACHE_ACTIONS and s["with"]["path"] == path]
     assert len(found) == 1, f"no cache of {path}"
     return found[0]
 
 
+def test_only_the_warmer_saves_the_provider_cache_after_filling_it() -> None:
+    """GitHub keeps the first cache saved under a key and never replaces it (a hit saves
+    nothing). Every job that sets up restores and, with actions/cache, saves at its end on a
+    miss: the watchdog's `stack` job initialises no root, a plan initialises one, so whichever
+    job on main first met a new key (the nightly destroy, a deploy racing the warmer on a lock
+    file change) could save an empty or partial provider cache for good. The set-up restores
+    it only; the cache warmer saves it after `make providers`, under the key the set-up used."""
+    from gitops.terraform import mirror as tfmirror
+
+    path = str(tfmirror.PLUGIN_CACHE.relative_to(ROOT))
+    action = load_action(SETUP_ACTION_FILE)
+    restore = _cache(action["runs"]["steps"], path)
+    assert uses_of(restore) == "actions/cache/restore", "the set-up must not save the providers"
+    outputs = action["outputs"]
+    assert outputs["provider-cache-key"]["value"] == (
+        f"${{{{ steps.{restore['id']}.outputs.cache-primary-key }}}}"
+    )
+    assert outputs["provider-cache-hit"]["value"] == (
+        f"${{{{ steps.{restore['id']}.outputs.cache-hit }}}}"
+    )
+    savers = [
+        (name, job_id, job)
+        for name, job_id, job in all_jobs()
+        for step in job.get("steps", [])
+        if uses_of(step) == "actions/cache/save" and step["with"]["path"] == path
+    ]
+    assert [(name, job_id) for name, job_id, _ in savers] == [("caches.yml", "warm")]
+    steps = savers[0][2]["steps"]
+    setup = next(s for s in steps if s.get("uses") == SETUP_ACTION)
+    fill = next(i for i, s in enumerate(steps) if s.get("run") == "make providers")
+    save = next(i for i, s in enumerate(steps) if uses_of(s) == "actions/cache/save")
+    assert fill < save
+    assert (
+        steps[save]["with"]["key"] == f"${{{{ steps.{setup['id']}.outputs.provider-cache-key }}}}"
+    )
+    assert steps[save]["if"] == f"steps.{setup['id']}.outputs.provider-cache-hit != 'true'"
+
+
 def test_setup_caches_downloads_hook_environments_and_providers_keyed_on_their_inputs() -> None:
+    from gitops.hooks import terraform_validate
+    from gitops.locks import INSTALLED
     from gitops.terraform import mirror as tfmirror
 
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     make_setup = next(i for i, s in enumerate(steps) if s.get("run") == "make setup")
-    requirement_files = sorted(
-        str(p.relative_to(ROOT))
-        for p in [*ROOT.glob("requirements/*.txt"), *ROOT.glob("*/requirements.txt")]
-    )
-    pip = _cache(steps, "~/.cache/pip")
-    key = pip["with"]["key"]
-    for pattern in ("requirements/*.txt", "app/requirements.txt"):
-        assert f"'{pattern}'" in key, f"the pip cache key ignores {pattern}"
-    assert {"requirements/dev.txt", "app/requirements.txt"} <= set(requirement_files)
-    # The plugin cache is the directory `gitops mirror` writes into cli.tfrc.
+    downloads = _cache(steps, "~/.cache/uv\n~/.cache/pip\n")
+    # every lock the virtualenvs are installed from changes the key
+    keyed = re.findall(r"'([^']+)'", downloads["with"]["key"])
+    hashed = {p for k in keyed for p in ROOT.glob(k)}  # hashFiles' `**` is pathlib's too
+    for lock in INSTALLED:
+        assert lock in hashed, f"the uv cache key ignores {lock.relative_to(ROOT)}"
+    # The plugin cache is the directory `gitops mirror` writes into cli.tfrc, keyed on the lock
+    # file of every root the cache warmer initialises (`make providers`), and of no other.
     providers = _cache(steps, str(tfmirror.PLUGIN_CACHE.relative_to(ROOT)))
-    assert "hashFiles('envs/*/.terraform.lock.hcl')" in providers["with"]["key"]
-    assert list(ROOT.glob("envs/*/.terraform.lock.hcl")), "no lock file for the key to follow"
+    keyed = re.findall(r"'([^']+)'", providers["with"]["key"])
+    hashed = {str(p.relative_to(ROOT)) for k in keyed for p in ROOT.glob(k)}
+    roots = {f"{r}/.terraform.lock.hcl" for r in terraform_validate.ROOTS}
+    assert hashed == roots, "the key must follow exactly the providers make providers fetches"
     hooks = _cache(steps, "~/.cache/pre-commit")
     assert "'.pre-commit-config.yaml'" in hooks["with"]["key"]
     assert hooks["if"] == "inputs.tools != 'false' && inputs.pre-commit-cache == 'true'"
-    for cache in (pip, providers, hooks):
+    for cache in (downloads, providers, hooks):
         assert steps.index(cache) < make_setup, "a cache restored after make setup is unused"
     # The job that runs the hooks asks for their cache.
     lint = jobs("pr.yml")["lint"]
@@ -402,7 +445,7 @@ def test_main_saves_the_caches_every_pull_request_restores() -> None:
     steps = load_action(SETUP_ACTION_FILE)["runs"]["steps"]
     keyed_on = set()
     for step in steps:
-        if uses_of(step) == "actions/cache":
+        if uses_of(step) in CACHE_ACTIONS:
             keyed_on |= set(re.findall(r"'([^']+)'", step["with"]["key"]))
     warmers = []
     for name, workflow in WORKFLOWS.items():
@@ -427,9 +470,14 @@ def test_main_saves_the_caches_every_pull_request_restores() -> None:
                     assert any(fnmatch.fnmatch(file, p) for p in paths), f"{name}: {file}"
         assert job["permissions"] == {"contents": "read"}, f"{name}:{job_id}"
         runs = [s["run"] for s in job["steps"] if "run" in s]
-        # pre-commit's cache saves nothing unless the hook environments were installed
+        # `make setup` fills uv's cache; nothing in it fills the other two, and a cache left
+        # empty is saved empty under its key (immutable until the key changes):
+        # pre-commit's hook environments, and the providers of every Terraform root.
         assert "make hooks" in runs, f"{name}:{job_id}"
-    assert "$(VENV)/bin/pre-commit install-hooks" in (ROOT / "Makefile").read_text()
+        assert "make providers" in runs, f"{name}:{job_id}: the provider cache is saved empty"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(VENV)/bin/pre-commit install-hooks" in makefile
+    assert "$(GITOPS) hook-terraform-validate --init-only\n" in makefile  # every root
 
 
 def test_every_test_tier_runs_in_the_pull_request_and_counts_for_the_gate() -> None:
@@ -491,11 +539,20 @@ def test_dependabot_keeps_every_pin_current() -> None:
     # github-actions: the workflows (read from "/") and every local composite action.
     for folder in [ROOT, *(p.parent for p in ACTION_PATHS)]:
         assert _covered(folder, covered.get("github-actions", set())), folder
-    # pip: every directory that holds a requirements file.
-    requirement_files = [*ROOT.glob("requirements/*.txt"), *ROOT.glob("*/requirements.txt")]
-    assert len(requirement_files) >= 4
-    for folder in {p.parent for p in requirement_files}:
-        assert _covered(folder, covered.get("pip", set())), f"pip misses {folder}"
+    # uv: every folder with a lock (a .txt resolved from the .in beside it) but LocalStack's,
+    # which is frozen with LocalStack 4.14.0; and pyproject.toml's build-system pin ("/").
+    ins = [*ROOT.glob("requirements/**/*.in"), *ROOT.glob("*/requirements.in")]
+    locks = [p.with_suffix(".txt") for p in ins]
+    assert len(locks) >= 4 and all(lock.exists() for lock in locks)
+    frozen = ROOT / "requirements" / "localstack"
+    for folder in {p.parent for p in locks} - {frozen} | {ROOT}:
+        assert _covered(folder, covered.get("uv", set())), f"uv misses {folder}"
+    assert not _covered(frozen, covered.get("uv", set()) | covered.get("pip", set()))
+    assert "pip" not in covered, "pip would edit the locks line by line instead of recompiling"
+    # a pin shared by two locks (flask, setuptools) moves in one pull request, not one a folder
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    (uv,) = [u for u in config["updates"] if u["package-ecosystem"] == "uv"]
+    assert [g.get("group-by") for g in uv["groups"].values()] == ["dependency-name"]
     # terraform: every root with a lock file, and every module.
     tf_dirs = [p.parent for p in ROOT.glob("envs/*/.terraform.lock.hcl")]
     tf_dirs += [p for p in ROOT.glob("modules/*") if p.is_dir()]
@@ -716,9 +773,11 @@ def test_unattended_runs_never_queue_behind_an_approval() -> None:
                 assert group not in gated, f"{name}:{job_id} shares {group!r} with {gated[group]}"
 
 
-def concurrency_groups() -> Iterator[tuple[str, str, str, str]]:
+def concurrency_groups(
+    workflows: dict[str, dict[str, Any]] = WORKFLOWS,
+) -> Iterator[tuple[str, str, str, str]]:
     """(workflow, job or `(workflow)`, event, group) for every group any event can render."""
-    for name, workflow in WORKFLOWS.items():
+    for name, workflow in workflows.items():
         events = [event for event in workflow["on"] if event != "workflow_call"]
         blocks = [("(workflow)", workflow.get("concurrency"))]
         blocks += [(job_id, job.get("concurrency")) for job_id, job in workflow["jobs"].items()]
@@ -742,6 +801,40 @@ def test_only_a_nightly_destroy_joins_the_nightly_destroys_group() -> None:
         if fnmatch.fnmatchcase(group, nightly) or fnmatch.fnmatchcase(nightly, group)
     ]
     assert joiners == [("destroy.yml", "destroy", "schedule")]
+
+
+def shared_groups(workflows: dict[str, dict[str, Any]] = WORKFLOWS) -> list[tuple[str, str]]:
+    """Pairs of jobs (`workflow:job`) that can render the same concurrency group for some
+    environment names. Environment names may contain hyphens (environments.py), so a group
+    built as `<prefix>-<name>` can equal another job's `<prefix>-<name>-<suffix>`: the deploy
+    of `x-drift` would share the drift check of `x`. `*` (any matrix entry, any ref) matches
+    anything, hyphens included; groups compare case-insensitively."""
+    groups = [(f"{name}:{where}", group) for name, where, _, group in concurrency_groups(workflows)]
+    shared = set()
+    for first, one in groups:
+        for second, other in groups:
+            overlap = fnmatch.fnmatchcase(one, other) or fnmatch.fnmatchcase(other, one)
+            if first < second and overlap:
+                shared.add((first, second))
+    return sorted(shared)
+
+
+def test_no_two_jobs_can_share_a_concurrency_group_whatever_the_environments_are_named() -> None:
+    """Each job queues in groups of its own: the deploy, the manual destroy, the drift check,
+    the nightly destroy and its watchdog of any environment never land in one group with
+    another job's, for any two environment names (a pending run of one would be cancelled by
+    the other, and an unattended run would wait behind an approval). A job may share its group
+    with itself across events (a manual drift check with the scheduled one)."""
+    assert shared_groups() == []
+
+
+def test_the_group_overlap_rule_sees_a_prefix_shared_through_a_hyphen() -> None:
+    broken = copy.deepcopy(WORKFLOWS)
+    broken["deploy.yml"]["jobs"]["deploy"]["concurrency"]["group"] = "terraform-${{ matrix.name }}"
+    broken["drift.yml"]["jobs"]["drift"]["concurrency"]["group"] = (
+        "terraform-${{ matrix.name }}-drift"
+    )
+    assert ("deploy.yml:deploy", "drift.yml:drift") in shared_groups(broken)
 
 
 def lock_timeout_minutes(value: str) -> int:
@@ -1157,14 +1250,79 @@ def test_the_digest_is_read_where_the_pull_request_uploads_it() -> None:
     assert aws_plan["with"]["retention-days"] >= 90
 
 
+def test_a_manual_deploy_can_replace_the_web_instance_held_to_exactly_that() -> None:
+    """docs/RELIABILITY.md "When a boot fails": the deploy workflow's `replace` input plans a
+    -replace that goes through the same approval and apply, and instead of the pull request's
+    preview (a manual run has none) the plan must be exactly the replacement requested."""
+    from gitops.terraform import replace
+
+    dispatch = WORKFLOWS["deploy.yml"]["on"]["workflow_dispatch"]["inputs"]["replace"]
+    assert dispatch["type"] == "choice" and dispatch["default"] == "none"
+    assert replace.WEB_INSTANCE in dispatch["options"]
+    assert replace.validate([o for o in dispatch["options"] if o != "none"])
+    passed = jobs("deploy.yml")["deploy"]["with"]["replace"]
+    assert passed == "${{ inputs.replace != 'none' && inputs.replace || '' }}"
+    deploy = jobs("deploy-environment.yml")
+    assert deploy["plan"]["with"]["replace"] == "${{ inputs.replace }}"
+    plan_step = next(s for s in TERRAFORM["jobs"]["plan"]["steps"] if s.get("name") == "Plan")
+    assert plan_step["run"] == 'make plan "ENV=${TF_ENV}" "REPLACE=${REPLACE}"'
+    assert plan_step["env"]["REPLACE"] == "${{ inputs.replace }}"
+    steps = deploy["previewed"]["steps"]
+    check = next(s for s in steps if "gitops replace-check" in str(s.get("run")))
+    compare = next(s for s in steps if "gitops plan-digest compare" in str(s.get("run")))
+    assert check["if"] == "inputs.replace != ''" and compare["if"] == "inputs.replace == ''"
+    assert (
+        '--replace "${REPLACE}"' in check["run"]
+        and check["env"]["REPLACE"] == "${{ inputs.replace }}"
+    )
+    # the apply waits for that job: a plan that is not the replacement is never applied
+    assert "previewed" in deploy["apply"]["needs"]
+
+
+@pytest.mark.parametrize(
+    ("results", "reports", "result", "stopped_at"),
+    [
+        # an apply that ran, whatever its end
+        ({"apply": "success"}, True, "success", ""),
+        ({"apply": "failure"}, True, "failure", ""),
+        ({"apply": "cancelled"}, True, "cancelled", ""),
+        # stopped before any approval was asked for
+        ({"preflight": "failure", "plan": "skipped", "previewed": "skipped"}, True, "failure",
+         "preflight"),
+        ({"plan": "failure", "previewed": "skipped"}, True, "failure", "plan"),
+        ({"previewed": "failure"}, True, "failure", "plan vs preview"),
+        # nothing to report: AWS not set up (plan skipped), or a plan without changes
+        ({"plan": "skipped", "previewed": "skipped"}, False, None, None),
+        ({"previewed": "skipped"}, False, None, None),
+    ],
+)  # fmt: skip
+def test_deploy_reports_on_the_pull_request_whatever_happened(
+    results: dict[str, str], reports: bool, result: str | None, stopped_at: str | None
+) -> None:
+    """Once the deploy was asked for: applied, failed, cancelled, or stopped before the
+    approval (a refused preflight, a failed plan, a replacement that replaces more)."""
+    report = jobs("deploy-environment.yml")["report"]
+    needs = {job: {"result": "success"} for job in ("preflight", "plan", "previewed")}
+    needs["apply"] = {"result": "skipped", "outputs": {}}
+    for job, value in results.items():
+        needs[job]["result"] = value
+    assert set(report["needs"]) == set(needs)
+    assert bool(evaluate("${{ " + report["if"].strip().removeprefix("${{").removesuffix("}}")
+                         + " }}", {"needs": needs})) is reports  # fmt: skip
+    if reports:
+        step = report["steps"][-1]
+        contexts = {"needs": needs, "inputs": {"environment": "seoul"}, "github": {"token": "t"}}
+        environ = evaluate_all(step["env"], contexts)
+        assert environ["APPLY_RESULT"] == result
+        assert (environ["STOPPED_AT"] or "") == stopped_at
+        assert '--stopped-at "${STOPPED_AT}"' in step["run"]
+
+
 def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> None:
     deploy = jobs("deploy-environment.yml")
     report = deploy["report"]
-    assert report["needs"] == "apply"
-    assert report["if"] == "${{ always() && needs.apply.result != 'skipped' }}"
     step = report["steps"][-1]
     assert step["run"].startswith('gitops apply-report --env "${TF_ENV}"')
-    assert step["env"]["APPLY_RESULT"] == "${{ needs.apply.result }}"
     assert step["env"]["SMOKE_RESULT"] == "${{ needs.apply.outputs.smoke-result }}"
     assert '--smoke-result "${SMOKE_RESULT}"' in step["run"]
     assert step["env"]["TF_ENV"] == "${{ inputs.environment }}"
@@ -1195,13 +1353,18 @@ def test_deploy_reports_the_apply_on_the_pull_request_whatever_happened() -> Non
 
 
 @pytest.mark.parametrize(
-    ("result", "runs"), [("cancelled", True), ("success", False), ("failure", False)]
+    ("result", "runs"),
+    [("cancelled", True), ("failure", True), ("success", False), ("skipped", False)],
 )
 def test_a_deploy_cancelled_before_it_started_is_reported_by_its_own_run(
     result: str, runs: bool
 ) -> None:
     """A pending deploy GitHub cancels never starts its report job: the caller's `superseded`
-    job, which runs whatever happened, reports it for each environment of the matrix."""
+    job, which runs whatever happened, reports it for each environment of the matrix.
+    `needs.deploy.result` is one result for the whole matrix, and a failed entry makes it
+    `failure` even when another entry was cancelled before it started: the job runs then too,
+    and `gitops apply-report --result superseded` posts nothing for an environment whose deploy
+    started (its own report job reported)."""
     job = jobs("deploy.yml")["superseded"]
     assert job["needs"] == ["environments", "deploy"]
     assert job["strategy"]["matrix"] == "${{ fromJSON(needs.environments.outputs.deploy) }}"

@@ -16,10 +16,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops.aws import DEFAULT_ENDPOINT
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
+
+if TYPE_CHECKING:
+    import pytest
 
 COPIED = ("envs", "modules", "app")
 LEFT_OUT = shutil.ignore_patterns(
@@ -140,3 +145,14 @@ def checkout_environ(copy: Path, base: dict[str, str] | None = None) -> dict[str
     }
     env["PYTHONPATH"] = str(copy / "scripts")
     return env
+
+
+def fake_terraform_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """A `terraform` on PATH running `script` ({python} stands for this interpreter)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "terraform"
+    fake.write_text(script.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return fake

@@ -26,6 +26,10 @@ resource "aws_iam_openid_connect_provider" "github" {
 
   url            = "https://token.actions.githubusercontent.com"
   client_id_list = ["sts.amazonaws.com"]
+
+  lifecycle {
+    ignore_changes = [tags] # tags added by hand stay when make bootstrap runs again
+  }
 }
 
 # Budgets is free for an account's first budgets (AWS Budgets pricing); it reads the whole
@@ -53,5 +57,9 @@ resource "aws_budgets_budget" "monthly" {
     threshold_type             = "PERCENTAGE"
     notification_type          = "FORECASTED"
     subscriber_email_addresses = var.budget_emails
+  }
+
+  lifecycle {
+    ignore_changes = [tags]
   }
 }

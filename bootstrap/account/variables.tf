@@ -27,9 +27,8 @@ variable "create_budget" {
 }
 
 variable "budget_name" {
-  description = "Name of the budget: unique in the account, 1-100 characters, no colon or backslash (the Budgets API's rule)."
+  description = "Name of the budget: unique in the account, 1-100 characters, no colon or backslash (the Budgets API's rule). make bootstrap passes it (gitops.terraform.bootstrap.BUDGET_NAME, or budget_name in account.auto.tfvars.json)."
   type        = string
-  default     = "gitops-monthly-cost"
 
   validation {
     condition     = length(var.budget_name) >= 1 && length(var.budget_name) <= 100 && can(regex("^[^:\\\\]+$", var.budget_name)) && !strcontains(var.budget_name, "/action/")

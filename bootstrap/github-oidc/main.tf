@@ -95,6 +95,9 @@ resource "aws_iam_role" "pipeline" {
   tags = { Name = each.value, Environment = var.environment }
 
   lifecycle {
+    # Tags added by hand (an owner, a cost centre) stay when make bootstrap runs again; no
+    # policy reads a role's tags.
+    ignore_changes = [tags]
     precondition {
       condition     = var.subject_format == "name" || (var.github_owner_id != null && var.github_repository_id != null)
       error_message = "subject_format = \"id\" needs github_owner_id and github_repository_id (make github-setup writes them); set subject_format = \"name\" for a repository whose tokens still carry the name-only subject."
@@ -120,6 +123,10 @@ resource "aws_iam_policy" "pipeline" {
   policy      = each.value
 
   tags = { Name = "${var.role_name_prefix}${var.project_name}-${each.key}" }
+
+  lifecycle {
+    ignore_changes = [tags]
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "pipeline" {

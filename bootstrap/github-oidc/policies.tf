@@ -1,10 +1,15 @@
 # Permission policies of the pipeline's roles, as narrow as the stack allows, and meant to hold
 # in an AWS account shared with other teams and other environments of this repository:
-# - regional actions only in var.aws_region (aws:RequestedRegion);
+# - regional actions only in var.aws_region (aws:RequestedRegion, or a regional ARN);
 # - creates only with the stack's Project tag (aws:RequestTag/Project; the root's provider puts
-#   it on every resource through default_tags); a tag on an EXISTING resource only where it
-#   already carries the stack's tag (aws:ResourceTag), so nobody can adopt a neighbour's
-#   resource by tagging it; and the Project tag itself is never changed once set;
+#   it on every resource through default_tags), each allowed on the type (EC2) or the names
+#   (RDS) of what it creates only, so the request's tags never stand in for the tag of an
+#   existing VPC, subnet or group the call names (RDS evaluates them for those too); a tag on
+#   an EXISTING resource only where it already carries the stack's tag (aws:ResourceTag), so
+#   nobody can adopt a neighbour's resource by tagging it; and the Project tag itself is never
+#   changed or removed once set;
+# - no description that answers with a secret (user data, VPN keys, signed URLs, ...) for what
+#   is not the stack's: tests/test_bootstrap_iam.py finds them in AWS's service models;
 # - names only in the stack's name space where a service has no tags to check: IAM path
 #   /gitops/<project>/ and secrets gitops/<project>/ (modules/instance-roles), each ending in a
 #   delimiter, so <project>-prod is never matched; RDS-managed secrets only of the stack's
@@ -38,12 +43,26 @@ locals {
   # modules/vpc): it is the one existing resource the apply role may tag, and only with this Name.
   default_group_name = "${var.project_name}-default-deny"
 
-  # EC2 creates the stack makes, each tagged at creation (tag-on-create with ec2:CreateAction).
-  ec2_creates = [
-    "ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway", "ec2:CreateRouteTable",
-    "ec2:CreateSecurityGroup", "ec2:AllocateAddress", "ec2:CreateNatGateway",
-    "ec2:CreateVpcEndpoint", "ec2:RunInstances",
+  # EC2 creates the stack makes, each tagged at creation (tag-on-create with ec2:CreateAction),
+  # by the type of what each makes, in two groups: no create of a group names an existing
+  # resource of a type the group makes (a subnet, route table or group names its VPC; a NAT
+  # gateway its subnet and address; an instance its subnet and groups), so the create's
+  # statement, which checks the request's tags, never covers a resource the call only names.
+  ec2_creates_by_group = [
+    {
+      "ec2:CreateSubnet"          = "subnet"
+      "ec2:CreateRouteTable"      = "route-table"
+      "ec2:CreateSecurityGroup"   = "security-group"
+      "ec2:CreateInternetGateway" = "internet-gateway"
+      "ec2:AllocateAddress"       = "elastic-ip"
+    },
+    {
+      "ec2:CreateVpc"        = "vpc"
+      "ec2:CreateNatGateway" = "natgateway"
+      "ec2:RunInstances"     = "instance"
+    },
   ]
+  ec2_creates = flatten([for group in local.ec2_creates_by_group : keys(group)])
   # What could open a security group to traffic, or delete one: never on the adopted default group.
   ec2_group_openers = [
     "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
@@ -55,18 +74,22 @@ locals {
     "ec2:DeleteInternetGateway", "ec2:DetachInternetGateway", "ec2:DeleteRouteTable",
     "ec2:DeleteRoute", "ec2:DisassociateRouteTable", "ec2:RevokeSecurityGroupIngress",
     "ec2:RevokeSecurityGroupEgress", "ec2:ReleaseAddress", "ec2:DisassociateAddress",
-    "ec2:DeleteNatGateway", "ec2:DeleteVpcEndpoints",
+    "ec2:DeleteNatGateway",
   ]
   rds_deletes = ["rds:DeleteDBInstance", "rds:DeleteDBSubnetGroup", "rds:DeleteDBParameterGroup"]
 
   # The creates that also name an existing resource (Service Authorization Reference): the
   # subnet, route table and security group name their VPC, the NAT gateway its subnet and
-  # address, an endpoint its VPC, subnets, route tables and groups. Those carry no request tag
-  # (aws:RequestTag is a key of the new resource only), so they are allowed by their own tag.
-  ec2_parents = ["vpc", "subnet", "elastic-ip", "route-table", "security-group"]
+  # address. Those are allowed by their own tag, never by the request's.
+  ec2_parents = ["vpc", "subnet", "elastic-ip"]
   ec2_child_creates = [
-    "ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup",
-    "ec2:CreateNatGateway", "ec2:CreateVpcEndpoint",
+    "ec2:CreateSubnet", "ec2:CreateRouteTable", "ec2:CreateSecurityGroup", "ec2:CreateNatGateway",
+  ]
+  # The RDS names the stack makes (modules/db: the fixed identifier, its groups' name_prefix).
+  rds_stack_names = [
+    "${local.regional_arn.rds}:db:${local.db_identifier}",
+    "${local.regional_arn.rds}:pg:${local.db_identifier}-*",
+    "${local.regional_arn.rds}:subgrp:${local.db_identifier}-*",
   ]
 
   policy_documents = {
@@ -115,15 +138,22 @@ data "aws_iam_policy_document" "read" {
     }
   }
 
-  # Descriptions that return another resource's user data and take no resource ARN: a launch
-  # template's versions, spot requests' and spot fleets' launch specifications. The stack uses
-  # none of them, so nobody here reads any.
+  # Descriptions whose answers carry a secret and take no resource ARN: user data (a launch
+  # template's versions, spot requests' and spot fleets' launch specifications), VPN tunnels'
+  # pre-shared keys, Verified Access OIDC client secrets, the signed URLs and upload policies
+  # of image imports and bundle tasks, RDS option settings and proxy init queries. The stack
+  # uses none of them, so nobody here reads any (tests/test_bootstrap_iam.py finds every such
+  # answer in AWS's service models and fails on one allowed).
   statement {
-    sid    = "NoUserDataThroughDescriptions"
+    sid    = "NoSecretsThroughDescriptions"
     effect = "Deny"
     actions = [
       "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeSpotInstanceRequests",
-      "ec2:DescribeSpotFleetRequests",
+      "ec2:DescribeSpotFleetRequests", "ec2:DescribeVpnConnections",
+      "ec2:DescribeVerifiedAccessTrustProviders", "ec2:DescribeBundleTasks",
+      "ec2:DescribeConversionTasks", "ec2:DescribeImportImageTasks",
+      "ec2:DescribeImportSnapshotTasks", "rds:DescribeOptionGroups",
+      "rds:DescribeDBProxyTargetGroups",
     ]
     resources = ["*"]
   }
@@ -227,6 +257,21 @@ data "aws_iam_policy_document" "guard" {
     }
   }
 
+  # DeleteTags without Tags deletes every tag of the resource, Project included, and names no
+  # key for the statement above to see: the pipeline always names the keys it removes.
+  statement {
+    sid       = "NeverDeleteEveryTag"
+    effect    = "Deny"
+    actions   = ["ec2:DeleteTags"]
+    resources = ["*"]
+
+    condition {
+      test     = "Null"
+      variable = "aws:TagKeys"
+      values   = ["true"]
+    }
+  }
+
   # The adopted default group (and any group a holder of this role tags with its Name) may lose
   # rules, never gain any, be deleted or be renamed into a group the stack may open.
   statement {
@@ -266,21 +311,30 @@ data "aws_iam_policy_document" "guard" {
 data "aws_iam_policy_document" "network" {
   source_policy_documents = [data.aws_iam_policy_document.guard.json]
 
+  # Two statements (local.ec2_creates_by_group): each create on the type of what it makes only.
   statement {
-    sid = "CreateOnlyTaggedForTheStack"
-    #parliament:skip=RESOURCE_STAR:A resource being created has no ARN yet; the aws:RequestTag/Project condition is what limits these creates.
-    actions   = local.ec2_creates
-    resources = ["*"]
+    sid = "CreateOnlyTaggedNetworkParts"
+    #parliament:skip=RESOURCE_MISMATCH:Each create is authorized once per resource type it names; this is the new subnet, route table, group, gateway or address (tagged in the request), the VPC they name is CreateInsideTheStack.
+    actions   = keys(local.ec2_creates_by_group[0])
+    resources = [for t in values(local.ec2_creates_by_group[0]) : "${local.regional_arn.ec2}:${t}/*"]
 
     condition {
       test     = "StringEquals"
       variable = "aws:RequestTag/Project"
       values   = [var.project_name]
     }
+  }
+
+  statement {
+    sid = "CreateOnlyTaggedVpcsGatewaysInstances"
+    #parliament:skip=RESOURCE_MISMATCH:Each create is authorized once per resource type it names; this is the new VPC, NAT gateway or instance (tagged in the request), the subnet, address and groups they name are CreateInsideTheStack and LaunchIntoTheStack.
+    actions   = keys(local.ec2_creates_by_group[1])
+    resources = [for t in values(local.ec2_creates_by_group[1]) : "${local.regional_arn.ec2}:${t}/*"]
+
     condition {
       test     = "StringEquals"
-      variable = "aws:RequestedRegion"
-      values   = [var.aws_region]
+      variable = "aws:RequestTag/Project"
+      values   = [var.project_name]
     }
   }
 
@@ -367,14 +421,13 @@ data "aws_iam_policy_document" "network" {
 
   statement {
     sid = "ChangeOnlyTheStack"
-    #parliament:skip=RESOURCE_STAR:Each action is limited by the resource tag it checks (aws:ResourceTag/Project), the ABAC form EC2 documents; the guard statements deny retagging and opening the adopted group.
+    #parliament:skip=RESOURCE_STAR:Each action is limited by the resource tag it checks (aws:ResourceTag/Project), the ABAC form EC2 documents, and by the region; the guard statements deny retagging and opening the adopted group.
     actions = distinct(concat(local.ec2_deletes, local.ec2_group_openers, [
       "ec2:StopInstances", "ec2:StartInstances", "ec2:ModifyInstanceAttribute",
       "ec2:MonitorInstances", "ec2:UnmonitorInstances",
       "ec2:ModifyInstanceMetadataOptions", "ec2:AttachInternetGateway", "ec2:CreateRoute",
       "ec2:ReplaceRoute", "ec2:AssociateRouteTable", "ec2:ModifyVpcAttribute",
-      "ec2:ModifySubnetAttribute", "ec2:AssociateAddress", "ec2:ModifyVpcEndpoint",
-      "ec2:CreateTags", "ec2:DeleteTags",
+      "ec2:ModifySubnetAttribute", "ec2:AssociateAddress", "ec2:CreateTags", "ec2:DeleteTags",
     ]))
     resources = ["*"]
 
@@ -382,6 +435,11 @@ data "aws_iam_policy_document" "network" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/Project"
       values   = [var.project_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.aws_region]
     }
   }
 }
@@ -391,23 +449,20 @@ data "aws_iam_policy_document" "network" {
 data "aws_iam_policy_document" "data" {
   source_policy_documents = [data.aws_iam_policy_document.guard.json]
 
+  # Only the stack's own names: RDS evaluates a create's request tags (a key of the whole
+  # action) for every resource the call names, so with "*" a tagged CreateDBInstance could name
+  # any subnet or parameter group of the account.
   statement {
     sid = "RdsCreateOnlyTagged"
-    #parliament:skip=RESOURCE_STAR:A database or group being created has no ARN to name before it exists; the aws:RequestTag/Project and region conditions limit the creates.
     actions = [
       "rds:CreateDBInstance", "rds:CreateDBSubnetGroup", "rds:CreateDBParameterGroup",
     ]
-    resources = ["*"]
+    resources = local.rds_stack_names
 
     condition {
       test     = "StringEquals"
       variable = "aws:RequestTag/Project"
       values   = [var.project_name]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestedRegion"
-      values   = [var.aws_region]
     }
   }
 
@@ -415,13 +470,9 @@ data "aws_iam_policy_document" "data" {
   # RDS has no create-action key for: allowed only on the stack's own names (the database's
   # fixed identifier, its groups' prefix), only while untagged, and only with the stack's tag.
   statement {
-    sid     = "RdsTagOnCreate"
-    actions = ["rds:AddTagsToResource"]
-    resources = [
-      "${local.regional_arn.rds}:db:${local.db_identifier}",
-      "${local.regional_arn.rds}:pg:${local.db_identifier}-*",
-      "${local.regional_arn.rds}:subgrp:${local.db_identifier}-*",
-    ]
+    sid       = "RdsTagOnCreate"
+    actions   = ["rds:AddTagsToResource"]
+    resources = local.rds_stack_names
 
     condition {
       test     = "StringEquals"
@@ -561,7 +612,7 @@ data "aws_iam_policy_document" "destroy" {
 
   statement {
     sid = "DeleteOnlyTheStack"
-    #parliament:skip=RESOURCE_STAR:Each delete is limited by the resource tag it checks (aws:ResourceTag/Project); the destroy role creates nothing and cannot tag.
+    #parliament:skip=RESOURCE_STAR:Each delete is limited by the resource tag it checks (aws:ResourceTag/Project) and by the region; the destroy role creates nothing and cannot tag.
     actions   = concat(local.ec2_deletes, local.rds_deletes)
     resources = ["*"]
 
@@ -569,6 +620,11 @@ data "aws_iam_policy_document" "destroy" {
       test     = "StringEquals"
       variable = "aws:ResourceTag/Project"
       values   = [var.project_name]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [var.aws_region]
     }
   }
 

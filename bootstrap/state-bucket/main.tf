@@ -1,6 +1,6 @@
 # The S3 bucket that holds the environments' Terraform state, created once per AWS account
 # before anything else (docs/SECURITY.md, "The state bucket"). Its own state stays local:
-#   terraform init && terraform apply -var bucket_name=tfstate-<account>-seoul
+#   terraform init && terraform apply -var bucket_name=tfstate-<account>-<region> (make bootstrap does it)
 # That state holds no secret; keep it, or import the bucket again to change it later.
 # Locking needs no table: the backends use S3's lock file (use_lockfile = true).
 
@@ -25,6 +25,9 @@ resource "aws_s3_bucket" "state" {
 
   lifecycle {
     prevent_destroy = true # every environment's state lives here
+    # Tags an owner adds by hand (cost allocation, an organisation's tag policy) stay on a
+    # re-run: make bootstrap applies again after every change, and never takes them off.
+    ignore_changes = [tags]
   }
 }
 

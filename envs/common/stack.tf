@@ -11,14 +11,14 @@ data "aws_partition" "current" {}
 
 locals {
   app_dir   = "${path.module}/../../app"
-  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "schema.sql"] : f => file("${local.app_dir}/${f}") }
+  app_files = { for f in ["app.py", "requirements.txt", "Dockerfile", "compose.yaml", "nginx.conf", "schema.sql"] : f => file("${local.app_dir}/${f}") }
 }
 
 # The image, once for both tiers that run instances.
 module "instance_base" {
   source = "../../modules/instance-base"
 
-  ami_id = var.ami_id
+  ami_id = var.ami.id
 }
 
 # The instances' roles and the names IAM knows the stack by. In an AWS environment `make

@@ -147,13 +147,26 @@ variable "db_mode" {
   }
 }
 
-variable "ami_id" {
-  description = "AMI of the instances (Amazon Linux 2023), pinned per environment in terraform.tfvars so a new AMI release never replaces an instance by surprise. `make ami ENV=<env>` writes the region's current one; the plan then shows the replacement for review."
-  type        = string
+variable "ami" {
+  description = "AMI of the instances (Amazon Linux 2023), pinned per environment in terraform.tfvars so a new AMI release never replaces an instance by surprise: its id, the region it was resolved for (an AMI ID names an image in one region only) and the image's name (its release). `make ami ENV=<env>` writes the region's current one; the plan then shows the replacement for review."
+  type = object({
+    id     = string
+    region = string
+    name   = string
+  })
 
   validation {
-    condition     = can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
-    error_message = "ami_id must be an AMI ID such as ami-0123456789abcdef0 (run `make ami ENV=<env>` to write the region's current Amazon Linux 2023)."
+    condition     = try(can(regex("^ami-[0-9a-f]{8,17}$", var.ami.id)), false)
+    error_message = "ami.id must be an AMI ID such as ami-0123456789abcdef0 (run `make ami ENV=<env>` to write the region's current Amazon Linux 2023)."
+  }
+  validation {
+    condition     = try(var.ami.region == var.aws_region, true)
+    error_message = "ami was resolved for ${try(var.ami.region, "no region")}, but aws_region is ${var.aws_region}: an AMI ID names an image in one region only (a pin copied from another environment?). Run `make ami ENV=<env>` to pin this region's image."
+  }
+  # EC2's rule for an image name (CreateImage/RegisterImage), as gitops.terraform.ami_pin states it.
+  validation {
+    condition     = try(can(regex("^[A-Za-z0-9()\\[\\] ./'@_-]{3,128}$", var.ami.name)), true)
+    error_message = "ami.name must be the image's name, 3-128 letters, digits and ( ) [ ] . / - ' @ _ or spaces, as `make ami ENV=<env>` records it."
   }
 }
 
@@ -191,7 +204,7 @@ locals {
     web_instance_type    = var.web_instance_type
     aws_region           = var.aws_region
     db_mode              = var.db_mode
-    ami_id               = var.ami_id
+    ami                  = var.ami
     key_name             = var.key_name
     enable_nat_gateway   = var.enable_nat_gateway
     detailed_monitoring  = var.detailed_monitoring

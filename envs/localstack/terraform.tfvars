@@ -9,5 +9,10 @@ ssh_allowed_cidrs    = ["192.0.2.10/32"] # documentation range: proves the SSH r
 web_instance_type    = "t3.micro"
 detailed_monitoring  = false # LocalStack does not implement MonitorInstances
 # Pinned: a new Amazon Linux release replaces the instances only when `make ami ENV=localstack`
-# rewrites this line and the change is reviewed.
-ami_id = "ami-0d27e0fb3bac4d724" # /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 in us-east-1 on 2026-09-30
+# rewrites this block and the change is reviewed. region and name record what the ID was
+# resolved for: an AMI ID names an image in one region only, and the name is its release.
+ami = {
+  id     = "ami-0d27e0fb3bac4d724"
+  region = "us-east-1"
+  name   = "al2023-ami-2023.12.20260930.0-kernel-6.18-x86_64"
+} # make ami: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 on 2026-09-30

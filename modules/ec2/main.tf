@@ -9,7 +9,9 @@ resource "aws_instance" "this" {
   iam_instance_profile        = var.instance_profile
   monitoring                  = var.detailed_monitoring
   ebs_optimized               = true
-  user_data                   = local.user_data
+  # Gzipped (cloud-init unpacks it): EC2 takes 16 KB of raw user data, and the app's files
+  # travel in it. tests/test_module_plans.py keeps it under a budget with headroom.
+  user_data_base64            = base64gzip(local.user_data)
   user_data_replace_on_change = true
 
   metadata_options {

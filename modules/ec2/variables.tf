@@ -83,12 +83,16 @@ variable "root_volume_size" {
 }
 
 variable "app_files" {
-  description = "The app's files by name (app.py, requirements.txt, Dockerfile, compose.yaml, schema.sql), written onto the instance by user data."
+  description = "The app's files by name (app.py, requirements.txt, Dockerfile, compose.yaml, nginx.conf, schema.sql), written onto the instance by user data."
   type        = map(string)
 
   validation {
     condition     = alltrue([for n in keys(var.app_files) : can(regex("^[A-Za-z0-9._-]+$", n))])
     error_message = "app_files keys must be plain file names (letters, digits, dot, underscore, hyphen)."
+  }
+  validation {
+    condition     = alltrue([for c in values(var.app_files) : !strcontains(c, "APP_FILE_END")])
+    error_message = "app_files contents must not hold the line APP_FILE_END: user data writes each file as a here-document ending there."
   }
 }
 

@@ -64,6 +64,25 @@ data "aws_iam_policy_document" "tier" {
       }
     }
   }
+
+  # Session Manager is the way into the web instance when its boot fails: SSH is closed unless
+  # ssh_allowed_cidrs opens it. The agent registers and opens its message channels, nothing
+  # more (the set AWS's own AWSCloud9SSMInstanceProfile grants). AmazonSSMManagedInstanceCore
+  # is not attached: it also reads every SSM parameter and document of the account
+  # (ssm:GetParameter on "*"), another team's SecureStrings included.
+  dynamic "statement" {
+    for_each = each.key == "web" ? [1] : []
+
+    content {
+      sid = "SessionManagerAgent"
+      actions = [
+        "ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+      ]
+      resources = ["*"]
+    }
+  }
 }
 
 resource "aws_iam_role" "this" {
@@ -76,6 +95,10 @@ resource "aws_iam_role" "this" {
   max_session_duration = 3600
 
   tags = merge({ Name = each.value }, var.tags)
+
+  lifecycle {
+    ignore_changes = [tags] # tags added by hand stay when make bootstrap runs again
+  }
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -86,15 +109,6 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.tier[each.key].json
 }
 
-# Session Manager is the way into the web instance when its boot fails: SSH is closed unless
-# ssh_allowed_cidrs opens it. The agent reaches the SSM endpoints through the web tier's egress.
-resource "aws_iam_role_policy_attachment" "ssm" {
-  count = var.create_roles ? 1 : 0
-
-  role       = aws_iam_role.this["web"].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-}
-
 resource "aws_iam_instance_profile" "this" {
   for_each = local.roles
 
@@ -103,4 +117,8 @@ resource "aws_iam_instance_profile" "this" {
   role = aws_iam_role.this[each.key].name
 
   tags = merge({ Name = each.value }, var.tags)
+
+  lifecycle {
+    ignore_changes = [tags]
+  }
 }

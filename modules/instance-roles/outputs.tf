@@ -8,7 +8,7 @@ output "web_instance_profile" {
   value       = var.create_roles ? aws_iam_instance_profile.this["web"].name : local.names.web
 
   # An instance launched with the profile reads its secret at boot: the role's policy first.
-  depends_on = [aws_iam_role_policy.this, aws_iam_role_policy_attachment.ssm]
+  depends_on = [aws_iam_role_policy.this]
 }
 
 output "db_instance_profile" {

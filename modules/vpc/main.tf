@@ -91,6 +91,9 @@ resource "aws_eip" "nat" {
   tags = merge({ Name = "${var.name}-nat" }, var.tags)
 }
 
+# The NAT gateway's own way out is its public subnet's route to the internet gateway: until
+# that exists it drops what the private subnets send, so it (and with it private_subnet_ids,
+# which instances boot in) waits for the route and the subnet's association too.
 resource "aws_nat_gateway" "this" {
   count = var.enable_nat_gateway ? 1 : 0
 
@@ -99,7 +102,7 @@ resource "aws_nat_gateway" "this" {
 
   tags = merge({ Name = "${var.name}-nat" }, var.tags)
 
-  depends_on = [aws_internet_gateway.this]
+  depends_on = [aws_internet_gateway.this, aws_route.public_internet, aws_route_table_association.public]
 }
 
 resource "aws_route" "private_nat" {

@@ -18,6 +18,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plan, apply, destroy, drift, ... one environment",
     ),
     "unlock": ("gitops.terraform.unlock", "show or remove an environment's state lock"),
+    "replace-check": (
+        "gitops.terraform.replace",
+        "is a plan exactly the replacement requested? (deploy's replace input)",
+    ),
     "ami": ("gitops.terraform.ami", "pin an environment's AMI to the region's current AL2023"),
     "bootstrap": ("gitops.terraform.bootstrap", "apply the OIDC roles' bootstrap root"),
     "mirror": ("gitops.terraform.mirror", "point Terraform at a provider mirror and plugin cache"),
@@ -33,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan-preview": ("gitops.preview.cli", "plan JSON files as one Markdown preview"),
     "preview": ("gitops.preview.plans_dir", "preview a directory of plans, with outputs for CI"),
     "plan-digest": ("gitops.preview.digest", "compare an applied plan with its reviewed preview"),
+    "prices": ("gitops.preview.pricelist", "check the price tables; import a region's from AWS"),
     # the GitHub side
     "comment": ("gitops.github.comments", "the PR plan comment and the drift issue"),
     "preflight": ("gitops.github.preflight", "may this run use AWS (OIDC configured, trusted)?"),
@@ -44,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "github-setup": ("gitops.github.setup", "environments, ruleset and variables via the API"),
     "apply-report": ("gitops.github.apply_report", "the apply's outcome as a PR comment"),
     # the web tier's own tooling
-    "app-lock": ("gitops.web.lock", "pin and hash app/requirements.txt from app/requirements.in"),
+    "image-lock": ("gitops.web.image_lock", "cut the app image's lock from the app's uv lock"),
     # repository hooks and benchmarks
     "hook-terraform-validate": (
         "gitops.hooks.terraform_validate",
@@ -56,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-app": ("gitops.bench.app", "load and fault benchmark of the app on loopback"),
     "bench-plan-preview": ("gitops.bench.plan_preview", "time the plan preview on large plans"),
     "bench-tests": ("gitops.bench.tests", "time each test tier's make target once"),
+    "bench-setup": ("gitops.bench.setup", "time pip against uv installing the same lock files"),
 }
 
 

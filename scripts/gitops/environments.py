@@ -11,6 +11,7 @@ terraform.tfvars. The folder name is the environment's name; the file says the r
 
     emulated = false              # true: LocalStack (local state, dummy credentials)
     region = "ap-northeast-2"     # must equal aws_region in terraform.tfvars
+    priced_as = "ap-northeast-2"  # emulated only: the AWS region whose prices its preview shows
     state_key = "seoul/terraform.tfstate"   # AWS only; default "<name>/terraform.tfstate"
     gate = "seoul"                # AWS only: GitHub environment that gates apply and destroy
     drift = true                  # AWS only, required: include it in the nightly drift check
@@ -27,7 +28,9 @@ terraform.tfvars. The folder name is the environment's name; the file says the r
     keep_alive = "KEEP_SEOUL_UNTIL"  # repository variable that postpones it (YYYY-MM-DD)
 
 Everything is checked on load; each problem is reported as `envs/<name>: <field>: <what>`, all
-of them at once. `check` prints the environments or the problems (exit 1). `matrix` prints, on
+of them at once. `check` also checks each AMI pin in terraform.tfvars (gitops.terraform.ami_pin:
+resolved for the environment's own region), and prints the environments or the problems
+(exit 1). `matrix` prints, on
 one line, the `{"include": [...]}` object a workflow passes to `fromJSON()` as a job matrix:
 every entry has the same keys (see `matrix_entry`), and the four kinds differ only in which
 environments they hold; `--aws`/`--emulated` keep only AWS or only emulated ones (a pull
@@ -54,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gitops.github.outputs import set_outputs
 from gitops.paths import ENVS_DIR
+from gitops.terraform import ami_pin
 
 DESCRIPTION = "environment.toml"
 SHARED_DIR = "common"  # envs/common holds the files every root links to; it is no environment
@@ -65,6 +69,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 # The rule of aws_region's validation in envs/common/variables.tf, verbatim (a test holds them
 # together), so a bad region is refused here before Terraform would.
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")
+REGION_NAME = _REGION  # the same rule, for the modules that take a region name elsewhere
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a GitHub Actions variable name
 _GITHUB_ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
@@ -77,9 +82,13 @@ _EXPECTED = {  # what each rule asks for, in the words of an error message
 _STATE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*\.tfstate$")
 _TFVARS_REGION = re.compile(r'^\s*aws_region\s*=\s*"([^"]*)"', re.MULTILINE)
 _TFVARS_PROJECT = re.compile(r'^\s*project_name\s*=\s*"([^"]*)"', re.MULTILINE)
+_TFVARS_DB_MODE = re.compile(r'^\s*db_mode\s*=\s*"([^"]*)"', re.MULTILINE)
 
-_TOP_FIELDS = {"emulated", "region", "state_key", "gate", "drift", "roles", "nightly_destroy"}
+_TOP_FIELDS = {
+    "emulated", "region", "priced_as", "state_key", "gate", "drift", "roles", "nightly_destroy",
+}  # fmt: skip
 _AWS_ONLY = ("state_key", "gate", "drift", "roles", "nightly_destroy")
+_EMULATED_ONLY = ("priced_as",)
 _ROLE_FIELDS = ("plan", "apply", "destroy")
 _NIGHTLY_FIELDS = ("at", "time_zone", "environment", "keep_alive")
 
@@ -188,6 +197,9 @@ class Environment:
     roles: Roles | None
     nightly: Nightly | None
     root: Path
+    # Emulated only: the AWS region whose prices the plan preview shows for it (an AWS
+    # environment is priced in its own region); None: its cost is not estimated.
+    priced_as: str | None = None
 
     @property
     def relpath(self) -> str:
@@ -241,7 +253,13 @@ def _parse(name: str, root: Path, raw: Mapping[str, Any], problems: list[str]) -
             if field in raw:
                 bad(field, "only for AWS environments (an emulated one keeps local state, "
                            "uses LocalStack's dummy credentials and is never gated)")  # fmt: skip
-        return Environment(name, True, region, None, None, False, None, None, root)
+        priced_as = text(raw, "priced_as", "priced_as", _REGION) if "priced_as" in raw else None
+        return Environment(name, True, region, None, None, False, None, None, root,
+                           priced_as=priced_as or None)  # fmt: skip
+    for field in _EMULATED_ONLY:
+        if field in raw:
+            bad(field, f"only for emulated environments (an AWS one is priced in its own "
+                       f"region, {region!r})")  # fmt: skip
 
     state_key = raw.get("state_key", f"{name}/terraform.tfstate")
     if not isinstance(state_key, str) or not _STATE_KEY.match(state_key):
@@ -283,6 +301,15 @@ def _parse(name: str, root: Path, raw: Mapping[str, Any], problems: list[str]) -
                 "unattended destroy needs its own environment, without reviewers")  # fmt: skip
         keep_alive = text(table, "keep_alive", "nightly_destroy.keep_alive", _VARIABLE)
         nightly = Nightly(at, zone if zone_ok else "UTC", environment, keep_alive)
+
+    # ec2 mode keeps the app's password in a secret Terraform writes; every plan, drift check
+    # and destroy refreshes it with GetSecretValue, which the plan role (any pull request of the
+    # repository) and the destroy role must not have (docs/SECURITY.md).
+    mode = _TFVARS_DB_MODE.search(tfvars.read_text(encoding="utf-8")) if tfvars.is_file() else None
+    if mode and mode.group(1) == "ec2":
+        bad("terraform.tfvars", 'db_mode = "ec2" is for emulated environments: on AWS each plan '
+            "would read the database password through the plan role any pull request can use; "
+            'use db_mode = "rds"')  # fmt: skip
 
     return Environment(
         name, False, region, state_key if isinstance(state_key, str) else None, gate,
@@ -493,6 +520,12 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
     if args.command == "list":
         print("\n".join(envs))
     elif args.command == "check":
+        # The AMI pins are checked here, not on every load: `make ami` must run to mend one.
+        pin_problems = ami_pin.problems(envs.values())
+        for problem in pin_problems:
+            print(f"ERROR: {problem}", file=sys.stderr)
+        if pin_problems:
+            return 1
         for env in envs.values():
             kind = "emulated" if env.emulated else f"aws, state {env.state_key}, gate {env.gate}"
             print(f"ok {env.relpath}: {env.region}, {kind}")

@@ -8,6 +8,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVS_DIR = REPO_ROOT / "envs"
 APP_DIR = REPO_ROOT / "app"
+# The Terraform version every root and workflow uses (setup-terraform reads it too).
+TERRAFORM_VERSION_FILE = REPO_ROOT / ".terraform-version"
 ARTIFACTS_DIR = REPO_ROOT / ".artifacts"
 PLANS_DIR = ARTIFACTS_DIR / "plans"
 E2E_DIR = ARTIFACTS_DIR / "e2e"

@@ -4,6 +4,7 @@
 mock_provider "aws" {}
 
 variables {
+  budget_name        = "gitops-monthly-cost"
   budget_monthly_usd = 20
   budget_emails      = ["ops@example.com"]
 }

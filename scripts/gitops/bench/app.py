@@ -1,8 +1,11 @@
 """Load and fault benchmark of the web tier on loopback (`make bench-app`), bounded in count.
 
-The app runs as its image runs it (gitops.web.server) against a throwaway MariaDB. Phases:
-concurrent writes; /health beside slow clients; an oversized body; a database killed (SIGKILL)
-and restarted while clients write and retry; retries after a connection cut after the commit.
+The app runs as its image runs it (gitops.web.server) behind the reverse proxy as Compose runs
+it (app/nginx.conf under a local nginx, gitops.web.proxy), against a throwaway MariaDB; every
+request goes through the proxy. Phases: concurrent writes; /health while 40 clients trickle
+headers, then bodies; an oversized body; a database killed (SIGKILL) and restarted while
+clients write and retry; retries after a connection cut after the commit. --direct first runs
+the slow clients and the writes against gunicorn alone, for comparison.
 Every write carries an Idempotency-Key and is retried with it until acknowledged, as a careful
 client would. It prints accepted/stored/lost/duplicated counts and latency percentiles.
 """
@@ -14,6 +17,7 @@ import asyncio
 import json
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
@@ -25,7 +29,7 @@ from pathlib import Path
 import requests
 
 from gitops.pipeline import db_standin
-from gitops.web.server import serve
+from gitops.web.proxy import serve_proxied
 
 
 def pct(values: list[float], p: float) -> float:
@@ -136,7 +140,9 @@ def report_writes(name: str, writer: Writer, app_db: db_standin.AppDB, attempted
     return lost == 0 and duplicated == 0 and len(writer.accepted) == attempted
 
 
-def concurrent_writes(port: int, app_db: db_standin.AppDB, clients: int, per_client: int) -> bool:
+def concurrent_writes(
+    port: int, app_db: db_standin.AppDB, clients: int, per_client: int, where: str = "via proxy"
+) -> bool:
     # Warm-up: the first request on each pooled connection pays for opening it.
     warm = Writer(port, f"warm-{secrets.token_hex(3)}")
     warm.run(clients * 5, clients, 60)
@@ -147,7 +153,7 @@ def concurrent_writes(port: int, app_db: db_standin.AppDB, clients: int, per_cli
     began = time.monotonic()
     writer.run(clients * per_client, clients, 120)
     elapsed = time.monotonic() - began
-    ok = report_writes(f"writes ({clients} clients)", writer, app_db, clients * per_client)
+    ok = report_writes(f"writes ({clients} clients, {where})", writer, app_db, clients * per_client)
     print(f"  throughput: {len(writer.accepted) / elapsed:.0f} writes/s over {elapsed:.1f} s")
     p99 = pct(writer.latencies, 99) if writer.latencies else float("inf")
     verdict = "met" if p99 < 100 else "MISSED"
@@ -155,31 +161,100 @@ def concurrent_writes(port: int, app_db: db_standin.AppDB, clients: int, per_cli
     return ok
 
 
-def slow_clients(url: str, port: int, count: int) -> bool:
-    socks = []
-    for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        sock.sendall(b"POST /logs HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000\r\n\r\n{\"content\"")  # fmt: skip
-        socks.append(sock)
-    time.sleep(0.5)
+class Trickler:
+    """`count` slow clients on one port, each sending a request a piece a second: header lines
+    that never end (`header`), or a body far slower than its Content-Length says (`body`). A
+    socket the server answers or closes is counted as dropped and replaced at once, as an
+    attacker would, so `count` stay open all along. One thread writes to all of them."""
+
+    PIECES = {
+        "header": (b"GET /health HTTP/1.1\r\nHost: bench\r\n", b"X-Slow: 1\r\n"),
+        "body": (
+            b"POST /logs HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n",
+            b" ",
+        ),
+    }
+
+    def __init__(self, port: int, kind: str, count: int) -> None:
+        self.port, self.count = port, count
+        self.first, self.piece = self.PIECES[kind]
+        self.dropped = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        sock.sendall(self.first)
+        sock.setblocking(False)
+        return sock
+
+    def _run(self) -> None:
+        socks = [self._open() for _ in range(self.count)]
+        while not self.stopping.wait(1.0):
+            for i, sock in enumerate(socks):
+                try:
+                    readable, _, _ = select.select([sock], [], [], 0)
+                    if readable:  # an answer (408, 413) or the end: the server let go
+                        raise ConnectionResetError
+                    sock.send(self.piece)
+                except OSError:
+                    sock.close()
+                    self.dropped += 1
+                    socks[i] = self._open()
+        for sock in socks:
+            sock.close()
+
+    def __enter__(self) -> Trickler:
+        self.thread.start()
+        time.sleep(1.5)  # every socket open and its first pieces sent
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+
+
+def probe_health(url: str, seconds: float) -> tuple[list[float], list[int]]:
+    """GET /health on a new connection every 50 ms for `seconds`: latencies and statuses (0:
+    no answer within 5 s, counted as 5 s)."""
     latencies, codes = [], []
-    for _ in range(20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         began = time.monotonic()
-        codes.append(requests.get(f"{url}/health", timeout=5).status_code)
+        try:
+            codes.append(requests.get(f"{url}/health", timeout=5).status_code)
+        except requests.RequestException:
+            codes.append(0)
         latencies.append(time.monotonic() - began)
-    for sock in socks:
-        sock.close()
-    print(f"/health beside {count} slow clients: statuses={sorted(set(codes))}")
-    print("  " + latency_line("health latency", latencies))
-    return set(codes) == {200} and max(latencies) < 1.0
+        time.sleep(0.05)
+    return latencies, codes
+
+
+def slow_clients(url: str, port: int, count: int, seconds: float, where: str) -> bool:
+    """/health while `count` clients trickle headers, then while `count` trickle bodies."""
+    ok = True
+    for kind in ("header", "body"):
+        with Trickler(port, kind, count) as slow:
+            latencies, codes = probe_health(url, seconds)
+        statuses = ",".join(f"{c}x{codes.count(c)}" for c in sorted(set(codes)))
+        print(
+            f"/health {where}, {count} clients trickling a {kind} for {seconds:.0f} s: "
+            f"statuses {statuses}; slow sockets let go by the server: {slow.dropped}"
+        )
+        print("  " + latency_line("health latency", latencies))
+        ok = ok and set(codes) == {200} and max(latencies) < 1.0
+    return ok
 
 
 def oversized(url: str) -> bool:
     began = time.monotonic()
     try:
         status = requests.post(
-            f"{url}/logs", data=b"x" * (20 * 1024 * 1024), timeout=30
+            f"{url}/logs",
+            data=b"x" * (20 * 1024 * 1024),
+            timeout=30,
+            headers={"Content-Type": "application/json"},
         ).status_code
     except requests.ConnectionError:
         status = 0  # closed before the whole body was read
@@ -255,7 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--per-client", type=int, default=50)
-    parser.add_argument("--slow", type=int, default=10)
+    parser.add_argument("--slow", type=int, default=40, help="slow clients at once")
+    parser.add_argument("--slow-seconds", type=float, default=15.0, help="each slow phase")
+    parser.add_argument(
+        "--direct", action="store_true",
+        help="also run the slow clients against gunicorn alone, without the proxy (the before)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run")
     server = db_standin.ensure_db(os.environ if os.environ.get("DB_HOST") else {})
@@ -263,14 +343,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         schema = db_standin.SCHEMA_FILE.read_text(encoding="utf-8")
         app_db = db_standin.provision(server, name, name, secrets.token_urlsafe(16), schema)
-        port = db_standin.free_port()
-        with serve(app_db.env(), port) as served:
+        # Every phase talks to the proxy, as clients of the web instance do.
+        with serve_proxied(app_db.env()) as (served, proxied):
+            url, port = proxied.url, proxied.port
+            print(f"gunicorn on {served.url} behind nginx (app/nginx.conf) on {url}")
+            if args.direct:  # the before, and the proxy's cost: reported, not judged
+                slow_clients(served.url, served.port, args.slow, args.slow_seconds, "direct")
+                concurrent_writes(served.port, app_db, args.clients, args.per_client, "direct")
             results = {
                 "writes": concurrent_writes(port, app_db, args.clients, args.per_client),
-                "slow clients": slow_clients(served.url, port, args.slow),
-                "oversized": oversized(served.url),
+                "slow clients": slow_clients(url, port, args.slow, args.slow_seconds, "via proxy"),
+                "oversized": oversized(url),
                 "db restart": database_restart(port, app_db, args.clients, args.per_client),
-                "cut after commit": cut_after_commit(port, served.url, app_db, 20),
+                "cut after commit": cut_after_commit(port, url, app_db, 20),
             }
         db_standin.deprovision(server, name, name)
     finally:

@@ -7,10 +7,10 @@ tests/fixtures/plans/ (an instance replaced through user_data, a VPC updated in 
 destroyed, a SecureString parameter created: a quarter each), spread over 50 modules, with the
 prior state and planned values of each resource as a real plan carries them. The plan is
 written to a temporary file and put through what the CLI does: read and parse the JSON, gather
-its secrets, build the model (with the running-cost estimate and the plan digest), render the
-comment and the long summary. Figures are the median of --runs runs, in
-seconds; "cost+digest" is the part of parse+model that scripts/gitops/preview/cost.py and
-scripts/gitops/preview/digest.py take, timed again on their own.
+its secrets, build the model (with the plan digest; "bench" is no environment, so its cost is
+not priced there), render the comment and the long summary. Figures are the median of --runs
+runs, in seconds; "cost+digest" is what scripts/gitops/preview/cost.py (with the first region's
+price table) and scripts/gitops/preview/digest.py take on their own.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gitops.preview import cost, model, render
 from gitops.preview import digest as plan_digest
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "plans"
+BENCH_PRICES = cost.PriceTable.load(cost.table_path(cost.regions()[0]))
 TEMPLATES = (
     ("replace", "module.web.aws_instance.this"),
     ("update", "module.network.aws_vpc.this"),
@@ -83,7 +84,7 @@ def run_once(path: Path) -> dict[str, float]:
     t3 = time.perf_counter()
     plan = json.loads(path.read_text())
     t4 = time.perf_counter()
-    cost.estimate(plan)
+    cost.estimate(plan, BENCH_PRICES)
     plan_digest.digest(plan)
     t5 = time.perf_counter()
     return {

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_API = "https://api.github.com"
@@ -188,14 +189,54 @@ def put_environment(gh: GitHub, name: str, payload: dict[str, Any]) -> dict[str,
     return env
 
 
-def ensure_branch_policy(gh: GitHub, environment: str, branch: str) -> str:
-    """Make `branch` a deployment branch of the environment; created | unchanged."""
+def ensure_branch_policy(
+    gh: GitHub, environment: str, branch: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """Make `branch` a deployment branch of the environment: (created | unchanged, the other
+    branch and tag rules the environment has)."""
     path = f"/repos/{gh.repo}/environments/{environment}/deployment-branch-policies"
-    policies = gh.paginate(path, key="branch_policies")
-    if any(p.get("name") == branch and p.get("type", "branch") == "branch" for p in policies):
-        return "unchanged"
+    policies = list(gh.paginate(path, key="branch_policies"))
+    ours = [p for p in policies if p.get("name") == branch and p.get("type", "branch") == "branch"]
+    others = [p for p in policies if p not in ours]
+    if ours:
+        return "unchanged", others
     gh.request("POST", path, {"name": branch, "type": "branch"})
-    return "created"
+    return "created", others
+
+
+def delete_branch_policy(gh: GitHub, environment: str, policy_id: int) -> None:
+    path = f"/repos/{gh.repo}/environments/{environment}/deployment-branch-policies/{policy_id}"
+    gh.request("DELETE", path)
+
+
+def is_collaborator(gh: GitHub, login: str) -> bool:
+    """Whether `login` has access to the repository (directly, by a team or the organisation)."""
+    try:
+        gh.request("GET", f"/repos/{gh.repo}/collaborators/{login}")
+    except GitHubError as err:
+        if err.status == 404:
+            return False
+        raise
+    return True
+
+
+def get_permission(gh: GitHub, login: str) -> str:
+    """A collaborator's permission on the repository: admin | write | read | none (maintain
+    reads as write, triage as read)."""
+    found, _ = gh.request("GET", f"/repos/{gh.repo}/collaborators/{login}/permission")
+    return str((found or {}).get("permission") or "none")
+
+
+def get_branch_protection(gh: GitHub, branch: str) -> dict[str, Any] | None:
+    """The branch's classic protection rule (Settings → Branches), or None when it has none,
+    or when the plan has no such rules (403 on a private repository without GitHub Pro)."""
+    try:
+        found, _ = gh.request("GET", f"/repos/{gh.repo}/branches/{branch}/protection")
+    except GitHubError as err:
+        if err.status in (403, 404):
+            return None
+        raise
+    return found
 
 
 def find_ruleset(gh: GitHub, name: str) -> dict[str, Any] | None:
@@ -220,7 +261,7 @@ def save_ruleset(gh: GitHub, ruleset_id: int | None, payload: dict[str, Any]) ->
 
 
 def set_variable(gh: GitHub, name: str, value: str) -> str:
-    """Set an Actions repository variable; created | updated | unchanged."""
+    """Set an Actions repository variable; created | updated (was ...) | unchanged."""
     try:
         current, _ = gh.request("GET", f"/repos/{gh.repo}/actions/variables/{name}")
     except GitHubError as err:
@@ -233,7 +274,16 @@ def set_variable(gh: GitHub, name: str, value: str) -> str:
     gh.request(
         "PATCH", f"/repos/{gh.repo}/actions/variables/{name}", {"name": name, "value": value}
     )
-    return "updated"
+    return f"updated (was {(current or {}).get('value')!r})"
+
+
+def last_commit_time(gh: GitHub, branch: str) -> datetime | None:
+    """When the newest commit on `branch` was committed (UTC), None when GitHub gives no date."""
+    commit, _ = gh.request("GET", f"/repos/{gh.repo}/commits/{urllib.parse.quote(branch)}")
+    date = (((commit or {}).get("commit") or {}).get("committer") or {}).get("date")
+    if not date:
+        return None
+    return datetime.fromisoformat(str(date).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def get_file(gh: GitHub, path: str, ref: str) -> str | None:
@@ -255,6 +305,11 @@ def get_file(gh: GitHub, path: str, ref: str) -> str | None:
 def get_pull(gh: GitHub, number: int) -> dict[str, Any]:
     pull, _ = gh.request("GET", f"/repos/{gh.repo}/pulls/{number}")
     return pull
+
+
+def pulls_from(gh: GitHub, label: str) -> list[dict[str, Any]]:
+    """Every pull request (open, closed or merged) whose head is `label` (`owner:branch`)."""
+    return list(gh.paginate(f"/repos/{gh.repo}/pulls", {"state": "all", "head": label}))
 
 
 def get_workflow(gh: GitHub, workflow: str) -> dict[str, Any]:

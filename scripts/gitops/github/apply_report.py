@@ -1,7 +1,8 @@
 """After the Seoul apply and its smoke test, tell the pull request the commit came from.
 
     gitops apply-report --env seoul --result success|failure|cancelled \\
-        [--smoke-result success|failure|cancelled|skipped] [--plan .artifacts/plans/seoul.json] \\
+        [--smoke-result success|failure|cancelled|skipped] [--stopped-at JOB] \\
+        [--plan .artifacts/plans/seoul.json] \\
         [--artifacts .artifacts] [--sha COMMIT] \\
         [--run-url URL] [--output comment.md]
 
@@ -11,7 +12,9 @@ the smoke job's own outcome (`--smoke-result`, empty when it did not run), and
 the reviewed plan for the planned counts. From those it says: applied or failed, and where (the
 step before the apply, the apply, or the smoke test); the resource counts; every smoke check;
 the app's URL (`http://<web_public_ip>/health`); the run. A failure keeps Terraform's error
-lines. Everything that came from a log is redacted the way the plan preview is (values marked
+lines. --stopped-at names the job of the deploy that failed before any approval was asked for
+(`preflight`, `plan`, `plan vs preview`): then nothing was applied, and the comment says where.
+Everything that came from a log is redacted the way the plan preview is (values marked
 sensitive in the plan, secret-looking values and `name = "value"` secrets).
 
 Then it finds the pull request the commit was merged from (GET /repos/{o}/{r}/commits/{sha}/pulls)
@@ -59,6 +62,14 @@ APPLY_DONE = re.compile(
     r"Apply complete! Resources: (?P<added>\d+) added, (?P<changed>\d+) changed, "
     r"(?P<destroyed>\d+) destroyed"
 )
+# A deploy that stopped in a job before the apply asked for any approval (--stopped-at).
+STOPPED = {
+    "preflight": "the preflight, before planning (AWS set-up, the gate's protection or the "
+    "nightly destroy's workflows: its log says which)",
+    "plan": "the plan, before any approval",
+    "plan vs preview": "the requested replacement's check, before any approval (the plan "
+    "replaced more, or other than, what was asked)",
+}
 ERROR_START = re.compile(r"^\W*(Error|error:|Error:)")
 MAX_ERROR_LINES = 40
 ICON = {"PASS": "✅", "FAIL": "❌", "SKIP": "⏭️"}
@@ -76,6 +87,7 @@ class Report:
     # What the smoke job's test step ended with: "" when the job did not run, "skipped" when a
     # step before the test (set-up, AWS credentials) failed.
     smoke_result: str = ""
+    stopped_at: str = ""  # the job before the apply that failed (a key of STOPPED), or ""
     app_url: str | None = None
     error_lines: list[str] = field(default_factory=list)
 
@@ -106,6 +118,7 @@ def build(
     artifacts: Path,
     plan: dict[str, Any] | None,
     smoke_result: str = "",
+    stopped_at: str = "",
 ) -> Report:
     log_path = artifacts / "apply-report" / "apply.log"
     smoke_path = artifacts / f"smoke-{env}.json"
@@ -117,7 +130,9 @@ def build(
         counts = f"{done['added']} added, {done['changed']} changed, {done['destroyed']} destroyed"
     else:
         counts = planned_counts(plan) + " (not applied)"
-    if log is None:
+    if stopped_at:
+        failed_step = f"{STOPPED[stopped_at]}; nothing was applied"
+    elif log is None:
         failed_step = BEFORE_STEP if result != "success" else None
     elif not applied:
         failed_step = APPLY_STEP
@@ -125,7 +140,8 @@ def build(
         failed_step = SMOKE_STEP
     else:
         failed_step = None
-    report = Report(env, result, applied, failed_step, counts, smoke_result=smoke_result)
+    report = Report(env, result, applied, failed_step, counts, smoke_result=smoke_result,
+                    stopped_at=stopped_at)  # fmt: skip
     if smoke is not None:
         report.smoke = list(smoke.get("checks") or [])
         report.smoke_ok = bool(smoke.get("ok"))
@@ -150,6 +166,8 @@ def render(report: Report, sha: str, pr: int | None, url: str, secrets: Secrets)
         head = f"## ✅ Applied to `{env}`"
     elif report.applied:
         head = f"## ⚠️ Applied to `{env}`, then the smoke test failed"
+    elif report.stopped_at:
+        head = f"## ❌ Deploy of `{env}` stopped before the apply"
     elif report.result == "cancelled":
         head = f"## ⏹️ Apply to `{env}` cancelled"
     else:
@@ -274,6 +292,12 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         choices=["", "success", "failure", "cancelled", "skipped"],
         help="the smoke job's outcome (empty: it did not run)",
     )
+    parser.add_argument(
+        "--stopped-at",
+        default="",
+        choices=["", *STOPPED],
+        help="the job before the apply that failed, so no approval was asked for (empty: none)",
+    )
     parser.add_argument("--plan", type=Path, help="the reviewed plan's JSON (planned counts)")
     parser.add_argument("--artifacts", type=Path, default=Path(".artifacts"))
     parser.add_argument("--sha", default=env.get("GITHUB_SHA", ""))
@@ -297,7 +321,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         except ValueError as exc:
             print(f"apply_report: error: {args.plan} is not JSON: {exc}", file=sys.stderr)
             return 2
-    report = build(args.env, args.result, args.artifacts, plan, args.smoke_result)
+    report = build(args.env, args.result, args.artifacts, plan, args.smoke_result,
+                   args.stopped_at)  # fmt: skip
     try:
         gh = GitHub(env.get("GITHUB_TOKEN", ""), args.repo, env.get("GITHUB_API_URL", DEFAULT_API))
         pr = pr_for_commit(gh, args.sha)

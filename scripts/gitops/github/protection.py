@@ -218,20 +218,43 @@ def merged_ruleset(found: dict[str, Any] | None, mode: Mode) -> tuple[dict[str, 
     return payload, notes
 
 
+def _review_blockers(count: Any, code_owner: Any, last_push: Any) -> list[str]:
+    found = []
+    if int(count or 0) > 0:
+        found.append(f"{count} approving review(s)")
+    if code_owner:
+        found.append("a code owner's review")
+    if last_push:
+        found.append("approval of the last push by someone else")
+    return found
+
+
 def solo_blockers(payload: dict[str, Any]) -> list[str]:
     """What in a ruleset keeps one person alone from merging their own pull request."""
     found = []
     for rule in payload["rules"]:
-        if rule["type"] != "pull_request":
-            continue
-        params = rule.get("parameters") or {}
-        if int(params.get("required_approving_review_count") or 0) > 0:
-            found.append(f"{params['required_approving_review_count']} approving review(s)")
-        if params.get("require_code_owner_review"):
-            found.append("a code owner's review")
-        if params.get("require_last_push_approval"):
-            found.append("approval of the last push by someone else")
+        if rule["type"] == "pull_request":
+            params = rule.get("parameters") or {}
+            found += _review_blockers(
+                params.get("required_approving_review_count"),
+                params.get("require_code_owner_review"),
+                params.get("require_last_push_approval"),
+            )
     return found
+
+
+def classic_solo_blockers(rule: dict[str, Any] | None) -> list[str]:
+    """The same of a classic branch protection rule (GET .../branches/main/protection), which
+    binds merges beside the rulesets: an administrator may merge past it unless it is enforced
+    for administrators too, so only an enforced rule blocks the solo maintainer (an admin)."""
+    reviews = (rule or {}).get("required_pull_request_reviews")
+    if not reviews or not ((rule or {}).get("enforce_admins") or {}).get("enabled"):
+        return []
+    return _review_blockers(
+        reviews.get("required_approving_review_count"),
+        reviews.get("require_code_owner_reviews"),
+        reviews.get("require_last_push_approval"),
+    )
 
 
 # --- environments ----------------------------------------------------------------------------
@@ -316,6 +339,8 @@ def nightly_environment(found: dict[str, Any] | None) -> tuple[dict[str, Any], l
 # --- CODEOWNERS ------------------------------------------------------------------------------
 
 CODEOWNERS_PATH = ".github/CODEOWNERS"
+# Where GitHub looks for the file, in its order; it reads the first one found and no other.
+CODEOWNERS_LOCATIONS = (CODEOWNERS_PATH, "CODEOWNERS", "docs/CODEOWNERS")
 _HEADER = (
     "# Written by make github-setup: what CI and the nightly destroy run with AWS credentials.",
     "# In team mode main's ruleset asks a code owner (other than the author) to approve changes",

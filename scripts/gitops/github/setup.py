@@ -7,17 +7,21 @@ says what each asks for). In this order, each step idempotent and merged with wh
 repository already has (run it again after `make bootstrap`, and after adding an environment):
 1. checks the repository: not a fork (GitHub never runs a fork's scheduled workflows, so the
    nightly destroy would not run), default branch `main` (the roles trust refs/heads/main),
-   and the token's user is an admin;
+   the token's user is an admin, and every reviewer named is a collaborator (in team mode two
+   of them with write access, or their pull requests could never merge); warns when Issues are
+   turned off (the drift check and the nightly watchdog report through an issue);
 2. protects, for every AWS environment envs/*/environment.toml describes, its GitHub
    environments BEFORE any role trusts them (GitHub creates a missing environment unprotected
    the first time a workflow names it): the `gate` with required reviewers, the
-   `[nightly_destroy] environment` without; both deployable from `main` only, admins cannot
-   bypass;
+   `[nightly_destroy] environment` without; both deployable from `main` (the nightly one from
+   main alone: another rule found there is removed), admins cannot bypass;
 3. main's ruleset: pull requests only, the required check `pull request gate` (strict), in team
    mode one approving review and a code owner's; no force push, no deletion; your own rules and
-   bypass actors are kept;
-4. .github/CODEOWNERS: written here, main's copy plus what it lacks, when main's copy does not
-   give the reviewers every path that runs with AWS credentials;
+   bypass actors are kept; in solo mode, says what (the ruleset, or a classic branch
+   protection rule) would still ask for a review nobody can give;
+4. CODEOWNERS (the one GitHub reads: .github/CODEOWNERS, else CODEOWNERS, else
+   docs/CODEOWNERS): written here, main's copy plus what it lacks, when main's copy does not
+   give the reviewers who can write every path that runs with AWS credentials;
 5. records the repository's numeric IDs for make bootstrap (GitHub's immutable-ID subjects);
 6. sets the repository variables the workflows read, for each environment `make bootstrap`
    made roles for: its [roles] variables and TF_STATE_BUCKET (no region or state key).
@@ -41,7 +45,13 @@ from typing import Any
 
 from gitops import environments
 from gitops.github import api, protection
-from gitops.github.protection import CODEOWNED, CODEOWNERS_PATH, DEFAULT_BRANCH, ProtectionError
+from gitops.github.protection import (
+    CODEOWNED,
+    CODEOWNERS_LOCATIONS,
+    CODEOWNERS_PATH,
+    DEFAULT_BRANCH,
+    ProtectionError,
+)
 from gitops.paths import REPO_ROOT
 from gitops.terraform.bootstrap import BOOTSTRAP_DIR, GITHUB_VARS_FILE, recorded_variables
 
@@ -79,6 +89,48 @@ def check_repository(repo: dict[str, Any]) -> None:
         )
 
 
+def user_id(gh: api.GitHub, login: str) -> int:
+    try:
+        if "/" in login:  # an organisation's team: /users/ would not say why it is unknown
+            raise api.GitHubError(f"{login} is a team", 404)
+        return int(api.get_user(gh, login)["id"])
+    except api.GitHubError as err:
+        if err.status != 404:
+            raise
+        raise SetupError(
+            f"no GitHub user {login!r}: REVIEWERS takes user logins, comma-separated. A team "
+            "reviews deployments when added by hand (Settings → Environments → the gate), and "
+            "later runs keep it"
+        ) from err
+
+
+def code_owners(gh: api.GitHub, logins: list[str], mode: protection.Mode) -> list[str]:
+    """The reviewers who can own code, after refusing, before anything is written, a reviewer
+    who has no access to the repository (a typo, an invitation not accepted: a reviewer
+    approves applies to the AWS account) and a team whose pull requests could never merge.
+    GitHub counts approving reviews, and code owners, only of people with write access."""
+    writers, readers = [], []
+    for login in logins:
+        permission = api.get_permission(gh, login)
+        # Anyone may read a public repository: read access alone does not make a collaborator.
+        if permission not in ("admin", "write") and not api.is_collaborator(gh, login):
+            raise SetupError(
+                f"{login} is not a collaborator of {gh.repo}: a reviewer approves applies to "
+                "your AWS account. Check the spelling, or invite them (Settings → Collaborators "
+                "and teams) and run this again once they accepted"
+            )
+        (writers if permission in ("admin", "write") else readers).append((login, permission))
+    if mode.team and len(writers) < 2:
+        has = ", ".join(f"{login} has {permission} access" for login, permission in readers)
+        raise SetupError(
+            f"team mode needs two reviewers with write access, and {has}: GitHub counts the "
+            "approving review and the code owner's only from people who can write, so the "
+            "pull requests of the one writer could never merge. Give them the Write role "
+            "(Settings → Collaborators and teams), or run with one reviewer (solo mode)"
+        )
+    return [login for login, _ in writers]
+
+
 def has_required_reviewers(env: dict[str, Any]) -> bool:
     rules = env.get("protection_rules") or []
     return any(r.get("type") == "required_reviewers" and r.get("reviewers") for r in rules)
@@ -108,12 +160,18 @@ def _protect_environments(
         try:
             saved = api.put_environment(gh, env.gate, payload)
         except api.GitHubError as err:
-            if private and err.status in (403, 422):
+            if private and err.status in (403, 404, 422):
                 raise SetupError(_private_note(repo["full_name"], str(err))) from err
             raise
         if not has_required_reviewers(saved):
             raise SetupError(_private_note(repo["full_name"], "GitHub kept no required reviewers"))
-        policy = api.ensure_branch_policy(gh, env.gate, DEFAULT_BRANCH)
+        policy, others = api.ensure_branch_policy(gh, env.gate, DEFAULT_BRANCH)
+        if others:  # a reviewer still approves each of their jobs: kept, and named
+            warn(
+                f"environment {env.gate} also lets {_rules(others)} deploy, beside main: a job "
+                "from there takes the apply role once a reviewer approves it. Remove them in "
+                f"Settings → Environments → {env.gate} unless you mean it"
+            )
         self_review = "on" if payload["prevent_self_review"] else "off"
         say(
             f"ok environment {env.gate} (envs/{env.name}): {len(payload['reviewers'])} "
@@ -126,11 +184,22 @@ def _protect_environments(
             name = env.nightly.environment
             payload, notes = protection.nightly_environment(api.get_environment(gh, name))
             api.put_environment(gh, name, payload)
-            policy = api.ensure_branch_policy(gh, name, DEFAULT_BRANCH)
+            policy, others = api.ensure_branch_policy(gh, name, DEFAULT_BRANCH)
+            for other in others:  # unattended: nobody would look at a job from elsewhere
+                api.delete_branch_policy(gh, name, int(other["id"]))
             say(f"ok environment {name} (envs/{env.name}): unattended, no admin bypass, "
                 f"main only ({policy})")  # fmt: skip
+            if others:
+                say(
+                    f"   removed {_rules(others)} from {name}: the destroy role trusts any job "
+                    "it admits, unattended, and the nightly gate check refuses all but main"
+                )
             for note in notes:
                 warn(f"environment {name}: {note}")
+
+
+def _rules(policies: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{p.get('type') or 'branch'} {p.get('name')}" for p in policies)
 
 
 def _protect_main(
@@ -153,13 +222,22 @@ def _protect_main(
     )
     for note in notes:
         say(f"   {note}")
+    if mode.team:
+        return
     blockers = protection.solo_blockers(payload)
-    if not mode.team and blockers:
+    if blockers:
         warn(
             f"main's ruleset asks for {' and '.join(blockers)}, kept from an earlier set-up or "
             "your own change; alone you cannot merge your own pull requests. Lower it in "
             f"Settings → Rules → Rulesets → {protection.RULESET_NAME!r} (pull request rule), or "
             "run this with REVIEWERS=you,colleague"
+        )
+    classic = protection.classic_solo_blockers(api.get_branch_protection(gh, DEFAULT_BRANCH))
+    if classic:
+        warn(
+            f"main's classic branch protection rule asks for {' and '.join(classic)}, for "
+            "administrators too; alone you cannot merge your own pull requests. Untick those "
+            "options, or delete the rule (the ruleset protects main), in Settings → Branches"
         )
 
 
@@ -170,16 +248,23 @@ def _codeowners(
     say: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> None:
-    on_main = api.get_file(gh, CODEOWNERS_PATH, DEFAULT_BRANCH)
+    # GitHub reads the first of its CODEOWNERS locations it finds: that file is extended, so a
+    # file written elsewhere never switches the user's own off.
+    path, on_main = CODEOWNERS_PATH, None
+    for candidate in CODEOWNERS_LOCATIONS:
+        on_main = api.get_file(gh, candidate, DEFAULT_BRANCH)
+        if on_main is not None:
+            path = candidate
+            break
     if protection.codeowners_cover(on_main, logins):
-        say(f"ok {CODEOWNERS_PATH} on main gives {', '.join(logins)} every credentialed path")
+        say(f"ok {path} on main gives {', '.join(logins)} every credentialed path")
         return
-    local = repo_root / CODEOWNERS_PATH
+    local = repo_root / path
     base = local.read_text(encoding="utf-8") if local.is_file() else on_main
     local.parent.mkdir(parents=True, exist_ok=True)
     local.write_text(protection.codeowners(base, logins), encoding="utf-8")
     warn(
-        f"{CODEOWNERS_PATH} on main does not give {', '.join(logins)} all of "
+        f"{path} on main does not give {', '.join(logins)} all of "
         f"{', '.join(CODEOWNED)}: written here (your lines kept); commit it in your first pull "
         "request"
     )
@@ -198,8 +283,9 @@ def _variables(
         found = variables_of(env)
         if found is None:
             warn(
-                f"envs/{env.name}: no roles from `make bootstrap` yet: run `make bootstrap "
-                f"ENV={env.name}`, then this again to set its variables"
+                f"envs/{env.name}: no roles from `make bootstrap` in this checkout: run `make "
+                f"bootstrap ENV={env.name}`, then this again to set its variables (variables "
+                "set before, from another checkout, are left as they are)"
             )
             continue
         for name, value in found.items():
@@ -238,22 +324,38 @@ def setup(
     repo = api.get_repository(gh)
     check_repository(repo)
     say(f"ok repository {repo['full_name']}: not a fork, default branch main, admin token")
+    if repo.get("has_issues") is False:
+        warn(
+            "Issues are turned off in this repository: the drift check and the nightly "
+            "watchdog report a problem by opening an issue, which GitHub then refuses, and only "
+            "a red scheduled run is left. Turn them on in Settings → General → Features → Issues"
+        )
 
     if reviewers:
         logins = list(protection.mode_for(reviewers).reviewers)
-        ids = [int(api.get_user(gh, login)["id"]) for login in logins]
-    else:  # /user already carries the id: the token's own user is fetched once
+        ids = [user_id(gh, login) for login in logins]
+        mode = report.mode = protection.mode_for(logins)
+        owners = code_owners(gh, logins, mode)
+    else:  # /user already carries the id: the token's own user (an admin) is fetched once
         me = api.get_user(gh)
         logins, ids = [me["login"]], [int(me["id"])]
-    mode = report.mode = protection.mode_for(logins)
+        mode = report.mode = protection.mode_for(logins)
+        owners = list(logins)
     say(f"ok {mode.describe()}")
+    if readers := [login for login in logins if login not in owners]:
+        warn(
+            f"{', '.join(readers)} approve(s) deployments but cannot be a code owner or give a "
+            "counting review without write access: left out of CODEOWNERS"
+        )
+    if not owners:  # solo, the one reviewer reads only: the token's user (an admin) owns code
+        owners = [api.get_user(gh)["login"]]
 
     try:
         _protect_environments(gh, aws, mode, ids, repo, say, warn)
     except ProtectionError as err:
         raise SetupError(str(err)) from err
     _protect_main(gh, mode, say, warn)
-    _codeowners(gh, logins, repo_root, say, warn)
+    _codeowners(gh, owners, repo_root, say, warn)
 
     ids_file = bootstrap_dir / "github-oidc" / GITHUB_VARS_FILE
     ids_file.write_text(
@@ -325,5 +427,10 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         setup(gh, reviewers=reviewers or None)
     except (SetupError, ProtectionError, api.GitHubError, environments.DescriptionError) as err:
         print(f"github-setup: FAILED: {err}", file=sys.stderr)
+        print(
+            "github-setup: fix that and run it again: what it already set is kept, and every "
+            "step is idempotent",
+            file=sys.stderr,
+        )
         return 1
     return 0

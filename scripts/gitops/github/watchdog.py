@@ -27,9 +27,13 @@ None of that fails anything by itself, so it is watched:
   -->`, gitops.github.comments.sync_issue, like the drift issue) and exits 1, so the run is red
   too; when all is well again it closes that issue.
 
-Who watches the watchdog: it is scheduled itself, so the same 60 days disable it; then the
-deploy's preflight refuses until it is enabled again, and the AWS Budgets alarm of the
-bootstrap notices a stack nobody deploys or watches.
+Who watches the watchdog: it is scheduled itself, so the same 60 days disable it. So `check`
+also warns while a stack runs that those schedules will leave behind: from a week before the
+day GitHub may stop them (60 days after the newest commit on main; GET /repos/{o}/{r} for
+`private` and the default branch, GET .../commits/{branch} for the date), or at once when a
+keep-alive ends after that day. Once disabled, the deploy's preflight refuses until both are
+enabled again, and the AWS Budgets alarm of the bootstrap notices a stack nobody deploys or
+watches.
 
 The keep-alive (--keep-alive, the value of the environment's `[nightly_destroy] keep_alive`
 variable) is judged against each firing's own local date, as the nightly destroy judges it
@@ -53,7 +57,9 @@ from gitops.github.api import (
     DEFAULT_API,
     GitHub,
     GitHubError,
+    get_repository,
     get_workflow,
+    last_commit_time,
     run_jobs,
     workflow_runs,
 )
@@ -66,6 +72,10 @@ WATCHDOG_WORKFLOW = "watchdog.yml"
 # after this long counts as dropped; before it, the firing before is judged instead.
 GRACE = timedelta(hours=3)
 FAILED = {"failure", "cancelled", "timed_out", "startup_failure", "action_required", "stale"}
+# GitHub disables the scheduled workflows of a public repository after this long without
+# activity (a push), the destroy's and this watchdog's alike; warned this long before.
+INACTIVITY = timedelta(days=60)
+NOTICE = timedelta(days=7)
 REFUSE, WARN, OK = "refuse", "warn", "ok"
 ICON = {REFUSE: "⛔", WARN: "⚠️", OK: "✅"}
 STATE_WHY = {
@@ -264,6 +274,57 @@ def stack_finding(
     )
 
 
+def schedules_finding(
+    gh: GitHub,
+    env: str,
+    nightly: environments.Nightly,
+    raw: str,
+    now: datetime,
+    resources: int | None,
+) -> Finding | None:
+    """A warning while a stack runs that nothing may destroy once GitHub stops the schedules
+    of this public repository, 60 days after the newest commit on its default branch (the
+    activity that surely counts): a week before that day, or when a keep-alive ends after it."""
+    if not resources:
+        return None  # nothing runs: the deploy's preflight refuses until they are enabled again
+    repo = get_repository(gh)
+    if repo.get("private"):
+        return None
+    try:
+        last = last_commit_time(gh, str(repo.get("default_branch") or "main"))
+    except GitHubError as err:
+        if err.status in (404, 409):  # no such branch, or an empty repository
+            return None
+        raise
+    if last is None:
+        return None
+    stop = last + INACTIVITY
+    when = (
+        f"GitHub may disable the scheduled workflows of this public repository from "
+        f"{stop:%Y-%m-%d} (60 days after the newest commit on main, {last:%Y-%m-%d}), the "
+        "nightly destroy and this watchdog with them"
+    )
+    fix = "push a commit to main before then (or enable both workflows again once disabled)"
+    try:
+        until = keep_alive.parse_until(raw, nightly.keep_alive)
+    except keep_alive.KeepAliveError:
+        until = None  # said by the nightly finding
+    if until is not None:
+        hour, minute = (int(part) for part in nightly.at.split(":"))
+        zone = ZoneInfo(nightly.time_zone)
+        first = datetime(until.year, until.month, until.day, hour, minute, tzinfo=zone)
+        if first >= stop:
+            return Finding(
+                WARN,
+                f"{nightly.keep_alive}={until.isoformat()} keeps {env} past that day: {when}, "
+                f"so nothing would destroy the stack when the keep-alive ends; {fix}, or set "
+                "an earlier date",
+            )
+    if now >= stop - NOTICE:
+        return Finding(WARN, f"{env} runs ({resources} resource(s)) and {when}; {fix}")
+    return None
+
+
 def report(findings: list[Finding], title: str, environ: dict[str, str]) -> None:
     lines = [f"### {title}", ""] + [f"- {ICON[f.level]} {f.text}" for f in findings]
     append_summary(environ, "\n".join(lines) + "\n\n")
@@ -286,8 +347,8 @@ def issue_body(env: str, findings: list[Finding], gate: str | None, var: str, ur
         "**What to do**",
         "",
         "1. Read the log of the run linked above; fix what it says (a disabled workflow: enable "
-        "it; a missing role variable: `make github-setup`; a stale state lock: "
-        f"`make unlock ENV={env}`).",
+        "it; schedules GitHub is about to stop: push a commit to main; a missing role "
+        f"variable: `make github-setup`; a stale state lock: `make unlock ENV={env}`).",
         f"2. Take the stack down now: Actions → destroy → *Run workflow*, environment `{env}` "
         f"(a reviewer of `{gate}` approves), or keep it on purpose: set `{var}` to the first "
         "day it may be destroyed again.",
@@ -330,13 +391,15 @@ def check(
     written: datetime | None,
 ) -> list[Finding]:
     """The morning after: the destroy workflow active, its last run done, the stack gone (or
-    kept, or deployed again since)."""
+    kept, or deployed again since), and a running stack not left to schedules GitHub is about
+    to stop."""
     assert described.nightly is not None
     state, created = workflow_state(gh, DESTROY_WORKFLOW, "the nightly destroy")
     nightly = last_nightly(gh, described.name, described.nightly, raw, now, created)
     var = described.nightly.keep_alive
     stack = stack_finding(described.name, nightly, stack_result, resources, written, var)
-    return [state, nightly.finding, stack]
+    stopping = schedules_finding(gh, described.name, described.nightly, raw, now, resources)
+    return [state, nightly.finding, stack, *([stopping] if stopping else [])]
 
 
 def main(
@@ -422,7 +485,8 @@ def stack_main(described: environments.Environment, environ: dict[str, str]) -> 
         print(f"::error title=State of {described.name}::{err}", file=sys.stdout)
         print(
             f"ERROR: cannot read the state of {described.name}: {err}. Check TF_STATE_BUCKET "
-            "and that the plan role may read the state object (s3:GetObject).",
+            "and that the plan role may read the state object (s3:GetObject) and list its key "
+            "(s3:ListBucket with s3:prefix = the key): make bootstrap grants both.",
             file=sys.stderr,
         )
         return 1

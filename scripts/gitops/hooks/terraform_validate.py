@@ -3,13 +3,16 @@
 Each root is initialised with -backend=false and the committed lock file read-only, in a data
 directory of its own under .cache/terraform/validate/, so the hook never touches a root's real
 .terraform (its backend, its state) nor rewrites a .terraform.lock.hcl. Terraform uses the
-project's CLI config (.cache/terraform/cli.tfrc, written by `make setup`) when it exists.
+project's CLI config (.cache/terraform/cli.tfrc, written by `make setup`) when it exists, and so
+its plugin cache: with --init-only (`make providers`) the hook only initialises each root, which
+fills that cache with every provider the lock files name (what CI's cache-warming job saves).
 
-    gitops hook-terraform-validate [ROOT ...]
+    gitops hook-terraform-validate [--init-only] [ROOT ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -42,23 +45,28 @@ def environ_for(root: str) -> dict[str, str]:
     return env
 
 
-def validate(root: str) -> bool:
-    """Init (no backend, lock file read-only) and validate one root; print one line."""
-    cwd = REPO_ROOT / root
-    env = environ_for(root)
+def init(root: str) -> bool:
+    """Init one root (no backend, lock file read-only); print a line only when it fails."""
     init = subprocess.run(
         ["terraform", "init", "-backend=false", "-input=false", "-no-color",
          "-lockfile=readonly"],
-        cwd=cwd, env=env, capture_output=True, text=True, check=False,
+        cwd=REPO_ROOT / root, env=environ_for(root), capture_output=True, text=True, check=False,
     )  # fmt: skip
     if init.returncode != 0:
         print(f"FAILED {root}: terraform init\n{init.stderr}{init.stdout}")
         if not TF_CLI_CONFIG.exists():
             print("hint: run `make setup` first; it points Terraform at a provider mirror")
         return False
+    return True
+
+
+def validate(root: str) -> bool:
+    """Init and validate one root; print one line."""
+    if not init(root):
+        return False
     proc = subprocess.run(
         ["terraform", "validate", "-no-color"],
-        cwd=cwd, env=env, capture_output=True, text=True, check=False,
+        cwd=REPO_ROOT / root, env=environ_for(root), capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         print(f"FAILED {root}: terraform validate\n{proc.stderr}{proc.stdout}")
@@ -67,10 +75,22 @@ def validate(root: str) -> bool:
     return True
 
 
+def initialised(root: str) -> bool:
+    if not init(root):
+        return False
+    print(f"ok {root}: initialised")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--init-only", action="store_true", help="init each root, no validate")
+    parser.add_argument("roots", nargs="*", help="roots to check (default: every one)")
+    args = parser.parse_args(argv)
     if shutil.which("terraform") is None:
         print("ERROR: terraform is not on PATH; install the version in .terraform-version")
         return 1
-    roots = argv or [r for r in ROOTS if (REPO_ROOT / r).is_dir()]
-    results = [validate(root) for root in roots]
+    roots = args.roots or [r for r in ROOTS if (REPO_ROOT / r).is_dir()]
+    check = initialised if args.init_only else validate
+    results = [check(root) for root in roots]
     return 0 if all(results) else 1

@@ -33,6 +33,7 @@ from typing import Any
 
 import pymysql
 
+from gitops import apt
 from gitops.paths import APP_DIR, CACHE_DIR
 from gitops.progress import say, stage
 
@@ -40,7 +41,6 @@ SCHEMA_FILE = APP_DIR / "schema.sql"
 # The CLI's record of what it started (it holds passwords): the checkout's git-ignored cache,
 # wherever the command runs from.
 DEFAULT_STATE_FILE = CACHE_DIR / "db-standin.json"
-SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")
 ADMIN_USER = "standin"
 DOCKER_IMAGE = "mysql:8.0"
 IDENTIFIER = re.compile(r"^[A-Za-z0-9_]{1,32}$")
@@ -158,18 +158,8 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def find_program(*names: str) -> str | None:
-    """First of names on PATH or in the sbin directories (where Debian puts mariadbd)."""
-    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN_DIRS])
-    for name in names:
-        found = shutil.which(name, path=search)
-        if found:
-            return found
-    return None
-
-
 def find_server_binary() -> str | None:
-    return find_program("mariadbd", "mysqld")
+    return apt.find_program("mariadbd", "mysqld")
 
 
 def _run(cmd: list[str], log: Path, timeout: float, env: Mapping[str, str] | None = None) -> None:
@@ -241,7 +231,7 @@ def start_local(
     try:
         with stage(f"initialize a data directory for {Path(binary).name}"):
             if mariadb:
-                installer = find_program("mariadb-install-db", "mysql_install_db")
+                installer = apt.find_program("mariadb-install-db", "mysql_install_db")
                 if installer is None:
                     raise StandinError("mariadb-install-db not found beside mariadbd")
                 cmd = [installer, "--no-defaults", f"--datadir={data}", "--skip-test-db"]
@@ -318,28 +308,6 @@ def start_docker(*, timeout: float = 180.0) -> DBServer:
     return server
 
 
-def can_apt_install() -> bool:
-    debian = Path("/etc/debian_version").exists()
-    return os.geteuid() == 0 and debian and shutil.which("apt-get") is not None
-
-
-def install_mariadb(timeout: float = 900.0) -> None:
-    """apt-get install mariadb-server; apt-get update first only when the install fails."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    log = Path(tempfile.mkdtemp(prefix="db-standin-apt-")) / "apt.log"
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "mariadb-server"]
-    try:
-        with stage("apt-get install mariadb-server"):
-            try:
-                _run(install, log, timeout, env)
-            except StandinError:
-                say("   install failed; running apt-get update and trying again")
-                _run(["apt-get", "update", "-q"], log, timeout, env)
-                _run(install, log, timeout, env)
-    finally:
-        shutil.rmtree(log.parent, ignore_errors=True)
-
-
 def ensure_db(
     env: Mapping[str, str] | None = None,
     *,
@@ -365,12 +333,15 @@ def ensure_db(
     binary = find_server_binary()
     if binary:
         return start_local(binary, timeout=timeout)
-    tried.append("no mariadbd or mysqld on PATH or in " + ", ".join(SBIN_DIRS))
+    tried.append("no mariadbd or mysqld on PATH or in " + ", ".join(apt.SBIN_DIRS))
     if allow_docker and docker_answers():
         return start_docker(timeout=max(timeout, 180.0))
     tried.append("docker: not installed or `docker info` does not answer")
-    if allow_install and can_apt_install():
-        install_mariadb()
+    if allow_install and apt.can_install():
+        try:
+            apt.install("mariadb-server")
+        except apt.InstallError as err:
+            raise StandinError(str(err)) from None
         binary = find_server_binary()
         if binary:
             return start_local(binary, timeout=timeout)

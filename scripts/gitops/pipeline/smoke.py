@@ -5,9 +5,13 @@
 An emulated environment (envs/localstack): the instances do not run, so the database checks go
 to the MySQL stand-in `make up` configured (host and port from .artifacts/e2e/connection.env,
 or DB_HOST and DB_PORT), with the app's own settings and password (from the emulated secret),
-and the app from app/ runs locally with the environment decoded from the web instance's user
-data. An AWS environment (envs/seoul, ...): the database is private, so it is checked through
-the app's /health on the web instance's public IP, with bounded retries while it boots.
+and the web instance's two services run locally with the environment decoded from its user
+data: gunicorn as the image runs it, behind app/nginx.conf under the machine's nginx
+(gitops.web.proxy). An AWS environment (envs/seoul, ...): the database is private, so it is
+checked through the app's /health on the web instance's public IP, retried while it boots: until
+the boot's deadline (BOOT_DEADLINE in its user data, counted from the instance's launch) and a
+margin have passed, by when every boot has ended. A boot that failed answers 503 naming its
+step, and the check stops at once with it.
 
 Every check prints PASS/FAIL/SKIP with its reason; any FAIL exits 1. A JSON report goes to
 .artifacts/e2e/smoke.json (emulated) or .artifacts/smoke-NAME.json (AWS).
@@ -17,17 +21,18 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import json
 import os
 import re
 import secrets
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +40,16 @@ from gitops import aws
 from gitops.paths import ARTIFACTS_DIR, E2E_DIR
 from gitops.pipeline.connection import read_connection_env
 from gitops.terraform import runner as tf
+from gitops.terraform.replace import WEB_INSTANCE
 
-USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
+USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data (before base64; gzipped if so)
+GZIP_MAGIC = b"\x1f\x8b"
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}|%\{[^}]*\}")
 KOREAN_TEXT = "스모크 테스트: 테라폼으로 만든 DB에 한국어가 그대로 저장되는지"
+# The web boot's deadline, as its user data sets it (seconds after the instance started).
+BOOT_DEADLINE = re.compile(r"^BOOT_DEADLINE=(\d+)$", re.M)
+# After the deadline: cloud-init starting the script late, and the failure page starting.
+BOOT_MARGIN = 180
 
 
 class CheckFailed(Exception):
@@ -68,18 +79,28 @@ class Context:
 # --- user data ------------------------------------------------------------------------------
 
 
-def stored_user_data(ctx: Context, instance_id: str) -> str:
+def stored_user_data(ctx: Context, instance_id: str) -> bytes:
+    """The user data EC2 holds for the instance, as given (gzipped or not)."""
     attr = ctx.client("ec2").describe_instance_attribute(
         InstanceId=instance_id, Attribute="userData"
     )
     encoded = attr.get("UserData", {}).get("Value")
     if not encoded:
         raise CheckFailed(f"instance {instance_id} has no user data")
-    return base64.b64decode(encoded).decode("utf-8")
+    return base64.b64decode(encoded)
 
 
-def verify_user_data(stored: str, rendered: str, what: str) -> str:
+def unpacked(given: bytes) -> str:
+    """The script cloud-init runs: gzipped user data is unpacked first, as cloud-init does."""
+    return (gzip.decompress(given) if given[:2] == GZIP_MAGIC else given).decode("utf-8")
+
+
+def verify_user_data(given: bytes, rendered: str, what: str) -> str:
     """The checks every instance's user data must pass; returns a summary."""
+    size = len(given)
+    if size > USER_DATA_LIMIT:
+        raise CheckFailed(f"{what} user data is {size} bytes, over EC2's {USER_DATA_LIMIT}")
+    stored = unpacked(given)
     if stored != rendered:
         diff = next(
             (
@@ -98,13 +119,11 @@ def verify_user_data(stored: str, rendered: str, what: str) -> str:
     leftover = PLACEHOLDER.search(stored)
     if leftover:
         raise CheckFailed(f"{what} user data has an unrendered placeholder {leftover.group(0)!r}")
-    size = len(stored.encode("utf-8"))
-    if size > USER_DATA_LIMIT:
-        raise CheckFailed(f"{what} user data is {size} bytes, over EC2's {USER_DATA_LIMIT}")
     syntax = subprocess.run(["bash", "-n"], input=stored, text=True, capture_output=True)
     if syntax.returncode != 0:
         raise CheckFailed(f"{what} user data is not valid bash: {syntax.stderr.strip()}")
-    return f"{size} bytes, identical to the rendering, bash -n clean"
+    packed = f" gzipped ({len(stored.encode())} unpacked)" if given[:2] == GZIP_MAGIC else ""
+    return f"{size} bytes{packed}, identical to the rendering, bash -n clean"
 
 
 def app_env_from_user_data(user_data: str) -> dict[str, str]:
@@ -117,9 +136,9 @@ def app_env_from_user_data(user_data: str) -> dict[str, str]:
 
 
 def check_web_user_data(ctx: Context) -> str:
-    stored = stored_user_data(ctx, ctx.outputs["web_instance_id"])
-    summary = verify_user_data(stored, ctx.outputs["web_user_data"], "web")
-    app_env = app_env_from_user_data(stored)
+    given = stored_user_data(ctx, ctx.outputs["web_instance_id"])
+    summary = verify_user_data(given, ctx.outputs["web_user_data"], "web")
+    app_env = app_env_from_user_data(unpacked(given))
     if app_env.get("DB_HOST") != str(ctx.outputs["db_address"]):
         raise CheckFailed(
             f"web user data configures DB_HOST={app_env.get('DB_HOST')!r} but the db module's "
@@ -135,9 +154,9 @@ def check_web_user_data(ctx: Context) -> str:
 def check_db_user_data(ctx: Context) -> str:
     if ctx.outputs.get("db_mode") != "ec2":
         raise SkipCheck("rds mode: no database instance, RDS runs the server")
-    stored = stored_user_data(ctx, ctx.outputs["db_instance_id"])
-    summary = verify_user_data(stored, ctx.outputs["db_setup_user_data"], "db")
-    if ctx.outputs["db_password_secret_arn"] not in stored:
+    given = stored_user_data(ctx, ctx.outputs["db_instance_id"])
+    summary = verify_user_data(given, ctx.outputs["db_setup_user_data"], "db")
+    if ctx.outputs["db_password_secret_arn"] not in unpacked(given):
         raise CheckFailed("db setup script does not read the password from the module's secret")
     reservations = ctx.client("ec2").describe_instances(
         InstanceIds=[ctx.outputs["db_instance_id"]]
@@ -224,9 +243,30 @@ def http_json(method: str, url: str, body: dict[str, Any] | None = None) -> tupl
             return exc.code, text
 
 
+class BootFailed(CheckFailed):
+    """The web instance's boot stopped; its port 80 names the step (the boot script's page)."""
+
+
+def boot_failed_hint(ctx: Context) -> str:
+    """What to do once the web instance will not serve: read why, then re-create it."""
+    env, instance = ctx.env, ctx.outputs.get("web_instance_id", "<web_instance_id>")
+    return (
+        f"read why on the instance (Session Manager: `aws ssm start-session --target {instance}`,"
+        " then `sudo cat /var/lib/app-boot/status; sudo tail -n 50 /var/log/app-bootstrap.log`;"
+        f" or `aws ec2 get-console-output --latest --instance-id {instance}`), fix the cause, "
+        "then re-create the instance through the pipeline: run the deploy workflow with "
+        f"replace = {WEB_INSTANCE} (Actions > deploy > Run workflow), or locally "
+        f"`make plan ENV={env} REPLACE={WEB_INSTANCE}`, review it, and "
+        f"`make apply ENV={env} PLAN=.artifacts/plans/{env}.tfplan` "
+        '(docs/RELIABILITY.md, "When a boot fails")'
+    )
+
+
 def exercise_app(base_url: str) -> str:
     """GET /health is 200, and a POST /logs shows up in GET /logs."""
     status, health = http_json("GET", f"{base_url}/health")
+    if status == 503 and isinstance(health, dict) and health.get("status") == "boot-failed":
+        raise BootFailed(f"the web instance's boot failed at step {health.get('step')!r}")
     if status != 200:
         raise CheckFailed(f"GET /health answered {status}: {health}")
     marker = f"{KOREAN_TEXT} [app {secrets.token_hex(4)}]"
@@ -240,32 +280,20 @@ def exercise_app(base_url: str) -> str:
 
 
 def check_app_local(ctx: Context) -> str:
-    """Run the app from app/ in this process with the settings its instance would get."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            """The check prints its own line; no access log."""
+    """The web instance's services on this machine, with the settings its boot gives the app:
+    gunicorn as the image runs it, behind the proxy configuration Compose runs."""
+    from gitops.web.proxy import serve_proxied
 
     env = app_settings(ctx)
-    from app.app import create_app
-
     # What the web instance's boot hands the app: its own user and password, no secret ARN.
-    config = {
-        "DB_HOST": env["DB_HOST"], "DB_PORT": int(env["DB_PORT"]), "DB_USER": env["DB_USER"],
-        "DB_NAME": env["DB_NAME"], "DB_PASS": db_password(ctx, env["DB_SECRET_ARN"]),
-    }  # fmt: skip
-    server = make_server(
-        "127.0.0.1", 0, create_app(config), threaded=True, request_handler=QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    app_env = {key: env[key] for key in ("DB_HOST", "DB_PORT", "DB_USER", "DB_NAME")}
+    app_env["DB_PASS"] = db_password(ctx, env["DB_SECRET_ARN"])
     try:
-        summary = exercise_app(f"http://127.0.0.1:{server.server_port}")
+        with serve_proxied(app_env) as (_, proxied):
+            summary = exercise_app(proxied.url)
     finally:
-        server.shutdown()
-    delete_rows_like(ctx, env, f"{KOREAN_TEXT} [app %")
-    return f"app from app/ with the user data's settings: {summary}"
+        delete_rows_like(ctx, env, f"{KOREAN_TEXT} [app %")
+    return f"gunicorn behind app/nginx.conf with the user data's settings: {summary}"
 
 
 def delete_rows_like(ctx: Context, env: dict[str, str], pattern: str) -> None:
@@ -279,18 +307,71 @@ def delete_rows_like(ctx: Context, env: dict[str, str], pattern: str) -> None:
         cur.execute("DELETE FROM study_log WHERE content LIKE %s", (pattern,))
 
 
-def check_app_remote(ctx: Context, attempts: int = 40, delay: float = 15.0) -> str:
-    """Seoul: the app on the web instance's public IP; its /health queries the private DB."""
+def boot_deadline(user_data: str) -> int:
+    """Seconds after the instance started by which its boot has ended (BOOT_DEADLINE)."""
+    found = BOOT_DEADLINE.search(user_data)
+    if not found:
+        raise CheckFailed("web user data sets no BOOT_DEADLINE: the boot's end cannot be awaited")
+    return int(found.group(1))
+
+
+def launched_at(ctx: Context) -> datetime:
+    """When EC2 last started the web instance."""
+    reservations = ctx.client("ec2").describe_instances(
+        InstanceIds=[ctx.outputs["web_instance_id"]]
+    )["Reservations"]
+    return reservations[0]["Instances"][0]["LaunchTime"]
+
+
+def boot_wait(ctx: Context) -> tuple[float, str]:
+    """(seconds from now until the web instance's boot has surely ended, why that long)."""
+    deadline = boot_deadline(ctx.outputs["web_user_data"])
+    since = (datetime.now(UTC) - launched_at(ctx)).total_seconds()
+    why = (
+        f"its boot ends by {deadline} s after the instance started, {since:.0f} s ago "
+        f"(+{BOOT_MARGIN} s margin)"
+    )
+    return max(deadline + BOOT_MARGIN - since, 0.0), why
+
+
+def check_app_remote(
+    ctx: Context, wait: float | None = None, delay: float = 15.0, min_attempts: int = 2
+) -> str:
+    """Seoul: the app on the web instance's public IP; its /health queries the private DB.
+    Retried while the instance boots (`wait` seconds; by default until its boot has surely
+    ended, boot_wait); a boot that failed ends the check at once."""
     base = f"http://{ctx.outputs['web_public_ip']}"
-    last = ""
-    for attempt in range(1, attempts + 1):
+    why = f"waited {wait} s"
+    if wait is None:
+        wait, why = boot_wait(ctx)
+    give_up = time.monotonic() + wait
+    last, attempt, answered = "", 0, False
+    while True:
+        attempt += 1
         try:
             return f"{base}: {exercise_app(base)} (attempt {attempt})"
+        except BootFailed as exc:
+            raise CheckFailed(f"{exc}: {boot_failed_hint(ctx)}") from None
         except (CheckFailed, urllib.error.URLError, OSError, ValueError) as exc:
-            last = str(exc)
-            print(f"  ... {base} not ready yet (attempt {attempt}/{attempts}): {last}", flush=True)
-            time.sleep(delay)
-    raise CheckFailed(f"{base} did not pass after {attempts} attempts: {last}")
+            last, answered = str(exc), isinstance(exc, CheckFailed)
+        if attempt >= min_attempts and time.monotonic() + delay > give_up:
+            break
+        left = max(give_up - time.monotonic(), 0)
+        print(
+            f"  ... {base} not ready yet (attempt {attempt}, {left:.0f} s left): {last}", flush=True
+        )
+        time.sleep(delay)
+    if answered:  # the boot finished (no failure page), but the app is not healthy
+        state = "the boot has ended by now and the proxy answers, but the app does not pass"
+    else:
+        state = (
+            "the boot has ended by now, yet nothing answers on port 80: the instance may not "
+            "run or be reachable, or its boot never started"
+        )
+    raise CheckFailed(
+        f"{base} did not pass after {attempt} attempts: {last}. {state} ({why}): "
+        f"{boot_failed_hint(ctx)}"
+    )
 
 
 # --- network -----------------------------------------------------------------------------------
@@ -394,7 +475,7 @@ def checks_for(ctx: Context) -> list[tuple[str, Callable[[], str]]]:
     if ctx.standin is not None:  # emulated: the DB stand-in answers directly
         checks += [
             ("database", lambda: check_database(ctx)),
-            ("app", lambda: check_app_local(ctx)),
+            ("app behind the proxy", lambda: check_app_local(ctx)),
         ]
     else:
         checks += [("app and database via /health", lambda: check_app_remote(ctx))]

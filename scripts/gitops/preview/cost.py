@@ -1,11 +1,13 @@
-"""Estimate what a planned stack costs to run in Seoul, offline, from the plan JSON.
+"""Estimate what a planned stack costs to run in its region, offline, from the plan JSON.
 
-    estimate = cost.estimate(plan)             # plan: what `terraform show -json` printed
-    lines = cost.render(env_name, estimate)    # Markdown for the plan-preview comment
+    estimate = cost.for_environment(env_name, plan)  # plan: what `terraform show -json` printed
+    lines = cost.render(env_name, estimate)          # Markdown for the plan-preview comment
 
-Prices come from the table in prices/ap-northeast-2.json beside this module (on-demand list
-prices, each with the page it was read from and the day). The table also says, for every
-resource type the stack can create, whether it is billed and by what, or why it is free.
+Prices come from the table of the environment's region, prices/<region>.json beside this module
+(on-demand list prices, each with the page it was read from and the day); an emulated
+environment is priced in the region its description names (`priced_as`), and a region with no
+table is named as not priced. prices/resources.json says, for every resource type the stack can
+create, whether it is billed and by what, or why it is free, in every region.
 Nothing is guessed:
 
 - a billed dimension whose price is not in the table (an instance type nobody priced, a
@@ -33,7 +35,8 @@ from zoneinfo import ZoneInfo
 
 from gitops import environments
 
-PRICE_TABLE = Path(__file__).resolve().parent / "prices" / "ap-northeast-2.json"
+PRICES_DIR = Path(__file__).resolve().parent / "prices"
+RESOURCES_FILE = PRICES_DIR / "resources.json"  # region-independent: what each type is billed by
 HOURS_PER_DAY = 24
 # An environment with a nightly destroy (envs/<name>/environment.toml, [nightly_destroy]) is
 # recreated by the next deploy; when that is is up to people, so the estimate assumes the start
@@ -51,17 +54,40 @@ class PriceTable:
     hours_per_month: float
     prices: dict[str, dict[str, Any]]
     resources: dict[str, dict[str, Any]]
+    location: str = ""  # the region's name in AWS's price data: "Asia Pacific (Seoul)"
+    # Every price key a table may hold, with its unit (and where `gitops prices import` finds it).
+    dimensions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = PRICE_TABLE) -> PriceTable:
+    def load(cls, path: Path, resources: Path = RESOURCES_FILE) -> PriceTable:
+        """A region's table (prices/<region>.json) with the shared resources.json."""
         data = json.loads(path.read_text(encoding="utf-8"))
+        shared = json.loads(resources.read_text(encoding="utf-8"))
         return cls(
             region=data["region"],
             currency=data["currency"],
-            hours_per_month=float(data["hours_per_month"]),
+            hours_per_month=float(shared["hours_per_month"]),
             prices=data["prices"],
-            resources=data["resources"],
+            resources=shared["resources"],
+            location=data.get("location", ""),
+            dimensions=shared["dimensions"],
         )
+
+
+def table_path(region: str, prices_dir: Path = PRICES_DIR) -> Path:
+    return prices_dir / f"{region}.json"
+
+
+def regions(prices_dir: Path = PRICES_DIR) -> tuple[str, ...]:
+    """The regions with a price table, sorted."""
+    return tuple(sorted(p.stem for p in prices_dir.glob("*.json") if p.name != RESOURCES_FILE.name))
+
+
+@functools.cache
+def table_for(region: str) -> PriceTable | None:
+    """The price table of `region`, or None when it has none (its costs show as not priced)."""
+    path = table_path(region)
+    return PriceTable.load(path) if region in regions() else None
 
 
 @dataclass
@@ -79,10 +105,11 @@ class Side:
 
 @dataclass
 class Estimate:
-    region: str
+    region: str | None  # whose prices these are; None: no region to price in
     hours_per_month: float
     before: Side
     after: Side
+    unpriced: str = ""  # why nothing is priced (no table for the region, ...); "" when priced
 
 
 def _first(value: object) -> dict[str, Any]:
@@ -173,9 +200,8 @@ def _add(side: Side, table: PriceTable, rtype: str, values: dict[str, Any]) -> N
         side.hourly += float(price["usd"]) * quantity / per
 
 
-def estimate(plan: dict[str, Any], table: PriceTable | None = None) -> Estimate:
+def estimate(plan: dict[str, Any], table: PriceTable) -> Estimate:
     """The stack's running cost before and after the plan, from its resource changes."""
-    table = table or load_table()
     before, after = Side(), Side()
     for rc in plan.get("resource_changes") or []:
         if rc.get("mode") != "managed":
@@ -190,20 +216,58 @@ def estimate(plan: dict[str, Any], table: PriceTable | None = None) -> Estimate:
     return Estimate(table.region, table.hours_per_month, before, after)
 
 
+@functools.cache
+def describe(env_name: str) -> environments.Environment | None:
+    """The environment's description, or None for a name that is not an environment."""
+    try:
+        return environments.get(env_name)
+    except (environments.UnknownEnvironment, environments.DescriptionError):
+        return None
+
+
+def price_region(env_name: str) -> str | None:
+    """The region whose prices apply to an environment: its own, or for an emulated one the
+    region its description names (`priced_as`); None for no environment or no such region."""
+    described = describe(env_name)
+    if described is None:
+        return None
+    return described.priced_as if described.emulated else described.region
+
+
+def for_environment(env_name: str, plan: dict[str, Any]) -> Estimate:
+    """The estimate of `plan` with the prices of the environment's region, or an unpriced one
+    that says why (no environment of that name, no region to price in, no table for it)."""
+    region = price_region(env_name)
+    table = table_for(region) if region else None
+    if table is not None:
+        return estimate(plan, table)
+    described = describe(env_name)
+    if described is None:
+        why = f"no environment describes {env_name!r}, so there is no region to price it in"
+    elif region is None:
+        why = (f"{env_name} is emulated; `priced_as` in envs/{env_name}/environment.toml names "
+               "the AWS region whose prices it would show")  # fmt: skip
+    else:
+        why = (f"no price table for {region}: scripts/gitops/preview/prices/{region}.json, "
+               "docs/PLAN_PREVIEW.md says how to add one")  # fmt: skip
+    return Estimate(region, 0.0, Side(), Side(), unpriced=why)
+
+
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def table_problems(table: PriceTable, today: date | None = None) -> list[str]:
-    """What is wrong with the price table: a price without a positive amount, a unit, an
-    https source or the date it was read (not in the future); a resource type neither billed
-    (by what, and why) nor free (and why). Empty when it is sound."""
+    """What is wrong with the price table: a price without a positive amount, an https source
+    or the date it was read (not in the future), or under a key that is no dimension (with a
+    unit) of resources.json; a resource type neither billed (by what, and why) nor free (and
+    why). Empty when it is sound."""
     today = today or date.today()
     problems = []
     for key, price in table.prices.items():
         if not isinstance(price.get("usd"), int | float) or price["usd"] <= 0:
             problems.append(f"price {key}: no positive usd amount")
-        if not price.get("unit"):
-            problems.append(f"price {key}: no unit")
+        if not (table.dimensions.get(key) or {}).get("unit"):
+            problems.append(f"price {key}: no dimension with a unit in prices/resources.json")
         if not str(price.get("source", "")).startswith("https://"):
             problems.append(f"price {key}: no source (an https:// page)")
         read = str(price.get("read", ""))
@@ -220,16 +284,6 @@ def table_problems(table: PriceTable, today: date | None = None) -> list[str]:
     return problems
 
 
-_TABLE: PriceTable | None = None
-
-
-def load_table() -> PriceTable:
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = PriceTable.load()
-    return _TABLE
-
-
 # ---------------------------------------------------------------------------------------------
 # Rendering
 # ---------------------------------------------------------------------------------------------
@@ -241,15 +295,6 @@ def usd(amount: float, signed: bool = False) -> str:
     if signed:
         return ("+" if amount >= 0 else "−") + text
     return text
-
-
-@functools.cache
-def describe(env_name: str) -> environments.Environment | None:
-    """The environment's description, or None for a name that is not an environment."""
-    try:
-        return environments.get(env_name)
-    except (environments.UnknownEnvironment, environments.DescriptionError):
-        return None
 
 
 def _hours(hhmm: str) -> float:
@@ -277,15 +322,18 @@ def _listing(counter: Counter[str], limit: int = 8) -> str:
 def render(env_name: str, est: Estimate, changed: bool = True) -> list[str]:
     """The cost block of one environment in the preview; one line when nothing changes."""
     described = describe(env_name)
-    where = f"in {est.region}"
-    if described is not None and described.emulated:
-        where += ", what the same stack would cost in Seoul"
-    elif described is not None and described.region != est.region:
+    expected = price_region(env_name)
+    if est.unpriced:
+        return [f"💰 Running cost: not priced ({est.unpriced}).", ""]
+    if described is not None and expected != est.region:
         return [
-            f"💰 Running cost: not priced (the price table is for {est.region}, this "
-            f"environment runs in {described.region}).",
+            f"💰 Running cost: not priced (the prices are for {est.region}, this environment "
+            f"is priced in {expected}).",
             "",
         ]
+    where = f"in {est.region}"
+    if described is not None and described.emulated:
+        where = f"what the same stack would cost in {est.region}"
     after, before = est.after, est.before
     at_least = "" if after.complete else "≥ "
     if not changed:

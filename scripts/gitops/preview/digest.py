@@ -10,9 +10,12 @@ gitops.preview.model.to_json), next to what the preview shows.
 
 `compare` runs in the deploy on main: it digests the plan just made, asks GitHub which pull
 request the commit came from (GET /repos/{o}/{r}/commits/{sha}/pulls) and that pull request's
-head commit (GET /repos/{o}/{r}/pulls/{n}), then reads the digest from the artifact of the
-pull request run of `pr.yml` for exactly that head commit (GET .../actions/workflows/pr.yml/runs
-?head_sha=, .../runs/{id}/artifacts, .../artifacts/{id}/zip), from this repository, not a fork.
+head commit and branch (GET /repos/{o}/{r}/pulls/{n}), then reads the digest from the artifact
+of the pull request run of `pr.yml` for exactly that head commit and branch (GET
+.../actions/workflows/pr.yml/runs?head_sha=, .../runs/{id}/artifacts, .../artifacts/{id}/zip),
+from this repository, not a fork; and trusts none when another pull request from that branch
+goes into another base branch (GET .../pulls?state=all&head=owner:branch), whose pr.yml may
+differ.
 A comment proves nothing: the workflow token of any run (an earlier push of the pull request
 with an edited workflow) writes as the same bot, and anyone with write access edits comments;
 an artifact is written once, by the run of the workflow at that commit, the code that was
@@ -195,20 +198,53 @@ def preview_in(archive: bytes, env: str) -> dict[str, Any]:
         raise ValueError(f"the artifact holds no readable {env}.preview.json ({err})") from err
 
 
+def _other_bases(gh: GitHub, pull: dict[str, Any]) -> list[str]:
+    """Other pull requests from the same branch into another base branch, as `#N (into X)`.
+
+    A pull request run executes the workflow of the merge of its head into its base. A second
+    pull request of the same head commit into a base branch whose pr.yml someone changed
+    (anyone with write access may push such a branch) runs that pr.yml, in this repository,
+    for the same commit and branch, and its artifact cannot be told apart from the merged pull
+    request's. Closed ones count too: their runs stay."""
+    from gitops.github.api import pulls_from
+
+    head, base = pull.get("head") or {}, pull.get("base") or {}
+    if not head.get("label"):
+        return []  # without `owner:branch` the filter would list every pull request
+    return [
+        f"#{other.get('number')} (into `{(other.get('base') or {}).get('ref')}`)"
+        for other in pulls_from(gh, str(head.get("label") or ""))
+        if other.get("number") != pull.get("number")
+        and (other.get("base") or {}).get("ref") != base.get("ref")
+    ]
+
+
 def find_preview(gh: GitHub, env: str, pr: int) -> Previewed | str:
     """The digest of `env` that pr.yml's run for the pull request's head commit uploaded, or
     why there is none. Only runs of this repository's own branches count: a fork's run of the
-    same commit runs with the fork's token and its artifacts are not ours to trust."""
+    same commit runs with the fork's token and its artifacts are not ours to trust. Only runs
+    of the pull request's own branch count, and none when another pull request from that
+    branch goes into another base (_other_bases)."""
     from gitops.github.api import download_artifact, get_pull, run_artifacts, workflow_runs
     from gitops.preview.model import InputError, from_json
 
-    head = str(((get_pull(gh, pr).get("head") or {}).get("sha")) or "")
-    if not re.fullmatch(r"[0-9a-f]{40}", head):
-        return f"GitHub names no head commit for #{pr}"
+    pull = get_pull(gh, pr)
+    head = str(((pull.get("head") or {}).get("sha")) or "")
+    branch = str(((pull.get("head") or {}).get("ref")) or "")
+    if not re.fullmatch(r"[0-9a-f]{40}", head) or not branch:
+        return f"GitHub names no head commit and branch for #{pr}"
+    others = _other_bases(gh, pull)
+    if others:
+        return (
+            f"{', '.join(others)} also came from its branch `{branch}`; a run of that pull "
+            f"request for the same commit runs the workflow of its own base, and its artifact "
+            f"cannot be told apart from #{pr}'s"
+        )
     runs = [
         run
         for run in workflow_runs(gh, PR_WORKFLOW, event="pull_request", head_sha=head)
         if run.get("head_sha") == head
+        and run.get("head_branch") == branch
         and ((run.get("head_repository") or {}).get("full_name") or "") == gh.repo
     ]
     name = PREVIEW_ARTIFACT.format(env=env)

@@ -3,7 +3,8 @@
 `read_plan` checks a file is what `terraform show -json PLANFILE` prints; `PlanReader` turns a
 plan into an `Environment`: its resource changes (sorted so that what cannot be undone comes
 first, each with its reasons from gitops.preview.replacements), output changes, drift and failed
-checks, every value masked on the way (gitops.preview.values). `build` does that for every file
+checks, every value masked on the way (gitops.preview.values), and the AMI pin the plan was made
+with (`ami_of`). `build` does that for every file
 given, with the secrets of all plans gathered first, the running-cost estimate
 (gitops.preview.cost) and the plan digest (gitops.preview.digest).
 
@@ -39,6 +40,7 @@ from gitops.preview.values import (
     fmt_path,
     mask_at,
 )
+from gitops.terraform.ami_pin import AmiPin
 
 # Order in which changes are listed: what cannot be undone first.
 KINDS = ("delete", "replace", "create", "update", "import", "move", "forget", "read")
@@ -84,6 +86,8 @@ class Environment:
     skip_reason: str = ""
     digest: dict[str, Any] | None = None  # gitops.preview.digest: addresses -> actions
     cost: cost.Estimate | None = None  # gitops.preview.cost: running cost before and after
+    ami: AmiPin | None = None  # the AMI pin the plan was made with (the root's `ami` variable)
+    ami_before: list[str] = field(default_factory=list)  # other AMIs instances leave behind
 
     def count(self, kind: str) -> int:
         return sum(1 for c in self.changes if c.kind == kind)
@@ -97,6 +101,25 @@ class Environment:
         change. A plan that only imports or moves must still be reviewed and applied.
         """
         return any(c.kind != "read" for c in self.changes) or bool(self.outputs)
+
+
+def ami_of(plan: dict[str, Any]) -> tuple[AmiPin | None, list[str]]:
+    """The AMI pin the plan was made with (its `ami` variable, when it is one), and the other
+    AMIs its instances run before the change (those it moves them from)."""
+    value = get_path(plan, "variables", "ami", "value")
+    fields = ("id", "region", "name")
+    pin = None
+    if isinstance(value, dict) and all(isinstance(value.get(f), str) for f in fields):
+        pin = AmiPin(*(value[f] for f in fields))
+    before = set()
+    for rc in plan.get("resource_changes") or []:
+        change = rc.get("change") or {}
+        old, new = (change.get(side) for side in ("before", "after"))
+        if rc.get("type") != "aws_instance" or not isinstance(old, dict):
+            continue
+        if isinstance(new, dict) and old.get("ami") and new.get("ami") not in (None, old["ami"]):
+            before.add(str(old["ami"]))
+    return pin, sorted(before)
 
 
 def any_changes(envs: list[Environment]) -> bool:
@@ -190,6 +213,7 @@ class PlanReader:
                     f" — {'; '.join(problems)}" if problems else ""
                 )
                 env.checks.append(self.secrets.redact(text))
+        env.ami, env.ami_before = ami_of(plan)
         return env
 
     def _change(self, rc: dict[str, Any]) -> Change | None:
@@ -316,7 +340,7 @@ def build(
     for name, path, plan in loaded:
         envs[name] = reader.environment(name, path.name, plan)
         envs[name].digest = plan_digest.digest(plan)
-        envs[name].cost = cost.estimate(plan)
+        envs[name].cost = cost.for_environment(name, plan)
     for name, path in failed:
         text = read_text(path)
         envs[name] = Environment(

@@ -1,8 +1,9 @@
 """One environment's section of the preview, in Markdown.
 
-Its headline and counts, the running cost, then what is destroyed or replaced (read these
-first, each with its reasons), the table of every change by module (or, compact, the counts by
-module), output changes, drift and failed checks; for a failed plan, Terraform's error output.
+Its headline and counts, the running cost and the AMI release, then what is destroyed or replaced
+(read these first, each with its reasons), the table of every change by module (or, compact, the
+counts by module), output changes, drift and failed checks; for a failed plan, Terraform's error
+output.
 `Style` says how much detail: the comment (collapsed, capped) or the job summary (everything).
 """
 
@@ -103,6 +104,19 @@ def headline(env: Environment) -> str:
     return text + "".join(f", {n} {what}" for n, what in others if n)
 
 
+def render_ami(env: Environment) -> list[str]:
+    """Which AMI release the environment runs after the plan (its pin), and what it leaves."""
+    pin = env.ami
+    if pin is None:
+        return []
+    release = f"Amazon Linux {pin.release}, " if pin.release else ""
+    where = f"{code(pin.id)}, pinned for {md_text(pin.region)}"
+    line = f"🖼️ **AMI:** {release}{code(pin.name)} ({where})"
+    if env.ami_before:
+        line += "; the instances move to it from " + ", ".join(code(a) for a in env.ami_before)
+    return [line + ".", ""]
+
+
 def render_environment(env: Environment, style: Style, full_where: str) -> list[str]:
     lines: list[str] = []
     if env.state == "skipped":
@@ -137,6 +151,7 @@ def render_environment(env: Environment, style: Style, full_where: str) -> list[
 
     if env.cost is not None:
         lines += cost.render(env.name, env.cost, changed=env.has_changes)
+    lines += render_ami(env)
 
     if not env.has_changes:
         lines.append(

@@ -7,7 +7,9 @@
 Once per account, then once per described AWS environment (envs/<name>/environment.toml; all of
 them, or the one --env names), each step idempotent:
 1. bootstrap/state-bucket: the state bucket (default name tfstate-<account>-<region>), shared
-   by every environment; a bucket of that name this account already owns is imported.
+   by every environment; a bucket of that name this account already owns is imported. Each
+   environment's state key gets an empty Terraform state where it has none (never replacing
+   one; gitops.terraform.state says why the pipeline's roles need it there).
 2. bootstrap/account: GitHub's OIDC provider (an existing one is reused) and the account's
    AWS Budgets cost budget (--budget-usd, --budget-email the first time; they are kept in
    bootstrap/account/account.auto.tfvars.json for later runs, where you may edit them).
@@ -38,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +54,8 @@ from gitops import environments
 from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 from gitops.signals import sigterm_as_interrupt
+from gitops.terraform.state import StateError, seed_empty_state
+from gitops.terraform.unlock import backend_from_source
 
 BOOTSTRAP_DIR = REPO_ROOT / "bootstrap"
 MODULES_DIR = REPO_ROOT / "modules"
@@ -65,6 +70,13 @@ REHEARSAL_REPO = "example/gitops-rehearsal"
 REHEARSAL_IDS = {"github_owner_id": 1000001, "github_repository_id": 2000002}
 REHEARSAL_BUCKET = "tfstate-rehearsal"
 REHEARSAL_BUDGET = {"budget_monthly_usd": 10, "budget_emails": ["budget@example.com"]}
+# The account budget's name, unless account.auto.tfvars.json names another (budget_name).
+BUDGET_NAME = "gitops-monthly-cost"
+# What `make bootstrap` keeps in the checkout that ran it (git-ignored, no secret in them).
+LOCAL_STATE = (
+    f"bootstrap/{BUCKET_ROOT}/terraform.tfstate, bootstrap/{ACCOUNT_ROOT}/terraform.tfstate, "
+    f"bootstrap/{ACCOUNT_ROOT}/{ACCOUNT_VARS_FILE} and bootstrap/{ROLES_ROOT}/state/"
+)
 LOCALSTACK_ACCOUNT = "000000000000"
 
 
@@ -122,6 +134,28 @@ def aws_environments(only: str | None = None) -> list[environments.Environment]:
     if not chosen:
         raise BootstrapError("no AWS environment is described (envs/*/environment.toml)")
     return chosen
+
+
+def state_region() -> str:
+    """The state bucket's region: the one every AWS environment's backend.tf commits, since
+    they share the bucket (an environment committing none counts with its own region). Never
+    the region of the environment a run bootstraps: `make bootstrap ENV=osaka` would otherwise
+    name, and ask Terraform to replace, another bucket."""
+    found: dict[str, list[str]] = {}
+    for env in environments.load().values():
+        if not env.emulated:
+            committed = backend_from_source(env.root)["config"].get("region") or env.region
+            found.setdefault(str(committed), []).append(env.name)
+    if len(found) != 1:
+        where = "; ".join(
+            f"{region}: envs/{', envs/'.join(names)}" for region, names in found.items()
+        )
+        raise BootstrapError(
+            "the AWS environments share one state bucket, so their backend.tf must name one "
+            f"region: {where or 'no AWS environment is described'}. Keep backend.tf as "
+            "copied (docs/PIPELINE.md, Add an environment)"
+        )
+    return next(iter(found))
 
 
 def workflow_variables(stack: environments.Environment) -> list[str]:
@@ -203,6 +237,107 @@ def refuse_prefix_clash(project: str, others: set[str], env_name: str) -> None:
         )
 
 
+# What bootstrap/state-bucket puts in a bucket's policy and lifecycle configuration, by the Sid
+# and rule ID it gives them (tests/test_bootstrap_rerun.py holds these to its main.tf).
+STATE_BUCKET_POLICY_SIDS = frozenset({"DenyInsecureTransport"})
+STATE_BUCKET_LIFECYCLE_RULES = frozenset({"expire-old-state-versions"})
+
+
+def refuse_foreign_bucket(s3: Any, bucket: str) -> None:
+    """An existing bucket is imported, then configured as a new one: its bucket policy and
+    lifecycle rules are replaced. One that holds statements or rules of its own (a bucket of
+    that name kept for other states, say) is refused instead of losing them."""
+    from botocore.exceptions import ClientError
+
+    own: list[str] = []
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        statements = policy.get("Statement") or []
+        for st in statements if isinstance(statements, list) else [statements]:
+            if st.get("Sid") not in STATE_BUCKET_POLICY_SIDS:
+                own.append(f"bucket policy statement {st.get('Sid') or '(no Sid)'}")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
+            raise
+    try:
+        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules") or []
+        own += [f"lifecycle rule {r.get('ID') or '(no ID)'}" for r in rules
+                if r.get("ID") not in STATE_BUCKET_LIFECYCLE_RULES]  # fmt: skip
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+    if own:
+        raise BootstrapError(
+            f"the bucket {bucket} already exists in this account with its own "
+            f"{', '.join(own)}: make bootstrap would replace its policy and lifecycle rules "
+            "with the state bucket's. Give the state bucket another name (make bootstrap "
+            f"BUCKET=...), or, if {bucket} is meant for this pipeline alone, remove those and "
+            "run it again. Nothing was applied."
+        )
+
+
+def budget_exists(budgets: Any, account: str, name: str) -> bool:
+    """Whether the account has a budget of that name; an unanswered question counts as no (the
+    apply then says what AWS said)."""
+    try:
+        budgets.describe_budget(AccountId=account, BudgetName=name)
+    except Exception as exc:  # NotFoundException, AccessDenied, no Budgets at this endpoint
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code not in ("NotFoundException", "AccessDeniedException"):
+            raise
+        return False
+    return True
+
+
+def refuse_state_elsewhere(
+    roles_root: Path,
+    account_root: Path,
+    stacks: list[environments.Environment],
+    projects: set[str],
+    budget: str | None,
+) -> None:
+    """Before anything is applied: roles or a budget this account already has, made by a
+    make bootstrap whose local state is not in this checkout (another teammate's clone, a
+    fresh clone, or another repository using the same names). Applying would stop half-way
+    on EntityAlreadyExists / DuplicateRecordException."""
+    legacy = state_file(roles_root).exists()  # moved per environment by this run
+    for stack in stacks:
+        project = environments.project_name(stack)
+        state = state_file(roles_root, stack.name)
+        if project in projects and not (legacy or state.exists()):
+            raise BootstrapError(
+                f"this account already has the pipeline roles of project {project!r} (IAM path "
+                f"{IAM_PATH_ROOT}{project}/), but this checkout has no bootstrap state for "
+                f"envs/{stack.name} ({state.relative_to(roles_root.parent.parent)}). make "
+                "bootstrap keeps its state in the checkout that ran it: run it there, or copy "
+                f"{LOCAL_STATE} from there into this checkout and run it again. If another "
+                "repository's pipeline uses that project name, choose another project_name in "
+                f"envs/{stack.name}/terraform.tfvars. Nothing was applied."
+            )
+    if budget is not None and not state_file(account_root).exists():
+        raise BootstrapError(
+            f"this account already has the budget {budget!r}, but this checkout has no state "
+            f"for bootstrap/{ACCOUNT_ROOT}: make bootstrap keeps its state in the checkout that "
+            f"ran it: run it there, or copy {LOCAL_STATE} from there into this checkout and run "
+            "it again. If another repository's pipeline made that budget, give this one a "
+            f"budget_name of its own in bootstrap/{ACCOUNT_ROOT}/{ACCOUNT_VARS_FILE}. Nothing "
+            "was applied."
+        )
+
+
+_APPLIED = re.compile(r"Resources: (\d+) added, (\d+) changed, (\d+) destroyed")
+_CHANGING = re.compile(r"^(\S+): (?:Modifying|Destroying)\.\.\.", re.MULTILINE)
+
+
+def apply_summary(output: str) -> str:
+    """What an apply did, from Terraform's output: the counts, and what it changed or removed
+    (a run again changes nothing unless something drifted, or the code changed)."""
+    counts = _APPLIED.search(output)
+    said = f"{counts[1]} added, {counts[2]} changed, {counts[3]} destroyed" if counts else "applied"
+    touched = sorted(set(_CHANGING.findall(output)))
+    return said + (f": {', '.join(touched)}" if touched else "")
+
+
 def terraform(root: Path, *args: str, environ: dict[str, str]) -> str:
     env = dict(environ)
     if TF_CLI_CONFIG.exists():
@@ -273,6 +408,21 @@ def migrate_legacy_state(
         log("bootstrap: the OIDC provider is now bootstrap/account's to reuse (not destroyed)")
 
 
+def seed_states(s3: Any, bucket: str, stacks: list[environments.Environment], log: Any) -> None:
+    """An empty state at each environment's key that has none: the pipeline's roles may list
+    only their own key, so S3 answers them 403, not 404, for a state never written, and
+    Terraform stops there (gitops.terraform.state)."""
+    for stack in stacks:
+        assert stack.state_key
+        where = f"s3://{bucket}/{stack.state_key}"
+        try:
+            seeded = seed_empty_state(s3, bucket, stack.state_key)
+        except StateError as exc:
+            raise BootstrapError(f"envs/{stack.name}: {exc}") from exc
+        said = "an empty state written (never deployed)" if seeded else "a state is there, kept"
+        log(f"bootstrap: envs/{stack.name} state {where}: {said}")
+
+
 def read_github_vars(root: Path) -> dict[str, Any]:
     path = root / GITHUB_VARS_FILE
     if not path.exists():
@@ -286,11 +436,8 @@ def read_github_vars(root: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def budget_settings(
-    root: Path, monthly_usd: float | None, emails: list[str] | None
-) -> dict[str, Any]:
-    """The budget's amount and e-mails: given ones are written to account.auto.tfvars.json
-    (other keys there, the operator's, are kept); absent ones are read from it."""
+def saved_account_vars(root: Path) -> dict[str, Any]:
+    """account.auto.tfvars.json as saved (empty when there is none)."""
     path = root / ACCOUNT_VARS_FILE
     try:
         saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -298,6 +445,16 @@ def budget_settings(
         raise BootstrapError(f"{path} is not valid JSON ({exc}): fix or delete it") from exc
     if not isinstance(saved, dict):
         raise BootstrapError(f"{path} must hold a JSON object: fix or delete it")
+    return saved
+
+
+def budget_settings(
+    root: Path, monthly_usd: float | None, emails: list[str] | None
+) -> dict[str, Any]:
+    """The budget's amount and e-mails: given ones are written to account.auto.tfvars.json
+    (other keys there, the operator's, are kept); absent ones are read from it."""
+    path = root / ACCOUNT_VARS_FILE
+    saved = saved_account_vars(root)
     if monthly_usd is not None:
         saved["budget_monthly_usd"] = monthly_usd
     if emails is not None:
@@ -330,8 +487,9 @@ def run(
 ) -> Result:
     refuse_ci(environ)
     stacks = aws_environments(env_name)
-    # The state bucket and the account root live in the first environment's region.
-    region = stacks[0].region
+    # The state bucket and the account root live in the bucket's region, whichever
+    # environments this run bootstraps.
+    region = state_region()
     bucket_root = bootstrap_dir / BUCKET_ROOT
     account_root = bootstrap_dir / ACCOUNT_ROOT
     roles_root = bootstrap_dir / ROLES_ROOT
@@ -367,11 +525,19 @@ def run(
             f"the endpoint answered as account {account}, not LocalStack's {expect_account}: "
             "refusing to rehearse against what may be a real AWS account"
         )
-    budget = budget_settings(account_root, budget_usd, budget_emails)  # asked before any apply
     iam = _client("iam", region, environ)
     others = projects_in_account(iam)
     for stack in stacks:  # before anything is applied: a clash changes nothing
         refuse_prefix_clash(environments.project_name(stack), others, stack.name)
+    budget_name = str(saved_account_vars(account_root).get("budget_name") or BUDGET_NAME)
+    found_budget = (
+        budget_name
+        if create_budget
+        and budget_exists(_client("budgets", region, environ), account, budget_name)
+        else None
+    )
+    refuse_state_elsewhere(roles_root, account_root, stacks, others, found_budget)
+    budget = budget_settings(account_root, budget_usd, budget_emails) if create_budget else {}
     bucket = bucket or f"tfstate-{account}-{region}"
     names = ", ".join(s.name for s in stacks)
     log(f"bootstrap: account {account}, repository {repository} ({fmt} subjects), "
@@ -388,11 +554,14 @@ def run(
         except Exception:  # 404 (absent) or 403 (someone else's): create below says which
             exists = False
         if exists:
+            refuse_foreign_bucket(s3, bucket)
             log(f"bootstrap: importing the existing bucket {bucket}")
             terraform(bucket_root, "import", "-no-color", *bucket_vars,
                       "aws_s3_bucket.state", bucket, environ=environ)  # fmt: skip
-    terraform(bucket_root, "apply", "-auto-approve", "-no-color", *bucket_vars, environ=environ)
-    log(f"bootstrap: state bucket {bucket} ready")
+    out = terraform(bucket_root, "apply", "-auto-approve", "-no-color", *bucket_vars,
+                    environ=environ)  # fmt: skip
+    log(f"bootstrap: state bucket {bucket} ready ({apply_summary(out)})")
+    seed_states(_client("s3", region, environ), bucket, stacks, log)
 
     # 2. The account: OIDC provider (reused when the account has one this root did not make),
     #    the cost budget. Legacy github-oidc state gives its provider up first.
@@ -406,8 +575,11 @@ def run(
     account_vars = [
         f"-var=aws_region={region}", f"-var=oidc_provider_arn={reused}",
         f"-var=create_budget={'true' if create_budget else 'false'}",
+        f"-var=budget_name={budget_name}",
     ]  # fmt: skip
-    terraform(account_root, "apply", "-auto-approve", "-no-color", *account_vars, environ=environ)
+    out = terraform(account_root, "apply", "-auto-approve", "-no-color", *account_vars,
+                    environ=environ)  # fmt: skip
+    log(f"bootstrap: account root applied ({apply_summary(out)})")
     provider = json.loads(
         terraform(account_root, "output", "-json", "oidc_provider_arn", environ=environ)
     )
@@ -423,13 +595,14 @@ def run(
         init_roles_root(roles_root, stack.name, environ)
         flags = roles_variables(stack, repository=repository, subject_format=fmt, bucket=bucket,
                                 account=account, oidc_provider_arn=provider)  # fmt: skip
-        terraform(roles_root, "apply", "-auto-approve", "-no-color", *flags, environ=environ)
+        out = terraform(roles_root, "apply", "-auto-approve", "-no-color", *flags,
+                        environ=environ)  # fmt: skip
         outputs = json.loads(
             terraform(roles_root, "output", "-json", "repository_variables", environ=environ)
         )
         variables.update(select_variables(outputs, workflow_variables(stack)))
         log(f"bootstrap: envs/{stack.name} ({environments.project_name(stack)}, {stack.region}) "
-            "roles ready")  # fmt: skip
+            f"roles ready ({apply_summary(out)})")  # fmt: skip
     log("bootstrap: done. Set these repository variables (make github-setup does it for you):")
     for name, value in variables.items():
         log(f"  gh variable set {name} --body '{value}' -R {repository}")
@@ -535,9 +708,11 @@ def _teardown(root: Path, repository: str, bucket: str, env: dict[str, str]) -> 
             terraform(roles_root, "destroy", "-auto-approve", "-no-color", *flags, environ=env)
     if state_file(account_root).exists():
         terraform(account_root, "destroy", "-auto-approve", "-no-color",
-                  f"-var=aws_region={stacks[0].region}", "-var=create_budget=false",
-                  environ=env)  # fmt: skip
-    s3 = _client("s3", stacks[0].region, env)
+                  f"-var=aws_region={state_region()}", "-var=create_budget=false",
+                  f"-var=budget_name={BUDGET_NAME}", environ=env)  # fmt: skip
+    if not state_file(root / BUCKET_ROOT).exists():
+        return  # this run never reached the bucket: one there is another run's, left alone
+    s3 = _client("s3", state_region(), env)
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception:  # never created
@@ -604,6 +779,14 @@ def rehearse(
             shutil.copytree(workdir / "modules", keep_in / "modules", dirs_exist_ok=True)
             log(f"rehearsal: kept the applied resources; their Terraform state is in {kept}")
             applied = False
+            if emulator is not None and emulator.started_by_us:
+                # What it applied lives in this emulator alone: stopping it would lose it.
+                state = keep_in / "localstack.json"
+                localstack.save(emulator, state)
+                emulator = None
+                log(f"rehearsal: LocalStack left running at {endpoint} with them (AWS_ENDPOINT_URL="
+                    f"{endpoint} and dummy keys to look); stop it with `.venv/bin/gitops "
+                    f"localstack stop --state-file {state}`")  # fmt: skip
         log("rehearsal: applied and checked; `make bootstrap` prints these lines for your account")
         return result
     finally:
@@ -689,6 +872,11 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         )
     except BootstrapError as exc:
         print(f"bootstrap: FAILED: {exc}", file=sys.stderr)
+        print(
+            "bootstrap: fix that and run it again: every step is idempotent, and what the steps "
+            "before it applied is kept (their state is in bootstrap/)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("bootstrap: interrupted", file=sys.stderr)

@@ -88,10 +88,10 @@ def find_mirror(version: str | None = None) -> tuple[Path | None, str]:
     return None, "no local mirror found: terraform init will use the registry"
 
 
-def render_config(mirror: Path | None) -> str:
+def render_config(mirror: Path | None, plugin_cache: Path = PLUGIN_CACHE) -> str:
     lines = [
         "# Written by `make setup` (gitops mirror). Machine-specific: not committed.",
-        f'plugin_cache_dir = "{PLUGIN_CACHE}"',
+        f'plugin_cache_dir = "{plugin_cache}"',
     ]
     if mirror is not None:
         lines += [

@@ -11,6 +11,8 @@
   key (TF_STATE_KEY overrides it): partial backend configuration, nothing committed.
 - plan writes .artifacts/plans/<env>.tfplan and <env>.json, or <env>.stderr.txt on failure
   (of the plan, or of the init before it), ending with the next step for that environment.
+  plan --replace ADDRESS re-creates that resource (gitops.terraform.replace): a plan that does
+  not replace it, because the address matches nothing, fails instead of planning no change.
 - apply --plan FILE applies exactly that reviewed plan; a stale plan is refused with a hint.
 - drift exits 0 (clean), 2 (drift) or 1 (error) and writes the same outcome as a word (clean,
   drift, error) to .artifacts/plans/<env>-drift.status: `make drift` exits 2 for every failure,
@@ -32,6 +34,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from gitops import environments
@@ -40,6 +43,7 @@ from gitops.environments import ENVS_DIR
 from gitops.paths import PLANS_DIR, TF_CLI_CONFIG, shown
 from gitops.progress import fail, say, stage
 from gitops.signals import forward_stop_signals
+from gitops.terraform import replace as replace_addresses
 
 
 @functools.cache
@@ -207,6 +211,14 @@ def hint_for(stderr: str, env: str = "localstack") -> str:
             "no valid AWS credentials: on a laptop set AWS_PROFILE; in CI check that the OIDC "
             "step ran and that the role's trust policy names this repository (docs/PIPELINE.md)"
         )
+    if "unable to access object" in text and ("forbidden" in text or "statuscode: 403" in text):
+        return (
+            f"the state object of {env} is missing, or the role may not read it: the pipeline's "
+            "roles may list only their own state key, so S3 answers a missing state with 403, "
+            f"not 404. `make bootstrap ENV={env}` writes an empty state where there is none "
+            "(never over one, and it says how to bring back a deleted one from the bucket's "
+            "versions)"
+        )
     if "accessdenied" in text or "forbidden" in text or "statuscode: 403" in text:
         return (
             f"the role may not do this in {env}: compare its policy with bootstrap/ (state "
@@ -284,8 +296,13 @@ def validate(env: str) -> None:
         terraform(env, ["validate", "-no-color"])
 
 
-def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
-    """Plan into .artifacts/plans; returns 0 (no changes), 2 (changes) or 1 (error)."""
+def plan(
+    env: str, *, destroy: bool = False, refresh_only: bool = False, replace: Sequence[str] = ()
+) -> int:
+    """Plan into .artifacts/plans; returns 0 (no changes), 2 (changes) or 1 (error).
+
+    replace: addresses to re-create (-replace); a plan that does not replace each of them is
+    an error, recorded like a failed plan, and no plan file is left to apply."""
     PLANS_DIR.mkdir(parents=True, exist_ok=True)
     name = f"{env}-drift" if refresh_only else env
     plan_file, json_file, err_file = plan_paths(env, refresh_only=refresh_only)
@@ -294,6 +311,7 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
     args = ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
     args += ["-destroy"] if destroy else []
     args += ["-refresh-only"] if refresh_only else []
+    args += [f"-replace={address}" for address in replace_addresses.validate(replace)]
     with stage(f"terraform plan ({name})"):
         proc = terraform(env, args, capture=True, check=False, stream=True)
         if proc.returncode == 1:
@@ -302,8 +320,18 @@ def plan(env: str, *, destroy: bool = False, refresh_only: bool = False) -> int:
             record_failure(err_file, f"terraform plan failed in envs/{env}", proc.stderr, hint)
             return 1
     plan_json = terraform(env, ["show", "-json", str(plan_file)], capture=True)
+    absent = replace_addresses.missing(json.loads(plan_json.stdout), replace)
+    if absent:
+        plan_file.unlink(missing_ok=True)
+        hint = replace_addresses.not_replaced_hint(env, absent)
+        record_failure(
+            err_file, f"terraform plan -replace in envs/{env} replaced nothing", "", hint
+        )
+        return 1
     json_file.write_text(plan_json.stdout, encoding="utf-8")
     say(f"plan saved: {shown(plan_file)} and {json_file.name}")
+    for address in replace:
+        say(f"the plan re-creates {address} (requested with -replace): review it, then apply it")
     return proc.returncode
 
 
@@ -392,7 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", type=Path, help="apply: the saved plan file to apply")
     parser.add_argument("--destroy", action="store_true", help="plan: a destroy plan")
     parser.add_argument("--no-init", action="store_true", help="skip terraform init")
+    parser.add_argument(
+        "--replace", action="append", default=[], metavar="ADDRESS",
+        help=f"plan: re-create this resource (terraform -replace), such as "
+        f"{replace_addresses.WEB_INSTANCE}; repeat for several",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.replace and (args.command != "plan" or args.destroy):
+        parser.error("--replace goes with `plan` alone (then apply that plan)")
+    try:
+        replace_addresses.validate(args.replace)
+    except replace_addresses.ReplaceError as err:
+        parser.error(str(err))
     # Ctrl-C stops a run gracefully even where this process was started with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -419,7 +458,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "init":
         return 0
     if args.command == "plan":
-        code = plan(args.env, destroy=args.destroy)
+        code = plan(args.env, destroy=args.destroy, replace=args.replace)
         return 1 if code == 1 else 0
     if args.command == "apply":
         apply(args.env, args.plan)

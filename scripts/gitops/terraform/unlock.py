@@ -131,7 +131,7 @@ def _init_record(root: Path) -> dict[str, Any] | None:
     return backend if backend.get("type") else None
 
 
-def _backend_from_source(root: Path) -> dict[str, Any]:
+def backend_from_source(root: Path) -> dict[str, Any]:
     """The backend block in the root's .tf files, shaped like an init record: its type and the
     settings it commits (envs/seoul commits the bucket's region). Terraform's default: local."""
     for tf in sorted(root.glob("*.tf")):
@@ -150,7 +150,7 @@ def find_backend(
     environment's description gives it).
     """
     env = dict(os.environ if environ is None else environ)
-    record = _init_record(root) or _backend_from_source(root)
+    record = _init_record(root) or backend_from_source(root)
     kind = record["type"]
     config: dict[str, Any] = record.get("config") or {}
     if kind == "local":
@@ -205,9 +205,49 @@ def s3_client(backend: Backend) -> Any:
     )
 
 
+def error_code(error: Exception) -> str:
+    """The error code of a botocore ClientError ("" for anything else)."""
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
 def not_found(error: Exception) -> bool:
-    code = str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
-    return code in ("NoSuchKey", "404", "NotFound")
+    return error_code(error) in ("NoSuchKey", "404", "NotFound")
+
+
+def key_listed(client: Any, bucket: str, key: str) -> bool:
+    """Whether the bucket holds an object of exactly this key, asked by listing that key as the
+    prefix: the one listing the pipeline's roles may make (s3:prefix = their state key or its
+    lock, bootstrap/github-oidc/policies.tf). The key sorts before every longer key it is a
+    prefix of, so the first entry answers."""
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents") or []
+    return bool(listed) and listed[0].get("Key") == key
+
+
+def get_if_present(backend: Backend, key: str) -> dict[str, Any] | None:
+    """GetObject of key in the state bucket; None when there is no such object.
+
+    S3 answers a missing key with 404 only to a caller allowed s3:ListBucket on the bucket,
+    else with 403 AccessDenied (GetObject, Permissions). The pipeline's roles may list only
+    their own key (s3:prefix), which that check, made without a prefix, does not satisfy: a
+    403 is followed by the listing they may make, and stands if the key is there.
+    """
+    from botocore.exceptions import ClientError
+
+    client = s3_client(backend)
+    try:
+        return dict(client.get_object(Bucket=backend.bucket, Key=key))
+    except ClientError as error:
+        if not_found(error):
+            return None
+        if error_code(error) not in ("AccessDenied", "403", "Forbidden"):
+            raise
+        try:
+            listed = key_listed(client, backend.bucket, key)
+        except ClientError:
+            raise error from None  # may not list either: the read's own refusal says more
+        if listed:
+            raise
+        return None
 
 
 def read_lock(backend: Backend) -> tuple[LockInfo, str | None] | None:
@@ -216,14 +256,9 @@ def read_lock(backend: Backend) -> tuple[LockInfo, str | None] | None:
         if not backend.lock_path.exists():
             return None
         return LockInfo.from_json(backend.lock_path.read_text(encoding="utf-8")), None
-    from botocore.exceptions import ClientError
-
-    try:
-        obj = s3_client(backend).get_object(Bucket=backend.bucket, Key=backend.lock_key)
-    except ClientError as error:
-        if not_found(error):
-            return None
-        raise
+    obj = get_if_present(backend, backend.lock_key)
+    if obj is None:
+        return None
     return LockInfo.from_json(obj["Body"].read().decode("utf-8")), obj.get("ETag")
 
 
@@ -294,7 +329,7 @@ def _delete_s3_lock(backend: Backend, etag: str | None) -> None:
             client.delete_object(Bucket=backend.bucket, Key=backend.lock_key, IfMatch=etag)
             return
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
+            code = error_code(error)
             if code == "PreconditionFailed":
                 raise LockError(
                     "refusing: the lock changed while it was being removed; run again to see it"
