@@ -285,11 +285,7 @@ print("Apply complete! Resources: 1 added, 0 changed, 0 destroyed.")
 
 @pytest.fixture
 def logged_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "terraform").write_text(LOGGED_TERRAFORM.format(python=sys.executable))
-    (bin_dir / "terraform").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fake_terraform_on_path(tmp_path, monkeypatch, LOGGED_TERRAFORM)
     return tmp_path / "e2e" / "terraform.log"
 
 
