@@ -221,6 +221,12 @@ def aws_env(envs: Path) -> str:
     return next(name for name, env in environments.load(envs).items() if not env.emulated)
 
 
+def unused_region(envs: Path) -> str:
+    """A region no environment of the checkout runs in (a user may have added Osaka)."""
+    used = {env.region for env in environments.load(envs).values()}
+    return next(r for r in ("ap-northeast-3", "ap-southeast-1", "eu-west-1") if r not in used)
+
+
 def own_project(tfvars: str) -> str:
     """The copy's own project_name: two stacks in one account may not share one."""
     return re.sub(r'^(project_name\s*=\s*)"[^"]*"', r'\1"kyoto-stack"', tfvars, flags=re.M)
@@ -238,14 +244,15 @@ def test_check_refuses_a_pin_resolved_for_another_region(
     the pin still says where it came from, and the check names it."""
     name = aws_env(envs_copy)
     described = environments.load(envs_copy)[name]
+    region_b = unused_region(envs_copy)
     copy = envs_copy / "kyoto"
     shutil.copytree(envs_copy / name, copy, symlinks=True)
     tfvars = copy / "terraform.tfvars"
-    text = re.sub(r'^(aws_region\s*=\s*)"[^"]*"', r'\1"ap-northeast-3"', tfvars.read_text(),
+    text = re.sub(r'^(aws_region\s*=\s*)"[^"]*"', rf'\1"{region_b}"', tfvars.read_text(),
                   flags=re.M)  # fmt: skip
     tfvars.write_text(own_project(text))
     toml = (copy / "environment.toml").read_text()
-    toml = toml.replace(f'"{described.region}"', '"ap-northeast-3"')
+    toml = toml.replace(f'"{described.region}"', f'"{region_b}"')
     toml = toml.replace(f'"{described.state_key}"', '"kyoto/terraform.tfstate"')
     toml = toml.replace(f'gate = "{described.gate}"', 'gate = "kyoto"')
     if described.nightly is not None:
@@ -258,8 +265,8 @@ def test_check_refuses_a_pin_resolved_for_another_region(
     assert code == 1
     assert err.splitlines() == [
         f"ERROR: envs/kyoto: ami: {pin.id} was resolved for {described.region}, but the "
-        "environment runs in ap-northeast-3, and an AMI ID names an image in one region only: "
-        "run `make ami ENV=kyoto` (AWS credentials for ap-northeast-3)"
+        f"environment runs in {region_b}, and an AMI ID names an image in one region only: "
+        f"run `make ami ENV=kyoto` (AWS credentials for {region_b})"
     ]
 
 
@@ -269,19 +276,20 @@ def test_check_refuses_an_id_pinned_in_two_regions(
     """Search-and-replace of the region, pin included: the ID gives the copy away."""
     name = aws_env(envs_copy)
     region = environments.load(envs_copy)[name].region
+    region_b = unused_region(envs_copy)
     copy = envs_copy / "kyoto"
     shutil.copytree(envs_copy / name, copy, symlinks=True)
     for file in ("terraform.tfvars", "environment.toml"):
-        text = (copy / file).read_text().replace(f'"{region}"', '"ap-northeast-3"')
+        text = (copy / file).read_text().replace(f'"{region}"', f'"{region_b}"')
         text = text.replace(f'"{name}/terraform.tfstate"', '"kyoto/terraform.tfstate"')
         text = text.replace(f'gate = "{name}"', 'gate = "kyoto"')
         (copy / file).write_text(own_project(text.replace(f'"{name}-nightly"', '"kyoto-nightly"')))
     pin = ami_pin.read((copy / "terraform.tfvars").read_text())
-    assert pin is not None and pin.region == "ap-northeast-3"
+    assert pin is not None and pin.region == region_b
     code, err = check(envs_copy, capsys)
     assert code == 1
     assert err.splitlines() == [
-        f"ERROR: envs/kyoto (ap-northeast-3) and envs/{name} ({region}): ami: the same "
+        f"ERROR: envs/kyoto ({region_b}) and envs/{name} ({region}): ami: the same "
         f"{pin.id}, but an AMI ID names an image in one region only, so a pin was copied from "
         "another region: run `make ami ENV=<name>` for the copy"
     ]

@@ -1094,7 +1094,9 @@ def test_a_deployed_environment_is_read_locked_and_written_by_its_roles_only(
 
 
 def second_environment(envs_dir: Path, name: str, region: str, project: str) -> None:
-    """envs/<name> beside the real ones: Seoul's root, its own description and project."""
+    """envs/<name> beside the real ones: Seoul's root, its own description and project. It
+    replaces a folder of that name the checkout may hold (a user's own envs/tokyo)."""
+    shutil.rmtree(envs_dir / name, ignore_errors=True)
     shutil.copytree(REPO_ROOT / "envs" / "seoul", envs_dir / name, symlinks=True,
                     ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
     toml = (envs_dir / name / "environment.toml").read_text(encoding="utf-8")
