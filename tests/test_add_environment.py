@@ -1,4 +1,4 @@
-"""Adding an environment is a folder: copy envs/seoul to envs/osaka in a copy of the repository,
+"""Adding an environment is a folder: copy envs/seoul to envs/tokyo in a copy of the repository,
 change its region and its description, and every consumer takes it up with nothing else edited:
 the scripts, the Makefile, the preview, and the workflows (whose matrix steps, run as written,
 include it).
@@ -22,42 +22,47 @@ import boto3
 import pytest
 import yaml
 from gitops.paths import REPO_ROOT
+from gitops.preview import cost
 from gitops.terraform import ami, ami_pin
 from moto import mock_aws
 
 from tests.tf_sandbox import checkout_environ, copy_checkout
 
-PLAN_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "no_changes.json"
+CREATE_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "create.json"
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repository's files (symlinks kept as symlinks), with envs/osaka added."""
+    """A copy of the repository's files (symlinks kept as symlinks), with envs/tokyo added."""
     copy = copy_checkout(tmp_path_factory.mktemp("checkout"))
 
     # The steps of docs/PIPELINE.md, "Add an environment": copy the folder, then edit only it.
-    osaka = copy / "envs" / "osaka"
-    shutil.copytree(copy / "envs" / "seoul", osaka, symlinks=True)
-    edit(osaka / "terraform.tfvars", {
-        '"study-seoul"': '"study-osaka"', '"ap-northeast-2"': '"ap-northeast-3"',
+    tokyo = copy / "envs" / "tokyo"
+    shutil.copytree(copy / "envs" / "seoul", tokyo, symlinks=True)
+    edit(tokyo / "terraform.tfvars", {
+        '"study-seoul"': '"study-tokyo"', '"ap-northeast-2"': '"ap-northeast-1"',
     })  # fmt: skip
-    edit(osaka / "providers.tf", {'Environment = "seoul"': 'Environment = "osaka"'})
-    # `make ami ENV=osaka`: Seoul's AMI ID names no image in Osaka. The region's current image,
+    edit(tokyo / "providers.tf", {'Environment = "seoul"': 'Environment = "tokyo"'})
+    # `make ami ENV=tokyo`: Seoul's AMI ID names no image in Tokyo. The region's current image,
     # resolved as the command does, from moto's copy of AWS's public parameter and images.
     with mock_aws():
         dummy = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # moto's
-        ssm, ec2 = (boto3.client(s, region_name="ap-northeast-3", **dummy) for s in ("ssm", "ec2"))
-        pin = ami.resolve(ssm, ec2, "ap-northeast-3")
-    tfvars = osaka / "terraform.tfvars"
+        ssm, ec2 = (boto3.client(s, region_name="ap-northeast-1", **dummy) for s in ("ssm", "ec2"))
+        pin = ami.resolve(ssm, ec2, "ap-northeast-1")
+    tfvars = tokyo / "terraform.tfvars"
     tfvars.write_text(ami_pin.write(tfvars.read_text(encoding="utf-8"), pin, "make ami"))
-    edit(osaka / "environment.toml", {
-        '"ap-northeast-2"': '"ap-northeast-3"',
-        '"seoul/terraform.tfstate"': '"osaka/terraform.tfstate"',
-        'gate = "seoul"': 'gate = "osaka"',
+    edit(tokyo / "environment.toml", {
+        '"ap-northeast-2"': '"ap-northeast-1"',
+        '"seoul/terraform.tfstate"': '"tokyo/terraform.tfstate"',
+        'gate = "seoul"': 'gate = "tokyo"',
         '"23:07"': '"22:30"',
         '"Asia/Seoul"': '"Asia/Tokyo"',
-        '"seoul-nightly"': '"osaka-nightly"',
-        '"KEEP_SEOUL_UNTIL"': '"KEEP_OSAKA_UNTIL"',
+        '"seoul-nightly"': '"tokyo-nightly"',
+        '"KEEP_SEOUL_UNTIL"': '"KEEP_TOKYO_UNTIL"',
+        # Roles of its own: one repository variable holds one role's ARN.
+        '"AWS_PLAN_ROLE_ARN"': '"AWS_TOKYO_PLAN_ROLE_ARN"',
+        '"AWS_APPLY_ROLE_ARN"': '"AWS_TOKYO_APPLY_ROLE_ARN"',
+        '"AWS_DESTROY_ROLE_ARN"': '"AWS_TOKYO_DESTROY_ROLE_ARN"',
     })  # fmt: skip
     return copy
 
@@ -88,7 +93,7 @@ def matrix(copy: Path, kind: str, *extra: str) -> list[dict]:
 def test_the_validation_accepts_the_new_environment(checkout: Path) -> None:
     proc = run(checkout, sys.executable, "-m", "gitops", "envs", "check")
     assert proc.returncode == 0, proc.stderr
-    assert "ok envs/osaka: ap-northeast-3, aws, state osaka/terraform.tfstate, gate osaka" in (
+    assert "ok envs/tokyo: ap-northeast-1, aws, state tokyo/terraform.tfstate, gate tokyo" in (
         proc.stdout
     )
 
@@ -96,15 +101,15 @@ def test_the_validation_accepts_the_new_environment(checkout: Path) -> None:
 def test_every_matrix_includes_it(checkout: Path) -> None:
     for kind in ("plan", "deploy", "nightly-destroy", "drift"):
         names = [entry["name"] for entry in matrix(checkout, kind)]
-        assert "osaka" in names and "seoul" in names, (kind, names)
-    osaka = next(e for e in matrix(checkout, "deploy") if e["name"] == "osaka")
-    assert (osaka["region"], osaka["state_key"], osaka["gate"], osaka["apply_role"]) == (
-        "ap-northeast-3", "osaka/terraform.tfstate", "osaka", "AWS_APPLY_ROLE_ARN",
+        assert "tokyo" in names and "seoul" in names, (kind, names)
+    tokyo = next(e for e in matrix(checkout, "deploy") if e["name"] == "tokyo")
+    assert (tokyo["region"], tokyo["state_key"], tokyo["gate"], tokyo["apply_role"]) == (
+        "ap-northeast-1", "tokyo/terraform.tfstate", "tokyo", "AWS_TOKYO_APPLY_ROLE_ARN",
     )  # fmt: skip
     # 22:30 in Japan (UTC+9, no daylight saving time) is 13:30 UTC, a firing of its own.
-    assert osaka["nightly_crons"] == ["30 13 * * *"]
+    assert tokyo["nightly_crons"] == ["30 13 * * *"]
     due = matrix(checkout, "nightly-destroy", "--schedule", "30 13 * * *")
-    assert [e["name"] for e in due] == ["osaka"]
+    assert [e["name"] for e in due] == ["tokyo"]
     crons = run(checkout, sys.executable, "-m", "gitops", "envs", "crons")
     assert crons.stdout.split() == ["30", "13", "*", "*", "*", "7", "14", "*", "*", "*"]
 
@@ -139,7 +144,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
     for path in (REPO_ROOT / ".github").rglob("*.y*ml"):
         copied = checkout / path.relative_to(REPO_ROOT)
         assert copied.read_bytes() == path.read_bytes(), f"{path.name} differs in the copy"
-    event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "osaka", "CONFIRM": "osaka"}
+    event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "tokyo", "CONFIRM": "tokyo"}
     computed = {}
     for workflow, job_id, step in workflow_steps(checkout, "gitops envs"):
         for output, value in run_step(checkout, step, event, tmp_path).items():
@@ -147,12 +152,12 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
             computed[(workflow, job_id, step.get("id"), output)] = names
     assert computed == {
         ("pr.yml", "prepare", "emulated", "emulated"): ["localstack"],
-        ("pr.yml", "prepare", "aws", "aws"): ["osaka", "seoul"],
-        ("deploy.yml", "environments", "matrix", "deploy"): ["osaka", "seoul"],
-        ("destroy.yml", "environments", "manual", "destroy"): ["osaka"],
-        ("destroy.yml", "environments", "nightly", "destroy"): ["osaka"],  # 22:30 in Tokyo
-        ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
-        ("watchdog.yml", "environments", "matrix", "watch"): ["osaka", "seoul"],
+        ("pr.yml", "prepare", "aws", "aws"): ["seoul", "tokyo"],
+        ("deploy.yml", "environments", "matrix", "deploy"): ["seoul", "tokyo"],
+        ("destroy.yml", "environments", "manual", "destroy"): ["tokyo"],
+        ("destroy.yml", "environments", "nightly", "destroy"): ["tokyo"],  # 22:30 in Tokyo
+        ("drift.yml", "environments", "matrix", "drift"): ["seoul", "tokyo"],
+        ("watchdog.yml", "environments", "matrix", "watch"): ["seoul", "tokyo"],
     }
     # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
     nightly = next(s for _, _, s in workflow_steps(checkout, "gitops envs")
@@ -175,42 +180,53 @@ def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> N
                 if (name, job) == ("pr.yml", "preview"))  # fmt: skip
     run_step(checkout, step, {"AWS_SKIPPED": "fork: no OIDC token"}, tmp_path)
     comment = (checkout / ".artifacts" / "plan-preview.md").read_text(encoding="utf-8")
-    assert "### `osaka`" in comment and "### `seoul`" in comment
+    assert "### `tokyo`" in comment and "### `seoul`" in comment
     assert comment.count("fork: no OIDC token") >= 2
 
 
-def test_the_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
+def test_the_preview_covers_it_with_its_regions_prices(checkout: Path, tmp_path: Path) -> None:
+    """A plan that builds the stack in Tokyo is priced from the ap-northeast-1 table (not "not
+    priced"), with its own nightly destroy in its own zone."""
     plans = tmp_path / "plans"
     plans.mkdir()
-    shutil.copy(PLAN_FIXTURE, plans / "osaka.json")
+    shutil.copy(CREATE_FIXTURE, plans / "tokyo.json")
     proc = run(checkout, sys.executable, "-m", "gitops", "preview", "--plans", str(plans),
                "--output", str(tmp_path / "comment.md"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[:3] == [
         f"localstack: failed ({plans / 'localstack.missing.txt'})",
-        f"osaka: planned ({plans / 'osaka.json'})",
         f"seoul: failed ({plans / 'seoul.missing.txt'})",
+        f"tokyo: planned ({plans / 'tokyo.json'})",
     ]
     comment = (tmp_path / "comment.md").read_text(encoding="utf-8")
-    assert "### `osaka`" in comment
+    section = comment[comment.index("### `tokyo`") :]
+    assert "not priced (" not in section
+    plan = json.loads(CREATE_FIXTURE.read_text(encoding="utf-8"))
+    tokyo, seoul = (cost.estimate(plan, cost.PriceTable.load(cost.table_path(region))).after
+                    for region in ("ap-northeast-1", "ap-northeast-2"))  # fmt: skip
+    assert tokyo.hourly > 0 and tokyo.hourly != seoul.hourly  # Tokyo's own prices
+    at_least = "" if tokyo.complete else "≥ "
+    assert "**💰 Estimated running cost** (in ap-northeast-1; on-demand list prices" in section
+    assert f"| after this change | {at_least}{cost.usd(tokyo.hourly)} |" in section, section
+    assert "With the nightly destroy (22:30 JST)" in section
 
 
 def test_make_targets_take_it_and_refuse_an_unknown_name(checkout: Path) -> None:
     # Accepted as an AWS environment: it gets as far as asking for the state bucket.
-    plan = run(checkout, "make", "plan", "ENV=osaka")
+    plan = run(checkout, "make", "plan", "ENV=tokyo")
     assert plan.returncode != 0
-    assert "gitops tf plan osaka" in plan.stdout  # make's echo of the recipe it ran
-    assert "TF_STATE_BUCKET is not set: envs/osaka keeps its state in S3" in plan.stderr
-    unlock = run(checkout, "make", "unlock", "ENV=osaka")
+    assert "gitops tf plan tokyo" in plan.stdout  # make's echo of the recipe it ran
+    assert "TF_STATE_BUCKET is not set: envs/tokyo keeps its state in S3" in plan.stderr
+    unlock = run(checkout, "make", "unlock", "ENV=tokyo")
     assert "the state bucket is unknown" in unlock.stderr
     unknown = run(checkout, "make", "output", "ENV=kyoto")
     assert unknown.returncode != 0
-    assert "invalid choice: 'kyoto' (choose from 'localstack', 'osaka', 'seoul')" in (
+    assert "invalid choice: 'kyoto' (choose from 'localstack', 'seoul', 'tokyo')" in (
         unknown.stderr
     )
     listed = run(checkout, "make", "envs")
     assert listed.returncode == 0, listed.stderr
-    assert "ok envs/osaka" in listed.stdout
+    assert "ok envs/tokyo" in listed.stdout
 
 
 def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None:
@@ -249,7 +265,7 @@ READS_ENVIRONMENTS = re.compile(
 @pytest.mark.slow  # the quick tier of a dozen test files, in the copy
 @pytest.mark.timeout(600)
 def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> None:
-    """Every quick test that reads the environment list passes in the copy with osaka added
+    """Every quick test that reads the environment list passes in the copy with tokyo added
     and no file under tests/ edited: the environments come from the descriptions, never from a
     list in a test. The copy also takes the one workflow edit the docs ask for (step 3: the
     schedule's new UTC time), which tests/test_environments.py otherwise refuses."""
@@ -258,8 +274,8 @@ def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> No
     destroy = copy / ".github" / "workflows" / "destroy.yml"
     seoul = '    - cron: "7 14 * * *"'
     assert seoul in destroy.read_text(), "destroy.yml's schedule changed: update this step"
-    osaka = '    - cron: "30 13 * * *" # 22:30 KST (Asia/Tokyo, UTC+9): envs/osaka, nightly destroy'
-    edit(destroy, {seoul: f"{osaka}\n{seoul}"})
+    tokyo = '    - cron: "30 13 * * *" # 22:30 JST (Asia/Tokyo, UTC+9): envs/tokyo, nightly destroy'
+    edit(destroy, {seoul: f"{tokyo}\n{seoul}"})
     for path in (REPO_ROOT / "tests").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             copied = copy / path.relative_to(REPO_ROOT)
