@@ -16,16 +16,24 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 import yaml
+from gitops import environments
+from gitops.environments import scheduled_firing
+from gitops.github import api
+from gitops.github import setup as github_setup
 from gitops.paths import REPO_ROOT
 from gitops.preview import cost
-from gitops.terraform import ami, ami_pin
+from gitops.terraform import ami, ami_pin, bootstrap, iam_render
 from moto import mock_aws
 
+from tests.fake_github import FakeRepository
 from tests.tf_sandbox import checkout_environ, copy_checkout
 
 CREATE_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "create.json"
@@ -290,3 +298,197 @@ def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> No
     proc = run(copy, "make", "--no-print-directory", "test-unit", f"PYTEST_ARGS={args}")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert re.search(r"\b\d+ passed\b", proc.stdout), proc.stdout[-2000:]
+
+
+# --- Set-up and the nightly destroy of the new environment (docs/PIPELINE.md, steps 2-7) --------
+
+
+def test_validation_refuses_seouls_ami_pin_copied_over(checkout: Path, tmp_path: Path) -> None:
+    """Before `make ami ENV=tokyo`, the copied pin is Seoul's image: refused offline."""
+    copy = tmp_path / "copy"
+    shutil.copytree(checkout / "envs", copy / "envs", symlinks=True)
+    shutil.copytree(checkout / "scripts", copy / "scripts")
+    seoul_pin = ami_pin.read((copy / "envs/seoul/terraform.tfvars").read_text(encoding="utf-8"))
+    assert seoul_pin is not None and seoul_pin.region == "ap-northeast-2"
+    tfvars = copy / "envs" / "tokyo" / "terraform.tfvars"
+    tfvars.write_text(ami_pin.write(tfvars.read_text(encoding="utf-8"), seoul_pin, "copied"))
+    proc = run(copy, sys.executable, "-m", "gitops", "envs", "check")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"ERROR: envs/tokyo: ami: {seoul_pin.id} was resolved for ap-northeast-2, but the "
+        "environment runs in ap-northeast-1, and an AMI ID names an image in one region only: "
+        "run `make ami ENV=tokyo` (AWS credentials for ap-northeast-1)"
+    ]
+
+
+def test_its_pin_is_tokyos_image(checkout: Path) -> None:
+    pin = ami_pin.read((checkout / "envs/tokyo/terraform.tfvars").read_text(encoding="utf-8"))
+    assert pin is not None
+    assert (pin.id, pin.region, pin.name) == (
+        "ami-0990bd2af79bd53a7", "ap-northeast-1",
+        "al2023-ami-2023.12.20260930.0-kernel-6.18-x86_64",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def copy_described(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process libraries read the copy's descriptions, as its own commands do."""
+    load = environments.load
+    monkeypatch.setattr(environments, "load", lambda envs_dir=checkout / "envs": load(envs_dir))
+
+
+ACCOUNT = "123456789012"  # moto's
+
+
+def test_make_bootstrap_env_tokyo_makes_only_its_roles_in_its_own_state(
+    checkout: Path, tmp_path: Path, copy_described: None
+) -> None:
+    """`make bootstrap ENV=tokyo` (gitops bootstrap --env tokyo), its AWS account moto's and
+    Terraform a stand-in that records each call: the one state bucket in the region the backends
+    name, Tokyo's state key seeded, Tokyo's roles in bootstrap/github-oidc/state/tokyo.tfstate
+    with Tokyo's names, and the repository variables its [roles] names."""
+    import boto3
+    from moto import mock_aws
+
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    outputs: dict[str, str] = {}
+
+    def terraform(root: Path, *args: str, environ: dict[str, str]) -> str:
+        calls.append((root.name, args))
+        flags = dict(a[len("-var=") :].split("=", 1) for a in args if a.startswith("-var="))
+        if (root.name, args[0]) == ("state-bucket", "apply"):  # what the root would create
+            boto3.client("s3", region_name=flags["aws_region"]).create_bucket(
+                Bucket=flags["bucket_name"],
+                CreateBucketConfiguration={"LocationConstraint": flags["aws_region"]},
+            )
+        if (root.name, args[0]) == ("github-oidc", "apply"):
+            names = json.loads(flags["role_variables"])
+            outputs.update({v: f"arn:aws:iam::{ACCOUNT}:role/{k}" for k, v in names.items()},
+                           TF_STATE_BUCKET=flags["state_bucket"])  # fmt: skip
+        if args[:2] == ("output", "-json"):
+            return json.dumps(
+                f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+                if args[2] == "oidc_provider_arn" else outputs
+            )  # fmt: skip
+        return (
+            "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."
+            if args[0] == "apply"
+            else ""
+        )
+
+    root = tmp_path / "bootstrap"
+    for sub in (bootstrap.BUCKET_ROOT, bootstrap.ACCOUNT_ROOT, bootstrap.ROLES_ROOT):
+        (root / sub).mkdir(parents=True)
+    said: list[str] = []
+    environ = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bootstrap, "terraform", terraform)
+        result = bootstrap.run(environ=environ, env_name="tokyo", repo="octo-org/gitops",
+                               subject_format="name", budget_usd=20, budget_emails=["a@b.c"],
+                               bootstrap_dir=root, log=said.append)  # fmt: skip
+        bucket = f"tfstate-{ACCOUNT}-ap-northeast-2"  # the region every backend.tf names
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert result.environments == ("tokyo",)
+    assert keys == ["tokyo/terraform.tfstate"]  # Seoul's key is not this run's
+    roles = [args for name, args in calls if name == "github-oidc"]
+    assert roles[0][-1] == "-backend-config=path=state/tokyo.tfstate"
+    (applied,) = [args for args in roles if args[0] == "apply"]
+    for flag in ("-var=environment=tokyo", "-var=project_name=study-tokyo",
+                 "-var=aws_region=ap-northeast-1", "-var=state_key=tokyo/terraform.tfstate",
+                 "-var=apply_environment=tokyo", "-var=nightly_environment=tokyo-nightly",
+                 f"-var=state_bucket={bucket}"):  # fmt: skip
+        assert flag in applied, flag
+    assert result.variables == {
+        "AWS_TOKYO_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/plan",
+        "AWS_TOKYO_APPLY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/apply",
+        "AWS_TOKYO_DESTROY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/destroy",
+        "TF_STATE_BUCKET": bucket,
+    }
+    assert (
+        f"  gh variable set AWS_TOKYO_PLAN_ROLE_ARN --body 'arn:aws:iam::{ACCOUNT}:role/plan' "
+        "-R octo-org/gitops" in said
+    )
+
+
+@pytest.mark.slow  # plans bootstrap/github-oidc with Terraform, twice
+def test_the_bootstrap_plan_gives_tokyo_roles_and_a_state_of_its_own(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """The roles root planned offline (gitops.terraform.iam_render, what make bootstrap would
+    apply) for Tokyo and for Seoul: no role name in common, and each role reaches its own state
+    key only."""
+    envs = environments.load(checkout / "envs")
+    planned = {name: iam_render.plan(envs[name], tmp_path / name) for name in ("seoul", "tokyo")}
+    names = {
+        name: {rc["change"]["after"]["name"] for rc in plan["resource_changes"]
+               if rc["type"] == "aws_iam_role"}
+        for name, plan in planned.items()
+    }  # fmt: skip
+    assert names["tokyo"] == {
+        "gha-study-tokyo-plan", "gha-study-tokyo-apply", "gha-study-tokyo-destroy",
+        "study-tokyo-web", "study-tokyo-db",
+    }  # fmt: skip
+    assert not names["tokyo"] & names["seoul"]
+    policies = json.dumps(planned["tokyo"]["planned_values"]["outputs"]["policies"]["value"])
+    assert "tokyo/terraform.tfstate" in policies and "seoul/terraform.tfstate" not in policies
+    assert "study-seoul" not in policies
+
+
+def test_github_setup_protects_its_environments_and_sets_its_variables(
+    checkout: Path, tmp_path: Path, serve_fake: Any
+) -> None:
+    """`make github-setup` after `make bootstrap ENV=tokyo`, against the fake GitHub: Tokyo's
+    gate with required reviewers, tokyo-nightly unattended and main only, its variables."""
+    fake = serve_fake(FakeRepository(name="octo-org/gitops", token="ghp_fake"))
+    (tmp_path / "bootstrap" / "github-oidc").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    fake.branch_policies["tokyo-nightly"] = [{"id": 7, "name": "release/*", "type": "branch"}]
+
+    def variables_of(env: environments.Environment) -> dict[str, str]:
+        return {name: f"value-of-{name}" for name in bootstrap.workflow_variables(env)}
+
+    gh = api.GitHub("ghp_fake", "octo-org/gitops", fake.base, timeout=5)
+    report = github_setup.setup(
+        gh, envs=github_setup.aws_environments(checkout / "envs"), variables_of=variables_of,
+        bootstrap_dir=tmp_path / "bootstrap", repo_root=tmp_path / "repo", log=lambda _: None,
+    )  # fmt: skip
+    gate, nightly = fake.environments["tokyo"], fake.environments["tokyo-nightly"]
+    assert github_setup.has_required_reviewers(gate) and gate["can_admins_bypass"] is False
+    assert not github_setup.has_required_reviewers(nightly)
+    assert nightly["can_admins_bypass"] is False
+    for name in ("tokyo", "tokyo-nightly"):
+        assert fake.environments[name]["deployment_branch_policy"] == {
+            "protected_branches": False, "custom_branch_policies": True,
+        }  # fmt: skip
+        assert [p["name"] for p in fake.branch_policies[name]] == ["main"]  # release/* removed
+    for name in ("AWS_TOKYO_PLAN_ROLE_ARN", "AWS_TOKYO_APPLY_ROLE_ARN",
+                 "AWS_TOKYO_DESTROY_ROLE_ARN", "TF_STATE_BUCKET"):  # fmt: skip
+        assert fake.variables[name] == f"value-of-{name}"
+    assert "AWS_PLAN_ROLE_ARN" in fake.variables  # Seoul's, beside them
+    assert any(
+        line.startswith("ok environment tokyo-nightly (envs/tokyo)") for line in report.lines
+    )
+
+
+def test_its_nightly_destroy_keeps_it_by_its_own_variable_in_its_own_zone(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """destroy-environment.yml's keep-alive step, run as written for Tokyo's 22:30 firing:
+    KEEP_TOKYO_UNTIL judged by the date in Asia/Tokyo, and named so in the decision."""
+    (_, _, step), *_ = workflow_steps(checkout, "gitops keep-alive")
+    cron = "30 13 * * *"
+
+    def tokyo_date() -> date:
+        return scheduled_firing(cron, datetime.now(UTC)).astimezone(ZoneInfo("Asia/Tokyo")).date()
+
+    before = tokyo_date()
+    values = {"TF_ENV": "tokyo", "SCHEDULE": cron,
+              "KEEP_ALIVE": (before + timedelta(days=1)).isoformat()}  # fmt: skip
+    outputs = run_step(checkout, step, values, tmp_path)
+    day = before if before == tokyo_date() else tokyo_date()  # the firing passed meanwhile
+    assert outputs["destroy"] == "false"
+    assert outputs["reason"] in {
+        f"KEEP_TOKYO_UNTIL={values['KEEP_ALIVE']} is {n} day(s) after today ({d} Asia/Tokyo): "
+        "tokyo is kept, the nightly destroy is skipped"
+        for n, d in ((1, before), ((before + timedelta(days=1) - day).days, day))
+    }
