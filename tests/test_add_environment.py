@@ -282,7 +282,7 @@ def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> No
     destroy = copy / ".github" / "workflows" / "destroy.yml"
     seoul = '    - cron: "7 14 * * *"'
     assert seoul in destroy.read_text(), "destroy.yml's schedule changed: update this step"
-    tokyo = '    - cron: "30 13 * * *" # 22:30 JST (Asia/Tokyo, UTC+9): envs/tokyo, nightly destroy'
+    tokyo = '    - cron: "30 13 * * *" # 22:30 KST (and in Asia/Tokyo, UTC+9): envs/tokyo'
     edit(destroy, {seoul: f"{tokyo}\n{seoul}"})
     for path in (REPO_ROOT / "tests").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
