@@ -1,4 +1,4 @@
-"""Adding an environment is a folder: copy envs/seoul to envs/osaka in a copy of the repository,
+"""Adding an environment is a folder: copy envs/seoul to envs/tokyo in a copy of the repository,
 change its region and its description, and every consumer takes it up with nothing else edited:
 the scripts, the Makefile, the preview, and the workflows (whose matrix steps, run as written,
 include it).
@@ -16,48 +16,61 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 import yaml
+from gitops import environments
+from gitops.environments import scheduled_firing
+from gitops.github import api
+from gitops.github import setup as github_setup
 from gitops.paths import REPO_ROOT
-from gitops.terraform import ami, ami_pin
+from gitops.preview import cost
+from gitops.terraform import ami, ami_pin, bootstrap, iam_render
 from moto import mock_aws
 
+from tests.fake_github import FakeRepository
 from tests.tf_sandbox import checkout_environ, copy_checkout
 
-PLAN_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "no_changes.json"
+CREATE_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "create.json"
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repository's files (symlinks kept as symlinks), with envs/osaka added."""
+    """A copy of the repository's files (symlinks kept as symlinks), with envs/tokyo added."""
     copy = copy_checkout(tmp_path_factory.mktemp("checkout"))
 
     # The steps of docs/PIPELINE.md, "Add an environment": copy the folder, then edit only it.
-    osaka = copy / "envs" / "osaka"
-    shutil.copytree(copy / "envs" / "seoul", osaka, symlinks=True)
-    edit(osaka / "terraform.tfvars", {
-        '"study-seoul"': '"study-osaka"', '"ap-northeast-2"': '"ap-northeast-3"',
+    tokyo = copy / "envs" / "tokyo"
+    shutil.copytree(copy / "envs" / "seoul", tokyo, symlinks=True)
+    edit(tokyo / "terraform.tfvars", {
+        '"study-seoul"': '"study-tokyo"', '"ap-northeast-2"': '"ap-northeast-1"',
     })  # fmt: skip
-    edit(osaka / "providers.tf", {'Environment = "seoul"': 'Environment = "osaka"'})
-    # `make ami ENV=osaka`: Seoul's AMI ID names no image in Osaka. The region's current image,
+    edit(tokyo / "providers.tf", {'Environment = "seoul"': 'Environment = "tokyo"'})
+    # `make ami ENV=tokyo`: Seoul's AMI ID names no image in Tokyo. The region's current image,
     # resolved as the command does, from moto's copy of AWS's public parameter and images.
     with mock_aws():
         dummy = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # moto's
-        ssm, ec2 = (boto3.client(s, region_name="ap-northeast-3", **dummy) for s in ("ssm", "ec2"))
-        pin = ami.resolve(ssm, ec2, "ap-northeast-3")
-    tfvars = osaka / "terraform.tfvars"
+        ssm, ec2 = (boto3.client(s, region_name="ap-northeast-1", **dummy) for s in ("ssm", "ec2"))
+        pin = ami.resolve(ssm, ec2, "ap-northeast-1")
+    tfvars = tokyo / "terraform.tfvars"
     tfvars.write_text(ami_pin.write(tfvars.read_text(encoding="utf-8"), pin, "make ami"))
-    edit(osaka / "environment.toml", {
-        '"ap-northeast-2"': '"ap-northeast-3"',
-        '"seoul/terraform.tfstate"': '"osaka/terraform.tfstate"',
-        'gate = "seoul"': 'gate = "osaka"',
+    edit(tokyo / "environment.toml", {
+        '"ap-northeast-2"': '"ap-northeast-1"',
+        '"seoul/terraform.tfstate"': '"tokyo/terraform.tfstate"',
+        'gate = "seoul"': 'gate = "tokyo"',
         '"23:07"': '"22:30"',
         '"Asia/Seoul"': '"Asia/Tokyo"',
-        '"seoul-nightly"': '"osaka-nightly"',
-        '"KEEP_SEOUL_UNTIL"': '"KEEP_OSAKA_UNTIL"',
+        '"seoul-nightly"': '"tokyo-nightly"',
+        '"KEEP_SEOUL_UNTIL"': '"KEEP_TOKYO_UNTIL"',
+        # Roles of its own: one repository variable holds one role's ARN.
+        '"AWS_PLAN_ROLE_ARN"': '"AWS_TOKYO_PLAN_ROLE_ARN"',
+        '"AWS_APPLY_ROLE_ARN"': '"AWS_TOKYO_APPLY_ROLE_ARN"',
+        '"AWS_DESTROY_ROLE_ARN"': '"AWS_TOKYO_DESTROY_ROLE_ARN"',
     })  # fmt: skip
     return copy
 
@@ -88,7 +101,7 @@ def matrix(copy: Path, kind: str, *extra: str) -> list[dict]:
 def test_the_validation_accepts_the_new_environment(checkout: Path) -> None:
     proc = run(checkout, sys.executable, "-m", "gitops", "envs", "check")
     assert proc.returncode == 0, proc.stderr
-    assert "ok envs/osaka: ap-northeast-3, aws, state osaka/terraform.tfstate, gate osaka" in (
+    assert "ok envs/tokyo: ap-northeast-1, aws, state tokyo/terraform.tfstate, gate tokyo" in (
         proc.stdout
     )
 
@@ -96,15 +109,15 @@ def test_the_validation_accepts_the_new_environment(checkout: Path) -> None:
 def test_every_matrix_includes_it(checkout: Path) -> None:
     for kind in ("plan", "deploy", "nightly-destroy", "drift"):
         names = [entry["name"] for entry in matrix(checkout, kind)]
-        assert "osaka" in names and "seoul" in names, (kind, names)
-    osaka = next(e for e in matrix(checkout, "deploy") if e["name"] == "osaka")
-    assert (osaka["region"], osaka["state_key"], osaka["gate"], osaka["apply_role"]) == (
-        "ap-northeast-3", "osaka/terraform.tfstate", "osaka", "AWS_APPLY_ROLE_ARN",
+        assert "tokyo" in names and "seoul" in names, (kind, names)
+    tokyo = next(e for e in matrix(checkout, "deploy") if e["name"] == "tokyo")
+    assert (tokyo["region"], tokyo["state_key"], tokyo["gate"], tokyo["apply_role"]) == (
+        "ap-northeast-1", "tokyo/terraform.tfstate", "tokyo", "AWS_TOKYO_APPLY_ROLE_ARN",
     )  # fmt: skip
     # 22:30 in Japan (UTC+9, no daylight saving time) is 13:30 UTC, a firing of its own.
-    assert osaka["nightly_crons"] == ["30 13 * * *"]
+    assert tokyo["nightly_crons"] == ["30 13 * * *"]
     due = matrix(checkout, "nightly-destroy", "--schedule", "30 13 * * *")
-    assert [e["name"] for e in due] == ["osaka"]
+    assert [e["name"] for e in due] == ["tokyo"]
     crons = run(checkout, sys.executable, "-m", "gitops", "envs", "crons")
     assert crons.stdout.split() == ["30", "13", "*", "*", "*", "7", "14", "*", "*", "*"]
 
@@ -139,7 +152,7 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
     for path in (REPO_ROOT / ".github").rglob("*.y*ml"):
         copied = checkout / path.relative_to(REPO_ROOT)
         assert copied.read_bytes() == path.read_bytes(), f"{path.name} differs in the copy"
-    event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "osaka", "CONFIRM": "osaka"}
+    event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "tokyo", "CONFIRM": "tokyo"}
     computed = {}
     for workflow, job_id, step in workflow_steps(checkout, "gitops envs"):
         for output, value in run_step(checkout, step, event, tmp_path).items():
@@ -147,12 +160,12 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
             computed[(workflow, job_id, step.get("id"), output)] = names
     assert computed == {
         ("pr.yml", "prepare", "emulated", "emulated"): ["localstack"],
-        ("pr.yml", "prepare", "aws", "aws"): ["osaka", "seoul"],
-        ("deploy.yml", "environments", "matrix", "deploy"): ["osaka", "seoul"],
-        ("destroy.yml", "environments", "manual", "destroy"): ["osaka"],
-        ("destroy.yml", "environments", "nightly", "destroy"): ["osaka"],  # 22:30 in Tokyo
-        ("drift.yml", "environments", "matrix", "drift"): ["osaka", "seoul"],
-        ("watchdog.yml", "environments", "matrix", "watch"): ["osaka", "seoul"],
+        ("pr.yml", "prepare", "aws", "aws"): ["seoul", "tokyo"],
+        ("deploy.yml", "environments", "matrix", "deploy"): ["seoul", "tokyo"],
+        ("destroy.yml", "environments", "manual", "destroy"): ["tokyo"],
+        ("destroy.yml", "environments", "nightly", "destroy"): ["tokyo"],  # 22:30 in Tokyo
+        ("drift.yml", "environments", "matrix", "drift"): ["seoul", "tokyo"],
+        ("watchdog.yml", "environments", "matrix", "watch"): ["seoul", "tokyo"],
     }
     # Seoul's firing destroys Seoul alone: each firing picks the environments due at it.
     nightly = next(s for _, _, s in workflow_steps(checkout, "gitops envs")
@@ -175,42 +188,53 @@ def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> N
                 if (name, job) == ("pr.yml", "preview"))  # fmt: skip
     run_step(checkout, step, {"AWS_SKIPPED": "fork: no OIDC token"}, tmp_path)
     comment = (checkout / ".artifacts" / "plan-preview.md").read_text(encoding="utf-8")
-    assert "### `osaka`" in comment and "### `seoul`" in comment
+    assert "### `tokyo`" in comment and "### `seoul`" in comment
     assert comment.count("fork: no OIDC token") >= 2
 
 
-def test_the_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
+def test_the_preview_covers_it_with_its_regions_prices(checkout: Path, tmp_path: Path) -> None:
+    """A plan that builds the stack in Tokyo is priced from the ap-northeast-1 table (not "not
+    priced"), with its own nightly destroy in its own zone."""
     plans = tmp_path / "plans"
     plans.mkdir()
-    shutil.copy(PLAN_FIXTURE, plans / "osaka.json")
+    shutil.copy(CREATE_FIXTURE, plans / "tokyo.json")
     proc = run(checkout, sys.executable, "-m", "gitops", "preview", "--plans", str(plans),
                "--output", str(tmp_path / "comment.md"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[:3] == [
         f"localstack: failed ({plans / 'localstack.missing.txt'})",
-        f"osaka: planned ({plans / 'osaka.json'})",
         f"seoul: failed ({plans / 'seoul.missing.txt'})",
+        f"tokyo: planned ({plans / 'tokyo.json'})",
     ]
     comment = (tmp_path / "comment.md").read_text(encoding="utf-8")
-    assert "### `osaka`" in comment
+    section = comment[comment.index("### `tokyo`") :]
+    assert "not priced (" not in section
+    plan = json.loads(CREATE_FIXTURE.read_text(encoding="utf-8"))
+    tokyo, seoul = (cost.estimate(plan, cost.PriceTable.load(cost.table_path(region))).after
+                    for region in ("ap-northeast-1", "ap-northeast-2"))  # fmt: skip
+    assert tokyo.hourly > 0 and tokyo.hourly != seoul.hourly  # Tokyo's own prices
+    at_least = "" if tokyo.complete else "≥ "
+    assert "**💰 Estimated running cost** (in ap-northeast-1; on-demand list prices" in section
+    assert f"| after this change | {at_least}{cost.usd(tokyo.hourly)} |" in section, section
+    assert "With the nightly destroy (22:30 JST)" in section
 
 
 def test_make_targets_take_it_and_refuse_an_unknown_name(checkout: Path) -> None:
     # Accepted as an AWS environment: it gets as far as asking for the state bucket.
-    plan = run(checkout, "make", "plan", "ENV=osaka")
+    plan = run(checkout, "make", "plan", "ENV=tokyo")
     assert plan.returncode != 0
-    assert "gitops tf plan osaka" in plan.stdout  # make's echo of the recipe it ran
-    assert "TF_STATE_BUCKET is not set: envs/osaka keeps its state in S3" in plan.stderr
-    unlock = run(checkout, "make", "unlock", "ENV=osaka")
+    assert "gitops tf plan tokyo" in plan.stdout  # make's echo of the recipe it ran
+    assert "TF_STATE_BUCKET is not set: envs/tokyo keeps its state in S3" in plan.stderr
+    unlock = run(checkout, "make", "unlock", "ENV=tokyo")
     assert "the state bucket is unknown" in unlock.stderr
     unknown = run(checkout, "make", "output", "ENV=kyoto")
     assert unknown.returncode != 0
-    assert "invalid choice: 'kyoto' (choose from 'localstack', 'osaka', 'seoul')" in (
+    assert "invalid choice: 'kyoto' (choose from 'localstack', 'seoul', 'tokyo')" in (
         unknown.stderr
     )
     listed = run(checkout, "make", "envs")
     assert listed.returncode == 0, listed.stderr
-    assert "ok envs/osaka" in listed.stdout
+    assert "ok envs/tokyo" in listed.stdout
 
 
 def test_a_copy_left_unedited_is_refused(checkout: Path, tmp_path: Path) -> None:
@@ -249,7 +273,7 @@ READS_ENVIRONMENTS = re.compile(
 @pytest.mark.slow  # the quick tier of a dozen test files, in the copy
 @pytest.mark.timeout(600)
 def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> None:
-    """Every quick test that reads the environment list passes in the copy with osaka added
+    """Every quick test that reads the environment list passes in the copy with tokyo added
     and no file under tests/ edited: the environments come from the descriptions, never from a
     list in a test. The copy also takes the one workflow edit the docs ask for (step 3: the
     schedule's new UTC time), which tests/test_environments.py otherwise refuses."""
@@ -258,8 +282,8 @@ def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> No
     destroy = copy / ".github" / "workflows" / "destroy.yml"
     seoul = '    - cron: "7 14 * * *"'
     assert seoul in destroy.read_text(), "destroy.yml's schedule changed: update this step"
-    osaka = '    - cron: "30 13 * * *" # 22:30 KST (Asia/Tokyo, UTC+9): envs/osaka, nightly destroy'
-    edit(destroy, {seoul: f"{osaka}\n{seoul}"})
+    tokyo = '    - cron: "30 13 * * *" # 22:30 KST (and in Asia/Tokyo, UTC+9): envs/tokyo'
+    edit(destroy, {seoul: f"{tokyo}\n{seoul}"})
     for path in (REPO_ROOT / "tests").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             copied = copy / path.relative_to(REPO_ROOT)
@@ -274,3 +298,197 @@ def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> No
     proc = run(copy, "make", "--no-print-directory", "test-unit", f"PYTEST_ARGS={args}")
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert re.search(r"\b\d+ passed\b", proc.stdout), proc.stdout[-2000:]
+
+
+# --- Set-up and the nightly destroy of the new environment (docs/PIPELINE.md, steps 2-7) --------
+
+
+def test_validation_refuses_seouls_ami_pin_copied_over(checkout: Path, tmp_path: Path) -> None:
+    """Before `make ami ENV=tokyo`, the copied pin is Seoul's image: refused offline."""
+    copy = tmp_path / "copy"
+    shutil.copytree(checkout / "envs", copy / "envs", symlinks=True)
+    shutil.copytree(checkout / "scripts", copy / "scripts")
+    seoul_pin = ami_pin.read((copy / "envs/seoul/terraform.tfvars").read_text(encoding="utf-8"))
+    assert seoul_pin is not None and seoul_pin.region == "ap-northeast-2"
+    tfvars = copy / "envs" / "tokyo" / "terraform.tfvars"
+    tfvars.write_text(ami_pin.write(tfvars.read_text(encoding="utf-8"), seoul_pin, "copied"))
+    proc = run(copy, sys.executable, "-m", "gitops", "envs", "check")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"ERROR: envs/tokyo: ami: {seoul_pin.id} was resolved for ap-northeast-2, but the "
+        "environment runs in ap-northeast-1, and an AMI ID names an image in one region only: "
+        "run `make ami ENV=tokyo` (AWS credentials for ap-northeast-1)"
+    ]
+
+
+def test_its_pin_is_tokyos_image(checkout: Path) -> None:
+    pin = ami_pin.read((checkout / "envs/tokyo/terraform.tfvars").read_text(encoding="utf-8"))
+    assert pin is not None
+    assert (pin.id, pin.region, pin.name) == (
+        "ami-0990bd2af79bd53a7", "ap-northeast-1",
+        "al2023-ami-2023.12.20260930.0-kernel-6.18-x86_64",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def copy_described(checkout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process libraries read the copy's descriptions, as its own commands do."""
+    load = environments.load
+    monkeypatch.setattr(environments, "load", lambda envs_dir=checkout / "envs": load(envs_dir))
+
+
+ACCOUNT = "123456789012"  # moto's
+
+
+def test_make_bootstrap_env_tokyo_makes_only_its_roles_in_its_own_state(
+    checkout: Path, tmp_path: Path, copy_described: None
+) -> None:
+    """`make bootstrap ENV=tokyo` (gitops bootstrap --env tokyo), its AWS account moto's and
+    Terraform a stand-in that records each call: the one state bucket in the region the backends
+    name, Tokyo's state key seeded, Tokyo's roles in bootstrap/github-oidc/state/tokyo.tfstate
+    with Tokyo's names, and the repository variables its [roles] names."""
+    import boto3
+    from moto import mock_aws
+
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    outputs: dict[str, str] = {}
+
+    def terraform(root: Path, *args: str, environ: dict[str, str]) -> str:
+        calls.append((root.name, args))
+        flags = dict(a[len("-var=") :].split("=", 1) for a in args if a.startswith("-var="))
+        if (root.name, args[0]) == ("state-bucket", "apply"):  # what the root would create
+            boto3.client("s3", region_name=flags["aws_region"]).create_bucket(
+                Bucket=flags["bucket_name"],
+                CreateBucketConfiguration={"LocationConstraint": flags["aws_region"]},
+            )
+        if (root.name, args[0]) == ("github-oidc", "apply"):
+            names = json.loads(flags["role_variables"])
+            outputs.update({v: f"arn:aws:iam::{ACCOUNT}:role/{k}" for k, v in names.items()},
+                           TF_STATE_BUCKET=flags["state_bucket"])  # fmt: skip
+        if args[:2] == ("output", "-json"):
+            return json.dumps(
+                f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+                if args[2] == "oidc_provider_arn" else outputs
+            )  # fmt: skip
+        return (
+            "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."
+            if args[0] == "apply"
+            else ""
+        )
+
+    root = tmp_path / "bootstrap"
+    for sub in (bootstrap.BUCKET_ROOT, bootstrap.ACCOUNT_ROOT, bootstrap.ROLES_ROOT):
+        (root / sub).mkdir(parents=True)
+    said: list[str] = []
+    environ = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bootstrap, "terraform", terraform)
+        result = bootstrap.run(environ=environ, env_name="tokyo", repo="octo-org/gitops",
+                               subject_format="name", budget_usd=20, budget_emails=["a@b.c"],
+                               bootstrap_dir=root, log=said.append)  # fmt: skip
+        bucket = f"tfstate-{ACCOUNT}-ap-northeast-2"  # the region every backend.tf names
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=bucket)["Contents"]]
+    assert result.environments == ("tokyo",)
+    assert keys == ["tokyo/terraform.tfstate"]  # Seoul's key is not this run's
+    roles = [args for name, args in calls if name == "github-oidc"]
+    assert roles[0][-1] == "-backend-config=path=state/tokyo.tfstate"
+    (applied,) = [args for args in roles if args[0] == "apply"]
+    for flag in ("-var=environment=tokyo", "-var=project_name=study-tokyo",
+                 "-var=aws_region=ap-northeast-1", "-var=state_key=tokyo/terraform.tfstate",
+                 "-var=apply_environment=tokyo", "-var=nightly_environment=tokyo-nightly",
+                 f"-var=state_bucket={bucket}"):  # fmt: skip
+        assert flag in applied, flag
+    assert result.variables == {
+        "AWS_TOKYO_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/plan",
+        "AWS_TOKYO_APPLY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/apply",
+        "AWS_TOKYO_DESTROY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/destroy",
+        "TF_STATE_BUCKET": bucket,
+    }
+    assert (
+        f"  gh variable set AWS_TOKYO_PLAN_ROLE_ARN --body 'arn:aws:iam::{ACCOUNT}:role/plan' "
+        "-R octo-org/gitops" in said
+    )
+
+
+@pytest.mark.slow  # plans bootstrap/github-oidc with Terraform, twice
+def test_the_bootstrap_plan_gives_tokyo_roles_and_a_state_of_its_own(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """The roles root planned offline (gitops.terraform.iam_render, what make bootstrap would
+    apply) for Tokyo and for Seoul: no role name in common, and each role reaches its own state
+    key only."""
+    envs = environments.load(checkout / "envs")
+    planned = {name: iam_render.plan(envs[name], tmp_path / name) for name in ("seoul", "tokyo")}
+    names = {
+        name: {rc["change"]["after"]["name"] for rc in plan["resource_changes"]
+               if rc["type"] == "aws_iam_role"}
+        for name, plan in planned.items()
+    }  # fmt: skip
+    assert names["tokyo"] == {
+        "gha-study-tokyo-plan", "gha-study-tokyo-apply", "gha-study-tokyo-destroy",
+        "study-tokyo-web", "study-tokyo-db",
+    }  # fmt: skip
+    assert not names["tokyo"] & names["seoul"]
+    policies = json.dumps(planned["tokyo"]["planned_values"]["outputs"]["policies"]["value"])
+    assert "tokyo/terraform.tfstate" in policies and "seoul/terraform.tfstate" not in policies
+    assert "study-seoul" not in policies
+
+
+def test_github_setup_protects_its_environments_and_sets_its_variables(
+    checkout: Path, tmp_path: Path, serve_fake: Any
+) -> None:
+    """`make github-setup` after `make bootstrap ENV=tokyo`, against the fake GitHub: Tokyo's
+    gate with required reviewers, tokyo-nightly unattended and main only, its variables."""
+    fake = serve_fake(FakeRepository(name="octo-org/gitops", token="ghp_fake"))
+    (tmp_path / "bootstrap" / "github-oidc").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
+    fake.branch_policies["tokyo-nightly"] = [{"id": 7, "name": "release/*", "type": "branch"}]
+
+    def variables_of(env: environments.Environment) -> dict[str, str]:
+        return {name: f"value-of-{name}" for name in bootstrap.workflow_variables(env)}
+
+    gh = api.GitHub("ghp_fake", "octo-org/gitops", fake.base, timeout=5)
+    report = github_setup.setup(
+        gh, envs=github_setup.aws_environments(checkout / "envs"), variables_of=variables_of,
+        bootstrap_dir=tmp_path / "bootstrap", repo_root=tmp_path / "repo", log=lambda _: None,
+    )  # fmt: skip
+    gate, nightly = fake.environments["tokyo"], fake.environments["tokyo-nightly"]
+    assert github_setup.has_required_reviewers(gate) and gate["can_admins_bypass"] is False
+    assert not github_setup.has_required_reviewers(nightly)
+    assert nightly["can_admins_bypass"] is False
+    for name in ("tokyo", "tokyo-nightly"):
+        assert fake.environments[name]["deployment_branch_policy"] == {
+            "protected_branches": False, "custom_branch_policies": True,
+        }  # fmt: skip
+        assert [p["name"] for p in fake.branch_policies[name]] == ["main"]  # release/* removed
+    for name in ("AWS_TOKYO_PLAN_ROLE_ARN", "AWS_TOKYO_APPLY_ROLE_ARN",
+                 "AWS_TOKYO_DESTROY_ROLE_ARN", "TF_STATE_BUCKET"):  # fmt: skip
+        assert fake.variables[name] == f"value-of-{name}"
+    assert "AWS_PLAN_ROLE_ARN" in fake.variables  # Seoul's, beside them
+    assert any(
+        line.startswith("ok environment tokyo-nightly (envs/tokyo)") for line in report.lines
+    )
+
+
+def test_its_nightly_destroy_keeps_it_by_its_own_variable_in_its_own_zone(
+    checkout: Path, tmp_path: Path
+) -> None:
+    """destroy-environment.yml's keep-alive step, run as written for Tokyo's 22:30 firing:
+    KEEP_TOKYO_UNTIL judged by the date in Asia/Tokyo, and named so in the decision."""
+    (_, _, step), *_ = workflow_steps(checkout, "gitops keep-alive")
+    cron = "30 13 * * *"
+
+    def tokyo_date() -> date:
+        return scheduled_firing(cron, datetime.now(UTC)).astimezone(ZoneInfo("Asia/Tokyo")).date()
+
+    before = tokyo_date()
+    values = {"TF_ENV": "tokyo", "SCHEDULE": cron,
+              "KEEP_ALIVE": (before + timedelta(days=1)).isoformat()}  # fmt: skip
+    outputs = run_step(checkout, step, values, tmp_path)
+    day = before if before == tokyo_date() else tokyo_date()  # the firing passed meanwhile
+    assert outputs["destroy"] == "false"
+    assert outputs["reason"] in {
+        f"KEEP_TOKYO_UNTIL={values['KEEP_ALIVE']} is {n} day(s) after today ({d} Asia/Tokyo): "
+        "tokyo is kept, the nightly destroy is skipped"
+        for n, d in ((1, before), ((before + timedelta(days=1) - day).days, day))
+    }

@@ -154,13 +154,18 @@ def test_bootstrap_prints_exactly_the_variables_the_workflows_read() -> None:
 def trust_mismatches(
     needed: set[tuple[str, str]], trusted: dict[str, set[str]], prefix: str
 ) -> list[str]:
-    """Problems, empty when each needed sub is trusted by its role only and nothing else is."""
+    """Problems, empty when each needed sub is trusted by the roles that need it only (a pull
+    request plans every AWS environment, each with its own plan role) and nothing else is."""
     problems = []
-    for context, role in sorted(needed):
+    roles_of: dict[str, set[str]] = {}
+    for context, role in needed:
+        roles_of.setdefault(context, set()).add(role)
+    for context, roles in sorted(roles_of.items()):
         sub = f"{prefix}:{context}"
         holders = sorted(r for r, subs in trusted.items() if sub in subs)
-        if holders != [role]:
-            problems.append(f"{sub}: the workflows need {role}, trusted by {holders or 'none'}")
+        if holders != sorted(roles):
+            need = ", ".join(sorted(roles))
+            problems.append(f"{sub}: the workflows need {need}, trusted by {holders or 'none'}")
     wanted = {f"{prefix}:{c}" for c, _ in needed}
     for role, subs in sorted(trusted.items()):
         for sub in sorted(subs - wanted):

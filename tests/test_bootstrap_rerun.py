@@ -194,6 +194,7 @@ def described_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, r
     envs_dir = tmp_path / "envs"
     shutil.copytree(REPO_ROOT / "envs", envs_dir, symlinks=True,
                     ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))  # fmt: skip
+    shutil.rmtree(envs_dir / name, ignore_errors=True)  # a checkout may describe it already
     second_environment(envs_dir, name, region, f"study-{name}")
     load = environments.load
     monkeypatch.setattr(environments, "load", lambda envs_dir_=envs_dir: load(envs_dir_))

@@ -220,10 +220,26 @@ def test_cli_without_token_exits_one(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "GITHUB_TOKEN is not set" in capsys.readouterr().out
 
 
-def test_cli_drift_needs_a_body(fake: FakeGitHub, tmp_path: Path) -> None:
+def test_cli_drift_needs_a_body(
+    fake: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as err:
-        github_comment.main(["drift", "--status", "drift"], env_for(fake, tmp_path))
+        github_comment.main(["drift", "--env", "tokyo", "--status", "drift"],
+                            env_for(fake, tmp_path))  # fmt: skip
     assert err.value.code == 2
+    assert "drift --status drift needs --body-file" in capsys.readouterr().err
+
+
+def test_cli_drift_names_no_environment_of_its_own(
+    fake: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every environment has its drift issue: without --env there is no default one (no
+    issue is filed under another environment's name)."""
+    with pytest.raises(SystemExit) as err:
+        github_comment.main(["drift", "--status", "clean"], env_for(fake, tmp_path))
+    assert err.value.code == 2
+    assert "the following arguments are required: --env" in capsys.readouterr().err
+    assert fake.issues == []
 
 
 # --- only the pipeline's own comment and issue are edited -----------------------------------

@@ -1,4 +1,4 @@
-"""After the Seoul apply and its smoke test, tell the pull request the commit came from.
+"""After an AWS environment's apply and smoke test, tell the pull request the commit came from.
 
     gitops apply-report --env seoul --result success|failure|cancelled \\
         [--smoke-result success|failure|cancelled|skipped] [--stopped-at JOB] \\

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     pr.add_argument("--body-file", type=Path, required=True)
     pr.add_argument("--marker", default=PR_MARKER)
     drift = sub.add_parser("drift", help="open, update or close the drift issue")
-    drift.add_argument("--env", default="seoul")
+    drift.add_argument("--env", required=True, help="the environment whose drift issue this is")
     drift.add_argument("--status", choices=["drift", "clean"], required=True)
     drift.add_argument("--body-file", type=Path)
     args = parser.parse_args(argv)

@@ -175,11 +175,11 @@ def _run_outcome(gh: GitHub, run: dict[str, Any], env: str) -> str | None:
     return "skipped"
 
 
-def _kept(raw: str, firing: datetime, nightly: environments.Nightly) -> tuple[bool, str]:
+def _kept(raw: str, firing: datetime, env: str, nightly: environments.Nightly) -> tuple[bool, str]:
     """Whether the keep-alive held on the firing's local date; a bad value is an error text."""
-    day = firing.astimezone(ZoneInfo(nightly.time_zone)).date()
+    day = keep_alive.local_date(firing, nightly.time_zone)
     try:
-        decision = keep_alive.decide(raw, day, nightly.keep_alive)
+        decision = keep_alive.decide(raw, day, env, nightly)
     except keep_alive.KeepAliveError as err:
         return False, str(err)
     return not decision.destroy, ""
@@ -210,7 +210,7 @@ def last_nightly(
                     break
         if outcome is None and index == 0 and now - firing < GRACE:
             continue  # GitHub may still start it: judge the firing before
-        kept, bad = _kept(keep_alive_raw, firing, nightly)
+        kept, bad = _kept(keep_alive_raw, firing, env, nightly)
         due = f"the nightly destroy of {env} due {local(firing, nightly)}"
         link = f" ([run #{run.get('run_number')}]({run.get('html_url', '')}))" if run else ""
         var = nightly.keep_alive

@@ -337,9 +337,9 @@ def boot_wait(ctx: Context) -> tuple[float, str]:
 def check_app_remote(
     ctx: Context, wait: float | None = None, delay: float = 15.0, min_attempts: int = 2
 ) -> str:
-    """Seoul: the app on the web instance's public IP; its /health queries the private DB.
-    Retried while the instance boots (`wait` seconds; by default until its boot has surely
-    ended, boot_wait); a boot that failed ends the check at once."""
+    """An AWS environment: the app on the web instance's public IP; its /health queries the
+    private DB. Retried while the instance boots (`wait` seconds; by default until its boot has
+    surely ended, boot_wait); a boot that failed ends the check at once."""
     base = f"http://{ctx.outputs['web_public_ip']}"
     why = f"waited {wait} s"
     if wait is None:

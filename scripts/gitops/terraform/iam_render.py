@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from gitops import environments
 from gitops.paths import TF_CLI_CONFIG
@@ -61,12 +62,12 @@ def _terraform(cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-def render(
+def plan(
     stack: environments.Environment, workdir: Path, *, account: str = ACCOUNT
-) -> dict[str, str]:
-    """Name => rendered policy document (JSON) of every policy the environment's bootstrap
-    makes: the pipeline roles' (read, state-read, ...) and the instance roles' (instance-web,
-    instance-db). workdir must be empty or absent; it is left behind for the caller."""
+) -> dict[str, Any]:
+    """The plan (`terraform show -json`) of bootstrap/github-oidc for the environment: the roles
+    and policies `make bootstrap ENV=<name>` would create. workdir must be empty or absent; it
+    is left behind for the caller."""
     root = workdir / "bootstrap" / bootstrap.ROLES_ROOT
     shutil.copytree(
         bootstrap.BOOTSTRAP_DIR / bootstrap.ROLES_ROOT,
@@ -83,8 +84,17 @@ def render(
     )  # fmt: skip
     _terraform(root, "plan", "-input=false", "-no-color", "-refresh=false", "-out=render.tfplan",
                *flags)  # fmt: skip
-    plan = json.loads(_terraform(root, "show", "-json", "render.tfplan"))
+    return dict(json.loads(_terraform(root, "show", "-json", "render.tfplan")))
+
+
+def render(
+    stack: environments.Environment, workdir: Path, *, account: str = ACCOUNT
+) -> dict[str, str]:
+    """Name => rendered policy document (JSON) of every policy the environment's bootstrap
+    makes: the pipeline roles' (read, state-read, ...) and the instance roles' (instance-web,
+    instance-db). workdir must be empty or absent; it is left behind for the caller."""
+    planned = plan(stack, workdir, account=account)
     try:
-        return dict(plan["planned_values"]["outputs"]["policies"]["value"])
+        return dict(planned["planned_values"]["outputs"]["policies"]["value"])
     except KeyError as exc:
         raise RenderError("the plan has no known value for the policies output") from exc
