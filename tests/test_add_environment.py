@@ -25,7 +25,7 @@ import boto3
 import pytest
 import yaml
 from gitops import environments
-from gitops.environments import scheduled_firing
+from gitops.environments import DESTROY_WORKFLOW, scheduled_firing
 from gitops.github import api
 from gitops.github import setup as github_setup
 from gitops.paths import REPO_ROOT
@@ -37,6 +37,13 @@ from tests.fake_github import FakeRepository
 from tests.tf_sandbox import checkout_environ, copy_checkout
 
 CREATE_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "create.json"
+SEOUL_CRON = (
+    '    - cron: "7 14 * * *" # 23:07 KST (Asia/Seoul, UTC+9): envs/seoul\'s nightly destroy\n'
+)
+TOKYO_CRON = (
+    '    - cron: "30 13 * * *"'
+    " # 22:30 KST (and in Asia/Tokyo, UTC+9): envs/tokyo's nightly destroy\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +79,8 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '"AWS_APPLY_ROLE_ARN"': '"AWS_TOKYO_APPLY_ROLE_ARN"',
         '"AWS_DESTROY_ROLE_ARN"': '"AWS_TOKYO_DESTROY_ROLE_ARN"',
     })  # fmt: skip
+    # Step 5: 22:30 in Tokyo is a UTC minute no environment used yet: its one workflow line.
+    edit(copy / DESTROY_WORKFLOW, {SEOUL_CRON: SEOUL_CRON + TOKYO_CRON})
     return copy
 
 
@@ -147,11 +156,15 @@ def run_step(copy: Path, step: dict, values: dict[str, str], tmp: Path) -> dict[
 
 
 def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path) -> None:
-    """The copy's workflows are this repository's, unedited; each matrix step, run as written,
-    holds the new environment where its description asks for it."""
+    """The copy's workflows are this repository's, unedited but for destroy.yml's one cron
+    line (step 5); each matrix step, run as written, holds the new environment where its
+    description asks for it."""
     for path in (REPO_ROOT / ".github").rglob("*.y*ml"):
         copied = checkout / path.relative_to(REPO_ROOT)
-        assert copied.read_bytes() == path.read_bytes(), f"{path.name} differs in the copy"
+        text = copied.read_text(encoding="utf-8")
+        if copied == checkout / DESTROY_WORKFLOW:
+            text = text.replace(TOKYO_CRON, "", 1)
+        assert text == path.read_text(encoding="utf-8"), f"{path.name} differs in the copy"
     event = {"SCHEDULE": "30 13 * * *", "ENVIRONMENT": "tokyo", "CONFIRM": "tokyo"}
     computed = {}
     for workflow, job_id, step in workflow_steps(checkout, "gitops envs"):
@@ -172,13 +185,29 @@ def test_the_workflows_pick_it_up_without_an_edit(checkout: Path, tmp_path: Path
                    if s.get("id") == "nightly")  # fmt: skip
     value = run_step(checkout, nightly, {"SCHEDULE": "7 14 * * *"}, tmp_path)["destroy"]
     assert [entry["name"] for entry in json.loads(value)["include"]] == ["seoul"]
-    # The one line the schedule lacks is the new UTC time (docs/PIPELINE.md, step 3): a nightly
-    # time whose UTC minute no environment uses yet is the only workflow edit there is, and
-    # tests/test_environments.py refuses the schedule until it is made.
-    destroy = yaml.safe_load((checkout / ".github/workflows/destroy.yml").read_text())
+    # With the one line step 5 adds, the schedule carries every UTC time the environments need.
+    destroy = yaml.safe_load((checkout / DESTROY_WORKFLOW).read_text())
     scheduled = {entry["cron"] for entry in destroy[True]["schedule"]}
     crons = run(checkout, sys.executable, "-m", "gitops", "envs", "crons").stdout.splitlines()
-    assert sorted(set(crons) - scheduled) == ["30 13 * * *"]
+    assert set(crons) == scheduled == {"30 13 * * *", "7 14 * * *"}
+
+
+def test_the_check_names_the_cron_line_the_schedule_lacks(checkout: Path) -> None:
+    """Without step 5 no scheduled run would ever destroy Tokyo, and nobody would be told: the
+    description check (make envs, the lint hook) refuses it, naming the line to add."""
+    workflow = checkout / DESTROY_WORKFLOW
+    with_line = workflow.read_text(encoding="utf-8")
+    workflow.write_text(with_line.replace(TOKYO_CRON, ""), encoding="utf-8")
+    try:
+        proc = run(checkout, sys.executable, "-m", "gitops", "envs", "check")
+    finally:
+        workflow.write_text(with_line, encoding="utf-8")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"ERROR: {DESTROY_WORKFLOW}: no schedule fires at 13:30 UTC, when envs/tokyo's nightly "
+        'destroy is due (22:30 Asia/Tokyo): add `- cron: "30 13 * * *"` under on.schedule '
+        "(`gitops envs crons` lists every line the schedule needs)"
+    ]
 
 
 def test_the_pull_request_preview_covers_it(checkout: Path, tmp_path: Path) -> None:
@@ -275,15 +304,10 @@ READS_ENVIRONMENTS = re.compile(
 def test_no_test_file_needs_an_edit_for_it(checkout: Path, tmp_path: Path) -> None:
     """Every quick test that reads the environment list passes in the copy with tokyo added
     and no file under tests/ edited: the environments come from the descriptions, never from a
-    list in a test. The copy also takes the one workflow edit the docs ask for (step 3: the
-    schedule's new UTC time), which tests/test_environments.py otherwise refuses."""
+    list in a test. (The copy holds the one workflow edit the docs ask for, step 5: the
+    schedule's new UTC time, which tests/test_environments.py otherwise refuses.)"""
     copy = tmp_path / "checkout"
     shutil.copytree(checkout, copy, symlinks=True)
-    destroy = copy / ".github" / "workflows" / "destroy.yml"
-    seoul = '    - cron: "7 14 * * *"'
-    assert seoul in destroy.read_text(), "destroy.yml's schedule changed: update this step"
-    tokyo = '    - cron: "30 13 * * *" # 22:30 KST (and in Asia/Tokyo, UTC+9): envs/tokyo'
-    edit(destroy, {seoul: f"{tokyo}\n{seoul}"})
     for path in (REPO_ROOT / "tests").rglob("*"):
         if path.is_file() and "__pycache__" not in path.parts:
             copied = copy / path.relative_to(REPO_ROOT)

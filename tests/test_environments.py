@@ -493,3 +493,20 @@ def test_the_keep_alive_script_takes_the_variable_and_zone_from_the_description(
         keep_alive.main(["--env", "localstack"], environ={})
     assert exc.value.code == 2
     assert "envs/localstack has no [nightly_destroy]" in capsys.readouterr().err
+
+
+def test_the_check_refuses_a_nightly_time_no_cron_line_fires_at(three: Path, capsys) -> None:
+    """A zone with daylight saving time needs a line per UTC offset: the check names the one
+    missing (summer's, here), and has nothing to say once the workflow has both."""
+    workflow = three.parent / environments.DESTROY_WORKFLOW
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text('on:\n  schedule:\n    - cron: "7 22 * * *" # 23:07 CET\n')
+    assert environments.main(["check"], envs_dir=three) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if str(environments.DESTROY_WORKFLOW) in line] == [
+        f"ERROR: {environments.DESTROY_WORKFLOW}: no schedule fires at 21:07 UTC, when "
+        'envs/prod\'s nightly destroy is due (23:07 Europe/Berlin): add `- cron: "7 21 * * *"` '
+        "under on.schedule (`gitops envs crons` lists every line the schedule needs)"
+    ]
+    workflow.write_text("on:\n  schedule:\n    - cron: \"7 22 * * *\"\n    - cron: '7 21 * * *'\n")
+    assert environments.schedule_problems(environments.load(three), workflow) == []

@@ -482,6 +482,31 @@ def matrix(
     return {"include": [matrix_entry(env, year) for env in chosen]}
 
 
+# The workflow whose `on.schedule` fires the nightly destroys, relative to the checkout.
+DESTROY_WORKFLOW = Path(".github") / "workflows" / "destroy.yml"
+_CRON_LINE = re.compile(r"""^\s*-\s*cron:\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+def schedule_problems(envs: Mapping[str, Environment], workflow: Path) -> list[str]:
+    """A nightly time no `cron:` line of the destroy workflow fires at: GitHub would never run
+    that environment's destroy, and the stack would bill all night with nobody told."""
+    scheduled = set(_CRON_LINE.findall(workflow.read_text(encoding="utf-8")))
+    problems = []
+    for env in envs.values():
+        if env.nightly is None:
+            continue
+        for cron in env.nightly.crons():
+            if cron not in scheduled:
+                minute, hour = cron.split()[:2]
+                problems.append(
+                    f"{DESTROY_WORKFLOW}: no schedule fires at {int(hour):02d}:{int(minute):02d} "
+                    f"UTC, when {env.relpath}'s nightly destroy is due ({env.nightly.at} "
+                    f'{env.nightly.time_zone}): add `- cron: "{cron}"` under on.schedule '
+                    "(`gitops envs crons` lists every line the schedule needs)"
+                )
+    return problems
+
+
 def nightly_crons(envs: Mapping[str, Environment], year: int | None = None) -> list[str]:
     """Every UTC cron expression the nightly destroy workflow must be scheduled at."""
     found = {cron for env in envs.values() if env.nightly for cron in env.nightly.crons(year)}
@@ -521,10 +546,13 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
         print("\n".join(envs))
     elif args.command == "check":
         # The AMI pins are checked here, not on every load: `make ami` must run to mend one.
-        pin_problems = ami_pin.problems(envs.values())
-        for problem in pin_problems:
+        problems = ami_pin.problems(envs.values())
+        workflow = envs_dir.parent / DESTROY_WORKFLOW
+        if workflow.is_file():  # a description folder outside a checkout has no workflows
+            problems += schedule_problems(envs, workflow)
+        for problem in problems:
             print(f"ERROR: {problem}", file=sys.stderr)
-        if pin_problems:
+        if problems:
             return 1
         for env in envs.values():
             kind = "emulated" if env.emulated else f"aws, state {env.state_key}, gate {env.gate}"
