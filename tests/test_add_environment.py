@@ -40,10 +40,7 @@ CREATE_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "plans" / "create.json"
 SEOUL_CRON = (
     '    - cron: "7 14 * * *" # 23:07 KST (Asia/Seoul, UTC+9): envs/seoul\'s nightly destroy\n'
 )
-TOKYO_CRON = (
-    '    - cron: "30 13 * * *"'
-    " # 22:30 KST (and in Asia/Tokyo, UTC+9): envs/tokyo's nightly destroy\n"
-)
+TOKYO_CRON = '    - cron: "30 13 * * *" # 22:30 Asia/Tokyo (UTC+9): envs/tokyo\'s nightly destroy\n'
 
 
 @pytest.fixture(scope="module")

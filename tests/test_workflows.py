@@ -1575,21 +1575,35 @@ def test_the_watchdog_reads_the_state_with_the_plan_role_and_files_one_issue() -
 
 
 def test_schedules_match_the_documented_kst_hours() -> None:
+    """The repository-wide checks (drift, watchdog) run at the team's hours in Korea; each of
+    the nightly destroy's lines says whose destroy it fires, at that environment's own local
+    time and zone (a line may serve several environments)."""
     docs = (ROOT / "docs" / "PIPELINE.md").read_text(encoding="utf-8")
     kst = {}
-    for name in ("destroy.yml", "drift.yml", "watchdog.yml"):
+    for name in ("drift.yml", "watchdog.yml"):
         crons = [entry["cron"] for entry in WORKFLOWS[name]["on"]["schedule"]]
         assert crons, name
         kst[name] = [cron_to_kst(cron) for cron in crons]
         for hour in kst[name]:
             assert f"{hour} KST" in TEXTS[name], f"{name} does not comment its KST time"
+    described = environments.load()
+    lines = re.findall(r'^\s*- cron: "([^"]+)" # (.+)$', TEXTS["destroy.yml"], re.MULTILINE)
+    assert lines, "destroy.yml has no commented schedule"
+    for cron, comment in lines:
+        due = [env for env in described.values() if env.nightly and cron in env.nightly.crons()]
+        assert due, f"destroy.yml fires at {cron!r} for no environment"
+        for env in due:
+            assert env.nightly is not None
+            for part in (env.relpath, env.nightly.at, env.nightly.time_zone):
+                assert part in comment, f"destroy.yml's {cron!r} comment does not say {part}"
     # The docs give the drift check's and the watchdog's hours, and the nightly destroy of the
     # environment they walk through (Seoul); another environment's is in its own description.
-    seoul = environments.load()["seoul"].nightly
+    seoul = described["seoul"].nightly
     assert seoul is not None and seoul.time_zone == "Asia/Seoul"
     for hour in (*kst["drift.yml"], *kst["watchdog.yml"], seoul.at):
         assert f"{hour} KST" in docs, f"docs/PIPELINE.md does not mention {hour} KST"
-    assert max(kst["drift.yml"]) < min(kst["destroy.yml"]), "drift runs before the destroy"
+    destroys = [cron_to_kst(cron) for cron, _ in lines]
+    assert max(kst["drift.yml"]) < min(destroys), "drift runs before the destroy"
 
 
 def test_drift_issue_follows_the_check() -> None:
