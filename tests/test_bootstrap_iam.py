@@ -436,6 +436,8 @@ APPLY_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("ec2:RunInstances", f"{EC2}:subnet/subnet-1", OURS),
     ("ec2:RunInstances", f"{EC2}:security-group/sg-1", OURS),
     ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-0870825cefcaafcc8", UNTAGGED),
+    # key_name set: a key pair the operator tagged with the stack's Project
+    ("ec2:RunInstances", f"{EC2}:key-pair/{PROJECT}-ops", OURS),
     ("ec2:CreateTags", f"{EC2}:instance/*", _tag_on_create("ec2:RunInstances")),
     ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
     ("iam:PassRole", DB_ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
@@ -690,6 +692,23 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-other", NEW),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", NEW),
+    # ... nor with an EXISTING network interface (NetworkInterfaces[].NetworkInterfaceId): the
+    # instance would run with its subnet, address and groups. Another team's, untagged or
+    # tagged; one in the stack's own subnet that someone else made; one someone tagged with the
+    # project (the apply role cannot tag it itself: step 1 below)
+    *[("launch-with", "apply", "ec2:RunInstances", f"{EC2}:network-interface/eni-0other", ctx)
+      for ctx in (UNTAGGED, OTHER, OURS,
+                  {"ec2:Subnet": f"{EC2}:subnet/subnet-1", "ec2:Vpc": f"{EC2}:vpc/vpc-1"})],
+    ("launch-with", "apply", "ec2:CreateTags", f"{EC2}:network-interface/eni-0other", NEW),
+    ("launch-with", "apply", "ec2:CreateTags", f"{EC2}:network-interface/eni-0other",
+     {**NEW, **OTHER}),
+    # ... nor with a key pair that is not the stack's (SSH with a key someone else holds),
+    # tagged for it by the apply role first, or imported by it
+    ("launch-with", "apply", "ec2:RunInstances", f"{EC2}:key-pair/payroll-admin", OTHER),
+    ("launch-with", "apply", "ec2:RunInstances", f"{EC2}:key-pair/payroll-admin", UNTAGGED),
+    ("launch-with", "apply", "ec2:CreateTags", f"{EC2}:key-pair/payroll-admin", NEW),
+    ("launch-with", "apply", "ec2:ImportKeyPair", f"{EC2}:key-pair/{PROJECT}-x", NEW),
+    ("launch-with", "apply", "ec2:CreateKeyPair", f"{EC2}:key-pair/{PROJECT}-x", NEW),
     # ... nor from another team's launch template (its user data), nor as a spot request
     ("create", "apply", "ec2:RunInstances", f"{EC2}:launch-template/lt-other", OTHER),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:spot-instances-request/*", NEW),
