@@ -402,8 +402,9 @@ def test_the_iam_linter_checks_the_trust_policies_and_can_fail(
         "'123456789012'": _trust_with(apply, Principal={"AWS": "123456789012"}),
         ":aud": _trust_with(apply, Condition={"StringEquals": {sub: condition[sub]}}),
         ":sub": _trust_with(apply, Condition={"StringEquals": {aud: condition[aud]}}),
-        "'repo:*'": _trust_with(apply, Condition={"StringEquals": {aud: condition[aud],
-                                                                   sub: "repo:*"}}),  # fmt: skip
+        "'repo:*'": _trust_with(
+            apply, Condition={"StringEquals": {aud: condition[aud], sub: "repo:*"}}
+        ),  # fmt: skip
         "not sts:AssumeRoleWithWebIdentity": _trust_with(apply, Action="sts:AssumeRole"),
     }
     for problem, doc in bad.items():

@@ -380,7 +380,7 @@ data "aws_iam_policy_document" "network" {
   # known yet, Service Authorization Reference), an existing one by its ID (eni-...), which this
   # denies whatever its tags: the stack never launches with an interface it did not just create.
   statement {
-    sid = "NeverLaunchWithAnExistingInterface"
+    sid       = "NeverLaunchWithAnExistingInterface"
     effect    = "Deny"
     actions   = ["ec2:RunInstances"]
     resources = ["${local.regional_arn.ec2}:network-interface/eni-*"]
