@@ -411,9 +411,11 @@ def test_the_iam_linter_checks_the_trust_policies_and_can_fail(
         found = lint_with("apply", doc)
         assert len(found) == 1 and "trust apply/" in found[0] and problem in found[0], found
     services = ["ec2.amazonaws.com", "lambda.amazonaws.com"]
-    service = {"{'Service': 'lambda": _trust_with(web, Principal={"Service": services[1]}),
-               "TagSession": _trust_with(web, Action=["sts:AssumeRole", "sts:TagSession"]),
-               "'lambda.amazonaws.com']": _trust_with(web, Principal={"Service": services})}  # fmt: skip
+    service = {
+        "{'Service': 'lambda": _trust_with(web, Principal={"Service": services[1]}),
+        "TagSession": _trust_with(web, Action=["sts:AssumeRole", "sts:TagSession"]),
+        "'lambda.amazonaws.com']": _trust_with(web, Principal={"Service": services}),
+    }
     for problem, doc in service.items():
         found = lint_with("instance-web", doc)
         assert len(found) == 1 and "trust instance-web/" in found[0] and problem in found[0], found
