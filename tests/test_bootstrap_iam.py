@@ -258,10 +258,16 @@ def test_an_existing_oidc_provider_is_found() -> None:
 
 
 @pytest.fixture(scope="module")
-def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Name => rendered policy document (JSON) of envs/seoul's bootstrap."""
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """envs/seoul's bootstrap rendered: "policies" and "trust_policies", name => JSON."""
     stack = environments.load()["seoul"]
-    return iam_render.render(stack, tmp_path_factory.mktemp("render") / "w")
+    return iam_render.render_outputs(stack, tmp_path_factory.mktemp("render") / "w")
+
+
+@pytest.fixture(scope="module")
+def policies(outputs: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Name => rendered permission policy (JSON) of envs/seoul's bootstrap."""
+    return outputs["policies"]
 
 
 def _list(value: Any) -> list[Any]:
@@ -356,6 +362,68 @@ def test_the_iam_linter_passes_and_can_fail(policies: dict[str, str]) -> None:
     ]
 
 
+def _trust_with(doc: str, **changes: Any) -> str:
+    """The trust policy with its first statement changed (a key set to None is removed)."""
+    parsed = json.loads(doc)
+    st = parsed["Statement"][0]
+    for key, value in changes.items():
+        if value is None:
+            st.pop(key, None)
+        else:
+            st[key] = value
+    return json.dumps(parsed)
+
+
+def test_the_iam_linter_checks_the_trust_policies_and_can_fail(
+    outputs: dict[str, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The hook checks every role's trust policy (parliament cannot: a trust open to Principal
+    "*" gives it nothing a sound one does not), passes the real ones and fails an open or
+    unconditioned one, naming the role and what is wrong."""
+    trusts = outputs["trust_policies"]
+    assert set(trusts) == {"plan", "apply", "destroy", "instance-web", "instance-db"}
+    apply, web = trusts["apply"], trusts["instance-web"]
+    star = _trust_with(apply, Principal="*")
+    parliament = [sorted(f[2] for f in iam_lint.findings({"t": d})) for d in (apply, star)]
+    assert set(parliament[1]) <= set(parliament[0]), parliament  # why the hook has own rules
+
+    def lint_with(role: str, doc: str) -> list[str]:
+        rendered = {**outputs, "trust_policies": {**trusts, role: doc}}
+        monkeypatch.setattr(iam_render, "render_outputs", lambda *a, **k: rendered)
+        return iam_lint.lint([environments.load()["seoul"]])
+
+    assert lint_with("apply", apply) == []
+    condition = json.loads(apply)["Statement"][0]["Condition"]["StringEquals"]
+    aud, sub = (f"token.actions.githubusercontent.com:{c}" for c in ("aud", "sub"))
+    bad = {
+        "Principal": star,
+        "'123456789012'": _trust_with(apply, Principal={"AWS": "123456789012"}),
+        ":aud": _trust_with(apply, Condition={"StringEquals": {sub: condition[sub]}}),
+        ":sub": _trust_with(apply, Condition={"StringEquals": {aud: condition[aud]}}),
+        "'repo:*'": _trust_with(
+            apply, Condition={"StringEquals": {aud: condition[aud], sub: "repo:*"}}
+        ),  # fmt: skip
+        "not sts:AssumeRoleWithWebIdentity": _trust_with(apply, Action="sts:AssumeRole"),
+    }
+    for problem, doc in bad.items():
+        found = lint_with("apply", doc)
+        assert len(found) == 1 and "trust apply/" in found[0] and problem in found[0], found
+    services = ["ec2.amazonaws.com", "lambda.amazonaws.com"]
+    service = {
+        "{'Service': 'lambda": _trust_with(web, Principal={"Service": services[1]}),
+        "TagSession": _trust_with(web, Action=["sts:AssumeRole", "sts:TagSession"]),
+        "'lambda.amazonaws.com']": _trust_with(web, Principal={"Service": services}),
+    }
+    for problem, doc in service.items():
+        found = lint_with("instance-web", doc)
+        assert len(found) == 1 and "trust instance-web/" in found[0] and problem in found[0], found
+    # the hook itself (gitops hook-iam-lint) fails on it, naming the role
+    assert iam_lint.main(["seoul"]) == 1
+    assert "FAILED envs/seoul trust instance-web/" in capsys.readouterr().out
+
+
 # --- The calls the stack makes, evaluated against the rendered policies ------------------------
 # Each row is one authorization AWS makes for a call of the stack's provider or scripts: the
 # action, the resource it is checked against (Service Authorization Reference: one check per
@@ -436,6 +504,8 @@ APPLY_CALLS: list[tuple[str, str, dict[str, Any]]] = [
     ("ec2:RunInstances", f"{EC2}:subnet/subnet-1", OURS),
     ("ec2:RunInstances", f"{EC2}:security-group/sg-1", OURS),
     ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-0870825cefcaafcc8", UNTAGGED),
+    # key_name set: a key pair the operator tagged with the stack's Project
+    ("ec2:RunInstances", f"{EC2}:key-pair/{PROJECT}-ops", OURS),
     ("ec2:CreateTags", f"{EC2}:instance/*", _tag_on_create("ec2:RunInstances")),
     ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
     ("iam:PassRole", DB_ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
@@ -690,6 +760,23 @@ ATTACKS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("create", "apply", "ec2:CreateNatGateway", f"{EC2}:elastic-ip/eipalloc-other", NEW),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:subnet/subnet-other", {**NEW, **OTHER}),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:security-group/sg-other", NEW),
+    # ... nor with an EXISTING network interface (NetworkInterfaces[].NetworkInterfaceId): the
+    # instance would run with its subnet, address and groups. Another team's, untagged or
+    # tagged; one in the stack's own subnet that someone else made; one someone tagged with the
+    # project (the apply role cannot tag it itself: step 1 below)
+    *[("launch-with", "apply", "ec2:RunInstances", f"{EC2}:network-interface/eni-0other", ctx)
+      for ctx in (UNTAGGED, OTHER, OURS,
+                  {"ec2:Subnet": f"{EC2}:subnet/subnet-1", "ec2:Vpc": f"{EC2}:vpc/vpc-1"})],
+    ("launch-with", "apply", "ec2:CreateTags", f"{EC2}:network-interface/eni-0other", NEW),
+    ("launch-with", "apply", "ec2:CreateTags", f"{EC2}:network-interface/eni-0other",
+     {**NEW, **OTHER}),
+    # ... nor with a key pair that is not the stack's (SSH with a key someone else holds),
+    # tagged for it by the apply role first, or imported by it
+    ("launch-with", "apply", "ec2:RunInstances", f"{EC2}:key-pair/payroll-admin", OTHER),
+    ("launch-with", "apply", "ec2:RunInstances", f"{EC2}:key-pair/payroll-admin", UNTAGGED),
+    ("launch-with", "apply", "ec2:CreateTags", f"{EC2}:key-pair/payroll-admin", NEW),
+    ("launch-with", "apply", "ec2:ImportKeyPair", f"{EC2}:key-pair/{PROJECT}-x", NEW),
+    ("launch-with", "apply", "ec2:CreateKeyPair", f"{EC2}:key-pair/{PROJECT}-x", NEW),
     # ... nor from another team's launch template (its user data), nor as a spot request
     ("create", "apply", "ec2:RunInstances", f"{EC2}:launch-template/lt-other", OTHER),
     ("create", "apply", "ec2:RunInstances", f"{EC2}:spot-instances-request/*", NEW),

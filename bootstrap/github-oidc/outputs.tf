@@ -23,3 +23,11 @@ output "policies" {
     { for tier, doc in module.instance_roles.policies : "instance-${tier}" => doc },
   )
 }
+
+output "trust_policies" {
+  description = "The rendered trust policies by role (plan, apply, destroy) and instance-<tier> (the IAM linter reads them)."
+  value = merge(
+    { for role in keys(local.subjects) : role => data.aws_iam_policy_document.trust[role].json },
+    { for tier in keys(module.instance_roles.policies) : "instance-${tier}" => module.instance_roles.trust_policy },
+  )
+}

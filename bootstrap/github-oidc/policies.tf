@@ -369,9 +369,38 @@ data "aws_iam_policy_document" "network" {
 
   statement {
     sid = "LaunchWithNewVolumesAndInterfaces"
-    #parliament:skip=RESOURCE_MISMATCH:RunInstances is authorized once per resource type; this is the new volumes, interfaces and key pair part, created untagged by the call.
+    #parliament:skip=RESOURCE_MISMATCH:RunInstances is authorized once per resource type; this is the new volumes and interfaces part, created untagged by the call.
     actions   = ["ec2:RunInstances"]
-    resources = [for t in ["network-interface", "volume", "key-pair"] : "${local.regional_arn.ec2}:${t}/*"]
+    resources = [for t in ["network-interface", "volume"] : "${local.regional_arn.ec2}:${t}/*"]
+  }
+
+  # RunInstances can also attach an EXISTING interface (NetworkInterfaces[].NetworkInterfaceId):
+  # the instance then runs with that interface's subnet, address and groups, another team's
+  # included. An interface a launch creates is authorized as network-interface/* (its ID is not
+  # known yet, Service Authorization Reference), an existing one by its ID (eni-...), which this
+  # denies whatever its tags: the stack never launches with an interface it did not just create.
+  statement {
+    sid       = "NeverLaunchWithAnExistingInterface"
+    effect    = "Deny"
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.regional_arn.ec2}:network-interface/eni-*"]
+  }
+
+  # A key pair lets whoever holds its private key in over SSH, and the stack needs none (Session
+  # Manager is the way in; key_name is null). One the operator tagged with the stack's Project
+  # (with their own credentials: the apply role can neither import nor tag a key pair) may be
+  # named in key_name; another team's, or an untagged one, may not.
+  statement {
+    sid = "LaunchWithTheStacksKeyPairOnly"
+    #parliament:skip=RESOURCE_MISMATCH:RunInstances is authorized once per resource type; this is the key pair part, named only when key_name is set.
+    actions   = ["ec2:RunInstances"]
+    resources = ["${local.regional_arn.ec2}:key-pair/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.project_name]
+    }
   }
 
   statement {

@@ -171,7 +171,7 @@ variable "ami" {
 }
 
 variable "key_name" {
-  description = "Existing EC2 key pair for SSH to the web tier. Null: no key pair."
+  description = "Existing EC2 key pair for SSH to the web tier, tagged Project = project_name on AWS (the apply role launches with no other). Null: no key pair."
   type        = string
   default     = null
 }

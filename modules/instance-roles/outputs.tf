@@ -42,3 +42,8 @@ output "policies" {
   description = "Tier => its rendered inline policy (tests and the IAM linter read them)."
   value       = { for tier, doc in data.aws_iam_policy_document.tier : tier => doc.json }
 }
+
+output "trust_policy" {
+  description = "The instance roles' trust policy (EC2 only; the IAM linter reads it)."
+  value       = data.aws_iam_policy_document.assume_ec2.json
+}

@@ -87,14 +87,24 @@ def plan(
     return dict(json.loads(_terraform(root, "show", "-json", "render.tfplan")))
 
 
+def render_outputs(
+    stack: environments.Environment, workdir: Path, *, account: str = ACCOUNT
+) -> dict[str, dict[str, str]]:
+    """ "policies" and "trust_policies", each name => rendered document (JSON): the permission
+    policies of the pipeline roles (read, state-read, ...) and the instance roles'
+    (instance-web, instance-db), and the trust policy of each role (plan, apply, destroy,
+    instance-web, instance-db). workdir must be empty or absent; it is left behind."""
+    planned = plan(stack, workdir, account=account)
+    try:
+        outputs = planned["planned_values"]["outputs"]
+        return {name: dict(outputs[name]["value"]) for name in ("policies", "trust_policies")}
+    except KeyError as exc:
+        raise RenderError(f"the plan has no known value for the {exc} output") from exc
+
+
 def render(
     stack: environments.Environment, workdir: Path, *, account: str = ACCOUNT
 ) -> dict[str, str]:
-    """Name => rendered policy document (JSON) of every policy the environment's bootstrap
-    makes: the pipeline roles' (read, state-read, ...) and the instance roles' (instance-web,
-    instance-db). workdir must be empty or absent; it is left behind for the caller."""
-    planned = plan(stack, workdir, account=account)
-    try:
-        return dict(planned["planned_values"]["outputs"]["policies"]["value"])
-    except KeyError as exc:
-        raise RenderError("the plan has no known value for the policies output") from exc
+    """Name => rendered permission policy (JSON) of every policy the environment's bootstrap
+    makes (render_outputs' "policies")."""
+    return render_outputs(stack, workdir, account=account)["policies"]
