@@ -133,17 +133,21 @@ lint-online: setup ## zizmor's online audits of .github/ (impostor commits, tag/
 
 # Test tiers (docs/TESTING.md): tests/conftest.py marks each test from what it uses; every tier
 # runs on all cores (pytest-xdist), a file's tests together on one worker (tests/conftest.py).
+# The quick tier is CPU alone: a worker a core. The integration tier spends much of its time
+# waiting on LocalStack, Terraform and the database: two workers a core fill those waits
+# (docs/PERFORMANCE.md). TEST_WORKERS=N overrides it.
 QUICK_TESTS := not e2e and not db and not slow
-PYTEST := $(PY) -m pytest -n auto --dist loadscope
+TEST_WORKERS ?= $(shell $(PYTHON_BOOTSTRAP) -c 'import os; print(2 * (os.cpu_count() or 1))')
+PYTEST := $(PY) -m pytest --dist loadscope
 
 test: setup ## Run every test: the quick tier and the integration tier, in one run
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-test-unit: setup ## Run the quick tier (about a minute): no LocalStack, database server or Terraform apply
-	$(PYTEST) -m "$(QUICK_TESTS)" $(PYTEST_ARGS)
+test-unit: setup ## Run the quick tier (under a minute): no LocalStack, database server or Terraform apply
+	$(PYTEST) -n auto -m "$(QUICK_TESTS)" $(PYTEST_ARGS)
 
 test-integration: setup ## Run what test-unit leaves out: LocalStack and Terraform applies, the database, full plans
-	$(PYTEST) -m "not ($(QUICK_TESTS))" $(PYTEST_ARGS)
+	$(PYTEST) -n $(TEST_WORKERS) -m "not ($(QUICK_TESTS))" $(PYTEST_ARGS)
 
 bench-tests: setup ## Time each test tier (test-unit, test-integration, test) and print its wall time
 	$(GITOPS) bench-tests

@@ -20,6 +20,8 @@ import pytest
 
 from tests.tf_sandbox import init, make_sandbox, terraform, tf_environ
 
+pytestmark = pytest.mark.slow  # every test reads the graph of a full plan of the root
+
 NODE = r'"\[root\] (?P<{}>[^"]+?)(?: \(expand\))?"'
 EDGE = re.compile(rf"^\s*{NODE.format('node')} -> {NODE.format('needs')}$", re.M)
 

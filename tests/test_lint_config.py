@@ -191,6 +191,7 @@ def test_validate_hook_fails_on_a_broken_root_and_passes_a_sound_one(
     assert not (sound / ".terraform").exists(), "init must use the hook's own data directory"
 
 
+@pytest.mark.slow  # terraform init of every root
 def test_init_only_fills_an_empty_plugin_cache_with_every_roots_providers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

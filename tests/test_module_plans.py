@@ -510,6 +510,7 @@ output "user_data" {{
     return given, doc["planned_values"]["outputs"]["user_data"]["value"]
 
 
+@pytest.mark.slow  # a full plan of the module with the longest values
 def test_the_web_user_data_fits_ec2_with_room_to_spare(
     longest_user_data: tuple[bytes, str],
 ) -> None:
@@ -524,6 +525,7 @@ def test_the_web_user_data_fits_ec2_with_room_to_spare(
     assert unshrinkable(63, "id") in script and "rds!db-" in script
 
 
+@pytest.mark.slow  # a plan of the module
 def test_a_file_that_would_end_its_here_document_early_is_refused(tmp_path: Path) -> None:
     call = WEB_CALL.replace('{ "app.py" = "print(1)" }', '{ "app.py" = "x\\nAPP_FILE_END\\ny" }')
     assert call != WEB_CALL

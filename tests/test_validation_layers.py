@@ -23,6 +23,9 @@ import pytest
 
 from tests.tf_sandbox import REPO_ROOT, init, terraform, tf_environ
 
+# Every test reads the verdicts of plans of each module and of the root.
+pytestmark = pytest.mark.slow
+
 # Values the root passes as they are, by root variable: (module folder, module variable).
 WIRES: dict[str, list[tuple[str, str]]] = {
     "project_name": [("vpc", "name"), ("ec2", "name"), ("db", "name"),
