@@ -510,3 +510,35 @@ def test_the_check_refuses_a_nightly_time_no_cron_line_fires_at(three: Path, cap
     ]
     workflow.write_text("on:\n  schedule:\n    - cron: \"7 22 * * *\"\n    - cron: '7 21 * * *'\n")
     assert environments.schedule_problems(environments.load(three), workflow) == []
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "on:\n  schedule:\n    - cron: 7 21 * * *\n    - cron: '07 22 * * *'\n",  # unquoted, 07
+        'on:\n  schedule: [{cron: "7  21 * * *"}, {cron: "7 22 * * *"}]\n',  # flow style, spaces
+    ],
+    ids=["unquoted-leading-zero", "flow-style"],
+)
+def test_the_check_reads_the_schedule_as_github_does(three: Path, schedule: str) -> None:
+    workflow = three.parent / "destroy.yml"
+    workflow.write_text(schedule)
+    assert environments.schedule_problems(environments.load(three), workflow) == []
+
+
+def test_a_cron_line_outside_the_schedule_does_not_count(three: Path) -> None:
+    """Text that looks like a schedule inside a step's script is not one; a schedule that is
+    not daily is refused as the nightly-destroy matrix would; a missing workflow is named."""
+    workflow = three.parent / "destroy.yml"
+    workflow.write_text(
+        'on:\n  schedule:\n    - cron: "7 22 * * *"\n    - cron: "*/5 * * * *"\n'
+        "jobs:\n  x:\n    steps:\n      - run: |\n          - cron: '7 21 * * *'\n"
+    )
+    problems = environments.schedule_problems(environments.load(three), workflow)
+    assert len(problems) == 2
+    assert "'*/5 * * * *' is not a daily `M H * * *` cron line" in problems[0]
+    assert "no schedule fires at 21:07 UTC" in problems[1]
+    missing = three.parent / "gone.yml"
+    assert environments.schedule_problems(environments.load(three), missing) == [
+        f"{environments.DESTROY_WORKFLOW}: not found: it holds the nightly destroy's schedule"
+    ]

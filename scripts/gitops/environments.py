@@ -484,23 +484,35 @@ def matrix(
 
 # The workflow whose `on.schedule` fires the nightly destroys, relative to the checkout.
 DESTROY_WORKFLOW = Path(".github") / "workflows" / "destroy.yml"
-_CRON_LINE = re.compile(r"""^\s*-\s*cron:\s*["']([^"']+)["']""", re.MULTILINE)
 
 
 def schedule_problems(envs: Mapping[str, Environment], workflow: Path) -> list[str]:
     """A nightly time no `cron:` line of the destroy workflow fires at: GitHub would never run
-    that environment's destroy, and the stack would bill all night with nobody told."""
-    scheduled = set(_CRON_LINE.findall(workflow.read_text(encoding="utf-8")))
-    problems = []
+    that environment's destroy, and the stack would bill all night with nobody told. The
+    workflow is read as GitHub reads it (YAML, `on.schedule`), each line by its time."""
+    import yaml  # noqa: PLC0415 - only this check reads a workflow
+
+    if not workflow.is_file():
+        return [f"{DESTROY_WORKFLOW}: not found: it holds the nightly destroy's schedule"]
+    document = yaml.safe_load(workflow.read_text(encoding="utf-8")) or {}
+    triggers = document.get("on", document.get(True))  # YAML 1.1 reads a bare `on` as True
+    entries = triggers.get("schedule") if isinstance(triggers, dict) else None
+    problems, scheduled = [], set()
+    for entry in entries or []:
+        cron = str(entry.get("cron", "")) if isinstance(entry, dict) else repr(entry)
+        try:
+            scheduled.add(daily_time(cron))
+        except ValueError as err:
+            problems.append(f"{DESTROY_WORKFLOW}: {err}")
     for env in envs.values():
         if env.nightly is None:
             continue
         for cron in env.nightly.crons():
-            if cron not in scheduled:
-                minute, hour = cron.split()[:2]
+            hour, minute = daily_time(cron)
+            if (hour, minute) not in scheduled:
                 problems.append(
-                    f"{DESTROY_WORKFLOW}: no schedule fires at {int(hour):02d}:{int(minute):02d} "
-                    f"UTC, when {env.relpath}'s nightly destroy is due ({env.nightly.at} "
+                    f"{DESTROY_WORKFLOW}: no schedule fires at {hour:02d}:{minute:02d} UTC, "
+                    f"when {env.relpath}'s nightly destroy is due ({env.nightly.at} "
                     f'{env.nightly.time_zone}): add `- cron: "{cron}"` under on.schedule '
                     "(`gitops envs crons` lists every line the schedule needs)"
                 )
@@ -547,9 +559,9 @@ def main(argv: list[str] | None = None, envs_dir: Path = ENVS_DIR) -> int:
     elif args.command == "check":
         # The AMI pins are checked here, not on every load: `make ami` must run to mend one.
         problems = ami_pin.problems(envs.values())
-        workflow = envs_dir.parent / DESTROY_WORKFLOW
-        if workflow.is_file():  # a description folder outside a checkout has no workflows
-            problems += schedule_problems(envs, workflow)
+        # A description folder outside a checkout (tests, a copy of envs/) has no workflows.
+        if (envs_dir.parent / ".github").is_dir():
+            problems += schedule_problems(envs, envs_dir.parent / DESTROY_WORKFLOW)
         for problem in problems:
             print(f"ERROR: {problem}", file=sys.stderr)
         if problems:
