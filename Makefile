@@ -137,7 +137,8 @@ lint-online: setup ## zizmor's online audits of .github/ (impostor commits, tag/
 # waiting on LocalStack, Terraform and the database: two workers a core fill those waits
 # (docs/PERFORMANCE.md). TEST_WORKERS=N overrides it.
 QUICK_TESTS := not e2e and not db and not slow
-TEST_WORKERS ?= $(shell $(PYTHON_BOOTSTRAP) -c 'import os; print(2 * (os.cpu_count() or 1))')
+TEST_WORKERS ?= $(shell $(PYTHON_BOOTSTRAP) -c 'import os; print(2 * (len(os.sched_getaffinity(0)) \
+	if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))')
 PYTEST := $(PY) -m pytest --dist loadscope
 
 test: setup ## Run every test: the quick tier and the integration tier, in one run
