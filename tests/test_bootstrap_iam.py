@@ -1016,7 +1016,7 @@ def tf_workspaces(s3: Any, bucket: str) -> None:
     try:
         s3.list_objects_v2(Bucket=bucket, Prefix="env:/", MaxKeys=1000)
     except ClientError as error:
-        if unlock.error_code(error) != "AccessDenied":
+        if aws.error_code(error) != "AccessDenied":
             raise BackendError(f"Unable to list objects in S3 bucket {bucket!r}: {error}") from None
 
 
@@ -1026,7 +1026,7 @@ def tf_get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if unlock.error_code(error) in ("404", "NotFound"):
+        if aws.error_code(error) in ("404", "NotFound"):
             return None
         raise BackendError(
             f"Unable to access object {key!r} in S3 bucket {bucket!r}: {error}"

@@ -28,6 +28,7 @@ import pytest
 from gitops.pipeline.connection import read_connection_env
 from gitops.pipeline.db_standin import DBServer, free_port, port_open
 from gitops.pipeline.localstack import ready
+from gitops.preview.planjson import module_resources
 from gitops.terraform import replace
 
 from tests.test_boot_order import WAYS_OUT
@@ -217,13 +218,10 @@ def test_up_is_idempotent_and_failures_are_reported(
         ["terraform", "show", "-json"], cwd=pipeline.state.parent, env=pipeline.env,
         text=True, capture_output=True, check=True,
     )  # fmt: skip
-    modules = [json.loads(shown.stdout)["values"]["root_module"]]
-    waited = {}
-    while modules:
-        module = modules.pop()
-        modules += module.get("child_modules", [])
-        for resource in module.get("resources", []):
-            waited[resource["address"].split("[")[0]] = set(resource.get("depends_on", []))
+    waited = {
+        resource["address"].split("[")[0]: set(resource.get("depends_on", []))
+        for resource in module_resources(json.loads(shown.stdout)["values"]["root_module"])
+    }
     for instance, ways_out in WAYS_OUT.items():
         assert ways_out <= waited[instance], f"{instance}: {sorted(ways_out - waited[instance])}"
 

@@ -85,11 +85,11 @@ def init(root: Path, env: dict[str, str], *extra: str) -> None:
     terraform(root, "init", "-input=false", "-no-color", *extra, env=env, check=True)
 
 
-def tracked_files(root: Path = REPO_ROOT) -> list[str]:
+def tracked_files() -> list[str]:
     """What a checkout holds: the tracked files and the new ones not yet committed."""
     proc = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return [name for name in proc.stdout.split("\0") if name]
 

@@ -12,6 +12,11 @@ DEFAULT_ENDPOINT = "http://localhost:4566"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
+def error_code(error: Exception) -> str:
+    """The error code of a botocore ClientError ("" for anything else)."""
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
+
+
 def endpoint_from_env(environ: Mapping[str, str] | None = None) -> str:
     """The emulator endpoint: AWS_ENDPOINT_URL, else LocalStack's default."""
     env = os.environ if environ is None else environ

@@ -332,15 +332,16 @@ def setup(
         )
 
     if reviewers:
-        logins = list(protection.mode_for(reviewers).reviewers)
+        mode = protection.mode_for(reviewers)
+        logins = list(mode.reviewers)
         ids = [user_id(gh, login) for login in logins]
-        mode = report.mode = protection.mode_for(logins)
         owners = code_owners(gh, logins, mode)
     else:  # /user already carries the id: the token's own user (an admin) is fetched once
         me = api.get_user(gh)
         logins, ids = [me["login"]], [int(me["id"])]
-        mode = report.mode = protection.mode_for(logins)
+        mode = protection.mode_for(logins)
         owners = list(logins)
+    report.mode = mode
     say(f"ok {mode.describe()}")
     if readers := [login for login in logins if login not in owners]:
         warn(

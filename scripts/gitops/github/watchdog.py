@@ -66,7 +66,7 @@ from gitops.github.api import (
 from gitops.github.comments import run_url, sync_issue
 from gitops.github.outputs import append_summary, set_outputs
 
-DESTROY_WORKFLOW = "destroy.yml"
+DESTROY_WORKFLOW = environments.DESTROY_WORKFLOW.name
 WATCHDOG_WORKFLOW = "watchdog.yml"
 # GitHub starts scheduled runs late under load (an hour is not unusual): a firing with no run
 # after this long counts as dropped; before it, the firing before is judged instead.

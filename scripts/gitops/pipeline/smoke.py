@@ -158,10 +158,7 @@ def check_db_user_data(ctx: Context) -> str:
     summary = verify_user_data(given, ctx.outputs["db_setup_user_data"], "db")
     if ctx.outputs["db_password_secret_arn"] not in unpacked(given):
         raise CheckFailed("db setup script does not read the password from the module's secret")
-    reservations = ctx.client("ec2").describe_instances(
-        InstanceIds=[ctx.outputs["db_instance_id"]]
-    )["Reservations"]
-    private_ip = reservations[0]["Instances"][0].get("PrivateIpAddress")
+    private_ip = instance(ctx, ctx.outputs["db_instance_id"]).get("PrivateIpAddress")
     if private_ip != ctx.outputs["db_address"]:
         raise CheckFailed(
             f"db instance has private IP {private_ip}, but the app is configured with "
@@ -315,12 +312,15 @@ def boot_deadline(user_data: str) -> int:
     return int(found.group(1))
 
 
+def instance(ctx: Context, instance_id: str) -> dict[str, Any]:
+    """EC2's description of one instance."""
+    reservations = ctx.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]
+
+
 def launched_at(ctx: Context) -> datetime:
     """When EC2 last started the web instance."""
-    reservations = ctx.client("ec2").describe_instances(
-        InstanceIds=[ctx.outputs["web_instance_id"]]
-    )["Reservations"]
-    return reservations[0]["Instances"][0]["LaunchTime"]
+    return instance(ctx, ctx.outputs["web_instance_id"])["LaunchTime"]
 
 
 def boot_wait(ctx: Context) -> tuple[float, str]:

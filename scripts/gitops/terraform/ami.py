@@ -57,8 +57,7 @@ def resolve(ssm: Any, ec2: Any, region: str, parameter: str = AMI_PARAMETER) -> 
     try:
         images = ec2.describe_images(ImageIds=[image_id])["Images"]
     except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
-        if not code.startswith("InvalidAMIID"):
+        if not aws.error_code(err).startswith("InvalidAMIID"):
             raise
         images = []
     if len(images) != 1:

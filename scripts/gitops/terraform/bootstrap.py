@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import environments
-from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env
+from gitops.aws import DEFAULT_ENDPOINT, DUMMY_CREDENTIALS, endpoint_from_env, error_code
 from gitops.paths import REPO_ROOT, TF_CLI_CONFIG
 from gitops.signals import sigterm_as_interrupt
 from gitops.terraform.state import StateError, seed_empty_state
@@ -257,14 +257,14 @@ def refuse_foreign_bucket(s3: Any, bucket: str) -> None:
             if st.get("Sid") not in STATE_BUCKET_POLICY_SIDS:
                 own.append(f"bucket policy statement {st.get('Sid') or '(no Sid)'}")
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchBucketPolicy":
+        if error_code(exc) != "NoSuchBucketPolicy":
             raise
     try:
         rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules") or []
         own += [f"lifecycle rule {r.get('ID') or '(no ID)'}" for r in rules
                 if r.get("ID") not in STATE_BUCKET_LIFECYCLE_RULES]  # fmt: skip
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+        if error_code(exc) != "NoSuchLifecycleConfiguration":
             raise
     if own:
         raise BootstrapError(
@@ -282,8 +282,7 @@ def budget_exists(budgets: Any, account: str, name: str) -> bool:
     try:
         budgets.describe_budget(AccountId=account, BudgetName=name)
     except Exception as exc:  # NotFoundException, AccessDenied, no Budgets at this endpoint
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code not in ("NotFoundException", "AccessDeniedException"):
+        if error_code(exc) not in ("NotFoundException", "AccessDeniedException"):
             raise
         return False
     return True
@@ -706,13 +705,14 @@ def _teardown(root: Path, repository: str, bucket: str, env: dict[str, str]) -> 
                                     bucket=bucket, account=LOCALSTACK_ACCOUNT,
                                     oidc_provider_arn=provider)  # fmt: skip
             terraform(roles_root, "destroy", "-auto-approve", "-no-color", *flags, environ=env)
+    region = state_region()
     if state_file(account_root).exists():
         terraform(account_root, "destroy", "-auto-approve", "-no-color",
-                  f"-var=aws_region={state_region()}", "-var=create_budget=false",
+                  f"-var=aws_region={region}", "-var=create_budget=false",
                   f"-var=budget_name={BUDGET_NAME}", environ=env)  # fmt: skip
     if not state_file(root / BUCKET_ROOT).exists():
         return  # this run never reached the bucket: one there is another run's, left alone
-    s3 = _client("s3", state_region(), env)
+    s3 = _client("s3", region, env)
     try:
         s3.head_bucket(Bucket=bucket)
     except Exception:  # never created

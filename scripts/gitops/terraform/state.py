@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gitops.aws import error_code
 from gitops.paths import TERRAFORM_VERSION_FILE
-from gitops.terraform.unlock import Backend, error_code, get_if_present
+from gitops.terraform.unlock import Backend, get_if_present
 
 
 class StateError(RuntimeError):

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import aws
+from gitops.aws import error_code
 from gitops.paths import REPO_ROOT
 from gitops.progress import fail, say
 from gitops.terraform.runner import describe as describe_env
@@ -203,11 +204,6 @@ def s3_client(backend: Backend) -> Any:
         config=Config(s3=style, retries={"max_attempts": 3, "mode": "standard"}),
         dummy_credentials=False,  # the backend's own credentials, as Terraform uses them
     )
-
-
-def error_code(error: Exception) -> str:
-    """The error code of a botocore ClientError ("" for anything else)."""
-    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def not_found(error: Exception) -> bool:
