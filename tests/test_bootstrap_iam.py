@@ -1060,7 +1060,7 @@ def tf_job(job: str, s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     TF_CLI_ARGS_plan: -lock=false), nor does `terraform output` (smoke); apply and destroy
     lock, read, write and unlock."""
     tf_workspaces(s3, bucket)
-    state = tf_get(s3, bucket, key)
+    tf_get(s3, bucket, key)  # init reads the state for its providers
     if job in ("plan", "drift", "smoke"):
         return tf_get(s3, bucket, key)
     lock_id = tf_lock(s3, bucket, key)

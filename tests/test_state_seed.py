@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from gitops.paths import TERRAFORM_VERSION_FILE
 from gitops.terraform import bootstrap
 from gitops.terraform.state import StateError, empty_state, seed_empty_state
 
-from tests.tf_sandbox import tf_environ
+from tests.tf_sandbox import terraform, tf_environ
 
 REGION = "ap-northeast-2"
 BUCKET = "tfstate-seed-test"
@@ -139,11 +138,6 @@ resource "terraform_data" "marker" {
 """
 
 
-def tf(root: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["terraform", *args, "-no-color"], cwd=root, env=env, text=True,
-                          capture_output=True, timeout=300, check=False)  # fmt: skip
-
-
 @pytest.mark.e2e
 def test_terraform_takes_the_seeded_state_as_its_own(
     localstack_endpoint: str, tmp_path: Path
@@ -172,16 +166,18 @@ def test_terraform_takes_the_seeded_state_as_its_own(
         seeded = read(s3, bucket)
         assert len(versions(s3, bucket)) == 1
 
-        init = tf(root, "init", "-input=false", "-backend-config=backend.hcl", env=env)
+        init = terraform(
+            root, "init", "-input=false", "-no-color", "-backend-config=backend.hcl", env=env
+        )
         assert init.returncode == 0, init.stderr
-        nothing = tf(root, "apply", "-auto-approve", env=env)
+        nothing = terraform(root, "apply", "-auto-approve", "-no-color", env=env)
         assert nothing.returncode == 0, nothing.stderr
         assert len(versions(s3, bucket)) == 1  # serial 1: a run that changes nothing writes none
 
         (root / "main.tf").write_text(ROOT + RESOURCE, encoding="utf-8")
-        plan = tf(root, "plan", "-lock=false", "-detailed-exitcode", env=env)
+        plan = terraform(root, "plan", "-lock=false", "-detailed-exitcode", "-no-color", env=env)
         assert plan.returncode == 2, plan.stdout + plan.stderr  # 1 to add, from the empty state
-        applied = tf(root, "apply", "-auto-approve", env=env)
+        applied = terraform(root, "apply", "-auto-approve", "-no-color", env=env)
         assert applied.returncode == 0, applied.stderr
         state = read(s3, bucket)
         assert state["lineage"] == seeded["lineage"] and state["serial"] > seeded["serial"]
