@@ -277,13 +277,18 @@ def set_variable(gh: GitHub, name: str, value: str) -> str:
     return f"updated (was {(current or {}).get('value')!r})"
 
 
+def parse_time(text: str) -> datetime:
+    """A GitHub timestamp (ISO 8601, "Z" for UTC) as an aware datetime in UTC."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def last_commit_time(gh: GitHub, branch: str) -> datetime | None:
     """When the newest commit on `branch` was committed (UTC), None when GitHub gives no date."""
     commit, _ = gh.request("GET", f"/repos/{gh.repo}/commits/{urllib.parse.quote(branch)}")
     date = (((commit or {}).get("commit") or {}).get("committer") or {}).get("date")
     if not date:
         return None
-    return datetime.fromisoformat(str(date).replace("Z", "+00:00")).astimezone(UTC)
+    return parse_time(str(date))
 
 
 def get_file(gh: GitHub, path: str, ref: str) -> str | None:

@@ -60,6 +60,7 @@ from gitops.github.api import (
     get_repository,
     get_workflow,
     last_commit_time,
+    parse_time,
     run_jobs,
     workflow_runs,
 )
@@ -103,10 +104,6 @@ class Nightly:
     finding: Finding
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def due_firings(nightly: environments.Nightly, now: datetime, count: int = 2) -> list[datetime]:
     """The last `count` moments (UTC) at or before `now` when the nightly destroy was due: its
     local time `at` on each local day, newest first."""
@@ -137,7 +134,9 @@ def workflow_state(gh: GitHub, file: str, purpose: str) -> tuple[Finding, dateti
     state = str(workflow.get("state") or "unknown")
     if state == "active":
         created = workflow.get("created_at")
-        return Finding(OK, f"`{file}` ({purpose}) is active"), _time(created) if created else None
+        return Finding(OK, f"`{file}` ({purpose}) is active"), parse_time(
+            created
+        ) if created else None
     name = workflow.get("name") or file
     why = STATE_WHY.get(state, "GitHub does not run it")
     return Finding(
@@ -202,8 +201,8 @@ def last_nightly(
             return Nightly("not due", None, False, Finding(OK, text))
         until = firings[index - 1] if index else now
         outcome, run = None, None
-        for candidate in sorted(runs, key=lambda r: _time(r["created_at"])):
-            if firing <= _time(candidate["created_at"]) < until:
+        for candidate in sorted(runs, key=lambda r: parse_time(r["created_at"])):
+            if firing <= parse_time(candidate["created_at"]) < until:
                 outcome = _run_outcome(gh, candidate, env)
                 if outcome is not None:
                     run = candidate
@@ -446,7 +445,7 @@ def main(
             return 0
         try:
             resources = int(args.resources) if args.resources.strip() else None
-            written = _time(args.state_written) if args.state_written.strip() else None
+            written = parse_time(args.state_written) if args.state_written.strip() else None
         except ValueError as err:
             parser.error(f"--resources/--state-written: {err}")
         findings = check(gh, described, args.keep_alive, moment, args.stack_result,
