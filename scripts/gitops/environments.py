@@ -128,6 +128,11 @@ class Nightly:
     environment: str  # GitHub environment of the unattended destroy
     keep_alive: str  # repository variable that postpones it
 
+    def local_at(self, day: date) -> datetime:
+        """The moment it is due on a local day: `at` that day, in its time zone."""
+        hour, minute = (int(part) for part in self.at.split(":"))
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(self.time_zone))
+
     def crons(self, year: int | None = None) -> tuple[str, ...]:
         """UTC cron expressions that fire at `at` local time on some day of the year.
 
@@ -135,13 +140,10 @@ class Nightly:
         picks the firing that is `at` local time that day (`due`).
         """
         year = year or datetime.now(UTC).year
-        hour, minute = (int(part) for part in self.at.split(":"))
-        zone = ZoneInfo(self.time_zone)
         found: dict[tuple[int, int], None] = {}
         day = date(year, 1, 1)
         while day.year == year:
-            local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-            utc = local.astimezone(UTC)
+            utc = self.local_at(day).astimezone(UTC)
             found[(utc.hour, utc.minute)] = None
             day += timedelta(days=1)
         return tuple(f"{m} {h} * * *" for h, m in sorted(found))

@@ -107,12 +107,10 @@ class Nightly:
 def due_firings(nightly: environments.Nightly, now: datetime, count: int = 2) -> list[datetime]:
     """The last `count` moments (UTC) at or before `now` when the nightly destroy was due: its
     local time `at` on each local day, newest first."""
-    zone = ZoneInfo(nightly.time_zone)
-    hour, minute = (int(part) for part in nightly.at.split(":"))
-    day = now.astimezone(zone).date()
+    day = keep_alive.local_date(now, nightly.time_zone)
     found: list[datetime] = []
     while len(found) < count:
-        moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+        moment = nightly.local_at(day)
         if moment <= now:
             found.append(moment.astimezone(UTC))
         day -= timedelta(days=1)
@@ -308,17 +306,13 @@ def schedules_finding(
         until = keep_alive.parse_until(raw, nightly.keep_alive)
     except keep_alive.KeepAliveError:
         until = None  # said by the nightly finding
-    if until is not None:
-        hour, minute = (int(part) for part in nightly.at.split(":"))
-        zone = ZoneInfo(nightly.time_zone)
-        first = datetime(until.year, until.month, until.day, hour, minute, tzinfo=zone)
-        if first >= stop:
-            return Finding(
-                WARN,
-                f"{nightly.keep_alive}={until.isoformat()} keeps {env} past that day: {when}, "
-                f"so nothing would destroy the stack when the keep-alive ends; {fix}, or set "
-                "an earlier date",
-            )
+    if until is not None and nightly.local_at(until) >= stop:
+        return Finding(
+            WARN,
+            f"{nightly.keep_alive}={until.isoformat()} keeps {env} past that day: {when}, "
+            f"so nothing would destroy the stack when the keep-alive ends; {fix}, or set "
+            "an earlier date",
+        )
     if now >= stop - NOTICE:
         return Finding(WARN, f"{env} runs ({resources} resource(s)) and {when}; {fix}")
     return None
