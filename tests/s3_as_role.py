@@ -85,3 +85,14 @@ class S3AsRole:
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"S3AsRole does not model {name}: add it with its authorization")
+
+
+def answer_every_client(monkeypatch: Any, role: S3AsRole) -> None:
+    """Every client the gitops package builds (gitops.aws.client) is this role's S3."""
+    from gitops import aws
+
+    def client(service: str, *_args: Any, **_kwargs: Any) -> S3AsRole:
+        assert service == "s3", f"only S3 is modelled, not {service}"
+        return role
+
+    monkeypatch.setattr(aws, "client", client)

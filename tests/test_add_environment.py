@@ -368,9 +368,6 @@ def test_make_bootstrap_env_tokyo_makes_only_its_roles_in_its_own_state(
     Terraform a stand-in that records each call: the one state bucket in the region the backends
     name, Tokyo's state key seeded, Tokyo's roles in bootstrap/github-oidc/state/tokyo.tfstate
     with Tokyo's names, and the repository variables its [roles] names."""
-    import boto3
-    from moto import mock_aws
-
     calls: list[tuple[str, tuple[str, ...]]] = []
     outputs: dict[str, str] = {}
 

@@ -27,7 +27,7 @@ from gitops.hooks import iam_lint
 from gitops.terraform import bootstrap, iam_render, unlock
 from gitops.terraform import state as tf_state
 
-from tests.s3_as_role import S3AsRole
+from tests.s3_as_role import S3AsRole, answer_every_client
 from tests.test_state_seed import versioned_bucket
 from tests.tf_sandbox import REPO_ROOT, terraform
 
@@ -1092,13 +1092,7 @@ def watchdog_reads(s3: Any, docs: list[dict[str, Any]], monkeypatch: pytest.Monk
     """The watchdog's read of the state (gitops.terraform.state) with the plan role."""
     backend = unlock.Backend("s3", REPO_ROOT, bucket=iam_render.BUCKET, key=STATE_KEY,
                              region=REGION)  # fmt: skip
-    role = as_role(s3, docs)
-
-    def client(service: str, *args: Any, **kwargs: Any) -> S3AsRole:
-        assert service == "s3", service
-        return role
-
-    monkeypatch.setattr(aws, "client", client)  # every S3 client of the gitops package
+    answer_every_client(monkeypatch, as_role(s3, docs))
     return tf_state.read_summary(backend)
 
 

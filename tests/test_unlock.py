@@ -124,7 +124,7 @@ def test_no_lock_is_told_apart_from_a_forbidden_one_as_the_pipelines_roles_see_s
     lock object that is not there: the listing says "no lock", a lock there is read."""
     from gitops import aws
 
-    from tests.s3_as_role import S3AsRole
+    from tests.s3_as_role import S3AsRole, answer_every_client
 
     key = "seoul/terraform.tfstate"
     backend = unlock.Backend("s3", tmp_path, bucket="tfstate-x", key=key, region="us-east-1")
@@ -137,8 +137,7 @@ def test_no_lock_is_told_apart_from_a_forbidden_one_as_the_pipelines_roles_see_s
 
     s3 = aws.client("s3", "us-east-1")
     s3.create_bucket(Bucket="tfstate-x")
-    role = S3AsRole(s3, allowed)
-    monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
+    answer_every_client(monkeypatch, role := S3AsRole(s3, allowed))
     assert unlock.read_lock(backend) is None
     assert ("s3:ListBucket", "arn:aws:s3:::tfstate-x",
             {"s3:prefix": f"{key}.tflock", "s3:max-keys": "1"}) in role.calls  # fmt: skip

@@ -375,9 +375,8 @@ def as_plan_role(
 ) -> None:
     """S3 as the plan role sees it (tests/s3_as_role.py): GetObject of its state key, and a
     listing only with that key as the prefix, so a missing object answers 403, not 404."""
-    from gitops import aws
 
-    from tests.s3_as_role import S3AsRole
+    from tests.s3_as_role import S3AsRole, answer_every_client
 
     key = f"arn:aws:s3:::study-state/{SEOUL.state_key}"
 
@@ -386,8 +385,7 @@ def as_plan_role(
             return may_read and resource == key
         return may_list and action == "s3:ListBucket" and ctx.get("s3:prefix") == SEOUL.state_key
 
-    role = S3AsRole(s3, allowed)
-    monkeypatch.setattr(aws, "client", lambda service, *_, **__: role)
+    answer_every_client(monkeypatch, S3AsRole(s3, allowed))
 
 
 def test_stack_tells_a_state_never_written_from_one_it_may_not_read(
