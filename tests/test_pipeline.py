@@ -23,13 +23,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
 import pytest
-from gitops.pipeline.connection import read_connection_env
+from gitops import aws
+from gitops.paths import E2E_DIR, PLANS_DIR, REPO_ROOT
+from gitops.pipeline import stages
+from gitops.pipeline.connection import CONNECTION_ENV, read_connection_env
 from gitops.pipeline.db_standin import DBServer, free_port, port_open
 from gitops.pipeline.localstack import ready
 from gitops.preview.planjson import module_resources
 from gitops.terraform import replace
+from gitops.terraform import runner as tf
 
 from tests.test_boot_order import WAYS_OUT
 from tests.tf_sandbox import checkout_environ, copy_checkout
@@ -60,25 +63,29 @@ class Pipeline:
     root: Path
     env: dict[str, str]
 
+    def in_copy(self, path: Path) -> Path:
+        """Where a file the package names in this checkout is in the copy."""
+        return self.root / path.relative_to(REPO_ROOT)
+
     @property
     def artifacts(self) -> Path:
-        return self.root / ".artifacts" / "e2e"
+        return self.in_copy(E2E_DIR)
 
     @property
     def ls_state(self) -> Path:
-        return self.artifacts / "localstack.json"
+        return self.in_copy(stages.LS_STATE)
 
     @property
     def db_state(self) -> Path:
-        return self.artifacts / "db-standin.json"
+        return self.in_copy(stages.DB_STATE)
 
     @property
     def state(self) -> Path:
-        return self.root / "envs" / "localstack" / "terraform.tfstate"
+        return self.in_copy(tf.env_dir(stages.ENV) / "terraform.tfstate")
 
     @property
     def plans(self) -> Path:
-        return self.root / ".artifacts" / "plans"
+        return self.in_copy(PLANS_DIR)
 
     @property
     def endpoint(self) -> str:
@@ -102,7 +109,7 @@ class Pipeline:
         return bool(json.loads(self.state.read_text(encoding="utf-8")).get("resources"))
 
     def connection(self) -> dict[str, str]:
-        return read_connection_env(self.artifacts / "connection.env")
+        return read_connection_env(self.in_copy(CONNECTION_ENV))
 
     def recorded(self) -> tuple[int | None, int | None, int | None]:
         """(emulator pid, stand-in pid, stand-in port) as `make up` recorded them."""
@@ -111,13 +118,7 @@ class Pipeline:
         return ls.get("pid"), db.get("pid"), db.get("port")
 
     def ec2(self) -> object:
-        return boto3.client(
-            "ec2",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106
-        )
+        return aws.client("ec2", "us-east-1", self.endpoint)
 
 
 def make_pipeline(
